@@ -1,0 +1,128 @@
+"""Per-film settings: `configs/projects/{film}.yaml`, validated, with generic 3D-animation defaults."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from animproc.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Character(_Strict):
+    name: str = Field(min_length=1)
+    reference_image: str | None = None
+
+
+class ShotsConfig(_Strict):
+    cut_threshold: float = Field(3.0, gt=1.0, description="ratio of a frame's change to its neighbours' for a cut")
+    min_cut_score: float = Field(5.0, ge=0, description="smallest absolute change (0-255 scale) that can be a cut")
+    min_shot_seconds: float = Field(0.4, ge=0)
+    black_level: float = Field(22.0, ge=0, le=255, description="mean luma (limited range) below which a frame is black")
+    fast_decode: bool = Field(True, description="skip deblocking of unreferenced frames (never written as frames)")
+
+
+class SamplingConfig(_Strict):
+    mode: Literal["scene", "interval", "hybrid"] = "hybrid"
+    frames_per_shot: int = Field(3, ge=1, le=50)
+    interval_seconds: float = Field(2.0, gt=0)
+    image_format: Literal["jpg", "png"] = "jpg"
+    jpeg_quality: int = Field(95, ge=50, le=100)
+
+
+class QualityConfig(_Strict):
+    min_sharpness: float = Field(80.0, ge=0, description="Laplacian variance; below it a frame is blurred")
+    min_brightness: float = Field(20.0, ge=0, le=255)
+    max_brightness: float = Field(240.0, ge=0, le=255)
+    min_contrast: float = Field(12.0, ge=0, description="standard deviation of luma")
+
+    @model_validator(mode="after")
+    def _brightness_range(self) -> "QualityConfig":
+        if self.min_brightness >= self.max_brightness:
+            raise ValueError("min_brightness must be below max_brightness")
+        return self
+
+
+class DedupConfig(_Strict):
+    hash_distance: int = Field(6, ge=0, le=64, description="pHash Hamming distance at or below which frames are duplicates")
+    borderline_distance: int = Field(12, ge=0, le=64, description="up to this distance, SSIM decides")
+    ssim_threshold: float = Field(0.90, gt=0, le=1)
+    max_frames: int | None = Field(None, ge=1, description="keep at most this many, chosen for diversity")
+
+
+class InstancesConfig(_Strict):
+    alpha_threshold: float = Field(0.15, ge=0, le=1)
+    min_area: int = Field(16384, ge=1)
+
+
+class IdentitiesConfig(_Strict):
+    min_cluster_size: int = Field(10, ge=2)
+
+
+class ModelsConfig(_Strict):
+    shot_detector: Literal["default", "transnetv2"] | None = None
+
+
+class FilmConfig(_Strict):
+    characters: list[Character] = Field(default_factory=list)
+    review: Literal["manual", "auto"] = "manual"
+    shots: ShotsConfig = ShotsConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    quality: QualityConfig = QualityConfig()
+    dedup: DedupConfig = DedupConfig()
+    instances: InstancesConfig = InstancesConfig()
+    identities: IdentitiesConfig = IdentitiesConfig()
+    models: ModelsConfig = ModelsConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_as_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("characters"), list):
+            data = dict(data)
+            data["characters"] = [{"name": c} if isinstance(c, str) else c for c in data["characters"]]
+        return data
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "FilmConfig":
+        names = [c.name for c in self.characters]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"character names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+def _format_error(err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{where}: {msg}"
+
+
+def parse_film_config(text: str, source: str | Path) -> FilmConfig:
+    """Parse and validate YAML text; errors name `source`, the key and the reason."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"(top level): expected a mapping of keys, got {type(data).__name__}"])
+    try:
+        return FilmConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_format_error(e) for e in exc.errors()]) from None
+
+
+def load_film_config(config_dir: str | Path, film: str) -> tuple[FilmConfig, Path | None]:
+    """The film's config and the file it came from; generic defaults (and None) when there is no file."""
+    path = Path(config_dir) / f"{film}.yaml"
+    if not path.exists():
+        return FilmConfig(), None
+    return parse_film_config(path.read_text(encoding="utf-8"), path), path

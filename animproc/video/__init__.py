@@ -1,0 +1,1 @@
+"""Video: probing, decoding, shot detection and frame sampling."""

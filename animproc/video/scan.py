@@ -1,0 +1,171 @@
+"""The single decode pass behind `shots` and `frames`: detect boundaries, pick frames, write them.
+
+Decoding is the floor of what any shot detector costs; everything else here rides on frames that are
+already decoded, so detection, sampling and writing together cost little more than the decode itself.
+"""
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import pandas as pd
+from av.video.frame import PictureType
+
+from animproc.config import FilmConfig
+from animproc.video.decode import FrameSignal, frame_to_rgb, iter_signals
+from animproc.video.sampling import Candidate, Pick, ShotSampler, sharpness
+from animproc.video.shots import (BoundaryTracker, ContentCutDetector, DissolveDetector, FadeDetector,
+                                  ShotDetector, Transition)
+
+DetectorFactory = Callable[[float], list[ShotDetector]]
+
+
+def default_detectors(config: FilmConfig) -> DetectorFactory:
+    s = config.shots
+
+    def make(fps: float) -> list[ShotDetector]:
+        return [
+            ContentCutDetector(fps, ratio=s.cut_threshold, min_score=s.min_cut_score, black_level=s.black_level),
+            FadeDetector(fps, black_level=s.black_level),
+            DissolveDetector(fps, black_level=s.black_level),
+        ]
+
+    return make
+
+
+@dataclass
+class Shot:
+    shot_id: int
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+
+
+@dataclass
+class FrameRecord:
+    frame_index: int
+    time: float
+    shot_id: int
+    sharpness_preview: float
+    reason: str
+    image: str
+    width: int
+    height: int
+
+
+@dataclass
+class ScanResult:
+    frame_count: int
+    fps: float
+    shots: list[Shot]
+    transitions: list[Transition]
+    frames: list[FrameRecord]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def shots_table(self) -> pd.DataFrame:
+        return pd.DataFrame([s.__dict__ for s in self.shots],
+                            columns=["shot_id", "start_frame", "end_frame", "start_time", "end_time"])
+
+    def transitions_table(self) -> pd.DataFrame:
+        return pd.DataFrame([t.to_dict() for t in self.transitions],
+                            columns=["kind", "first", "last", "boundary", "score"])
+
+    def frames_table(self) -> pd.DataFrame:
+        cols = ["frame_index", "time", "shot_id", "sharpness_preview", "reason", "image", "width", "height"]
+        return pd.DataFrame([f.__dict__ for f in self.frames], columns=cols)
+
+
+class FrameWriter:
+    """Converts picked frames to RGB and encodes them on worker threads (both release the GIL)."""
+
+    def __init__(self, write: Callable[[str, bytes], None], image_format: str = "jpg", jpeg_quality: int = 95,
+                 workers: int = 2):
+        self.write, self.ext = write, image_format
+        self.params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-writer")
+        self.pending: list[Future] = []
+
+    def _encode(self, name: str, frame) -> tuple[int, int]:
+        rgb = frame_to_rgb(frame)
+        ok, buf = cv2.imencode(f".{self.ext}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), self.params)
+        if not ok:
+            raise RuntimeError(f"could not encode {name}")
+        self.write(name, buf.tobytes())
+        return rgb.shape[1], rgb.shape[0]
+
+    def submit(self, pick: Pick) -> tuple[str, Future]:
+        name = f"{pick.index:07d}.{self.ext}"
+        fut = self.pool.submit(self._encode, name, pick.payload)
+        pick.payload = None
+        self.pending.append(fut)
+        if len(self.pending) > 16:
+            self.pending.pop(0).result()
+        return name, fut
+
+    def close(self) -> None:
+        try:
+            for fut in self.pending:
+                fut.result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWriter,
+              detectors: DetectorFactory | None = None, progress: Callable[[int], None] | None = None,
+              skip_loop_filter: str | None = None) -> ScanResult:
+    """Decode once; return shots, transitions and the frames written through `writer`.
+
+    With `skip_loop_filter="bidir"` B-frames are decoded without deblocking (cheaper, and fine for
+    detection). Only B-frames refer to B-frames, so I- and P-frames stay exact; B-frames are then never
+    picked for writing, and every written frame is decoded in full.
+    """
+    started = _time.perf_counter()
+    tracker = BoundaryTracker((detectors or default_detectors(config))(fps),
+                              min_shot_frames=int(round(config.shots.min_shot_seconds * fps)))
+    sm = config.sampling
+    sampler = ShotSampler(sm.mode, sm.frames_per_shot, sm.interval_seconds)
+    black = config.shots.black_level
+    times: list[float] = []
+    shots: list[Shot] = []
+    frames: list[tuple[FrameRecord, Future]] = []
+
+    def close_shot(end: int) -> None:
+        start = shots[-1].end_frame + 1 if shots else 0
+        if end < start:
+            return
+        shot = Shot(len(shots), start, end, times[start], times[end])
+        shots.append(shot)
+        excluded = {i for t in tracker.transitions if t.kind != "cut" and t.last >= start
+                    for i in range(max(t.first, start), min(t.last, end) + 1)}
+        for pick in sampler.close(start, end, excluded):
+            name, fut = writer.submit(pick)
+            frames.append((FrameRecord(pick.index, pick.time, shot.shot_id, round(pick.sharpness, 2), pick.reason,
+                                       name, 0, 0), fut))
+
+    signal: FrameSignal | None = None
+    try:
+        for signal in iter_signals(path, black_level=black, skip_loop_filter=skip_loop_filter):
+            times.append(signal.time)
+            for t in tracker.update(signal):
+                close_shot(t.boundary - 1)
+            if not signal.is_black and not (skip_loop_filter and signal.frame.pict_type == PictureType.B):
+                sampler.offer(Candidate(signal.index, signal.time, sharpness(signal.luma), signal.frame))
+            if progress is not None and signal.index % 500 == 0:
+                progress(signal.index)
+        for t in tracker.finish():
+            close_shot(t.boundary - 1)
+        if signal is not None:
+            close_shot(signal.index)
+    finally:
+        writer.close()
+    records = []
+    for rec, fut in frames:
+        rec.width, rec.height = fut.result()
+        records.append(rec)
+    return ScanResult(len(times), fps, shots, tracker.transitions, records,
+                      {"scan": round(_time.perf_counter() - started, 3)})

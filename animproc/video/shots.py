@@ -1,0 +1,315 @@
+"""Shot boundary detection: small detectors over a stream of frame signals, composed into one shot list.
+
+Each detector sees every frame once (`update`) and may answer late: `settled_before` is the first frame
+index about which it may still change its mind, so callers can close shots (and free frames) behind it.
+
+- `ContentCutDetector`: hard cuts from the change in luma and chroma between consecutive frames, judged
+  against the change around it (adaptive, so fast action does not read as cuts), with flashes rejected by
+  checking that the picture does not come back a few frames later.
+- `FadeDetector`: fades to and from black from runs of black frames and the luma ramps around them.
+- `DissolveDetector`: cross-dissolves, found where a frame is the blend of the frames on either side of a
+  window (a pan or a zoom moves pixels and is not a blend; a lighting change keeps structure and is refused).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from animproc.video.decode import FrameSignal, mean_abs_diff
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A boundary between shots. `boundary` is the first frame of the new shot (None: no new shot,
+    e.g. a fade-in at the very start); `first`/`last` give the extent (equal to `boundary` for a cut)."""
+
+    kind: str  # cut | fade_out | fade_in | dissolve
+    first: int
+    last: int
+    boundary: int | None
+    score: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ShotDetector(Protocol):
+    name: str
+
+    def update(self, signal: FrameSignal) -> list[Transition]: ...
+
+    def settled_before(self) -> int: ...
+
+    def finish(self) -> list[Transition]: ...
+
+
+def _dissolve_thumb(signal: FrameSignal) -> np.ndarray:
+    return cv2.resize(signal.luma, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+class ContentCutDetector:
+    name = "content"
+
+    def __init__(self, fps: float, ratio: float = 3.0, min_score: float = 8.0, hard_score: float = 45.0,
+                 black_level: float = 22.0, window: int = 2, flash_frames: int = 3):
+        self.ratio, self.min_score, self.hard_score = ratio, min_score, hard_score
+        self.black_level, self.window, self.flash_frames = black_level, window, flash_frames
+        self._scores: deque[tuple[int, float]] = deque()
+        self._thumbs: deque[tuple[int, np.ndarray, float]] = deque(maxlen=window + flash_frames + 3)
+        self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._last = -1
+
+    def _score(self, signal: FrameSignal) -> float:
+        score = 0.0
+        if self._prev is not None:
+            pl, pu, pv = self._prev
+            # Chroma differences are small in absolute terms, so they count double.
+            score = (mean_abs_diff(signal.luma, pl) + mean_abs_diff(signal.u, pu) + mean_abs_diff(signal.v, pv)) / 2.0
+        self._prev = (signal.luma, signal.u, signal.v)
+        return score
+
+    def update(self, signal: FrameSignal) -> list[Transition]:
+        self._last = signal.index
+        self._scores.append((signal.index, self._score(signal)))
+        self._thumbs.append((signal.index, signal.luma, signal.is_black))
+        need = self.window + self.flash_frames
+        out = []
+        if len(self._scores) > 2 * self.window + 1 and len(self._scores) > need:
+            out = self._judge(len(self._scores) - 1 - need)
+        while len(self._scores) > 2 * need + 2:
+            self._scores.popleft()
+        return out
+
+    def _judge(self, pos: int) -> list[Transition]:
+        idx, score = self._scores[pos]
+        if score < self.min_score:
+            return []
+        around = [s for i, (_, s) in enumerate(self._scores) if i != pos and abs(i - pos) <= self.window]
+        base = float(np.mean(around)) if around else 0.0
+        if score < self.ratio * max(base, 1.0) and score < self.hard_score:
+            return []
+        if score < max(s for i, (_, s) in enumerate(self._scores) if abs(i - pos) <= self.window):
+            return []
+        thumbs = {i: (t, m) for i, t, m in self._thumbs}
+        before, at = thumbs.get(idx - 1), thumbs.get(idx)
+        if before is None or at is None:
+            return []
+        if before[1] or at[1]:
+            return []  # cuts into or out of black are the fade detector's
+        for k in range(1, self.flash_frames + 1):
+            later = thumbs.get(idx + k)
+            if later is not None:
+                back = mean_abs_diff(later[0], before[0])
+                if back < 0.35 * score:
+                    return []  # the picture came back: a flash or a single odd frame, not a cut
+        return [Transition("cut", idx, idx, idx, round(score, 3))]
+
+    def settled_before(self) -> int:
+        return self._last - self.window - self.flash_frames
+
+    def finish(self) -> list[Transition]:
+        out = []
+        need = self.window + self.flash_frames
+        for pos in range(max(0, len(self._scores) - need), len(self._scores)):
+            out += self._judge(pos) if pos > 0 else []
+        return out
+
+
+class FadeDetector:
+    """Fades through black: a black run, the ramp down into it and the ramp up out of it.
+
+    Black frames stay with the shot before them; the new shot starts at the first frame after the run.
+    A ramp shorter than two frames is a cut into or out of black and is reported as a cut.
+    """
+
+    name = "fade"
+
+    def __init__(self, fps: float, black_level: float = 22.0, max_ramp_seconds: float = 3.0):
+        self.black_level = black_level
+        self.max_ramp = max(2, int(round(max_ramp_seconds * fps)))
+        self._luma: deque[tuple[int, float]] = deque(maxlen=self.max_ramp + 1)
+        self.lag, self.min_slope = 3, 0.15
+        self._black: tuple[int, int, int] | None = None  # ramp-down first frame, black run first, last
+        self._rising: tuple[int, int, int, float] | None = None  # as above, then the last luma seen
+        self._seen_content = False
+        self._last = -1
+
+    def _ramp_down_first(self, black_first: int, black_luma: float) -> int:
+        """Walk back while the picture was brighter a few frames earlier (slow fades move little per frame).
+        A jump of more than a third of the brightness in one frame is a cut into the dark, not a fade."""
+        history = [(black_first, black_luma)] + list(reversed(self._luma))
+        first = black_first
+        for k in range(1, len(history)):
+            cur, later = history[k][1], history[k - 1][1]
+            if cur - later > max(4.0, 0.34 * cur):
+                break
+            j = min(len(history) - 1, k + self.lag)
+            if history[j][1] - cur <= self.min_slope * (j - k) and cur <= later + self.min_slope:
+                break
+            first = history[k][0]
+        return first
+
+    def update(self, signal: FrameSignal) -> list[Transition]:
+        self._last, m, out = signal.index, signal.mean_luma, []
+        if signal.is_black:
+            if self._rising is not None:
+                out = self._emit(signal.index - 1)
+            if self._black is None:
+                self._black = (self._ramp_down_first(signal.index, m), signal.index, signal.index)
+            else:
+                self._black = (self._black[0], self._black[1], signal.index)
+        elif self._black is not None:
+            self._rising, self._black = (*self._black, m), None
+        elif self._rising is not None:
+            recent = [v for i, v in self._luma if i >= signal.index - self.lag]
+            rising = m > self._rising[3] - self.min_slope and (not recent or m - recent[0] > self.min_slope * len(recent))
+            if rising and signal.index - self._rising[2] <= self.max_ramp:
+                self._rising = (*self._rising[:3], max(m, self._rising[3]))
+            else:
+                out = self._emit(signal.index - 1)
+        if self._black is None and self._rising is None:
+            self._seen_content = True
+        self._luma.append((signal.index, m))
+        return out
+
+    def _emit(self, ramp_up_last: int) -> list[Transition]:
+        down_first, black_first, black_last, _ = self._rising
+        self._rising = None
+        out = []
+        if self._seen_content and black_first - down_first >= 2:
+            out.append(Transition("fade_out", down_first, black_first, None))
+        boundary = black_last + 1 if self._seen_content else None
+        if ramp_up_last - black_last >= 2:
+            out.append(Transition("fade_in", black_last, ramp_up_last, boundary))
+        elif boundary is not None:
+            out.append(Transition("cut", boundary, boundary, boundary))
+        return out
+
+    def settled_before(self) -> int:
+        if self._black is not None:
+            return self._black[0]
+        if self._rising is not None:
+            return self._rising[0]
+        return self._last
+
+    def finish(self) -> list[Transition]:
+        if self._rising is not None:
+            return self._emit(self._last)
+        if self._black is not None and self._seen_content and self._black[1] - self._black[0] >= 2:
+            return [Transition("fade_out", self._black[0], self._black[1], None)]
+        return []
+
+
+class DissolveDetector:
+    name = "dissolve"
+
+    def __init__(self, fps: float, black_level: float = 22.0, min_change: float = 14.0, max_residual: float = 0.18,
+                 max_correlation: float = 0.85, lengths_seconds: tuple[float, ...] = (0.33, 0.5, 0.75, 1.0, 1.5, 2.0)):
+        self.lengths = sorted({max(4, int(round(s * fps)) // 2 * 2) for s in lengths_seconds})
+        self.black_level, self.min_change = black_level, min_change
+        self.max_residual, self.max_corr = max_residual, max_correlation
+        self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=max(self.lengths) + 1)
+        self._best: Transition | None = None
+        self._last = -1
+
+    def _fit(self, length: int) -> tuple[float, float] | None:
+        a, b = self._ring[-1 - length][1], self._ring[-1][1]
+        change = mean_abs_diff(a, b)
+        if change < self.min_change or min(cv2.mean(a)[0], cv2.mean(b)[0]) < 2 * self.black_level:
+            return None
+        residuals = []
+        for q in (0.25, 0.5, 0.75):
+            mid = self._ring[-1 - int(round(length * (1 - q)))][1]
+            residuals.append(mean_abs_diff(mid, cv2.addWeighted(a, 1 - q, b, q, 0.0)) / change)
+            if residuals[-1] > self.max_residual:
+                return None
+        za, zb = a - a.mean(), b - b.mean()
+        corr = float((za * zb).sum() / (np.sqrt((za * za).sum() * (zb * zb).sum()) + 1e-6))
+        if corr > self.max_corr:
+            return None
+        return change, float(np.mean(residuals))
+
+    def update(self, signal: FrameSignal) -> list[Transition]:
+        self._last = signal.index
+        self._ring.append((signal.index, _dissolve_thumb(signal)))
+        out = []
+        for length in self.lengths if signal.index % 2 == 0 else ():
+            fit = self._fit(length) if len(self._ring) > length else None
+            if fit is None:
+                continue
+            change, resid = fit
+            first = signal.index - length
+            cand = Transition("dissolve", first, signal.index, first + length // 2,
+                              round(change * (1 - resid / self.max_residual), 3))
+            if self._best is not None and cand.first > self._best.last:
+                out.append(self._best)
+                self._best = None
+            if self._best is None or cand.score > self._best.score:
+                self._best = cand
+        if self._best is not None and signal.index > self._best.last + max(self.lengths):
+            out.append(self._best)
+            self._best = None
+        return out
+
+    def settled_before(self) -> int:
+        floor = self._last - max(self.lengths)
+        return min(floor, self._best.first) if self._best is not None else floor
+
+    def finish(self) -> list[Transition]:
+        return [self._best] if self._best is not None else []
+
+
+def _overlaps(a: Transition, b: Transition) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def _outranks(g: Transition, dissolve: Transition) -> bool:
+    """Fades are measured directly (black frames); among dissolves the better blend fit wins."""
+    return g.kind != "dissolve" or (g.score, -g.first) > (dissolve.score, -dissolve.first)
+
+
+class BoundaryTracker:
+    """Runs detectors side by side and turns their transitions into shot boundaries, in order, as soon as
+    every detector has settled past them. Gradual transitions win over cuts inside their extent, and a
+    boundary closer than `min_shot_frames` to the previous one is dropped."""
+
+    def __init__(self, detectors: list[ShotDetector], min_shot_frames: int):
+        self.detectors = detectors
+        self.min_shot_frames = max(1, min_shot_frames)
+        self.transitions: list[Transition] = []
+        self._pending: list[Transition] = []
+        self._last_boundary = 0
+
+    def update(self, signal: FrameSignal) -> list[Transition]:
+        for det in self.detectors:
+            self._pending += det.update(signal)
+        return self._release(min(d.settled_before() for d in self.detectors))
+
+    def finish(self) -> list[Transition]:
+        for det in self.detectors:
+            self._pending += det.finish()
+        return self._release(None)
+
+    def _release(self, settled: int | None) -> list[Transition]:
+        ready = [t for t in self._pending if settled is None or t.last < settled]
+        if not ready:
+            return []
+        self._pending = [t for t in self._pending if t not in ready]
+        gradual = [t for t in self.transitions[-8:] + ready + self._pending if t.kind != "cut"]
+        accepted = []
+        for t in sorted(ready, key=lambda t: (t.first, t.kind == "cut")):
+            if t.kind == "cut" and any(g.first <= t.first <= g.last + 1 for g in gradual):
+                continue
+            if t.kind == "dissolve" and any(_overlaps(t, g) and _outranks(g, t) for g in gradual if g is not t):
+                continue
+            if t.boundary is not None:
+                if t.boundary - self._last_boundary < self.min_shot_frames:
+                    continue
+                self._last_boundary = t.boundary
+            accepted.append(t)
+        self.transitions += accepted
+        return [t for t in accepted if t.boundary is not None]

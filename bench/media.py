@@ -1,0 +1,53 @@
+"""Builds the long benchmark inputs from the real clips in ../shared/media, cached under bench/.cache."""
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "media"
+CACHE = ROOT / "bench" / ".cache"
+SINTEL = SHARED / "sintel_trailer" / "sintel.mp4"
+
+
+def _resize_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
+def long_1080p(min_seconds: float = 300.0, source: Path = SINTEL) -> Path:
+    """Sintel trailer scaled to 1920x1080 and looped to at least `min_seconds`, H.264 (x264 preset fast)."""
+    out = CACHE / f"sintel_1080p_{int(min_seconds)}s.mp4"
+    if out.exists():
+        return out
+    if not source.exists():
+        sys.exit(f"benchmark source missing: {source}")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part.mp4")
+    with av.open(str(source)) as src:
+        stream = src.streams.video[0]
+        rate = stream.average_rate or Fraction(24)
+        clip_seconds = float(stream.frames / rate)
+    loops = int(np.ceil(min_seconds / clip_seconds))
+    with av.open(str(tmp), "w") as dst:
+        vs = dst.add_stream("libx264", rate=rate)
+        vs.width, vs.height, vs.pix_fmt = 1920, 1080, "yuv420p"
+        vs.options = {"preset": "fast", "crf": "20"}
+        vs.thread_count = 0
+        for _ in range(loops):
+            with av.open(str(source)) as src:
+                for frame in src.decode(video=0):
+                    img = _resize_rgb(frame, 1920, 1080)
+                    for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                        dst.mux(packet)
+        for packet in vs.encode():
+            dst.mux(packet)
+    tmp.rename(out)
+    return out
+
+
+if __name__ == "__main__":
+    print(long_1080p(float(sys.argv[1]) if len(sys.argv) > 1 else 300.0))
