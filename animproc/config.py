@@ -36,8 +36,9 @@ class SamplingConfig(_Strict):
 
 
 class QualityConfig(_Strict):
-    min_sharpness: float = Field(80.0, ge=0, description="Laplacian variance; below it a frame is blurred")
-    min_brightness: float = Field(20.0, ge=0, le=255)
+    min_sharpness: float = Field(80.0, ge=0, description="Laplacian variance at 512 px; below it a frame is blurred")
+    max_blur: float = Field(0.6, gt=0, le=1, description="blur effect (0 sharp, 1 blurred); above it a frame is blurred")
+    min_brightness: float = Field(10.0, ge=0, le=255)
     max_brightness: float = Field(240.0, ge=0, le=255)
     min_contrast: float = Field(12.0, ge=0, description="standard deviation of luma")
 

@@ -1,0 +1,1 @@
+"""Dagster resources: storage, film configs, and one module per model family."""

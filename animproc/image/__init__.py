@@ -1,0 +1,1 @@
+"""Image logic: quality metrics, perceptual hashes, near-duplicate removal, previews."""

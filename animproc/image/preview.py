@@ -1,0 +1,52 @@
+"""Small previews for asset metadata: contact sheets and plots as inline images."""
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str] | None = None, columns: int = 6,
+                  thumb_width: int = 200) -> np.ndarray:
+    """BGR images tiled in a grid, each scaled to `thumb_width` and labelled in its corner."""
+    if not images:
+        return np.zeros((thumb_width * 9 // 16, thumb_width, 3), np.uint8)
+    thumbs = []
+    for k, img in enumerate(images):
+        h, w = img.shape[:2]
+        t = cv2.resize(img, (thumb_width, max(1, round(h * thumb_width / w))), interpolation=cv2.INTER_AREA)
+        if labels:
+            cv2.putText(t, labels[k], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(t, labels[k], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        thumbs.append(t)
+    cell_h = max(t.shape[0] for t in thumbs)
+    rows = []
+    for r in range(0, len(thumbs), columns):
+        row = [np.pad(t, ((0, cell_h - t.shape[0]), (0, 0), (0, 0))) for t in thumbs[r:r + columns]]
+        row += [np.zeros((cell_h, thumb_width, 3), np.uint8)] * (columns - len(row))
+        rows.append(np.hstack(row))
+    return np.vstack(rows)
+
+
+def encode_image(image_bgr: np.ndarray, ext: str = ".jpg", quality: int = 85) -> bytes:
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else []
+    ok, buf = cv2.imencode(ext, image_bgr, params)
+    if not ok:
+        raise ValueError("could not encode preview image")
+    return buf.tobytes()
+
+
+def markdown_image(data: bytes, mime: str = "image/jpeg", alt: str = "preview") -> str:
+    return f"![{alt}](data:{mime};base64,{base64.b64encode(data).decode()})"
+
+
+def figure_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,303 @@
+"""A short synthetic film with known answers: 3D-shaded characters, several shots, hard cuts, a fade
+through black, a dissolve, a pan and a zoom, characters entering and leaving, and a dialogue track in
+which each character speaks with its own voice. The ground truth is written beside it."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from animproc.sample.voices import Voice, speak
+
+W, H, FPS, SR = 640, 360, 24, 48000
+WORLD_W, WORLD_H = 1920, 1080  # camera zoom 1.0 shows a 640x360 window of the world
+
+
+@dataclass(frozen=True)
+class Character:
+    name: str
+    body: tuple[int, int, int]  # BGR
+    skin: tuple[int, int, int]
+    hair: tuple[int, int, int]
+    eyes: tuple[int, int, int]
+    hair_style: str  # cap | tall | none
+    voice: Voice
+
+
+CHARACTERS = (
+    Character("ava", (40, 110, 235), (170, 200, 240), (30, 40, 170), (160, 110, 40), "cap", Voice(225, 1.18, 0.10, 4.8)),
+    Character("bo", (200, 120, 40), (70, 110, 150), (20, 20, 20), (40, 70, 20), "none", Voice(105, 0.88, 0.05, 3.8, 4.0)),
+    Character("cy", (80, 170, 60), (190, 215, 235), (150, 60, 140), (30, 30, 30), "tall", Voice(160, 1.02, 0.22, 5.6, 6.0)),
+)
+BY_NAME = {c.name: c for c in CHARACTERS}
+
+
+def _shade_ellipsoid(h: int, w: int, color: tuple[int, int, int], light=(-0.5, -0.6, 0.62)) -> tuple[np.ndarray, np.ndarray]:
+    """Lambert + Blinn specular shading of an ellipsoid seen front-on: (BGR float image, alpha)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    nx, ny = (xx - (w - 1) / 2) / (w / 2), (yy - (h - 1) / 2) / (h / 2)
+    r2 = nx * nx + ny * ny
+    alpha = np.clip((1 - r2) * max(w, h) / 4, 0, 1)
+    nz = np.sqrt(np.clip(1 - r2, 0, 1))
+    lv = np.asarray(light, np.float32) / np.linalg.norm(light)
+    diffuse = np.clip(nx * lv[0] + ny * lv[1] + nz * lv[2], 0, 1)
+    half = lv + np.array([0, 0, 1], np.float32)
+    half /= np.linalg.norm(half)
+    spec = np.clip(nx * half[0] + ny * half[1] + nz * half[2], 0, 1) ** 40
+    base = np.asarray(color, np.float32)[None, None, :]
+    img = base * (0.25 + 0.75 * diffuse[..., None]) + 255 * 0.35 * spec[..., None]
+    return np.clip(img, 0, 255), alpha
+
+
+def _paste(dst: np.ndarray, dst_a: np.ndarray, img: np.ndarray, a: np.ndarray, x: int, y: int) -> None:
+    h, w = a.shape
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(dst.shape[1], x + w), min(dst.shape[0], y + h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    sa = a[y0 - y:y1 - y, x0 - x:x1 - x, None]
+    dst[y0:y1, x0:x1] = dst[y0:y1, x0:x1] * (1 - sa) + img[y0 - y:y1 - y, x0 - x:x1 - x] * sa
+    dst_a[y0:y1, x0:x1] = np.maximum(dst_a[y0:y1, x0:x1], sa[..., 0])
+
+
+@lru_cache(maxsize=64)
+def character_sprite(name: str, mouth: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """The character at 600 px tall: (BGR float, alpha, face box x0, y0, x1, y1). `mouth` 0..3 is how open."""
+    c = BY_NAME[name]
+    sh, sw = 600, 300
+    img = np.zeros((sh, sw, 3), np.float32)
+    alpha = np.zeros((sh, sw), np.float32)
+    body, ba = _shade_ellipsoid(380, 240, c.body)
+    _paste(img, alpha, body, ba, 30, 210)
+    head, ha = _shade_ellipsoid(190, 170, c.skin)
+    hx, hy = 65, 40
+    if c.hair_style == "tall":
+        hair, hra = _shade_ellipsoid(170, 150, c.hair)
+        _paste(img, alpha, hair, hra, 75, 0)
+    _paste(img, alpha, head, ha, hx, hy)
+    if c.hair_style == "cap":
+        hair, hra = _shade_ellipsoid(110, 186, c.hair)
+        hra[55:] = 0
+        _paste(img, alpha, hair, hra, hx - 8, hy - 18)
+    canvas = img.astype(np.uint8).copy()
+    for ex in (hx + 50, hx + 120):
+        cv2.ellipse(canvas, (ex, hy + 90), (18, 14), 0, 0, 360, (245, 245, 245), -1, cv2.LINE_AA)
+        cv2.circle(canvas, (ex + 3, hy + 92), 8, c.eyes, -1, cv2.LINE_AA)
+        cv2.circle(canvas, (ex + 3, hy + 92), 3, (10, 10, 10), -1, cv2.LINE_AA)
+        cv2.circle(canvas, (ex + 6, hy + 88), 2, (255, 255, 255), -1, cv2.LINE_AA)
+    nose, na = _shade_ellipsoid(30, 24, tuple(int(v * 0.85) for v in c.skin))
+    img2 = canvas.astype(np.float32)
+    _paste(img2, alpha, nose, na, hx + 73, hy + 105)
+    canvas = img2.astype(np.uint8)
+    cv2.ellipse(canvas, (hx + 85, hy + 152), (24, 3 + 6 * mouth), 0, 0, 360, (40, 30, 90), -1, cv2.LINE_AA)
+    return canvas.astype(np.float32), alpha, (hx, hy, hx + 170, hy + 190)
+
+
+def _background(seed: int, sky: tuple[int, int, int], ground: tuple[int, int, int]) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y = np.linspace(0, 1, WORLD_H, dtype=np.float32)[:, None, None]
+    bg = np.asarray(sky, np.float32) * (0.55 + 0.45 * y) * np.ones((1, WORLD_W, 3), np.float32)
+    x = np.arange(WORLD_W)
+    horizon = (WORLD_H * 0.62 + 40 * np.sin(x / 170.0 + seed) + 25 * np.sin(x / 61.0)).astype(int)
+    rows = np.arange(WORLD_H)[:, None]
+    mask = rows >= horizon[None, :]
+    depth = np.clip((rows - horizon[None, :]) / (WORLD_H * 0.4), 0, 1)[..., None]
+    bg = np.where(mask[..., None], np.asarray(ground, np.float32) * (0.6 + 0.4 * depth), bg)
+    for _ in range(14):  # shaded rocks and bushes for texture and parallax cues
+        w, h = int(rng.integers(60, 200)), int(rng.integers(40, 140))
+        img, a = _shade_ellipsoid(h, w, tuple(int(v) for v in rng.integers(40, 200, 3)))
+        cx = int(rng.integers(0, WORLD_W - w))
+        dummy = np.zeros(bg.shape[:2], np.float32)
+        _paste(bg, dummy, img, a, cx, int(horizon[min(cx + w // 2, WORLD_W - 1)] - h * 0.6))
+    noise = rng.normal(0, 4, (WORLD_H // 4, WORLD_W // 4, 3)).astype(np.float32)
+    bg += cv2.resize(noise, (WORLD_W, WORLD_H), interpolation=cv2.INTER_LINEAR)
+    return np.clip(bg, 0, 255)
+
+
+@dataclass
+class Placement:
+    name: str
+    x: Callable[[float], float]  # world x of the character's centre at shot time t
+    height: float  # world pixels
+    ground: float = WORLD_H * 0.92  # world y of the feet
+
+
+@dataclass
+class ShotSpec:
+    start: float
+    end: float
+    scale: str
+    camera: str
+    background: int
+    cam: Callable[[float], tuple[float, float, float]]  # t -> world centre x, y and zoom
+    cast: list[Placement] = field(default_factory=list)
+
+
+def _static(x: float, y: float, zoom: float):
+    return lambda t: (x, y, zoom)
+
+
+def shot_list() -> list[ShotSpec]:
+    mid = WORLD_W / 2
+    return [
+        ShotSpec(0.0, 6.0, "medium", "static", 0, _static(mid, 620, 1.0),
+                 [Placement("ava", lambda t: mid - 170, 700, 1200), Placement("bo", lambda t: mid + 170, 720, 1210)]),
+        ShotSpec(6.0, 11.0, "close_up", "static", 1, _static(mid, 680, 1.0),
+                 [Placement("cy", lambda t: mid, 1000, 1450)]),
+        ShotSpec(11.0, 19.0, "long", "pan_right", 2, lambda t: (660 + 75 * t, 640, 0.5),
+                 [Placement("ava", lambda t: -150 + 160 * t, 300, 1010), Placement("bo", lambda t: 1150 + 140 * t, 310, 1000)]),
+        ShotSpec(19.0, 26.0, "medium_close_up", "zoom_in", 3, lambda t: (mid, 560 - 14 * t, 0.6 * 1.16 ** t),
+                 [Placement("bo", lambda t: mid, 560, 900)]),
+        ShotSpec(25.0, 32.0, "medium", "static", 4, _static(mid, 620, 1.0),
+                 [Placement("ava", lambda t: mid - 180, 700, 1200), Placement("cy", lambda t: mid + 180, 740, 1220)]),
+        ShotSpec(32.0, 38.0, "long", "static", 0, _static(mid, 650, 0.55),
+                 [Placement("ava", lambda t: mid - 420, 330, 1020), Placement("bo", lambda t: mid, 340, 1020),
+                  Placement("cy", lambda t: mid + 420, 350, 1020)]),
+    ]
+
+
+SPEECH = [("ava", 0.5, 2.6), ("bo", 3.1, 5.4), ("cy", 6.5, 9.8), ("ava", 12.0, 14.0), ("bo", 20.0, 23.2),
+          ("ava", 26.6, 28.6), ("cy", 29.1, 31.4), ("bo", 32.8, 34.9), ("ava", 35.4, 37.3)]
+FADE_OUT, BLACK, FADE_IN, DISSOLVE = (17.0, 18.0), (18.0, 18.5), (18.5, 19.5), (25.0, 26.0)
+DURATION = 38.0
+
+
+def _render_shot(spec: ShotSpec, t: float, backgrounds: dict, mouth: dict[str, int]) -> tuple[np.ndarray, list[dict]]:
+    ts = t - spec.start
+    cx, cy, zoom = spec.cam(ts)
+    vw, vh = W / zoom, H / zoom
+    x0, y0 = cx - vw / 2, cy - vh / 2
+    sx = W / vw
+    # Scale the visible part of the background straight into the frame (cheap), then draw characters.
+    m = np.float32([[sx, 0, -x0 * sx], [0, sx, -y0 * sx]])
+    frame = cv2.warpAffine(backgrounds[spec.background], m, (W, H), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+    alpha = np.zeros((H, W), np.float32)
+    visible = []
+    for p in spec.cast:
+        img, a, face = character_sprite(p.name, mouth.get(p.name, 0))
+        scale = p.height / a.shape[0] * sx
+        w, h = max(2, int(a.shape[1] * scale)), max(2, int(a.shape[0] * scale))
+        fx, fy = (p.x(ts) - x0) * sx - w / 2, (p.ground - y0) * sx - h
+        simg = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        sa = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
+        _paste(frame, alpha, simg, sa, int(fx), int(fy))
+        box = [fx, fy, fx + w, fy + h]
+        fbox = [fx + face[0] * scale, fy + face[1] * scale, fx + face[2] * scale, fy + face[3] * scale]
+        clipped = [max(0, box[0]), max(0, box[1]), min(W, box[2]), min(H, box[3])]
+        if clipped[2] - clipped[0] > 8 and clipped[3] - clipped[1] > 8:
+            visible.append({"name": p.name, "bbox": [round(v, 1) for v in clipped],
+                            "face_bbox": [round(v, 1) for v in fbox],
+                            "fully_visible": clipped == box})
+    return frame, visible
+
+
+def _dialogue(duration: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    n = int(duration * SR)
+    mix = np.zeros(n)
+    envelopes = {c.name: np.zeros(n) for c in CHARACTERS}
+    for k, (name, start, end) in enumerate(SPEECH):
+        audio, env = speak(end - start, BY_NAME[name].voice, SR, seed=100 + k)
+        a = int(start * SR)
+        mix[a:a + len(audio)] += audio
+        envelopes[name][a:a + len(env)] = env
+    rng = np.random.default_rng(7)
+    mix += rng.normal(0, 0.003, n)  # room tone
+    return np.clip(mix, -1, 1).astype(np.float32), envelopes
+
+
+def _frame_index(t: float) -> int:
+    return int(round(t * FPS))
+
+
+def ground_truth() -> dict:
+    shots = shot_list()
+    fo, bl, fi, dv = [tuple(_frame_index(t) for t in r) for r in (FADE_OUT, BLACK, FADE_IN, DISSOLVE)]
+    boundaries = [_frame_index(6.0), _frame_index(11.0), fi[0], (dv[0] + dv[1]) // 2, _frame_index(32.0)]
+    starts = [0] + boundaries
+    ends = [b - 1 for b in boundaries] + [_frame_index(DURATION) - 1]
+    return {
+        "fps": FPS, "width": W, "height": H, "frame_count": _frame_index(DURATION), "duration": DURATION,
+        "sample_rate": SR,
+        "characters": [{"name": c.name, "body_bgr": c.body, "hair_style": c.hair_style,
+                        "voice": {"f0": c.voice.f0, "tract": c.voice.tract, "breath": c.voice.breath}} for c in CHARACTERS],
+        "cuts": boundaries,
+        "transitions": [
+            {"kind": "cut", "first": boundaries[0], "last": boundaries[0], "boundary": boundaries[0]},
+            {"kind": "cut", "first": boundaries[1], "last": boundaries[1], "boundary": boundaries[1]},
+            {"kind": "fade_out", "first": fo[0], "last": fo[1], "boundary": None},
+            {"kind": "fade_in", "first": fi[0] - 1, "last": fi[1], "boundary": fi[0]},
+            {"kind": "dissolve", "first": dv[0], "last": dv[1] - 1, "boundary": boundaries[3]},
+            {"kind": "cut", "first": boundaries[4], "last": boundaries[4], "boundary": boundaries[4]},
+        ],
+        "black_frames": [bl[0], bl[1] - 1],
+        "shots": [{"shot_id": i, "start_frame": s, "end_frame": e, "scale": spec.scale, "camera": spec.camera,
+                   "characters": [p.name for p in spec.cast]} for i, (s, e, spec) in enumerate(zip(starts, ends, shots))],
+        "speech": [{"speaker": n, "start": s, "end": e} for n, s, e in SPEECH],
+    }
+
+
+def render_sample_film(out: str | Path) -> dict:
+    """Write the film to `out` (mp4) and its ground truth to `out` with `.truth.json` and `.rttm`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    truth = ground_truth()
+    shots = shot_list()
+    backgrounds = {i: _background(i, sky, ground) for i, (sky, ground) in enumerate(
+        [((235, 200, 150), (60, 140, 90)), ((200, 180, 230), (90, 110, 160)), ((240, 210, 170), (70, 160, 200)),
+         ((180, 200, 240), (60, 100, 150)), ((230, 190, 200), (100, 150, 80))])}
+    audio, envelopes = _dialogue(DURATION)
+    on_screen = []
+    tmp = out.with_name(f".{out.name}.part.mp4")
+    with av.open(str(tmp), "w") as container:
+        vs = container.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = {"crf": "18", "preset": "fast"}
+        as_ = container.add_stream("aac", rate=SR)
+        as_.layout = "stereo"
+        for i in range(truth["frame_count"]):
+            t = i / FPS
+            sample = min(int(t * SR), len(audio) - 1)
+            mouth = {n: int(min(3, e[sample:sample + SR // FPS].mean() * 4)) for n, e in envelopes.items()}
+            active = [s for s in shots if s.start <= t < s.end]
+            frame, visible = _render_shot(active[0], t, backgrounds, mouth)
+            if len(active) > 1:  # the dissolve
+                other, vis2 = _render_shot(active[1], t, backgrounds, mouth)
+                k = (t - DISSOLVE[0]) / (DISSOLVE[1] - DISSOLVE[0])
+                frame = frame * (1 - k) + other * k
+                visible = vis2 if k >= 0.5 else visible
+            if FADE_OUT[0] <= t < FADE_OUT[1]:
+                frame = frame * (1 - (t - FADE_OUT[0]) / (FADE_OUT[1] - FADE_OUT[0]))
+            elif BLACK[0] <= t < BLACK[1]:
+                frame, visible = frame * 0, []
+            elif FADE_IN[0] <= t < FADE_IN[1]:
+                frame = frame * ((t - FADE_IN[0]) / (FADE_IN[1] - FADE_IN[0]))
+            on_screen.append({"frame": i, "characters": visible})
+            vf = av.VideoFrame.from_ndarray(np.clip(frame, 0, 255).astype(np.uint8), format="bgr24")
+            for packet in vs.encode(vf):
+                container.mux(packet)
+        for packet in vs.encode():
+            container.mux(packet)
+        stereo = np.stack([audio, audio])
+        for k in range(0, stereo.shape[1], 1024):
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo[:, k:k + 1024]), format="fltp", layout="stereo")
+            af.sample_rate = SR
+            af.pts = k
+            af.time_base = Fraction(1, SR)
+            for packet in as_.encode(af):
+                container.mux(packet)
+        for packet in as_.encode():
+            container.mux(packet)
+    tmp.replace(out)
+    truth["on_screen"] = on_screen
+    truth["film"] = out.name
+    out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1))
+    rttm = "".join(f"SPEAKER {out.stem} 1 {s:.3f} {e - s:.3f} <NA> <NA> {n} <NA> <NA>\n" for n, s, e in SPEECH)
+    out.with_suffix(".rttm").write_text(rttm)
+    return truth

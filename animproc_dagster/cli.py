@@ -1,0 +1,264 @@
+"""`animproc`: register films, materialise their assets, export results, make the sample film."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ensure_dagster_home() -> Path:
+    """DAGSTER_HOME defaults to ./.dagster, seeded with the project's dagster.yaml."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster"))).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings)
+    return home
+
+
+def _instance():
+    _ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get()
+
+
+def _storage():
+    from resources.storage import StorageResource
+
+    return StorageResource().storage()
+
+
+def _fail(message: str) -> int:
+    print(f"animproc: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_film_add(args) -> int:
+    from animproc.library import store_source
+    from partitions import add_film, films
+
+    instance = _instance()
+    if args.name in films(instance) and not args.replace:
+        return _fail(f"film {args.name!r} already exists; use --replace to store new media under it")
+    info = store_source(_storage(), args.name, args.path)
+    add_film(instance, args.name)
+    vfr = " (variable frame rate)" if info.vfr else ""
+    audio = ", ".join(f"{a.codec} {a.layout or a.channels}" for a in info.audio) or "no audio"
+    print(f"added film {args.name!r}: {info.width}x{info.height} {info.video_codec}, {info.fps:g} fps{vfr}, "
+          f"{info.frame_count} frames, {info.duration_s:.1f} s, audio: {audio}")
+    print(f"  stored under {_storage().film_dir(args.name)}; materialise with `animproc run {args.name}`")
+    return 0
+
+
+def cmd_film_list(args) -> int:
+    from animproc.library import film_record
+    from partitions import films
+
+    names = films(_instance())
+    if not names:
+        print("no films; add one with `animproc film add NAME PATH`")
+    st = _storage()
+    for name in names:
+        rec = film_record(st, name) or {}
+        probe = rec.get("probe", {})
+        print(f"{name}\t{probe.get('duration_s', 0):.1f} s\t{probe.get('width')}x{probe.get('height')}\t"
+              f"{rec.get('original_path', '(source missing)')}")
+    return 0
+
+
+def cmd_film_remove(args) -> int:
+    from partitions import films, remove_film
+
+    instance = _instance()
+    if args.name not in films(instance):
+        return _fail(f"no film named {args.name!r}")
+    remove_film(instance, args.name)
+    st = _storage()
+    if args.purge:
+        st.remove_tree(st.film_dir(args.name))
+        print(f"removed film {args.name!r} and deleted its outputs under {st.film_dir(args.name)}")
+    else:
+        print(f"removed film {args.name!r} from the partitions; its outputs stay under {st.film_dir(args.name)} "
+              f"(run history too). Add it again to reuse them, or remove with --purge to delete them.")
+    return 0
+
+
+def _selection(defs, names: list[str] | None, instance, film: str):
+    from dagster import AssetKey
+
+    graph = defs.resolve_asset_graph()
+    all_keys = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    if not names:
+        return sorted(all_keys, key=lambda k: k.to_user_string())
+    unknown = [n for n in names if AssetKey(n) not in all_keys]
+    if unknown:
+        raise SystemExit(_fail(f"unknown asset(s) {', '.join(unknown)}; known: "
+                               f"{', '.join(sorted(k.to_user_string() for k in all_keys))}"))
+    chosen: set = set()
+    todo = [AssetKey(n) for n in names]
+    while todo:
+        key = todo.pop()
+        if key in chosen:
+            continue
+        chosen.add(key)
+        for parent in graph.get(key).parent_keys:
+            if parent in all_keys and film not in instance.get_materialized_partitions(parent):
+                todo.append(parent)  # missing upstream for this film: materialise it first
+    for ad in defs.assets:
+        keys = set(getattr(ad, "keys", []))
+        if keys & chosen and not getattr(ad, "can_subset", True):
+            chosen |= keys  # assets computed together are materialised together
+    return sorted(chosen, key=lambda k: k.to_user_string())
+
+
+def cmd_run(args) -> int:
+    from dagster import DagsterEventType
+    from dagster._core.utils import make_new_run_id
+
+    from animproc_dagster.definitions import defs
+    from partitions import films
+
+    instance = _instance()
+    if args.name not in films(instance):
+        return _fail(f"no film named {args.name!r}; add it with `animproc film add {args.name} PATH`")
+    selection = _selection(defs, [s.strip() for s in args.select.split(",") if s.strip()] if args.select else None,
+                           instance, args.name)
+    print(f"materialising {', '.join(k.to_user_string() for k in selection)} for film {args.name!r}")
+    job = defs.resolve_job_def("film_assets")
+    run_id = make_new_run_id()
+    outcome: dict = {}
+
+    def execute():
+        try:
+            outcome["result"] = job.execute_in_process(
+                instance=instance, partition_key=args.name, asset_selection=selection, run_id=run_id,
+                raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        except Exception as exc:  # reported below, after progress stops
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, daemon=True)
+    started = time.perf_counter()
+    worker.start()
+    shown = 0
+    wanted = {DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE,
+              DagsterEventType.ASSET_CHECK_EVALUATION}
+    while True:
+        alive = worker.is_alive()
+        records = instance.all_logs(run_id)
+        for rec in records[shown:]:
+            ev = rec.dagster_event
+            if ev is None or ev.event_type not in wanted:
+                continue
+            elapsed = f"[{time.perf_counter() - started:6.1f}s]"
+            if ev.event_type == DagsterEventType.STEP_START:
+                print(f"{elapsed} running {ev.step_key}", flush=True)
+            elif ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                mat = ev.event_specific_data.materialization
+                summary = {k: v.value for k, v in mat.metadata.items()
+                           if isinstance(v.value, (int, float, str)) and len(str(v.value)) < 40}
+                print(f"{elapsed}   materialised {mat.asset_key.to_user_string()}: "
+                      + ", ".join(f"{k}={v}" for k, v in list(summary.items())[:6]), flush=True)
+            elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                check = ev.event_specific_data
+                state = "passed" if check.passed else "FAILED"
+                print(f"{elapsed}   check {check.check_name} {state}", flush=True)
+            else:
+                print(f"{elapsed} FAILED {ev.step_key}: {ev.event_specific_data.error.message.strip()}", flush=True)
+        shown = len(records)
+        if not alive:
+            break
+        time.sleep(0.5)
+    if "error" in outcome:
+        return _fail(f"run failed: {outcome['error']}")
+    ok = outcome["result"].success
+    print(f"{'done' if ok else 'run failed'} in {time.perf_counter() - started:.1f} s (run {run_id}); outputs under "
+          f"{_storage().film_dir(args.name)}. Browse them with `make ui` (http://127.0.0.1:3000).")
+    return 0 if ok else 1
+
+
+def cmd_export_shots(args) -> int:
+    from animproc.export import shots_csv, shots_json
+
+    st = _storage()
+    folder = st.asset_dir(args.name, "shots")
+    if not (folder / "shots.parquet").exists():
+        return _fail(f"film {args.name!r} has no shots yet; run `animproc run {args.name} --select shots`")
+    shots = st.read_parquet(folder / "shots.parquet")
+    transitions = st.read_parquet(folder / "transitions.parquet")
+    probe = json.loads((st.asset_dir(args.name, "source_video") / "probe.json").read_text())
+    text = shots_csv(shots) if args.format == "csv" else json.dumps(
+        shots_json(args.name, shots, transitions, probe), indent=2)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(shots)} shots to {args.output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_sample_film(args) -> int:
+    from animproc.sample.film import render_sample_film
+
+    started = time.perf_counter()
+    truth = render_sample_film(args.output)
+    out = Path(args.output)
+    print(f"wrote {out} ({truth['frame_count']} frames, {truth['duration']:.0f} s, {len(truth['shots'])} shots) "
+          f"with ground truth {out.with_suffix('.truth.json')} and {out.with_suffix('.rttm')} "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="animproc", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    film = sub.add_parser("film", help="register, list and remove films").add_subparsers(dest="film_cmd", required=True)
+    add = film.add_parser("add", help="probe a video, store it under the storage root and register the film")
+    add.add_argument("name", help="film key: a lowercase slug such as 'my-film'")
+    add.add_argument("path", help="mp4, mkv, mov or webm file")
+    add.add_argument("--replace", action="store_true", help="store new media under an existing film")
+    add.set_defaults(func=cmd_film_add)
+    film.add_parser("list", help="registered films").set_defaults(func=cmd_film_list)
+    rm = film.add_parser("remove", help="unregister a film (outputs are kept unless --purge)")
+    rm.add_argument("name")
+    rm.add_argument("--purge", action="store_true", help="also delete the film's stored media and outputs")
+    rm.set_defaults(func=cmd_film_remove)
+    run = sub.add_parser("run", help="materialise a film's assets, with progress")
+    run.add_argument("name")
+    run.add_argument("--select", help="comma-separated asset names; missing upstream assets are added")
+    run.set_defaults(func=cmd_run)
+    export = sub.add_parser("export", help="write results in interchange formats").add_subparsers(
+        dest="export_cmd", required=True)
+    shots = export.add_parser("shots", help="the shot list as CSV (PySceneDetect columns) or JSON")
+    shots.add_argument("name")
+    shots.add_argument("--format", choices=["csv", "json"], default="csv")
+    shots.add_argument("--output", "-o", help="file to write (default: standard output)")
+    shots.set_defaults(func=cmd_export_shots)
+    sample = sub.add_parser("sample-film", help="render the synthetic sample film with its ground truth")
+    sample.add_argument("output", help="path of the mp4 to write")
+    sample.set_defaults(func=cmd_sample_film)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", module="dagster")
+    args = build_parser().parse_args(argv)
+    from animproc.errors import AnimprocError
+
+    try:
+        return args.func(args)
+    except AnimprocError as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

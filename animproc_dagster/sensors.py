@@ -1,0 +1,62 @@
+"""Sensors: media dropped into `{root}/inbox/` becomes a registered film with a run requested."""
+import json
+import time
+from pathlib import Path
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from animproc.errors import AnimprocError, FilmKeyError
+from animproc.films import MEDIA_SUFFIXES, slugify
+from animproc.library import store_source
+from partitions import film_partitions
+from resources.storage import StorageResource
+
+INBOX = "inbox"
+SETTLE_SECONDS = 5.0  # a file still being copied keeps changing; wait until it has been still this long
+
+
+def _inbox_files(storage) -> list:
+    inbox = storage.root / INBOX
+    if not inbox.exists():
+        return []
+    return sorted(p for p in inbox.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
+
+
+@sensor(job_name="film_assets", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+        description="Registers media files dropped in {root}/inbox/ as films and requests a run of each.")
+def inbox_sensor(context: SensorEvaluationContext, storage: StorageResource):
+    st = storage.storage()
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    known = set(context.instance.get_dynamic_partitions(film_partitions.name))
+    new_films, runs = [], []
+    now = time.time()
+    for path in _inbox_files(st):
+        stat = path.stat()
+        signature = f"{stat.st_size}:{int(stat.st_mtime)}"
+        if seen.get(path.name) == signature:
+            continue
+        if now - stat.st_mtime < SETTLE_SECONDS:
+            continue  # still arriving; look again next tick
+        seen[path.name] = signature
+        try:
+            film = slugify(Path(path.name).stem)
+        except FilmKeyError as exc:
+            context.log.error(f"{path}: {exc}")
+            continue
+        if film in known or film in new_films:
+            context.log.warning(f"{path}: film {film!r} is already registered; remove it first to replace it")
+            continue
+        try:
+            with st.local_copy(path) as local:
+                store_source(st, film, local)
+        except AnimprocError as exc:
+            context.log.error(f"{path}: not registered: {exc}")
+            continue
+        context.log.info(f"registered {path.name} as film {film!r}")
+        new_films.append(film)
+        runs.append(RunRequest(partition_key=film, run_key=f"inbox:{film}:{signature}"))
+    cursor = json.dumps(seen, sort_keys=True)
+    if not new_films:
+        return SensorResult(skip_reason=SkipReason("no new media in the inbox"), cursor=cursor)
+    return SensorResult(run_requests=runs, cursor=cursor,
+                        dynamic_partitions_requests=[film_partitions.build_add_request(new_films)])
