@@ -44,7 +44,7 @@ class FrameSignal:
         if self.mean_luma >= self.black_level:
             return False
         _, bright = cv2.threshold(self.luma, self.black_level + 8, 1, cv2.THRESH_BINARY)
-        return cv2.countNonZero(bright) <= 0.005 * self.luma.size
+        return cv2.countNonZero(bright) <= 0.001 * self.luma.size
 
     def rgb_thumbnail(self, width: int, height: int) -> np.ndarray:
         """Small RGB image built from the analysis planes (for models such as TransNetV2)."""

@@ -59,7 +59,7 @@ class ContentCutDetector:
         self.ratio, self.min_score, self.hard_score = ratio, min_score, hard_score
         self.black_level, self.window, self.flash_frames = black_level, window, flash_frames
         self._scores: deque[tuple[int, float]] = deque()
-        self._thumbs: deque[tuple[int, np.ndarray, float]] = deque(maxlen=window + flash_frames + 3)
+        self._thumbs: deque[tuple[int, np.ndarray, float]] = deque(maxlen=2 * (window + flash_frames) + 3)
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last = -1
 
@@ -101,11 +101,11 @@ class ContentCutDetector:
         if before[1] or at[1]:
             return []  # cuts into or out of black are the fade detector's
         for k in range(1, self.flash_frames + 1):
-            later = thumbs.get(idx + k)
-            if later is not None:
-                back = mean_abs_diff(later[0], before[0])
-                if back < 0.35 * score:
-                    return []  # the picture came back: a flash or a single odd frame, not a cut
+            later, earlier = thumbs.get(idx + k), thumbs.get(idx - 1 - k)
+            if later is not None and mean_abs_diff(later[0], before[0]) < 0.35 * score:
+                return []  # the picture comes back after this frame: a flash or one odd frame
+            if earlier is not None and mean_abs_diff(at[0], earlier[0]) < 0.35 * score:
+                return []  # the picture is back to what it was before a flash
         return [Transition("cut", idx, idx, idx, round(score, 3))]
 
     def settled_before(self) -> int:
@@ -140,12 +140,13 @@ class FadeDetector:
 
     def _ramp_down_first(self, black_first: int, black_luma: float) -> int:
         """Walk back while the picture was brighter a few frames earlier (slow fades move little per frame).
-        A jump of more than a third of the brightness in one frame is a cut into the dark, not a fade."""
+        A step much larger than the step before it is a cut into the dark, not a fade."""
         history = [(black_first, black_luma)] + list(reversed(self._luma))
         first = black_first
         for k in range(1, len(history)):
             cur, later = history[k][1], history[k - 1][1]
-            if cur - later > max(4.0, 0.34 * cur):
+            before = history[k + 1][1] - cur if k + 1 < len(history) else cur - later
+            if cur - later > max(4.0, 3.0 * max(before, 0.5)):
                 break
             j = min(len(history) - 1, k + self.lag)
             if history[j][1] - cur <= self.min_slope * (j - k) and cur <= later + self.min_slope:

@@ -1,0 +1,43 @@
+# Two commands for a fresh machine with python3: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster
+export ANIMPROC_DATA ?= $(CURDIR)/data
+SAMPLE := $(ANIMPROC_DATA)/.samples/sample.mp4
+
+.PHONY: setup run ui test bench clean
+
+setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+$(SAMPLE): | $(STAMP)
+	$(BIN)/animproc sample-film $(SAMPLE)
+
+run: setup $(SAMPLE)
+	$(BIN)/animproc film add sample $(SAMPLE) --replace
+	$(BIN)/animproc run sample
+	@echo
+	@echo "Outputs are under $(ANIMPROC_DATA)/sample/. Open the Dagster UI with: make ui  (http://127.0.0.1:3000)"
+
+ui: setup
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/frames.py
+
+clean:
+	rm -rf $(VENV) .dagster data bench/.cache .pytest_cache

@@ -1,0 +1,62 @@
+"""Shared fixtures: the sample film (rendered once), generated bad inputs, and paths to real media."""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from media_helpers import textured, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MEDIA = ROOT.parent / "shared" / "media"
+
+
+@pytest.fixture(scope="session")
+def sample_film(tmp_path_factory) -> tuple[Path, dict]:
+    from animproc.sample.film import render_sample_film
+
+    path = tmp_path_factory.mktemp("sample") / "sample.mp4"
+    render_sample_film(path)
+    return path, json.loads(path.with_suffix(".truth.json").read_text())
+
+
+@pytest.fixture
+def shared_media() -> Path:
+    if not SHARED_MEDIA.exists():
+        pytest.skip("../shared/media is not present")
+    return SHARED_MEDIA
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, sample_film) -> dict[str, Path]:
+    """Files that must be refused with a clear message."""
+    src = sample_film[0].read_bytes()
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(src[: len(src) // 3])
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is a text file, not a video\n" * 20)
+    audio_only = tmp_path / "audio_only.mp4"
+    with av.open(str(audio_only), "w") as c:
+        s = c.add_stream("aac", rate=16000)
+        s.layout = "mono"
+        t = np.arange(16000 * 2) / 16000
+        tone = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[None]
+        for k in range(0, tone.shape[1], 1024):
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
+            f.sample_rate, f.pts, f.time_base = 16000, k, Fraction(1, 16000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    frames = [textured(i // 12) for i in range(48)]
+    fast = write_video(tmp_path / "faststart.mp4", frames, faststart=True).read_bytes()
+    truncated_fast = tmp_path / "truncated_faststart.mp4"
+    truncated_fast.write_bytes(fast[: len(fast) // 2])
+    return {"empty": empty, "truncated": truncated, "text": text, "audio_only": audio_only,
+            "truncated_faststart": truncated_fast}

@@ -1,0 +1,39 @@
+"""Helpers that generate small test videos."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def write_video(path: Path, frames: list[np.ndarray], pts_ms: list[int] | None = None, fps: int = 24,
+                faststart: bool = False) -> Path:
+    """Encode RGB frames as H.264; with `pts_ms`, each frame gets that timestamp (variable frame rate)."""
+    h, w = frames[0].shape[:2]
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"crf": "18", "bf": "0"}
+        if pts_ms is not None:
+            s.time_base = Fraction(1, 1000)
+            s.codec_context.time_base = Fraction(1, 1000)
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if pts_ms is not None:
+                f.pts, f.time_base = pts_ms[i], Fraction(1, 1000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def textured(seed: int, h: int = 144, w: int = 256) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 220, (h // 8, w // 8, 3)).astype(np.uint8)
+    import cv2
+
+    return cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)

@@ -1,0 +1,136 @@
+import cv2
+import numpy as np
+import pytest
+
+from animproc.config import FilmConfig
+from animproc.video.decode import FrameSignal
+from animproc.video.evaluate import score_boundaries
+from animproc.video.scan import FrameWriter, default_detectors, scan_film
+from animproc.video.shots import BoundaryTracker
+from media_helpers import textured, write_video
+
+
+def _signal(i: int, rgb: np.ndarray) -> FrameSignal:
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)
+    step = 2
+    return FrameSignal(i, i / 24, np.ascontiguousarray(yuv[::step, ::step, 0]),
+                       np.ascontiguousarray(yuv[::step, ::step, 1]), np.ascontiguousarray(yuv[::step, ::step, 2]), None)
+
+
+def _transitions(images: list[np.ndarray]):
+    tracker = BoundaryTracker(default_detectors(FilmConfig())(24.0), min_shot_frames=10)
+    for i, img in enumerate(images):
+        tracker.update(_signal(i, img))
+    tracker.finish()
+    return tracker.transitions
+
+
+def _scan(path, config=None):
+    return scan_film(path, config or FilmConfig(), 24.0, FrameWriter(lambda n, b: None))
+
+
+def test_hard_cut_found_at_its_exact_frame():
+    a, b = textured(1), textured(2)
+    found = _transitions([a] * 30 + [b] * 30)
+    assert [(t.kind, t.boundary) for t in found] == [("cut", 30)]
+
+
+def test_flash_is_not_a_cut():
+    """A single bright frame (lightning, muzzle flash) and the same picture after it is not a cut."""
+    a = textured(1)
+    flash = np.full_like(a, 250)
+    assert _transitions([a] * 30 + [flash] + [a] * 30) == []
+
+
+def test_camera_pan_is_neither_cut_nor_dissolve():
+    wide = cv2.resize(textured(5, 144, 256), (1024, 144), interpolation=cv2.INTER_CUBIC)
+    frames = [np.ascontiguousarray(wide[:, 6 * i:6 * i + 256]) for i in range(120)]
+    assert _transitions(frames) == []
+
+
+def test_lighting_change_is_not_a_dissolve():
+    """Brightening one picture keeps its structure: not a transition."""
+    a = textured(3).astype(np.float32)
+    frames = [np.clip(a * (0.7 + 0.5 * min(1, max(0, (i - 20) / 24))), 0, 255).astype(np.uint8) for i in range(70)]
+    assert _transitions(frames) == []
+
+
+def test_dissolve_is_found_with_its_extent():
+    a, b = textured(1).astype(np.float32), textured(2).astype(np.float32)
+    frames = [a] * 30 + [a * (1 - k / 24) + b * (k / 24) for k in range(1, 24)] + [b] * 30
+    found = _transitions([f.astype(np.uint8) for f in frames])
+    assert [t.kind for t in found] == ["dissolve"]
+    assert 28 <= found[0].first <= 32 and 51 <= found[0].last <= 55
+    assert 38 <= found[0].boundary <= 46
+
+
+def test_fade_through_black():
+    """Fade out, black, fade in: the new shot starts at the first frame after the black run."""
+    a, b = textured(1).astype(np.float32), textured(2).astype(np.float32)
+    frames = [a] * 30 + [a * (1 - k / 12) for k in range(1, 13)] + [a * 0] * 8 + [b * (k / 12) for k in range(1, 13)] + [b] * 30
+    found = _transitions([f.astype(np.uint8) for f in frames])
+    kinds = [t.kind for t in found]
+    assert kinds == ["fade_out", "fade_in"]
+    fade_in = found[1]
+    assert fade_in.boundary is not None and 41 <= fade_in.boundary <= 52
+    assert found[0].first <= 32
+
+
+def test_sample_film_boundaries_match_ground_truth(sample_film):
+    """Every transition of the sample film is found: hard cuts on their exact frame, gradual ones inside
+    their extent, each with its type."""
+    path, truth = sample_film
+    result = _scan(path)
+    boundaries = [s.start_frame for s in result.shots[1:]]
+    for t in truth["transitions"]:
+        if t["kind"] == "cut":
+            assert t["boundary"] in boundaries
+    gradual = [t for t in truth["transitions"] if t["boundary"] is not None]
+    score = score_boundaries([(t["first"], t["last"]) for t in gradual], boundaries, tolerance=0)
+    assert score.matched == score.reference == score.detected == len(truth["cuts"])
+    kinds = sorted(t.kind for t in result.transitions)
+    assert kinds == sorted(t["kind"] for t in truth["transitions"])
+    assert result.frame_count == truth["frame_count"]
+    assert result.shots[0].start_frame == 0 and result.shots[-1].end_frame == truth["frame_count"] - 1
+
+
+def test_vfr_indices_are_presentation_order_and_times_come_from_timestamps(tmp_path):
+    """On variable frame rate input, the cut's index is its position and its time is its own timestamp."""
+    frames = [textured(1)] * 20 + [textured(2)] * 20
+    pts, t = [], 0
+    for i in range(40):
+        pts.append(t)
+        t += (20, 45, 90)[i % 3]
+    result = _scan(write_video(tmp_path / "vfr.mp4", frames, pts_ms=pts))
+    assert [s.start_frame for s in result.shots] == [0, 20]
+    assert result.shots[1].start_time == pytest.approx(pts[20] / 1000, abs=1e-3)
+    assert result.shots[0].end_time == pytest.approx(pts[19] / 1000, abs=1e-3)
+
+
+def test_scene_mode_writes_frames_per_shot(sample_film, tmp_path):
+    """Scene sampling writes up to N sharp frames per shot, none inside transitions or black."""
+    path, truth = sample_film
+    config = FilmConfig.model_validate({"sampling": {"mode": "scene", "frames_per_shot": 2}})
+    written = {}
+    result = scan_film(path, config, 24.0, FrameWriter(lambda n, b: written.__setitem__(n, b)))
+    per_shot = {}
+    for f in result.frames:
+        per_shot.setdefault(f.shot_id, []).append(f.frame_index)
+    assert set(per_shot) == set(range(len(truth["shots"])))
+    assert all(1 <= len(v) <= 2 for v in per_shot.values())
+    gradual = [(t["first"], t["last"]) for t in truth["transitions"] if t["kind"] != "cut"]
+    for f in result.frames:
+        assert not any(a <= f.frame_index <= b for a, b in gradual)
+        assert f"{f.frame_index:07d}.jpg" in written
+        assert (f.width, f.height) == (truth["width"], truth["height"])
+
+
+def test_interval_mode_samples_every_t_seconds(sample_film):
+    path, truth = sample_film
+    config = FilmConfig.model_validate({"sampling": {"mode": "interval", "interval_seconds": 4.0}})
+    result = _scan(path, config)
+    times = [f.time for f in result.frames]
+    slots = {round(t / 4.0) for t in times}
+    assert all(abs(t - round(t / 4.0) * 4.0) <= 1.0 for t in times)
+    assert len(slots) >= truth["duration"] / 4.0 - 2  # slots that fall in the black gap may be empty
+    assert all(f.reason == "interval" for f in result.frames)
