@@ -37,3 +37,19 @@ def textured(seed: int, h: int = 144, w: int = 256) -> np.ndarray:
     import cv2
 
     return cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def detailed(seed: int, h: int = 360, w: int = 640) -> np.ndarray:
+    """A sharp image: hard-edged shapes in random colours over a smooth background."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = textured(seed, h, w).copy()
+    for _ in range(60):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        if rng.random() < 0.5:
+            cv2.rectangle(img, (x, y), (x + int(rng.integers(5, 80)), y + int(rng.integers(5, 60))), colour, -1)
+        else:
+            cv2.circle(img, (x, y), int(rng.integers(3, 40)), colour, -1)
+    return img
