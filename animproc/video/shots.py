@@ -59,7 +59,7 @@ class ContentCutDetector:
         self.ratio, self.min_score, self.hard_score = ratio, min_score, hard_score
         self.black_level, self.window, self.flash_frames = black_level, window, flash_frames
         self._scores: deque[tuple[int, float]] = deque()
-        self._thumbs: deque[tuple[int, np.ndarray, float]] = deque(maxlen=2 * (window + flash_frames) + 3)
+        self._thumbs: deque[tuple[int, np.ndarray, bool]] = deque(maxlen=2 * (window + flash_frames) + 3)
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last = -1
 
@@ -75,7 +75,8 @@ class ContentCutDetector:
     def update(self, signal: FrameSignal) -> list[Transition]:
         self._last = signal.index
         self._scores.append((signal.index, self._score(signal)))
-        self._thumbs.append((signal.index, signal.luma, signal.is_black))
+        tiny = cv2.resize(signal.luma, (32, 18), interpolation=cv2.INTER_AREA)
+        self._thumbs.append((signal.index, tiny, signal.is_black))
         need = self.window + self.flash_frames
         out = []
         if len(self._scores) > 2 * self.window + 1 and len(self._scores) > need:
@@ -100,12 +101,14 @@ class ContentCutDetector:
             return []
         if before[1] or at[1]:
             return []  # cuts into or out of black are the fade detector's
-        for k in range(1, self.flash_frames + 1):
-            later, earlier = thumbs.get(idx + k), thumbs.get(idx - 1 - k)
-            if later is not None and mean_abs_diff(later[0], before[0]) < 0.35 * score:
-                return []  # the picture comes back after this frame: a flash or one odd frame
-            if earlier is not None and mean_abs_diff(at[0], earlier[0]) < 0.35 * score:
-                return []  # the picture is back to what it was before a flash
+        # A flash, or something crossing the lens: the picture after it resembles the picture before it.
+        # Compared on tiny images, so a subject that moved meanwhile still counts as the same picture.
+        jump = mean_abs_diff(at[0], before[0])
+        for j in range(idx + 1, idx + self.flash_frames + 1):
+            for i in range(idx - 1 - self.flash_frames, idx):
+                a, b = thumbs.get(j), thumbs.get(i)
+                if a is not None and b is not None and mean_abs_diff(a[0], b[0]) < 0.35 * jump:
+                    return []
         return [Transition("cut", idx, idx, idx, round(score, 3))]
 
     def settled_before(self) -> int:

@@ -1,0 +1,91 @@
+"""The `animproc` command line, run as a user would (a subprocess with its own storage and Dagster home)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+           "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs")}
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        if ok:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    return run
+
+
+def test_film_add_list_run_export_remove(cli, tmp_path, sample_film):
+    """The whole command-line path: add, list, run everything with progress, export, remove."""
+    added = cli("film", "add", "sample", str(sample_film[0]))
+    assert "added film 'sample'" in added.stdout and "912 frames" in added.stdout
+    assert "sample" in cli("film", "list").stdout
+    run = cli("run", "sample")
+    for asset in ("source_video", "shots", "frames", "frames_processed"):
+        assert f"materialised {asset}" in run.stdout
+    assert "check shots_cover_film passed" in run.stdout and "done in" in run.stdout
+    csv_text = cli("export", "shots", "sample", "--format", "csv").stdout
+    assert csv_text.splitlines()[0].startswith("Scene Number,Start Frame,Start Timecode")
+    assert len(csv_text.splitlines()) == 1 + len(sample_film[1]["shots"])
+    out = tmp_path / "shots.json"
+    cli("export", "shots", "sample", "--format", "json", "--output", str(out))
+    data = json.loads(out.read_text())
+    assert data["cuts"][:2] == sample_film[1]["cuts"][:2] and data["frame_count"] == 912
+    removed = cli("film", "remove", "sample")
+    assert "outputs stay under" in removed.stdout
+    assert (tmp_path / "data" / "sample" / "frames").exists()
+    assert "sample" not in cli("film", "list").stdout
+
+
+def test_run_select_materialises_missing_upstream_first(cli, sample_film):
+    cli("film", "add", "clip", str(sample_film[0]))
+    run = cli("run", "clip", "--select", "shots")
+    assert "materialising frames, shots, source_video" in run.stdout
+    assert "materialised frames_processed" not in run.stdout
+    again = cli("run", "clip", "--select", "frames_processed")
+    assert "materialising frames_processed for film" in again.stdout
+
+
+@pytest.mark.parametrize("name", ["../evil", "Has Caps", "a/b"])
+def test_film_add_refuses_bad_names(cli, tmp_path, sample_film, name):
+    proc = cli("film", "add", name, str(sample_film[0]), ok=False)
+    assert proc.returncode != 0 and "film name" in proc.stderr
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "text", "audio_only", "truncated_faststart"])
+def test_film_add_refuses_bad_media_and_writes_nothing(cli, tmp_path, bad_inputs, kind):
+    """Bad input: a clear error naming the file, no partition, no stored file."""
+    proc = cli("film", "add", "bad", str(bad_inputs[kind]), ok=False)
+    assert proc.returncode != 0
+    assert str(bad_inputs[kind]) in proc.stderr
+    assert not (tmp_path / "data" / "bad").exists()
+    assert "bad" not in cli("film", "list").stdout
+
+
+def test_unknown_asset_and_film_are_reported(cli, sample_film):
+    assert "no film named 'ghost'" in cli("run", "ghost", ok=False).stderr
+    cli("film", "add", "f", str(sample_film[0]))
+    assert "unknown asset(s) nope" in cli("run", "f", "--select", "nope", ok=False).stderr
+
+
+def test_sample_film_command_writes_film_and_ground_truth(cli, tmp_path):
+    out = tmp_path / "s" / "film.mp4"
+    proc = cli("sample-film", str(out))
+    assert "912 frames" in proc.stdout
+    truth = json.loads(out.with_suffix(".truth.json").read_text())
+    assert len({c["name"] for c in truth["characters"]}) >= 3
+    assert {t["kind"] for t in truth["transitions"]} == {"cut", "fade_out", "fade_in", "dissolve"}
+    assert {s["camera"] for s in truth["shots"]} >= {"pan_right", "zoom_in", "static"}
+    assert {s["speaker"] for s in truth["speech"]} == {"ava", "bo", "cy"}
+    assert out.with_suffix(".rttm").read_text().count("SPEAKER") == len(truth["speech"])

@@ -1,0 +1,65 @@
+"""On real footage from ../shared/media (skipped where it is absent)."""
+import json
+
+import pandas as pd
+from dagster import Definitions, instance_for_test
+
+from animproc.config import FilmConfig
+from animproc.library import store_source
+from animproc.storage import Storage
+from animproc.video.evaluate import score_boundaries
+from animproc.video.probe import probe_media
+from animproc.video.scan import FrameWriter, scan_film
+from animproc_dagster.definitions import ASSETS, film_job
+from assets.frame_checks import FRAME_CHECKS
+from partitions import add_film
+from resources.film_config import FilmConfigResource
+from resources.shot_detector import ShotDetectorResource
+from resources.storage import StorageResource
+from pathlib import Path
+
+REFERENCE = Path(__file__).resolve().parents[1] / "bench" / "reference" / "sintel_trailer_shots.json"
+
+
+def test_sintel_trailer_shots_found_and_frames_written(shared_media, tmp_path):
+    """The real trailer materialises: shots found, frames written, checks pass."""
+    media = shared_media / "sintel_trailer" / "sintel.mp4"
+    st = Storage(tmp_path / "data")
+    store_source(st, "sintel", media)
+    defs = Definitions(assets=ASSETS, asset_checks=FRAME_CHECKS, jobs=[film_job], resources={
+        "storage": StorageResource(root=str(tmp_path / "data")),
+        "film_config": FilmConfigResource(config_dir=str(tmp_path)),
+        "shot_detector": ShotDetectorResource(backend="default")})
+    with instance_for_test() as instance:
+        add_film(instance, "sintel")
+        result = defs.resolve_job_def("film_assets").execute_in_process(instance=instance, partition_key="sintel")
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    shots = st.read_parquet(st.asset_dir("sintel", "shots") / "shots.parquet")
+    frames = st.read_parquet(st.asset_dir("sintel", "frames") / "manifest.parquet")
+    assert len(shots) >= 12 and len(frames) >= len(shots)
+    assert set(frames["width"]) == {480} and set(frames["height"]) == {204}
+
+
+def test_sintel_trailer_against_hand_labelled_boundaries(shared_media):
+    """Against our by-eye reference (bench/reference): at least 80% recall and 90% precision."""
+    ref = json.loads(REFERENCE.read_text())
+    media = shared_media / "sintel_trailer" / "sintel.mp4"
+    result = scan_film(media, FilmConfig(), probe_media(media).fps, FrameWriter(lambda n, b: None))
+    assert result.frame_count == ref["frames"]
+    score = score_boundaries([(t["first"], t["last"]) for t in ref["transitions"]],
+                             [s.start_frame for s in result.shots[1:]])
+    assert score.recall >= 0.8 and score.precision >= 0.9, score
+
+
+def test_single_shot_clip_has_no_boundaries(shared_media):
+    """The llama clip is one continuous shot."""
+    media = shared_media / "caminandes_llama" / "clip_02_caminandes.mp4"
+    result = scan_film(media, FilmConfig(), probe_media(media).fps, FrameWriter(lambda n, b: None))
+    assert len(result.shots) == 1 and result.shots[0].end_frame == result.frame_count - 1
+
+
+def test_vp8_webm_and_51_audio_are_probed(shared_media):
+    webm = probe_media(shared_media / "bbb_720p_30s" / "big_buck_bunny_0_30.webm")
+    assert webm.video_codec == "vp8" and webm.frame_count == 720
+    surround = probe_media(shared_media / "bbb_480p_51_30s" / "big_buck_bunny_480p_30s.mp4")
+    assert surround.audio[0].channels == 6 and surround.audio[0].layout == "5.1"
