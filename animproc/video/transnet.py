@@ -32,8 +32,10 @@ def load_transnet(weights: str | Path | None = None, device: str = "auto"):
 class TransNetV2Detector:
     name = "transnetv2"
 
-    def __init__(self, model, fps: float, threshold: float = 0.5, black_level: float = 22.0):
+    def __init__(self, model, fps: float, threshold: float = 0.5, black_level: float = 22.0,
+                 keep_probabilities: bool = False):
         self.model, self.threshold, self.black_level = model, threshold, black_level
+        self.probabilities: list[float] | None = [] if keep_probabilities else None
         self._frames: list[np.ndarray] = []  # padded window input, oldest first
         self._luma: dict[int, float] = {}
         self._padded_start = -CONTEXT  # original index of self._frames[0]
@@ -51,6 +53,8 @@ class TransNetV2Detector:
 
     def _consume(self, count: int) -> list[Transition]:
         probs = self._predict()[:count]
+        if self.probabilities is not None:
+            self.probabilities += probs.tolist()
         out = []
         for k, p in enumerate(probs):
             idx = self._next + k
