@@ -24,7 +24,7 @@ class ShotsConfig(_Strict):
     min_cut_score: float = Field(5.0, ge=0, description="smallest absolute change (0-255 scale) that can be a cut")
     min_shot_seconds: float = Field(0.4, ge=0)
     black_level: float = Field(22.0, ge=0, le=255, description="mean luma (limited range) below which a frame is black")
-    fast_decode: bool = Field(True, description="skip deblocking of unreferenced frames (never written as frames)")
+    fast_decode: bool = Field(True, description="skip deblocking of frames nothing refers to (H.264/HEVC; never written)")
 
 
 class SamplingConfig(_Strict):

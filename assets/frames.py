@@ -113,7 +113,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
                                  config.sampling.image_format, config.sampling.jpeg_quality)
             result = scan_film(local, config, info.fps or 24.0, writer, shot_detector.factory(config),
                                progress=lambda i: context.log.info(f"decoded {i} of {info.frame_count} frames"),
-                               skip_loop_filter="bidir" if config.shots.fast_decode else None)
+                               skip_loop_filter="noref" if config.shots.fast_decode else None)
         except AnimprocError as exc:
             raise _fail(exc) from None
         shots = result.shots_table()

@@ -51,3 +51,31 @@ def long_1080p(min_seconds: float = 300.0, source: Path = SINTEL) -> Path:
 
 if __name__ == "__main__":
     print(long_1080p(float(sys.argv[1]) if len(sys.argv) > 1 else 300.0))
+
+
+def doubled(path: Path) -> Path:
+    """The same video twice in a row, by remuxing packets (no re-encode): twice the length, same content."""
+    out = path.with_name(path.stem + "_x2.mp4")
+    if out.exists():
+        return out
+    tmp = out.with_suffix(".part.mp4")
+    with av.open(str(path)) as src, av.open(str(tmp), "w") as dst:
+        ins = src.streams.video[0]
+        outs = dst.add_stream_from_template(ins)
+        span = None
+        for loop in range(2):
+            src.seek(0)
+            last = 0
+            for packet in src.demux(ins):
+                if packet.dts is None:
+                    continue
+                shift = 0 if loop == 0 else span
+                packet.pts = None if packet.pts is None else packet.pts + shift
+                packet.dts = packet.dts + shift
+                last = max(last, (packet.pts or packet.dts) + (packet.duration or 0))
+                packet.stream = outs
+                dst.mux(packet)
+            if loop == 0:
+                span = last
+    tmp.rename(out)
+    return out

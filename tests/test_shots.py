@@ -134,3 +134,25 @@ def test_interval_mode_samples_every_t_seconds(sample_film):
     assert all(abs(t - round(t / 4.0) * 4.0) <= 1.0 for t in times)
     assert len(slots) >= truth["duration"] / 4.0 - 2  # slots that fall in the black gap may be empty
     assert all(f.reason == "interval" for f in result.frames)
+
+
+def test_fast_decode_never_changes_written_frames(sample_film):
+    """With deblocking skipped on unreferenced frames, every frame that can be written (I/P) decodes to
+    exactly the same pixels as a full decode, and no B-frame is picked."""
+    import av
+    from av.video.frame import PictureType
+
+    from animproc.video.decode import iter_signals
+
+    path, _ = sample_film
+    full = {s.index: np.asarray(s.frame.planes[0]).copy() for s in iter_signals(path)
+            if s.frame.pict_type != PictureType.B}
+    fast = {s.index: np.asarray(s.frame.planes[0]).copy() for s in iter_signals(path, skip_loop_filter="noref")
+            if s.frame.pict_type != PictureType.B}
+    assert full.keys() == fast.keys() and all(np.array_equal(full[i], fast[i]) for i in full)
+    types = {}
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            types[i] = f.pict_type
+    result = scan_film(path, FilmConfig(), 24.0, FrameWriter(lambda n, b: None), skip_loop_filter="noref")
+    assert result.frames and all(types[f.frame_index] != PictureType.B for f in result.frames)

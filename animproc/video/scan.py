@@ -16,7 +16,7 @@ import pandas as pd
 from av.video.frame import PictureType
 
 from animproc.config import FilmConfig
-from animproc.video.decode import FrameSignal, frame_to_rgb, iter_signals
+from animproc.video.decode import FrameSignal, frame_to_bgr, iter_signals
 from animproc.video.sampling import Candidate, Pick, ShotSampler, sharpness
 from animproc.video.shots import (BoundaryTracker, ContentCutDetector, DissolveDetector, FadeDetector,
                                   ShotDetector, Transition)
@@ -91,12 +91,12 @@ class FrameWriter:
         self.pending: list[Future] = []
 
     def _encode(self, name: str, frame) -> tuple[int, int]:
-        rgb = frame_to_rgb(frame)
-        ok, buf = cv2.imencode(f".{self.ext}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), self.params)
+        bgr = frame_to_bgr(frame)
+        ok, buf = cv2.imencode(f".{self.ext}", bgr, self.params)
         if not ok:
             raise RuntimeError(f"could not encode {name}")
         self.write(name, buf.tobytes())
-        return rgb.shape[1], rgb.shape[0]
+        return bgr.shape[1], bgr.shape[0]
 
     def submit(self, pick: Pick) -> tuple[str, Future]:
         name = f"{pick.index:07d}.{self.ext}"
@@ -120,9 +120,9 @@ def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWri
               skip_loop_filter: str | None = None) -> ScanResult:
     """Decode once; return shots, transitions and the frames written through `writer`.
 
-    With `skip_loop_filter="bidir"` B-frames are decoded without deblocking (cheaper, and fine for
-    detection). Only B-frames refer to B-frames, so I- and P-frames stay exact; B-frames are then never
-    picked for writing, and every written frame is decoded in full.
+    With `skip_loop_filter="noref"` (H.264/HEVC) frames no other frame refers to are decoded without
+    deblocking: cheaper, and fine for detection. Such frames are B-frames in practice, so B-frames are
+    then never picked for writing and written frames are decoded in full.
     """
     started = _time.perf_counter()
     tracker = BoundaryTracker((detectors or default_detectors(config))(fps),
