@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -75,7 +76,8 @@ class Storage:
     @contextmanager
     def publish_dir(self, film: str, asset: str) -> Iterator[UPath]:
         """Yield an empty staging folder; on success it replaces `{root}/{film}/{asset}` whole."""
-        staging = self.film_dir(film) / STAGING / f"{asset}-{uuid.uuid4().hex[:12]}"
+        self._remove_abandoned_staging(film, asset)
+        staging = self.film_dir(film) / STAGING / f"{asset}@{socket.gethostname()}@{os.getpid()}@{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True, exist_ok=True)
         try:
             yield staging
@@ -83,6 +85,22 @@ class Storage:
             self.remove_tree(staging)
             raise
         self._swap_in(staging, self.asset_dir(film, asset))
+
+    def _remove_abandoned_staging(self, film: str, asset: str) -> None:
+        """Staging folders left by killed runs on this host (their process is gone) are deleted."""
+        folder = self.film_dir(film) / STAGING
+        if not self.is_local or not folder.exists():
+            return
+        for entry in folder.iterdir():
+            parts = entry.name.split("@")
+            if len(parts) != 4 or parts[0] != asset or parts[1] != socket.gethostname():
+                continue
+            try:
+                os.kill(int(parts[2]), 0)
+            except (ProcessLookupError, ValueError):
+                shutil.rmtree(Path(entry), ignore_errors=True)
+            except PermissionError:
+                pass
 
     def _swap_in(self, staging: UPath, target: UPath) -> None:
         if self.is_local:

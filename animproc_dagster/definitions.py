@@ -1,5 +1,9 @@
 """The animproc code location."""
-from dagster import AssetSelection, Definitions, define_asset_job
+import warnings
+
+from dagster import AssetSelection, Definitions, PreviewWarning, define_asset_job
+
+warnings.filterwarnings("ignore", category=PreviewWarning)  # partitioned asset checks are "preview"
 
 from animproc_dagster.sensors import inbox_sensor
 from assets.frame_checks import FRAME_CHECKS
@@ -14,14 +18,22 @@ ASSETS = [source_video, shots_and_frames, frames_processed]
 film_job = define_asset_job("film_assets", selection=AssetSelection.all(), partitions_def=film_partitions,
                             description="Materialise every asset of one film.")
 
-defs = Definitions(
-    assets=ASSETS,
-    asset_checks=FRAME_CHECKS,
-    jobs=[film_job],
-    sensors=[inbox_sensor],
-    resources={
-        "storage": StorageResource(),
-        "film_config": FilmConfigResource(),
-        "shot_detector": ShotDetectorResource(),
-    },
-)
+
+
+def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
+               shot_detector: ShotDetectorResource | None = None) -> Definitions:
+    """The code location with the given resources (defaults: from environment variables)."""
+    return Definitions(
+        assets=ASSETS,
+        asset_checks=FRAME_CHECKS,
+        jobs=[film_job],
+        sensors=[inbox_sensor],
+        resources={
+            "storage": storage or StorageResource(),
+            "film_config": film_config or FilmConfigResource(),
+            "shot_detector": shot_detector or ShotDetectorResource(),
+        },
+    )
+
+
+defs = build_defs()

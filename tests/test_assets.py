@@ -11,7 +11,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context
 from animproc.library import store_source
 from animproc.storage import Storage
 from animproc.video.evaluate import score_boundaries
-from animproc_dagster.definitions import ASSETS, film_job
+from animproc_dagster.definitions import build_defs
 from animproc_dagster.sensors import inbox_sensor
 from assets.frame_checks import FRAME_CHECKS
 from partitions import add_film
@@ -23,9 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _defs(root: Path, config_dir: Path) -> Definitions:
-    return Definitions(assets=ASSETS, asset_checks=FRAME_CHECKS, jobs=[film_job], resources={
-        "storage": StorageResource(root=str(root)), "film_config": FilmConfigResource(config_dir=str(config_dir)),
-        "shot_detector": ShotDetectorResource(backend="default")})
+    return build_defs(StorageResource(root=str(root)), FilmConfigResource(config_dir=str(config_dir)),
+                      ShotDetectorResource(backend="default"))
 
 
 def _run(defs: Definitions, instance: DagsterInstance, film: str, raise_on_error: bool = True):

@@ -1,8 +1,8 @@
 """On real footage from ../shared/media (skipped where it is absent)."""
 import json
+from pathlib import Path
 
-import pandas as pd
-from dagster import Definitions, instance_for_test
+from dagster import instance_for_test
 
 from animproc.config import FilmConfig
 from animproc.library import store_source
@@ -10,13 +10,11 @@ from animproc.storage import Storage
 from animproc.video.evaluate import score_boundaries
 from animproc.video.probe import probe_media
 from animproc.video.scan import FrameWriter, scan_film
-from animproc_dagster.definitions import ASSETS, film_job
-from assets.frame_checks import FRAME_CHECKS
+from animproc_dagster.definitions import build_defs
 from partitions import add_film
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
-from pathlib import Path
 
 REFERENCE = Path(__file__).resolve().parents[1] / "bench" / "reference" / "sintel_trailer_shots.json"
 
@@ -26,10 +24,8 @@ def test_sintel_trailer_shots_found_and_frames_written(shared_media, tmp_path):
     media = shared_media / "sintel_trailer" / "sintel.mp4"
     st = Storage(tmp_path / "data")
     store_source(st, "sintel", media)
-    defs = Definitions(assets=ASSETS, asset_checks=FRAME_CHECKS, jobs=[film_job], resources={
-        "storage": StorageResource(root=str(tmp_path / "data")),
-        "film_config": FilmConfigResource(config_dir=str(tmp_path)),
-        "shot_detector": ShotDetectorResource(backend="default")})
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)),
+                      ShotDetectorResource(backend="default"))
     with instance_for_test() as instance:
         add_film(instance, "sintel")
         result = defs.resolve_job_def("film_assets").execute_in_process(instance=instance, partition_key="sintel")

@@ -2,12 +2,11 @@
 import socket
 
 import pytest
-from dagster import Definitions, instance_for_test
+from dagster import instance_for_test
 
 from animproc.library import store_source
 from animproc.storage import Storage
-from animproc_dagster.definitions import ASSETS, film_job
-from assets.frame_checks import FRAME_CHECKS
+from animproc_dagster.definitions import build_defs
 from partitions import add_film
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
@@ -54,14 +53,13 @@ def test_film_materialises_on_s3(bucket, sample_film, tmp_path):
     root = "s3://films/prefix"
     st = Storage(root, client_kwargs={"endpoint_url": bucket})
     store_source(st, "sample", sample_film[0])
-    defs = Definitions(assets=ASSETS, asset_checks=FRAME_CHECKS, jobs=[film_job], resources={
-        "storage": StorageResource(root=root, s3_endpoint_url=bucket),
-        "film_config": FilmConfigResource(config_dir=str(tmp_path)),
-        "shot_detector": ShotDetectorResource(backend="default")})
+    defs = build_defs(StorageResource(root=root, s3_endpoint_url=bucket), FilmConfigResource(config_dir=str(tmp_path)),
+                      ShotDetectorResource(backend="default"))
     with instance_for_test() as instance:
         add_film(instance, "sample")
         result = defs.resolve_job_def("film_assets").execute_in_process(instance=instance, partition_key="sample")
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     frames = st.read_parquet(st.asset_dir("sample", "frames") / "manifest.parquet")
     assert len(frames) > 0 and all(st.resolve(p).exists() for p in frames["path"])
-    assert not list((st.film_dir("sample") / ".staging").iterdir()) if (st.film_dir("sample") / ".staging").exists() else True
+    staging = st.film_dir("sample") / ".staging"
+    assert not staging.exists() or not list(staging.iterdir())

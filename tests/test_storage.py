@@ -52,3 +52,21 @@ def test_parquet_round_trip_and_relative_paths(tmp_path):
     pd.testing.assert_frame_equal(st.read_parquet(path), df)
     assert st.relative(path) == "f/t/m.parquet"
     assert st.resolve("f/t/m.parquet") == path
+
+
+def test_staging_left_by_a_killed_run_is_cleaned_up(tmp_path):
+    """A run killed with SIGKILL cannot clean up; the next publish of that asset removes its leftovers."""
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = tmp_path / "f" / STAGING / f"frames@{socket.gethostname()}@{dead.stdout.strip()}@abcd"
+    leftover.mkdir(parents=True)
+    (leftover / "half.jpg").write_bytes(b"x")
+    other_asset = tmp_path / "f" / STAGING / f"shots@{socket.gethostname()}@{dead.stdout.strip()}@abcd"
+    other_asset.mkdir()
+    st = Storage(tmp_path)
+    with st.publish_dir("f", "frames") as out:
+        st.write_bytes(out / "a.jpg", b"1")
+    assert not leftover.exists() and other_asset.exists()
