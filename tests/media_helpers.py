@@ -53,3 +53,20 @@ def detailed(seed: int, h: int = 360, w: int = 640) -> np.ndarray:
         else:
             cv2.circle(img, (x, y), int(rng.integers(3, 40)), colour, -1)
     return img
+
+
+def set_mp4_rotation(path: Path, clockwise: int) -> Path:
+    """Write a display matrix into an mp4's track header, as phones do for portrait video."""
+    import math
+    import struct
+
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    version = data[i + 4]
+    offset = i + 8 + (20 if version == 0 else 32) + 8 + 8
+    angle = math.radians(clockwise)
+    a, b = round(math.cos(angle)) * 0x10000, round(math.sin(angle)) * 0x10000
+    matrix = [a, b, 0, -b, a, 0, 0, 0, 0x40000000]
+    data[offset:offset + 36] = struct.pack(">9I", *[v & 0xFFFFFFFF for v in matrix])
+    path.write_bytes(bytes(data))
+    return path

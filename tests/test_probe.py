@@ -48,3 +48,26 @@ def test_variable_frame_rate_is_flagged(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(MediaError, match="does not exist"):
         probe_media(tmp_path / "nope.mp4")
+
+
+def test_rotation_is_reported_and_applied_to_written_frames(tmp_path):
+    """A portrait phone video (display matrix: turn 90 degrees clockwise) is probed as rotation 90 and its
+    frames are written upright."""
+    from animproc.config import FilmConfig
+    from animproc.video.scan import FrameWriter, scan_film
+    from media_helpers import detailed, set_mp4_rotation
+
+    import cv2
+    import numpy as np
+
+    picture = detailed(1, 180, 320)
+    path = set_mp4_rotation(write_video(tmp_path / "phone.mp4", [picture] * 24), 90)
+    info = probe_media(path)
+    assert info.rotation == 90 and (info.width, info.height) == (320, 180)
+    written = {}
+    result = scan_film(path, FilmConfig(), 24.0, FrameWriter(written.__setitem__))
+    assert {(f.width, f.height) for f in result.frames} == {(180, 320)}
+    image = cv2.cvtColor(cv2.imdecode(np.frombuffer(next(iter(written.values())), np.uint8), cv2.IMREAD_COLOR),
+                         cv2.COLOR_BGR2RGB).astype(float)
+    clockwise, counter = np.rot90(picture, k=-1), np.rot90(picture, k=1)
+    assert np.abs(image - clockwise).mean() < 8 < np.abs(image - counter).mean()

@@ -137,10 +137,14 @@ def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return cv2.norm(a, b, cv2.NORM_L1) / a.size
 
 
+def display_rotation(frame: av.VideoFrame) -> int:
+    """Clockwise degrees the picture must turn to be shown upright (the container's display matrix;
+    FFmpeg reports it counter-clockwise)."""
+    return (-int(round(getattr(frame, "rotation", 0) or 0))) % 360
+
+
 def frame_to_bgr(frame: av.VideoFrame) -> np.ndarray:
-    """Full-resolution BGR (OpenCV's order), with the container's rotation applied."""
-    rgb = frame.to_ndarray(format="bgr24")
-    rotation = int(getattr(frame, "rotation", 0) or 0) % 360
-    if rotation:
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
-    return rgb
+    """Full-resolution BGR (OpenCV's order), turned upright."""
+    bgr = frame.to_ndarray(format="bgr24")
+    turns = display_rotation(frame) // 90
+    return np.ascontiguousarray(np.rot90(bgr, k=-turns)) if turns else bgr

@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 from animproc.errors import MediaError
+from animproc.video.decode import display_rotation
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class MediaInfo:
     fps: float | None = None
     frame_count: int | None = None
     vfr: bool = False
-    rotation: int = 0
+    rotation: int = 0  # clockwise degrees to show the picture upright
     audio: list[AudioStreamInfo] = field(default_factory=list)
 
     @property
@@ -101,7 +102,7 @@ def probe_media(path: str | Path, require_video: bool = True) -> MediaInfo:
             raise MediaError(path, f"video stream cannot be decoded ({exc.strerror or exc})") from None
         if first is None:
             raise MediaError(path, "video stream has no decodable frames (truncated or corrupt file)")
-        rotation = int(getattr(first, "rotation", 0) or 0) % 360
+        rotation = display_rotation(first)
         container.seek(0, stream=stream) if stream.start_time is not None else None
         try:
             pts = _packet_times(container, stream)
