@@ -54,8 +54,7 @@ class FrameSignal:
         return cv2.cvtColor(np.dstack([y, u, v]), cv2.COLOR_YUV2RGB)
 
 
-def _plane(frame: av.VideoFrame, i: int, h: int, w: int) -> np.ndarray:
-    plane = frame.planes[i]
+def _plane(plane, h: int, w: int) -> np.ndarray:
     return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
 
 
@@ -69,12 +68,13 @@ class _SignalCutter:
     def __call__(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.direct and frame.width == self.w and frame.height == self.h:
             s = self.step
-            luma = np.ascontiguousarray(_plane(frame, 0, self.h, self.w)[::s, ::s])
+            py, pu, pv = frame.planes  # each access of .planes builds new objects: once per frame
+            luma = np.ascontiguousarray(_plane(py, self.h, self.w)[::s, ::s])
             h, w = luma.shape
             # Chroma on a grid twice as coarse: colour changes between shots are broad, and memory reads
             # of the strided planes are most of this function's cost.
-            u = np.ascontiguousarray(_plane(frame, 1, self.h // 2, self.w // 2)[::s, ::s][: (h + 1) // 2, : (w + 1) // 2])
-            v = np.ascontiguousarray(_plane(frame, 2, self.h // 2, self.w // 2)[::s, ::s][: (h + 1) // 2, : (w + 1) // 2])
+            u = np.ascontiguousarray(_plane(pu, self.h // 2, self.w // 2)[::s, ::s][: (h + 1) // 2, : (w + 1) // 2])
+            v = np.ascontiguousarray(_plane(pv, self.h // 2, self.w // 2)[::s, ::s][: (h + 1) // 2, : (w + 1) // 2])
             return luma, u, v
         small = frame.reformat(width=self.tw, height=self.th, format="yuv420p")
         h2, w2 = (self.th + 1) // 2, (self.tw + 1) // 2

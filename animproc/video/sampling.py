@@ -17,7 +17,8 @@ import numpy as np
 
 def sharpness(gray: np.ndarray) -> float:
     """Variance of the Laplacian: low for blurred or flat images."""
-    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+    _, std = cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_32F))
+    return float(std[0, 0]) ** 2
 
 
 @dataclass

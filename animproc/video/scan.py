@@ -5,6 +5,7 @@ already decoded, so detection, sampling and writing together cost little more th
 """
 from __future__ import annotations
 
+import gc
 import time as _time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +81,18 @@ class ScanResult:
         return pd.DataFrame([f.__dict__ for f in self.frames], columns=cols)
 
 
+def _lower_thread_priority() -> None:
+    """Writer threads yield to the decoder: they fill the time its threads leave idle instead of
+    competing with them (Linux applies nice values per thread)."""
+    import os
+    import threading
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
 class FrameWriter:
     """Converts picked frames to RGB and encodes them on worker threads (both release the GIL)."""
 
@@ -87,7 +100,8 @@ class FrameWriter:
                  workers: int = 2):
         self.write, self.ext = write, image_format
         self.params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-writer")
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-writer",
+                                       initializer=_lower_thread_priority)
         self.pending: list[Future] = []
 
     def _encode(self, name: str, frame) -> tuple[int, int]:
@@ -148,6 +162,10 @@ def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWri
                                        name, 0, 0), fut))
 
     signal: FrameSignal | None = None
+    # The pass allocates many short-lived objects and makes no reference cycles; the cyclic collector
+    # would only re-scan them (measured: 0.4 s of a 17 s pass on a 5-minute 1080p film).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         for signal in iter_signals(path, black_level=black, skip_loop_filter=skip_loop_filter):
             times.append(signal.time)
@@ -162,6 +180,8 @@ def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWri
         if signal is not None:
             close_shot(signal.index)
     finally:
+        if gc_was_enabled:
+            gc.enable()
         writer.close()
     records = []
     for rec, fut in frames:

@@ -293,7 +293,11 @@ class BoundaryTracker:
 
     def update(self, signal: FrameSignal) -> list[Transition]:
         for det in self.detectors:
-            self._pending += det.update(signal)
+            found = det.update(signal)
+            if found:
+                self._pending += found
+        if not self._pending:
+            return []
         return self._release(min(d.settled_before() for d in self.detectors))
 
     def finish(self) -> list[Transition]:
