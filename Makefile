@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml

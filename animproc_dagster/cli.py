@@ -204,6 +204,49 @@ def cmd_export_shots(args) -> int:
     return 0
 
 
+def _diarization_turns(name: str):
+    st = _storage()
+    path = st.asset_dir(name, "diarization") / "segments.parquet"
+    if not path.exists():
+        raise SystemExit(_fail(f"film {name!r} has no diarization yet; run `animproc run {name} --select diarization`"))
+    table = st.read_parquet(path)
+    return [(float(r.start), float(r.end), str(r.speaker)) for r in table.itertuples()], table
+
+
+def cmd_export_rttm(args) -> int:
+    from animproc.audio.diarize import SpeechSegment, to_rttm
+
+    _, table = _diarization_turns(args.name)
+    text = to_rttm([SpeechSegment(r.start, r.end, r.speaker, r.confidence, r.overlap) for r in table.itertuples()],
+                   args.name)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(table)} speech turns to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_eval_diarization(args) -> int:
+    from animproc.audio.diarize import parse_rttm
+    from animproc.audio.evaluate import diarization_error
+
+    hypothesis, _ = _diarization_turns(args.name)
+    reference_path = Path(args.reference)
+    if not reference_path.exists():
+        return _fail(f"{reference_path}: reference RTTM does not exist")
+    reference = parse_rttm(reference_path.read_text())
+    if not reference:
+        return _fail(f"{reference_path}: no SPEAKER lines found")
+    r = diarization_error(reference, hypothesis, collar=args.collar)
+    print(f"DER {r['der']:.2%} (collar {args.collar:g} s) over {r['total_s']:.1f} s of reference speech")
+    print(f"  missed speech  {r['missed']:.2%} ({r['missed_s']:.2f} s)")
+    print(f"  false alarm    {r['false_alarm']:.2%} ({r['false_alarm_s']:.2f} s)")
+    print(f"  confusion      {r['confusion']:.2%} ({r['confusion_s']:.2f} s)")
+    print(f"  speakers: reference {len({t[2] for t in reference})}, found {len({t[2] for t in hypothesis})}")
+    return 0
+
+
 def cmd_sample_film(args) -> int:
     from animproc.sample.film import render_sample_film
 
@@ -241,6 +284,17 @@ def build_parser() -> argparse.ArgumentParser:
     shots.add_argument("--format", choices=["csv", "json"], default="csv")
     shots.add_argument("--output", "-o", help="file to write (default: standard output)")
     shots.set_defaults(func=cmd_export_shots)
+    rttm = export.add_parser("rttm", help="the film's diarization as RTTM")
+    rttm.add_argument("name")
+    rttm.add_argument("--output", "-o", help="file to write (default: standard output)")
+    rttm.set_defaults(func=cmd_export_rttm)
+    evaluate = sub.add_parser("eval", help="compare results with a reference").add_subparsers(
+        dest="eval_cmd", required=True)
+    der = evaluate.add_parser("diarization", help="DER with its parts against a reference RTTM (pyannote.metrics)")
+    der.add_argument("name")
+    der.add_argument("--reference", required=True, help="reference RTTM file")
+    der.add_argument("--collar", type=float, default=0.0, help="forgiveness collar around reference boundaries, s")
+    der.set_defaults(func=cmd_eval_diarization)
     sample = sub.add_parser("sample-film", help="render the synthetic sample film with its ground truth")
     sample.add_argument("output", help="path of the mp4 to write")
     sample.set_defaults(func=cmd_sample_film)

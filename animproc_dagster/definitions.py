@@ -6,14 +6,16 @@ from dagster import AssetSelection, Definitions, PreviewWarning, define_asset_jo
 warnings.filterwarnings("ignore", category=PreviewWarning)  # partitioned asset checks are "preview"
 
 from animproc_dagster.sensors import inbox_sensor
+from assets.audio import audio, diarization
 from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
 from partitions import film_partitions
+from resources.diarizer import DiarizerResource
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
-ASSETS = [source_video, shots_and_frames, frames_processed]
+ASSETS = [source_video, shots_and_frames, frames_processed, audio, diarization]
 
 film_job = define_asset_job("film_assets", selection=AssetSelection.all(), partitions_def=film_partitions,
                             description="Materialise every asset of one film.")
@@ -21,7 +23,7 @@ film_job = define_asset_job("film_assets", selection=AssetSelection.all(), parti
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
-               shot_detector: ShotDetectorResource | None = None) -> Definitions:
+               shot_detector: ShotDetectorResource | None = None, diarizer: DiarizerResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
@@ -32,6 +34,7 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
             "storage": storage or StorageResource(),
             "film_config": film_config or FilmConfigResource(),
             "shot_detector": shot_detector or ShotDetectorResource(),
+            "diarizer": diarizer or DiarizerResource(),
         },
     )
 

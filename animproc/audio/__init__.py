@@ -1,0 +1,1 @@
+"""Audio: extraction, speaker diarization, evaluation."""

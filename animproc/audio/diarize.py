@@ -1,0 +1,154 @@
+"""Speaker diarization that runs offline on CPU with weights shipped in PyPI packages.
+
+1. Speech regions: silero-vad.
+2. Speaker embeddings: resemblyzer's d-vectors on 1.6 s windows every 0.25 s inside each region (the raw
+   signal, not resemblyzer's `preprocess_wav`, which cuts silences and would shift every timestamp).
+3. Speakers: spectral clustering with an eigengap speaker count (`clustering.py`). At most `max_items`
+   representatives (means of consecutive windows) are clustered; every window then takes its nearest
+   centroid, so a feature film costs no more than a short one in the clustering step.
+4. Timeline: each 50 ms step inside speech takes the majority speaker of the windows covering it. Where a
+   second speaker holds at least `overlap_share` of those windows (turn changes), both are assigned: the
+   overlap is reported rather than given to one of them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from animproc.audio.clustering import cluster_speakers
+
+SR = 16000
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    start: float
+    end: float
+    speaker: str
+    confidence: float
+    overlap: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EmbeddedDiarizer:
+    name = "embedded (silero-vad + resemblyzer + spectral clustering)"
+
+    def __init__(self, vad_threshold: float = 0.5, windows_per_second: int = 4, overlap_share: float = 0.4,
+                 max_speakers: int = 8, max_items: int = 2000, step: float = 0.05):
+        self.vad_threshold, self.rate, self.overlap_share = vad_threshold, windows_per_second, overlap_share
+        self.max_speakers, self.max_items, self.step = max_speakers, max_items, step
+        self._vad = self._encoder = None
+
+    def _models(self):
+        if self._vad is None:
+            from resemblyzer import VoiceEncoder
+            from silero_vad import load_silero_vad
+
+            self._vad = load_silero_vad()
+            self._encoder = VoiceEncoder("cpu", verbose=False)
+        return self._vad, self._encoder
+
+    def speech_regions(self, wav: np.ndarray) -> list[tuple[float, float]]:
+        import torch
+        from silero_vad import get_speech_timestamps
+
+        vad, _ = self._models()
+        found = get_speech_timestamps(torch.from_numpy(wav), vad, sampling_rate=SR, return_seconds=True,
+                                      threshold=self.vad_threshold)
+        return [(float(r["start"]), float(r["end"])) for r in found]
+
+    def embed(self, wav: np.ndarray, regions) -> tuple[np.ndarray, np.ndarray]:
+        """Window embeddings (n, 256) and their (start, end) times (n, 2)."""
+        _, encoder = self._models()
+        embs, spans = [], []
+        for start, end in regions:
+            seg = wav[int(start * SR):int(end * SR)]
+            if len(seg) < 0.4 * SR:
+                continue
+            _, partials, slices = encoder.embed_utterance(seg, return_partials=True, rate=self.rate, min_coverage=0.5)
+            for emb, sl in zip(partials, slices):
+                spans.append((start + sl.start / SR, start + min(sl.stop, len(seg)) / SR))
+                embs.append(emb)
+        return np.asarray(embs, np.float32).reshape(-1, 256), np.asarray(spans, np.float64).reshape(-1, 2)
+
+    def cluster(self, embs: np.ndarray) -> np.ndarray:
+        if len(embs) <= self.max_items:
+            return cluster_speakers(embs, self.max_speakers)
+        groups = np.array_split(np.arange(len(embs)), self.max_items)
+        reps = np.stack([embs[g].mean(0) for g in groups])
+        rep_labels = cluster_speakers(reps, self.max_speakers)
+        cents = np.stack([reps[rep_labels == k].mean(0) for k in np.unique(rep_labels)])
+        cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+        return np.argmax(embs @ cents.T, axis=1)
+
+    def __call__(self, wav: np.ndarray) -> list[SpeechSegment]:
+        regions = self.speech_regions(wav)
+        embs, spans = self.embed(wav, regions)
+        if len(embs) == 0:
+            return [SpeechSegment(a, b, "speaker_00", 0.0) for a, b in regions]
+        labels = self.cluster(embs)
+        return self._timeline(regions, spans, labels, embs)
+
+    def _timeline(self, regions, spans, labels, embs) -> list[SpeechSegment]:
+        x = embs / np.linalg.norm(embs, axis=1, keepdims=True)
+        ids = np.unique(labels)
+        cents = np.stack([x[labels == k].mean(0) for k in ids])
+        cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+        sims = x @ cents.T
+        margin = np.sort(sims, axis=1)[:, -1] - (np.sort(sims, axis=1)[:, -2] if len(ids) > 1 else 0)
+        centres = spans.mean(axis=1)
+        steps: list[tuple[float, float, int, bool, float]] = []
+        for start, end in regions:
+            for t0 in np.arange(start, end, self.step):
+                c = t0 + self.step / 2
+                cover = np.flatnonzero((spans[:, 0] <= c) & (c < spans[:, 1]))
+                if len(cover) == 0:
+                    cover = np.array([int(np.argmin(np.abs(centres - c)))])
+                counts = np.bincount(labels[cover], minlength=len(ids)) / len(cover)
+                order = np.argsort(-counts)
+                conf = float(np.clip(margin[cover].mean() * 4, 0, 1))
+                seg_end = min(t0 + self.step, end)
+                steps.append((t0, seg_end, int(order[0]), False, conf))
+                if len(order) > 1 and counts[order[1]] >= self.overlap_share:
+                    steps.append((t0, seg_end, int(order[1]), True, conf))
+        return _merge_steps(steps)
+
+
+def _merge_steps(steps) -> list[SpeechSegment]:
+    by_speaker: dict[int, list] = {}
+    for s in steps:
+        by_speaker.setdefault(s[2], []).append(s)
+    out = []
+    for spk, items in by_speaker.items():
+        items.sort()
+        cur = list(items[0])
+        confs = [cur[4]]
+        for a, b, _, ov, conf in items[1:]:
+            if a - cur[1] < 1e-6 and ov == cur[3]:
+                cur[1] = b
+                confs.append(conf)
+            else:
+                out.append(SpeechSegment(round(cur[0], 3), round(cur[1], 3), f"speaker_{spk:02d}",
+                                         round(float(np.mean(confs)), 3), cur[3]))
+                cur, confs = [a, b, spk, ov, conf], [conf]
+        out.append(SpeechSegment(round(cur[0], 3), round(cur[1], 3), f"speaker_{spk:02d}",
+                                 round(float(np.mean(confs)), 3), cur[3]))
+    return sorted(out, key=lambda s: (s.start, s.speaker))
+
+
+def to_rttm(segments: list[SpeechSegment], file_id: str) -> str:
+    return "".join(f"SPEAKER {file_id} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
+                   for s in segments)
+
+
+def parse_rttm(text: str) -> list[tuple[float, float, str]]:
+    turns = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[0] == "SPEAKER":
+            start, dur = float(parts[3]), float(parts[4])
+            turns.append((start, start + dur, parts[7]))
+    return turns

@@ -1,0 +1,93 @@
+"""Audio extraction with PyAV, streamed: a 16 kHz mono WAV for analysis and a full-rate stereo FLAC for
+separation. Other layouts (5.1, mono, ...) are remixed by libswresample's standard downmix matrices."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from animproc.errors import MediaError
+
+ANALYSIS_RATE = 16000
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    stream_index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    duration_s: float
+    analysis_samples: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _encoder(container, codec: str, rate: int, layout: str, fmt: str):
+    stream = container.add_stream(codec, rate=rate)
+    stream.layout = layout
+    stream.format = fmt
+    return stream
+
+
+def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -> AudioTrack | None:
+    """Write both files from the first audio stream; None when the file has no audio stream.
+    Undecodable packets are skipped (counted in the error only if nothing decodes)."""
+    path = Path(path)
+    try:
+        src = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise MediaError(path, f"not a readable media file ({exc.strerror or exc})") from None
+    with src:
+        if not src.streams.audio:
+            return None
+        stream = src.streams.audio[0]
+        cc = stream.codec_context
+        rate = cc.sample_rate or 48000
+        to_mono = av.AudioResampler(format="s16", layout="mono", rate=ANALYSIS_RATE)
+        to_stereo = av.AudioResampler(format="s16", layout="stereo", rate=rate)
+        samples, decoded, errors = 0, 0, 0
+        with av.open(str(wav_out), "w", format="wav") as wav, av.open(str(flac_out), "w", format="flac") as flac:
+            ws = _encoder(wav, "pcm_s16le", ANALYSIS_RATE, "mono", "s16")
+            fs = _encoder(flac, "flac", rate, "stereo", "s16")
+
+            def push(frames, out_stream, container):
+                for f in frames:
+                    f.pts = None
+                    for pkt in out_stream.encode(f):
+                        container.mux(pkt)
+
+            for packet in src.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    errors += 1
+                    continue
+                for frame in frames:
+                    decoded += 1
+                    mono = to_mono.resample(frame)
+                    samples += sum(m.samples for m in mono)
+                    push(mono, ws, wav)
+                    push(to_stereo.resample(frame), fs, flac)
+            push(to_mono.resample(None), ws, wav)
+            push(to_stereo.resample(None), fs, flac)
+            for out_stream, container in ((ws, wav), (fs, flac)):
+                for pkt in out_stream.encode():
+                    container.mux(pkt)
+        if decoded == 0:
+            raise MediaError(path, f"audio stream cannot be decoded ({errors} corrupt packets)")
+    layout = cc.layout.name if cc.layout else f"{cc.channels} channels"
+    return AudioTrack(stream.index, cc.name, rate, cc.channels, layout, samples / ANALYSIS_RATE, samples)
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    """A mono 16 kHz WAV as float32 in [-1, 1]."""
+    with av.open(str(path)) as c:
+        chunks = [f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]
+    if not chunks:
+        return np.zeros(0, np.float32)
+    return (np.concatenate(chunks).astype(np.float32) / 32768.0)

@@ -1,0 +1,129 @@
+"""Audio assets, partitioned by film: audio -> diarization."""
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from animproc.audio.diarize import SR, to_rttm
+from animproc.audio.extract import extract_audio, read_wav
+from animproc.errors import AnimprocError
+from animproc.image.preview import figure_png, markdown_image
+from animproc.library import source_path
+from partitions import film_partitions
+from resources.diarizer import DiarizerResource
+from resources.storage import StorageResource
+
+GROUP = "audio"
+SEGMENT_COLUMNS = ["film", "start", "end", "speaker", "confidence", "overlap"]
+
+
+def _audio_info(st, film: str) -> dict:
+    return json.loads((st.asset_dir(film, "audio") / "audio.json").read_text())
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["source_video"], kinds={"wav", "flac"},
+       description="The film's first audio track: a 16 kHz mono WAV for analysis and a full-rate stereo FLAC for "
+                   "separation (other layouts downmixed). A film without audio records that plainly.")
+def audio(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    film = context.partition_key
+    st = storage.storage()
+    started = time.perf_counter()
+    try:
+        media = source_path(st, film)
+        with st.local_copy(media) as local, st.publish_dir(film, "audio") as out, \
+                tempfile.TemporaryDirectory(prefix="animproc-audio-") as tmp:
+            wav, flac = Path(tmp) / "analysis_16k.wav", Path(tmp) / "audio.flac"
+            track = extract_audio(local, wav, flac)
+            info = {"has_audio": track is not None, **(track.to_dict() if track else {})}
+            if track is not None:
+                st.upload_file(wav, out / wav.name)
+                st.upload_file(flac, out / flac.name)
+            st.write_text(out / "audio.json", json.dumps(info, indent=2))
+    except AnimprocError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+    if track is None:
+        return MaterializeResult(metadata={"has_audio": False, "note": "the film has no audio stream"})
+    return MaterializeResult(metadata={
+        "has_audio": True, "codec": track.codec, "layout": track.layout, "sample_rate": track.sample_rate,
+        "duration_s": round(track.duration_s, 3), "seconds": round(time.perf_counter() - started, 2)})
+
+
+def _timeline(segments: pd.DataFrame, duration: float) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    speakers = sorted(segments["speaker"].unique())
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.35 * len(speakers)))
+    for k, spk in enumerate(speakers):
+        rows = segments[segments["speaker"] == spk]
+        ax.broken_barh(list(zip(rows["start"], rows["end"] - rows["start"])), (k - 0.4, 0.8))
+    ax.set_yticks(range(len(speakers)), speakers, fontsize=7)
+    ax.set_xlim(0, duration)
+    ax.set_xlabel("seconds", fontsize=8)
+    return markdown_image(figure_png(fig), "image/png", "speakers")
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["audio"], kinds={"parquet"},
+       description="Who speaks when: speech segments (start, end, speaker, confidence, overlap), an RTTM file, "
+                   "and a voice sample clip per speaker.")
+def diarization(context: AssetExecutionContext, storage: StorageResource,
+                diarizer: DiarizerResource) -> MaterializeResult:
+    film = context.partition_key
+    st = storage.storage()
+    info = _audio_info(st, film)
+    if not info["has_audio"]:
+        with st.publish_dir(film, "diarization") as out:
+            st.write_parquet(out / "segments.parquet", pd.DataFrame(columns=SEGMENT_COLUMNS))
+            st.write_text(out / f"{film}.rttm", "")
+        return MaterializeResult(metadata={"has_audio": False, "speakers": 0, "note": "the film has no audio"})
+    started = time.perf_counter()
+    with st.local_copy(st.asset_dir(film, "audio") / "analysis_16k.wav") as wav_path:
+        wav = read_wav(wav_path)
+    engine = diarizer.diarizer()
+    segments = engine(wav)
+    table = pd.DataFrame([{"film": film, **s.to_dict()} for s in segments], columns=SEGMENT_COLUMNS)
+    with st.publish_dir(film, "diarization") as out:
+        st.write_parquet(out / "segments.parquet", table)
+        st.write_text(out / f"{film}.rttm", to_rttm(segments, film))
+        for speaker, clip in _voice_samples(table, wav).items():
+            st.write_bytes(out / "voice_samples" / f"{speaker}.wav", clip)
+    talk = table[~table["overlap"]].assign(d=lambda t: t["end"] - t["start"]).groupby("speaker")["d"].sum()
+    return MaterializeResult(metadata={
+        "has_audio": True, "backend": engine.name, "speakers": int(table["speaker"].nunique()),
+        "speech_seconds": round(float(talk.sum()), 2),
+        "talk_time_s": MetadataValue.json({k: round(float(v), 2) for k, v in talk.items()}),
+        "overlap_seconds": round(float((table["end"] - table["start"])[table["overlap"]].sum()), 2),
+        "timeline": MetadataValue.md(_timeline(table, len(wav) / SR) if len(table) else "no speech found"),
+        "real_time_factor": round((time.perf_counter() - started) / max(len(wav) / SR, 1e-9), 4),
+    })
+
+
+def _voice_samples(table: pd.DataFrame, wav: np.ndarray, seconds: float = 8.0) -> dict[str, bytes]:
+    """Each speaker's most confident non-overlapping speech, up to `seconds`, as 16 kHz WAV bytes."""
+    import io
+    import wave
+
+    out = {}
+    for speaker, rows in table[~table["overlap"]].groupby("speaker"):
+        pieces, total = [], 0.0
+        for r in rows.sort_values("confidence", ascending=False).itertuples():
+            if total >= seconds:
+                break
+            take = min(r.end - r.start, seconds - total)
+            pieces.append(wav[int(r.start * SR):int((r.start + take) * SR)])
+            total += take
+        pcm = (np.clip(np.concatenate(pieces), -1, 1) * 32767).astype("<i2").tobytes() if pieces else b""
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SR)
+            w.writeframes(pcm)
+        out[str(speaker)] = buf.getvalue()
+    return out
