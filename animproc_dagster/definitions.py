@@ -6,7 +6,7 @@ from dagster import AssetSelection, Definitions, PreviewWarning, define_asset_jo
 warnings.filterwarnings("ignore", category=PreviewWarning)  # partitioned asset checks are "preview"
 
 from animproc_dagster.sensors import inbox_sensor
-from assets.audio import audio, diarization
+from assets.audio import audio, diarization, voice_features
 from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
 from partitions import film_partitions
@@ -15,7 +15,7 @@ from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
-ASSETS = [source_video, shots_and_frames, frames_processed, audio, diarization]
+ASSETS = [source_video, shots_and_frames, frames_processed, audio, diarization, voice_features]
 
 film_job = define_asset_job("film_assets", selection=AssetSelection.all(), partitions_def=film_partitions,
                             description="Materialise every asset of one film.")

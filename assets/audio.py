@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from animproc.audio.diarize import SR, to_rttm
 from animproc.audio.extract import extract_audio, read_wav
 from animproc.errors import AnimprocError
-from animproc.image.preview import figure_png, markdown_image
+from animproc.image.preview import figure_png, markdown_image, markdown_table
 from animproc.library import source_path
 from partitions import film_partitions
 from resources.diarizer import DiarizerResource
@@ -127,3 +127,53 @@ def _voice_samples(table: pd.DataFrame, wav: np.ndarray, seconds: float = 8.0) -
             w.writeframes(pcm)
         out[str(speaker)] = buf.getvalue()
     return out
+
+
+def _feature_plots(table: pd.DataFrame) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.6))
+    names = table["speaker"].tolist()
+    axes[0].barh(names, table["f0_median_hz"], xerr=table["f0_std_hz"], color="tab:blue")
+    axes[0].set_title("F0 median ± sd (Hz)", fontsize=8)
+    axes[1].barh(names, table["speaking_rate_syllables_per_s"], color="tab:green")
+    axes[1].set_title("speaking rate (syll/s)", fontsize=8)
+    axes[2].barh(names, table["arousal"], color="tab:red")
+    axes[2].set_xlim(0, 1)
+    axes[2].set_title("arousal (heuristic, 0-1)", fontsize=8)
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return markdown_image(figure_png(fig), "image/png", "voice features")
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["diarization"], kinds={"parquet"},
+       description="Per speaker: F0 distribution (pYIN), timbre (MFCC, spectral statistics), speaking rate, loudness "
+                   "dynamics, prosody (F0 range and slope) and a heuristic arousal/tone estimate that says how it "
+                   "was obtained.")
+def voice_features(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    from animproc.audio.features import TONE_METHOD, speaker_features
+
+    film = context.partition_key
+    st = storage.storage()
+    started = time.perf_counter()
+    segments = st.read_parquet(st.asset_dir(film, "diarization") / "segments.parquet")
+    if _audio_info(st, film)["has_audio"] and len(segments):
+        with st.local_copy(st.asset_dir(film, "audio") / "analysis_16k.wav") as wav_path:
+            table = speaker_features(read_wav(wav_path), segments)
+    else:
+        table = pd.DataFrame(columns=["speaker"])
+    table.insert(0, "film", film)
+    with st.publish_dir(film, "voice_features") as out:
+        st.write_parquet(out / "voice_features.parquet", table)
+    if table.empty:
+        return MaterializeResult(metadata={"speakers": 0, "note": "no audio or no speech in this film"})
+    summary = table[["speaker", "f0_median_hz", "speaking_rate_syllables_per_s", "loudness_mean_db", "tone"]]
+    return MaterializeResult(metadata={
+        "speakers": len(table), "tone_method": TONE_METHOD,
+        "summary": MetadataValue.md(markdown_table(summary.round(2))),
+        "plots": MetadataValue.md(_feature_plots(table)), "seconds": round(time.perf_counter() - started, 2)})
+

@@ -11,7 +11,7 @@ from dagster import (AssetExecutionContext, AssetKey, AssetSpec, Failure, Materi
 
 from animproc.errors import AnimprocError
 from animproc.image.curate import curate_frames
-from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image
+from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, markdown_table
 from animproc.library import film_record, source_path
 from animproc.video.probe import probe_media
 from animproc.video.scan import FrameWriter, ScanResult, scan_film
@@ -136,7 +136,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
         "cuts_per_minute": round(60 * max(0, len(shots) - 1) / max(result.frame_count / result.fps, 1e-9), 2),
         "timeline": MetadataValue.md(markdown_image(_timeline_plot(result), "image/png", "timeline")),
         "decode_pass_seconds": seconds,
-        "preview": MetadataValue.md(_markdown_table(shots.head(20))),
+        "preview": MetadataValue.md(markdown_table(shots.head(20))),
     })
     yield MaterializeResult(asset_key=AssetKey("frames"), metadata={
         "frames": len(frames), "mode": config.sampling.mode,
@@ -146,14 +146,6 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
         "decode_pass_seconds": seconds,
         "frames_per_second_of_film": round(len(frames) / max(result.frame_count / result.fps, 1e-9), 3),
     })
-
-
-def _markdown_table(df: pd.DataFrame) -> str:
-    if df.empty:
-        return "(empty)"
-    rows = [" | ".join(map(str, df.columns)), " | ".join("---" for _ in df.columns)]
-    rows += [" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) for r in df.itertuples(index=False)]
-    return "\n".join(rows)
 
 
 def _read_bgr(st, path) -> np.ndarray:

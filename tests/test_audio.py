@@ -139,7 +139,7 @@ def test_audio_assets_and_no_audio_films(tmp_path, sample_film):
         add_film(instance, "mute")
         assert job.execute_in_process(instance=instance, partition_key="talk",
                                       asset_selection=[k for k in job.asset_layer.asset_graph.get_all_asset_keys()
-                                                       if k.to_user_string() in ("source_video", "audio", "diarization")]).success
+                                                       if k.to_user_string() in ("source_video", "audio", "diarization", "voice_features")]).success
         mute = job.execute_in_process(instance=instance, partition_key="mute")
         assert mute.success
     segments = st.read_parquet(st.asset_dir("talk", "diarization") / "segments.parquet")
@@ -149,6 +149,7 @@ def test_audio_assets_and_no_audio_films(tmp_path, sample_film):
     assert (st.asset_dir("talk", "diarization") / "talk.rttm").read_text().count("SPEAKER") == len(segments)
     assert json.loads((st.asset_dir("mute", "audio") / "audio.json").read_text()) == {"has_audio": False}
     assert st.read_parquet(st.asset_dir("mute", "diarization") / "segments.parquet").empty
+    assert st.read_parquet(st.asset_dir("mute", "voice_features") / "voice_features.parquet").empty
 
 
 def test_export_rttm_and_eval_diarization_cli(tmp_path, sample_film):
@@ -167,3 +168,26 @@ def test_export_rttm_and_eval_diarization_cli(tmp_path, sample_film):
     reference = sample_film[0].with_suffix(".rttm")
     out = cli("eval", "diarization", "talk", "--reference", str(reference), "--collar", "0.25")
     assert "DER" in out and "missed speech" in out and "confusion" in out and "reference 3, found 3" in out
+
+
+def test_voice_features_recover_each_voice(sample_film, tmp_path):
+    """On the sample film's ground-truth turns: F0 medians near each voice's pitch, speaking rates in the
+    voices' order, and the tone estimate states how it was made."""
+    import pandas as pd
+
+    from animproc.audio.features import TONE_METHOD, speaker_features
+    from animproc.sample.film import BY_NAME
+
+    extract_audio(sample_film[0], tmp_path / "a.wav", tmp_path / "a.flac")
+    segments = pd.DataFrame([{"start": s["start"], "end": s["end"], "speaker": s["speaker"], "overlap": False}
+                             for s in sample_film[1]["speech"]])
+    table = speaker_features(read_wav(tmp_path / "a.wav"), segments).set_index("speaker")
+    for name in ("ava", "bo", "cy"):
+        assert table.loc[name, "f0_median_hz"] == pytest.approx(BY_NAME[name].voice.f0, rel=0.15)
+        assert table.loc[name, "f0_range_semitones"] > 1.0
+        assert table.loc[name, "f0_slope_semitones_per_s"] < 0  # the voices' declination
+    rates = table["speaking_rate_syllables_per_s"]
+    assert rates["bo"] < rates["cy"] and rates["ava"] < rates["cy"]
+    assert set(table["tone"]) <= {"calm", "neutral", "animated"}
+    assert (table["tone_method"] == TONE_METHOD).all() and "not a trained emotion" in TONE_METHOD
+    assert {f"mfcc_{k:02d}_mean" for k in range(13)} <= set(table.columns)

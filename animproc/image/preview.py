@@ -50,3 +50,12 @@ def figure_png(fig) -> bytes:
 
     plt.close(fig)
     return buf.getvalue()
+
+
+def markdown_table(df) -> str:
+    """A small pandas table as Markdown (metadata previews)."""
+    if df.empty:
+        return "(empty)"
+    rows = [" | ".join(map(str, df.columns)), " | ".join("---" for _ in df.columns)]
+    rows += [" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) for r in df.itertuples(index=False)]
+    return "\n".join(rows)
