@@ -247,6 +247,31 @@ def cmd_eval_diarization(args) -> int:
     return 0
 
 
+def cmd_eval_separation(args) -> int:
+    from animproc.audio.evaluate import si_sdr
+    from animproc.audio.extract import read_mono
+
+    import tempfile
+
+    for p in (args.mixture, args.reference, args.estimate):
+        if p and not Path(p).exists():
+            return _fail(f"{p}: file does not exist")
+    with tempfile.TemporaryDirectory(prefix="animproc-eval-") as tmp:
+        if args.estimate:
+            estimate_path, label = Path(args.estimate), args.estimate
+        else:
+            from animproc.audio.separate import EmbeddedSeparator, separate_file
+
+            estimate_path, label = Path(tmp) / "vocals.flac", "embedded separator"
+            separate_file(EmbeddedSeparator(), args.mixture, estimate_path, Path(tmp) / "accompaniment.flac")
+        mixture, reference, estimate = (read_mono(p) for p in (args.mixture, args.reference, estimate_path))
+    before, after = si_sdr(mixture, reference), si_sdr(estimate, reference)
+    print(f"SI-SDR of the mixture   {before:6.2f} dB")
+    print(f"SI-SDR of the estimate  {after:6.2f} dB  ({label})")
+    print(f"improvement (SI-SDRi)   {after - before:6.2f} dB")
+    return 0
+
+
 def cmd_sample_film(args) -> int:
     from animproc.sample.film import render_sample_film
 
@@ -295,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     der.add_argument("--reference", required=True, help="reference RTTM file")
     der.add_argument("--collar", type=float, default=0.0, help="forgiveness collar around reference boundaries, s")
     der.set_defaults(func=cmd_eval_diarization)
+    sep = evaluate.add_parser("separation", help="SI-SDR of a vocals estimate and its improvement over the mixture")
+    sep.add_argument("--mixture", required=True, help="the mixture (any audio or video file)")
+    sep.add_argument("--reference", required=True, help="the clean dialogue")
+    sep.add_argument("--estimate", help="vocals to score (default: run the embedded separator on the mixture)")
+    sep.set_defaults(func=cmd_eval_separation)
     sample = sub.add_parser("sample-film", help="render the synthetic sample film with its ground truth")
     sample.add_argument("output", help="path of the mp4 to write")
     sample.set_defaults(func=cmd_sample_film)

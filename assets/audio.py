@@ -15,6 +15,7 @@ from animproc.image.preview import figure_png, markdown_image, markdown_table
 from animproc.library import source_path
 from partitions import film_partitions
 from resources.diarizer import DiarizerResource
+from resources.separator import SeparatorResource
 from resources.storage import StorageResource
 
 GROUP = "audio"
@@ -50,6 +51,35 @@ def audio(context: AssetExecutionContext, storage: StorageResource) -> Materiali
     return MaterializeResult(metadata={
         "has_audio": True, "codec": track.codec, "layout": track.layout, "sample_rate": track.sample_rate,
         "duration_s": round(track.duration_s, 3), "seconds": round(time.perf_counter() - started, 2)})
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["audio"], kinds={"flac"}, pool="gpu",
+       description="Dialogue and accompaniment stems (stereo FLAC at the film's rate), separated chunk by chunk "
+                   "so a feature film never sits in memory.")
+def vocals(context: AssetExecutionContext, storage: StorageResource, separator: SeparatorResource) -> MaterializeResult:
+    from animproc.audio.separate import separate_file
+
+    film = context.partition_key
+    st = storage.storage()
+    if not _audio_info(st, film)["has_audio"]:
+        with st.publish_dir(film, "vocals") as out:
+            st.write_text(out / "vocals.json", json.dumps({"has_audio": False}))
+        return MaterializeResult(metadata={"has_audio": False, "note": "the film has no audio"})
+    started = time.perf_counter()
+    try:
+        engine = separator.separator()
+    except (ValueError, OSError) as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+    with st.local_copy(st.asset_dir(film, "audio") / "audio.flac") as flac, st.publish_dir(film, "vocals") as out, \
+            tempfile.TemporaryDirectory(prefix="animproc-vocals-") as tmp:
+        voc, acc = Path(tmp) / "vocals.flac", Path(tmp) / "accompaniment.flac"
+        info = separate_file(engine, flac, voc, acc, chunk_seconds=separator.chunk_seconds)
+        st.upload_file(voc, out / voc.name)
+        st.upload_file(acc, out / acc.name)
+        st.write_text(out / "vocals.json", json.dumps({"has_audio": True, **info}))
+    elapsed = time.perf_counter() - started
+    return MaterializeResult(metadata={"has_audio": True, "separator": engine.name, "seconds": round(elapsed, 2),
+                                       "real_time_factor": round(elapsed / max(info["seconds"], 1e-9), 4)})
 
 
 def _timeline(segments: pd.DataFrame, duration: float) -> str:

@@ -150,6 +150,7 @@ def test_audio_assets_and_no_audio_films(tmp_path, sample_film):
     assert json.loads((st.asset_dir("mute", "audio") / "audio.json").read_text()) == {"has_audio": False}
     assert st.read_parquet(st.asset_dir("mute", "diarization") / "segments.parquet").empty
     assert st.read_parquet(st.asset_dir("mute", "voice_features") / "voice_features.parquet").empty
+    assert json.loads((st.asset_dir("mute", "vocals") / "vocals.json").read_text()) == {"has_audio": False}
 
 
 def test_export_rttm_and_eval_diarization_cli(tmp_path, sample_film):

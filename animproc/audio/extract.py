@@ -91,3 +91,14 @@ def read_wav(path: str | Path) -> np.ndarray:
     if not chunks:
         return np.zeros(0, np.float32)
     return (np.concatenate(chunks).astype(np.float32) / 32768.0)
+
+
+def read_mono(path: str | Path, rate: int = ANALYSIS_RATE) -> np.ndarray:
+    """Any file's first audio stream as mono float32 at `rate` (for evaluation)."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    chunks = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(audio=0):
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
