@@ -50,7 +50,8 @@ def audio(context: AssetExecutionContext, storage: StorageResource) -> Materiali
         return MaterializeResult(metadata={"has_audio": False, "note": "the film has no audio stream"})
     return MaterializeResult(metadata={
         "has_audio": True, "codec": track.codec, "layout": track.layout, "sample_rate": track.sample_rate,
-        "duration_s": round(track.duration_s, 3), "seconds": round(time.perf_counter() - started, 2)})
+        "duration_s": round(track.duration_s, 3), "corrupt_packets_replaced_by_silence": track.corrupt_packets,
+        "seconds": round(time.perf_counter() - started, 2)})
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, deps=["audio"], kinds={"flac"}, pool="gpu",

@@ -22,6 +22,7 @@ class AudioTrack:
     layout: str
     duration_s: float
     analysis_samples: int
+    corrupt_packets: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,7 +37,7 @@ def _encoder(container, codec: str, rate: int, layout: str, fmt: str):
 
 def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -> AudioTrack | None:
     """Write both files from the first audio stream; None when the file has no audio stream.
-    Undecodable packets are skipped (counted in the error only if nothing decodes)."""
+    An undecodable packet becomes silence of its own duration, so everything after it keeps its time."""
     path = Path(path)
     try:
         src = av.open(str(path))
@@ -48,6 +49,7 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
         stream = src.streams.audio[0]
         cc = stream.codec_context
         rate = cc.sample_rate or 48000
+        index, tb = stream.index, stream.time_base
         to_mono = av.AudioResampler(format="s16", layout="mono", rate=ANALYSIS_RATE)
         to_stereo = av.AudioResampler(format="s16", layout="stereo", rate=rate)
         samples, decoded, errors = 0, 0, 0
@@ -66,6 +68,10 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
                     frames = packet.decode()
                 except av.error.FFmpegError:
                     errors += 1
+                    gap = float(packet.duration * tb) if packet.duration and tb else 1024 / rate
+                    push([_silence(gap, ANALYSIS_RATE, "mono")], ws, wav)
+                    push([_silence(gap, rate, "stereo")], fs, flac)
+                    samples += int(round(gap * ANALYSIS_RATE))
                     continue
                 for frame in frames:
                     decoded += 1
@@ -81,7 +87,15 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
         if decoded == 0:
             raise MediaError(path, f"audio stream cannot be decoded ({errors} corrupt packets)")
     layout = cc.layout.name if cc.layout else f"{cc.channels} channels"
-    return AudioTrack(stream.index, cc.name, rate, cc.channels, layout, samples / ANALYSIS_RATE, samples)
+    return AudioTrack(index, cc.name, rate, cc.channels, layout, samples / ANALYSIS_RATE, samples, errors)
+
+
+def _silence(seconds: float, rate: int, layout: str) -> av.AudioFrame:
+    channels = 1 if layout == "mono" else 2
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, int(round(seconds * rate)) * channels), np.int16),
+                                       format="s16", layout=layout)
+    frame.sample_rate = rate
+    return frame
 
 
 def read_wav(path: str | Path) -> np.ndarray:
