@@ -197,21 +197,24 @@ def test_voice_features_recover_each_voice(sample_film, tmp_path):
 def test_corrupt_packets_become_silence_and_keep_the_timeline(tmp_path, sample_film):
     """Forty garbage AAC packets in the middle: extraction goes on, reports them, and the audio after them
     stays exactly where it was."""
-    corrupt = tmp_path / "corrupt.mp4"
-    with av.open(str(sample_film[0])) as c, av.open(str(corrupt), "w") as o:
-        ins = c.streams.audio[0]
-        outs = o.add_stream_from_template(ins)
-        for i, p in enumerate(c.demux(ins)):
-            if p.dts is None:
-                continue
-            if 300 <= i < 340:
-                bad = av.Packet(np.random.default_rng(i).integers(0, 256, p.size, dtype=np.uint8).tobytes())
-                bad.pts, bad.dts, bad.duration, bad.time_base = p.pts, p.dts, p.duration, p.time_base
-                p = bad
-            p.stream = outs
-            o.mux(p)
-    clean = extract_audio(sample_film[0], tmp_path / "c.wav", tmp_path / "c.flac")
-    broken = extract_audio(corrupt, tmp_path / "b.wav", tmp_path / "b.flac")
+    def remux(out: Path, damaged: range) -> Path:
+        with av.open(str(sample_film[0])) as c, av.open(str(out), "w") as o:
+            ins = c.streams.audio[0]
+            outs = o.add_stream_from_template(ins)
+            for i, p in enumerate(c.demux(ins)):
+                if p.dts is None:
+                    continue
+                if i in damaged:
+                    bad = av.Packet(np.random.default_rng(i).integers(0, 256, p.size, dtype=np.uint8).tobytes())
+                    bad.pts, bad.dts, bad.duration, bad.time_base = p.pts, p.dts, p.duration, p.time_base
+                    p = bad
+                p.stream = outs
+                o.mux(p)
+        return out
+
+    clean = extract_audio(remux(tmp_path / "clean.mp4", range(0)), tmp_path / "c.wav", tmp_path / "c.flac")
+    broken = extract_audio(remux(tmp_path / "corrupt.mp4", range(300, 340)), tmp_path / "b.wav", tmp_path / "b.flac")
+    assert clean.corrupt_packets == 0
     assert broken.corrupt_packets > 0
     assert broken.duration_s == pytest.approx(clean.duration_s, abs=0.05)
     a, b = read_wav(tmp_path / "c.wav"), read_wav(tmp_path / "b.wav")

@@ -53,6 +53,7 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
         to_mono = av.AudioResampler(format="s16", layout="mono", rate=ANALYSIS_RATE)
         to_stereo = av.AudioResampler(format="s16", layout="stereo", rate=rate)
         samples, decoded, errors = 0, 0, 0
+        owed = [0.0, 0.0]  # fractional samples of silence still owed (analysis rate, full rate)
         with av.open(str(wav_out), "w", format="wav") as wav, av.open(str(flac_out), "w", format="flac") as flac:
             ws = _encoder(wav, "pcm_s16le", ANALYSIS_RATE, "mono", "s16")
             fs = _encoder(flac, "flac", rate, "stereo", "s16")
@@ -69,9 +70,12 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
                 except av.error.FFmpegError:
                     errors += 1
                     gap = float(packet.duration * tb) if packet.duration and tb else 1024 / rate
-                    push([_silence(gap, ANALYSIS_RATE, "mono")], ws, wav)
-                    push([_silence(gap, rate, "stereo")], fs, flac)
-                    samples += int(round(gap * ANALYSIS_RATE))
+                    owed = [owed[0] + gap * ANALYSIS_RATE, owed[1] + gap * rate]
+                    n_mono, n_full = int(owed[0]), int(owed[1])
+                    owed = [owed[0] - n_mono, owed[1] - n_full]
+                    push([_silence(n_mono, ANALYSIS_RATE, "mono")], ws, wav)
+                    push([_silence(n_full, rate, "stereo")], fs, flac)
+                    samples += n_mono
                     continue
                 for frame in frames:
                     decoded += 1
@@ -90,10 +94,9 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
     return AudioTrack(index, cc.name, rate, cc.channels, layout, samples / ANALYSIS_RATE, samples, errors)
 
 
-def _silence(seconds: float, rate: int, layout: str) -> av.AudioFrame:
+def _silence(samples: int, rate: int, layout: str) -> av.AudioFrame:
     channels = 1 if layout == "mono" else 2
-    frame = av.AudioFrame.from_ndarray(np.zeros((1, int(round(seconds * rate)) * channels), np.int16),
-                                       format="s16", layout=layout)
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, max(1, samples) * channels), np.int16), format="s16", layout=layout)
     frame.sample_rate = rate
     return frame
 
