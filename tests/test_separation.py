@@ -130,3 +130,25 @@ def test_demucs_backend_loads_a_local_checkpoint(tmp_path):
 def test_demucs_backend_without_a_checkpoint_says_what_to_set():
     with pytest.raises(ValueError, match="ANIMPROC_DEMUCS_MODEL"):
         SeparatorResource(backend="demucs", demucs_model=None).separator()
+
+
+def test_eval_separation_cli_prints_si_sdr_and_improvement(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    mix, voice = _film_like_mix(6.0)
+    _write(tmp_path / "mix.flac", mix)
+    _write(tmp_path / "dialogue.flac", np.stack([voice, voice]))
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "ANIMPROC_DATA": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", "eval", "separation", "--mixture",
+                           str(tmp_path / "mix.flac"), "--reference", str(tmp_path / "dialogue.flac")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    improvement = float(re.search(r"improvement \(SI-SDRi\)\s+(-?[\d.]+) dB", proc.stdout).group(1))
+    assert "SI-SDR of the mixture" in proc.stdout and improvement > 3.0
+    missing = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", "eval", "separation", "--mixture",
+                              str(tmp_path / "nope.wav"), "--reference", str(tmp_path / "dialogue.flac")],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode != 0 and "nope.wav: file does not exist" in missing.stderr
