@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 from animproc.errors import MediaError
+from animproc.media import open_media
 
 ANALYSIS_RATE = 16000
 
@@ -39,11 +40,7 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
     """Write both files from the first audio stream; None when the file has no audio stream.
     An undecodable packet becomes silence of its own duration, so everything after it keeps its time."""
     path = Path(path)
-    try:
-        src = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise MediaError(path, f"not a readable media file ({exc.strerror or exc})") from None
-    with src:
+    with open_media(path) as src:
         if not src.streams.audio:
             return None
         stream = src.streams.audio[0]

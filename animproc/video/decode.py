@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from animproc.errors import MediaError
+from animproc.media import open_media
 
 PLANAR_420 = {"yuv420p", "yuvj420p"}
 
@@ -100,11 +101,7 @@ def iter_signals(path: str | Path, analysis_width: int = 160, black_level: float
     measured no faster.
     """
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise MediaError(path, f"not a readable media file ({exc.strerror or exc})") from None
-    with container:
+    with open_media(path) as container:
         if not container.streams.video:
             raise MediaError(path, "has no video stream")
         stream = container.streams.video[0]

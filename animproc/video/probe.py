@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 from animproc.errors import MediaError
+from animproc.media import open_media
 from animproc.video.decode import display_rotation
 
 
@@ -45,17 +46,6 @@ class MediaInfo:
         return asdict(self)
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise MediaError(path, "file does not exist")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
-    try:
-        return av.open(str(path), metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        raise MediaError(path, f"not a readable media file ({exc.strerror or exc})") from None
-
-
 def _packet_times(container: av.container.InputContainer, stream: av.VideoStream) -> np.ndarray:
     """Presentation times of every video packet, in stream time-base units, sorted (demux only, no decode)."""
     pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0]
@@ -80,7 +70,7 @@ def probe_media(path: str | Path, require_video: bool = True) -> MediaInfo:
     every video packet to count frames and detect variable frame rate, which is cheap next to decoding.
     """
     path = Path(path)
-    with _open(path) as container:
+    with open_media(path) as container:
         audio = [
             AudioStreamInfo(s.index, s.codec_context.name, s.codec_context.sample_rate or 0,
                             s.codec_context.channels or 0, s.codec_context.layout.name if s.codec_context.layout else "")
