@@ -30,4 +30,4 @@ class ShotDetectorResource(ConfigurableResource):
         model = load_transnet(self.weights, self.device)
         black = config.shots.black_level
         # TransNetV2 finds cuts and gradual transitions; the fade detector still names fades through black.
-        return lambda fps: [TransNetV2Detector(model, fps, self.threshold, black), FadeDetector(fps, black)]
+        return lambda fps: [TransNetV2Detector(model, fps, self.threshold, black), FadeDetector(fps)]

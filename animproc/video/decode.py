@@ -91,8 +91,7 @@ SAFE_SKIP_LOOP_FILTER = {"h264": "noref", "hevc": "noref"}
 
 
 def iter_signals(path: str | Path, analysis_width: int = 160, black_level: float = 22.0,
-                 skip_loop_filter: str | None = None, thread_type: str | None = None,
-                 thread_count: int | None = None) -> Iterator[FrameSignal]:
+                 skip_loop_filter: str | None = None) -> Iterator[FrameSignal]:
     """Decode every frame of the first video stream once, in presentation order.
 
     `skip_loop_filter="noref"` passes FFmpeg's option of that name where it is safe: deblocking is a good
@@ -107,10 +106,6 @@ def iter_signals(path: str | Path, analysis_width: int = 160, black_level: float
         stream = container.streams.video[0]
         if skip_loop_filter and SAFE_SKIP_LOOP_FILTER.get(stream.codec_context.name) == skip_loop_filter:
             stream.codec_context.options = {"skip_loop_filter": skip_loop_filter}
-        if thread_type:
-            stream.thread_type = thread_type
-        if thread_count is not None:
-            stream.thread_count = thread_count
         cc = stream.codec_context
         cutter = _SignalCutter(cc.width, cc.height, cc.format.name if cc.format else "", analysis_width)
         start = stream.start_time or 0

@@ -30,8 +30,8 @@ def default_detectors(config: FilmConfig) -> DetectorFactory:
 
     def make(fps: float) -> list[ShotDetector]:
         return [
-            ContentCutDetector(fps, ratio=s.cut_threshold, min_score=s.min_cut_score, black_level=s.black_level),
-            FadeDetector(fps, black_level=s.black_level),
+            ContentCutDetector(fps, ratio=s.cut_threshold, min_score=s.min_cut_score),
+            FadeDetector(fps),
             DissolveDetector(fps, black_level=s.black_level),
         ]
 

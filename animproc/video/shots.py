@@ -56,9 +56,9 @@ class ContentCutDetector:
     name = "content"
 
     def __init__(self, fps: float, ratio: float = 3.0, min_score: float = 8.0, hard_score: float = 45.0,
-                 black_level: float = 22.0, window: int = 2, flash_frames: int = 3):
+                 window: int = 2, flash_frames: int = 3):
         self.ratio, self.min_score, self.hard_score = ratio, min_score, hard_score
-        self.black_level, self.window, self.flash_frames = black_level, window, flash_frames
+        self.window, self.flash_frames = window, flash_frames
         self._scores: deque[tuple[int, float]] = deque()
         self._thumbs: deque[tuple[int, np.ndarray, bool]] = deque(maxlen=2 * (window + flash_frames) + 3)
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -132,8 +132,7 @@ class FadeDetector:
 
     name = "fade"
 
-    def __init__(self, fps: float, black_level: float = 22.0, max_ramp_seconds: float = 3.0):
-        self.black_level = black_level
+    def __init__(self, fps: float, max_ramp_seconds: float = 3.0):
         self.max_ramp = max(2, int(round(max_ramp_seconds * fps)))
         self._luma: deque[tuple[int, float]] = deque(maxlen=self.max_ramp + 1)
         self.lag, self.min_slope = 3, 0.15
