@@ -156,3 +156,25 @@ def test_fast_decode_never_changes_written_frames(sample_film):
             types[i] = f.pict_type
     result = scan_film(path, FilmConfig(), 24.0, FrameWriter(lambda n, b: None), skip_loop_filter="noref")
     assert result.frames and all(types[f.frame_index] != PictureType.B for f in result.frames)
+
+
+def test_frames_of_other_codecs_stay_eligible_when_fast_decode_is_asked(tmp_path):
+    """Deblocking is only skipped for H.264/HEVC; elsewhere B-frames are decoded in full and may be written."""
+    import av
+    from av.video.frame import PictureType
+
+    from animproc.video.decode import iter_signals
+
+    path = tmp_path / "mpeg4.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=24)
+        s.width, s.height, s.pix_fmt = 256, 144, "yuv420p"
+        s.codec_context.max_b_frames = 2
+        for i in range(48):
+            for p in s.encode(av.VideoFrame.from_ndarray(textured(i // 12), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    signals = [(sig.frame.pict_type, sig.deblocked) for sig in iter_signals(path, skip_loop_filter="noref")]
+    assert any(kind == PictureType.B for kind, _ in signals)
+    assert all(deblocked for _, deblocked in signals)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 import cv2
+from av.video.frame import PictureType
 import numpy as np
 
 from animproc.errors import MediaError
@@ -31,6 +32,7 @@ class FrameSignal:
     frame: av.VideoFrame
 
     black_level: float = 22.0
+    deblocked: bool = True  # False: deblocking was skipped on this frame (fine for analysis, not for output)
     _mean: float | None = None
 
     @property
@@ -104,7 +106,8 @@ def iter_signals(path: str | Path, analysis_width: int = 160, black_level: float
         if not container.streams.video:
             raise MediaError(path, "has no video stream")
         stream = container.streams.video[0]
-        if skip_loop_filter and SAFE_SKIP_LOOP_FILTER.get(stream.codec_context.name) == skip_loop_filter:
+        skipping = bool(skip_loop_filter) and SAFE_SKIP_LOOP_FILTER.get(stream.codec_context.name) == skip_loop_filter
+        if skipping:
             stream.codec_context.options = {"skip_loop_filter": skip_loop_filter}
         cc = stream.codec_context
         cutter = _SignalCutter(cc.width, cc.height, cc.format.name if cc.format else "", analysis_width)
@@ -116,7 +119,9 @@ def iter_signals(path: str | Path, analysis_width: int = 160, black_level: float
             for frame in container.decode(stream):
                 time = (frame.pts - start) * tb if frame.pts is not None and tb else index / rate
                 luma, u, v = cutter(frame)
-                yield FrameSignal(index, max(0.0, time), luma, u, v, frame, black_level)
+                # Unreferenced frames are B-frames in practice; I- and P-frames come out exact (tested).
+                deblocked = not (skipping and frame.pict_type == PictureType.B)
+                yield FrameSignal(index, max(0.0, time), luma, u, v, frame, black_level, deblocked)
                 index += 1
         except av.error.FFmpegError as exc:
             raise MediaError(path, f"decoding failed after {index} frames ({exc.strerror or exc})") from None

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import pandas as pd
-from av.video.frame import PictureType
 
 from animproc.config import FilmConfig
 from animproc.video.decode import FrameSignal, frame_to_bgr, iter_signals
@@ -135,8 +134,7 @@ def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWri
     """Decode once; return shots, transitions and the frames written through `writer`.
 
     With `skip_loop_filter="noref"` (H.264/HEVC) frames no other frame refers to are decoded without
-    deblocking: cheaper, and fine for detection. Such frames are B-frames in practice, so B-frames are
-    then never picked for writing and written frames are decoded in full.
+    deblocking: cheaper, and fine for detection. Only frames decoded in full are picked for writing.
     """
     started = _time.perf_counter()
     tracker = BoundaryTracker((detectors or default_detectors(config))(fps),
@@ -171,7 +169,7 @@ def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWri
             times.append(signal.time)
             for t in tracker.update(signal):
                 close_shot(t.boundary - 1)
-            if not signal.is_black and not (skip_loop_filter and signal.frame.pict_type == PictureType.B):
+            if not signal.is_black and signal.deblocked:
                 sampler.offer(Candidate(signal.index, signal.time, sharpness(signal.luma), signal.frame))
             if progress is not None and signal.index % 500 == 0:
                 progress(signal.index)
