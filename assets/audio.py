@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from animproc.audio.diarize import SR, to_rttm
-from animproc.audio.extract import extract_audio, read_wav
+from animproc.audio.extract import extract_audio, read_mono
 from animproc.errors import AnimprocError
 from animproc.image.preview import figure_png, markdown_image, markdown_table
 from animproc.library import source_path
@@ -115,7 +115,7 @@ def diarization(context: AssetExecutionContext, storage: StorageResource,
         return MaterializeResult(metadata={"has_audio": False, "speakers": 0, "note": "the film has no audio"})
     started = time.perf_counter()
     with st.local_copy(st.asset_dir(film, "audio") / "analysis_16k.wav") as wav_path:
-        wav = read_wav(wav_path)
+        wav = read_mono(wav_path)
     engine = diarizer.diarizer()
     segments = engine(wav)
     table = pd.DataFrame([{"film": film, **s.to_dict()} for s in segments], columns=SEGMENT_COLUMNS)
@@ -194,7 +194,7 @@ def voice_features(context: AssetExecutionContext, storage: StorageResource) -> 
     segments = st.read_parquet(st.asset_dir(film, "diarization") / "segments.parquet")
     if _audio_info(st, film)["has_audio"] and len(segments):
         with st.local_copy(st.asset_dir(film, "audio") / "analysis_16k.wav") as wav_path:
-            table = speaker_features(read_wav(wav_path), segments)
+            table = speaker_features(read_mono(wav_path), segments)
     else:
         table = pd.DataFrame(columns=["speaker"])
     table.insert(0, "film", film)

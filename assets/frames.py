@@ -125,7 +125,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
         frames.insert(0, "film", film)
         frames["path"] = [f"{film}/frames/images/{name}" for name in frames.pop("image")]
         st.write_parquet(frames_dir / "manifest.parquet", frames)
-        sheet = _frames_sheet(st, frames, images)
+        sheet = _frames_sheet(frames, images)
     seconds = round(time.perf_counter() - started, 2)
     kinds = Counter(t.kind for t in result.transitions)
     lengths = (shots["end_time"] - shots["start_time"]) if len(shots) else pd.Series([0.0])
@@ -148,7 +148,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
     })
 
 
-def _read_bgr(st, path) -> np.ndarray:
+def _read_bgr(path) -> np.ndarray:
     data = np.frombuffer(path.read_bytes(), np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if img is None:
@@ -156,11 +156,11 @@ def _read_bgr(st, path) -> np.ndarray:
     return img
 
 
-def _frames_sheet(st, frames: pd.DataFrame, folder, limit: int = 24) -> str:
+def _frames_sheet(frames: pd.DataFrame, folder, limit: int = 24) -> str:
     if frames.empty:
         return "no frames"
     picks = frames.iloc[np.linspace(0, len(frames) - 1, min(limit, len(frames))).astype(int)]
-    images = [_read_bgr(st, folder / p.rsplit("/", 1)[-1]) for p in picks["path"]]
+    images = [_read_bgr(folder / p.rsplit("/", 1)[-1]) for p in picks["path"]]
     labels = [f"#{i} shot {s}" for i, s in zip(picks["frame_index"], picks["shot_id"])]
     return markdown_image(encode_image(contact_sheet(images, labels, thumb_width=160)), alt="frames")
 
@@ -177,7 +177,7 @@ def frames_processed(context: AssetExecutionContext, storage: StorageResource,
     started = time.perf_counter()
     frames = st.read_parquet(st.asset_dir(film, "frames") / "manifest.parquet")
     paths = [st.resolve(p) for p in frames["path"]]
-    curated = curate_frames(frames, lambda i: _read_bgr(st, paths[i]), config)
+    curated = curate_frames(frames, lambda i: _read_bgr(paths[i]), config)
     with st.publish_dir(film, "frames_processed") as out:
         images = out / "images"
         images.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ def frames_processed(context: AssetExecutionContext, storage: StorageResource,
         curated["path"] = new_paths
         st.write_parquet(out / "manifest.parquet", curated)
         kept = curated[curated["kept"]]
-        sheet = _frames_sheet(st, kept, images) if len(kept) else "no frames kept"
+        sheet = _frames_sheet(kept, images) if len(kept) else "no frames kept"
     reasons = Counter(r.split(" (")[0] for r in curated["drop_reason"].dropna())
     return MaterializeResult(metadata={
         "input_frames": len(curated), "kept": int(curated["kept"].sum()),

@@ -61,7 +61,7 @@ def build_input(minutes: float) -> Path:
 
 def run(path: str) -> dict:
     from animproc.audio.diarize import EmbeddedDiarizer
-    from animproc.audio.extract import extract_audio, read_wav
+    from animproc.audio.extract import extract_audio, read_mono
     from animproc.audio.features import speaker_features
     from animproc.audio.separate import EmbeddedSeparator, separate_file
     import pandas as pd
@@ -76,7 +76,7 @@ def run(path: str) -> dict:
         separate_file(EmbeddedSeparator(), tmp / "a.flac", tmp / "v.flac", tmp / "acc.flac")
         seconds["vocals"] = time.perf_counter() - t
         t = time.perf_counter()
-        wav = read_wav(tmp / "a.wav")
+        wav = read_mono(tmp / "a.wav")
         segments = EmbeddedDiarizer()(wav)
         seconds["diarization"] = time.perf_counter() - t
         t = time.perf_counter()

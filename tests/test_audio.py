@@ -14,7 +14,7 @@ from dagster import instance_for_test
 
 from animproc.audio.diarize import EmbeddedDiarizer, parse_rttm, to_rttm
 from animproc.audio.evaluate import diarization_error, si_sdr
-from animproc.audio.extract import extract_audio, read_wav
+from animproc.audio.extract import extract_audio, read_mono
 from animproc.library import store_source
 from animproc.sample.film import CHARACTERS
 from animproc.sample.voices import speak
@@ -68,7 +68,7 @@ def test_surround_and_odd_rates_are_downmixed(tmp_path):
     six[2] = 0.3 * np.sin(2 * np.pi * 440 * t)  # centre
     track = extract_audio(_write_audio(tmp_path / "surround.mp4", six, 22050, "5.1"), tmp_path / "a.wav", tmp_path / "a.flac")
     assert track.channels == 6 and track.sample_rate == 22050
-    mono = read_wav(tmp_path / "a.wav")
+    mono = read_mono(tmp_path / "a.wav")
     assert len(mono) == pytest.approx(32000, abs=2000)
     window = mono[4000:20000]
     peak = np.fft.rfftfreq(len(window), 1 / 16000)[np.argmax(np.abs(np.fft.rfft(window)))]
@@ -83,7 +83,7 @@ def test_film_without_audio_returns_none(tmp_path):
 def test_sample_film_speakers_are_found(diarizer, sample_film, tmp_path):
     """Each synthetic voice becomes its own speaker, and DER against the ground truth is low."""
     extract_audio(sample_film[0], tmp_path / "a.wav", tmp_path / "a.flac")
-    segments = diarizer(read_wav(tmp_path / "a.wav"))
+    segments = diarizer(read_mono(tmp_path / "a.wav"))
     reference = [(s["start"], s["end"], s["speaker"]) for s in sample_film[1]["speech"]]
     result = diarization_error(reference, [(s.start, s.end, s.speaker) for s in segments])
     assert len({s.speaker for s in segments}) == 3
@@ -120,7 +120,7 @@ def test_si_sdr_of_a_scaled_copy_is_high_and_of_noise_low():
 def test_two_speaker_recording_der(diarizer, shared_media):
     """The labelled 2-speaker recording: 2 speakers found, DER <= 15% without collar."""
     folder = shared_media / "speech_2spk"
-    segments = diarizer(read_wav(folder / "sample.wav"))
+    segments = diarizer(read_mono(folder / "sample.wav"))
     reference = parse_rttm((folder / "sample.rttm").read_text())
     result = diarization_error(reference, [(s.start, s.end, s.speaker) for s in segments])
     assert len({s.speaker for s in segments}) == 2
@@ -182,7 +182,7 @@ def test_voice_features_recover_each_voice(sample_film, tmp_path):
     extract_audio(sample_film[0], tmp_path / "a.wav", tmp_path / "a.flac")
     segments = pd.DataFrame([{"start": s["start"], "end": s["end"], "speaker": s["speaker"], "overlap": False}
                              for s in sample_film[1]["speech"]])
-    table = speaker_features(read_wav(tmp_path / "a.wav"), segments).set_index("speaker")
+    table = speaker_features(read_mono(tmp_path / "a.wav"), segments).set_index("speaker")
     for name in ("ava", "bo", "cy"):
         assert table.loc[name, "f0_median_hz"] == pytest.approx(BY_NAME[name].voice.f0, rel=0.15)
         assert table.loc[name, "f0_range_semitones"] > 1.0
@@ -217,6 +217,6 @@ def test_corrupt_packets_become_silence_and_keep_the_timeline(tmp_path, sample_f
     assert clean.corrupt_packets == 0
     assert broken.corrupt_packets > 0
     assert broken.duration_s == pytest.approx(clean.duration_s, abs=0.05)
-    a, b = read_wav(tmp_path / "c.wav"), read_wav(tmp_path / "b.wav")
+    a, b = read_mono(tmp_path / "c.wav"), read_mono(tmp_path / "b.wav")
     after = slice(16000 * 20, 16000 * 30)  # well after the damaged stretch (about 6-7 s)
     assert np.corrcoef(a[after], b[after])[0, 1] > 0.95

@@ -98,17 +98,8 @@ def _silence(samples: int, rate: int, layout: str) -> av.AudioFrame:
     return frame
 
 
-def read_wav(path: str | Path) -> np.ndarray:
-    """A mono 16 kHz WAV as float32 in [-1, 1]."""
-    with av.open(str(path)) as c:
-        chunks = [f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]
-    if not chunks:
-        return np.zeros(0, np.float32)
-    return (np.concatenate(chunks).astype(np.float32) / 32768.0)
-
-
 def read_mono(path: str | Path, rate: int = ANALYSIS_RATE) -> np.ndarray:
-    """Any file's first audio stream as mono float32 at `rate` (for evaluation)."""
+    """Any file's first audio stream as mono float32 in [-1, 1] at `rate` (16 kHz: the analysis rate)."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
     chunks = []
     with av.open(str(path)) as c:
