@@ -1,16 +1,15 @@
 """Speaker diarization. Backend `embedded`: silero-vad + resemblyzer d-vectors + spectral clustering,
 offline on CPU with the weights those PyPI packages ship. Chosen by ANIMPROC_DIARIZER."""
-import os
 from typing import Literal
 
 from dagster import ConfigurableResource
-from pydantic import Field
 
 from animproc.audio.diarize import EmbeddedDiarizer
+from resources import from_env
 
 
 class DiarizerResource(ConfigurableResource):
-    backend: Literal["embedded"] = Field(default_factory=lambda: os.environ.get("ANIMPROC_DIARIZER", "embedded"))
+    backend: Literal["embedded"] = from_env("ANIMPROC_DIARIZER", "embedded")
     max_speakers: int = 8
     vad_threshold: float = 0.5
 

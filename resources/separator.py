@@ -1,20 +1,18 @@
 """Dialogue separation. Backends: `embedded` (no weights: centre extraction / two-stage HPSS) and `demucs`
 (a Hybrid Transformer Demucs checkpoint from a local file, e.g. htdemucs; CUDA when present). Chosen by
 ANIMPROC_SEPARATOR; the checkpoint path by ANIMPROC_DEMUCS_MODEL."""
-import os
 from typing import Literal
 
 from dagster import ConfigurableResource
-from pydantic import Field
 
 from animproc.audio.separate import DemucsSeparator, EmbeddedSeparator
+from resources import from_env
 
 
 class SeparatorResource(ConfigurableResource):
-    backend: Literal["embedded", "demucs"] = Field(
-        default_factory=lambda: os.environ.get("ANIMPROC_SEPARATOR", "embedded"))
-    demucs_model: str | None = Field(default_factory=lambda: os.environ.get("ANIMPROC_DEMUCS_MODEL"))
-    device: str = Field(default_factory=lambda: os.environ.get("ANIMPROC_DEVICE", "auto"))
+    backend: Literal["embedded", "demucs"] = from_env("ANIMPROC_SEPARATOR", "embedded")
+    demucs_model: str | None = from_env("ANIMPROC_DEMUCS_MODEL")
+    device: str = from_env("ANIMPROC_DEVICE", "auto")
     chunk_seconds: float = 30.0
 
     def separator(self):

