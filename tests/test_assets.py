@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context, instance_for_test
+from dagster import Definitions, build_sensor_context, instance_for_test
 
 from animproc.library import store_source
 from animproc.storage import Storage
@@ -14,7 +14,7 @@ from animproc.video.evaluate import score_boundaries
 from animproc_dagster.definitions import build_defs
 from animproc_dagster.sensors import inbox_sensor
 from assets.frame_checks import FRAME_CHECKS
-from partitions import add_film
+from dagster_helpers import run_film
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
@@ -25,11 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def _defs(root: Path, config_dir: Path) -> Definitions:
     return build_defs(StorageResource(root=str(root)), FilmConfigResource(config_dir=str(config_dir)),
                       ShotDetectorResource(backend="default"))
-
-
-def _run(defs: Definitions, instance: DagsterInstance, film: str, raise_on_error: bool = True):
-    return defs.resolve_job_def("film_assets").execute_in_process(instance=instance, partition_key=film,
-                                                                  raise_on_error=raise_on_error)
 
 
 def _tree(root: Path) -> list[str]:
@@ -48,8 +43,7 @@ def test_sample_film_materialises_every_asset_with_checks_and_metadata(tmp_path,
     path, truth = sample_film
     st = Storage(tmp_path / "data")
     store_source(st, "sample", path)
-    add_film(instance, "sample")
-    result = _run(_defs(tmp_path / "data", tmp_path / "configs"), instance, "sample")
+    result = run_film(_defs(tmp_path / "data", tmp_path / "configs"), instance, "sample")
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert len(checks) == len(FRAME_CHECKS) and all(c.passed for c in checks)
@@ -80,13 +74,12 @@ def test_sample_film_materialises_every_asset_with_checks_and_metadata(tmp_path,
 def test_rematerialising_is_idempotent_and_leaves_no_stale_files(tmp_path, instance, sample_film):
     st = Storage(tmp_path / "data")
     store_source(st, "film", sample_film[0])
-    add_film(instance, "film")
     defs = _defs(tmp_path / "data", tmp_path / "configs")
-    assert _run(defs, instance, "film").success
+    assert run_film(defs, instance, "film").success
     first_tree = _tree(tmp_path / "data" / "film")
     first = st.read_parquet(st.asset_dir("film", "frames_processed") / "manifest.parquet")
     (tmp_path / "data" / "film" / "frames" / "images" / "stale.jpg").write_bytes(b"x")
-    assert _run(defs, instance, "film").success
+    assert run_film(defs, instance, "film").success
     assert _tree(tmp_path / "data" / "film") == first_tree
     second = st.read_parquet(st.asset_dir("film", "frames_processed") / "manifest.parquet")
     pd.testing.assert_frame_equal(first, second)
@@ -95,16 +88,15 @@ def test_rematerialising_is_idempotent_and_leaves_no_stale_files(tmp_path, insta
 def test_per_film_config_changes_outputs_and_bad_config_fails_clearly(tmp_path, instance, sample_film):
     st = Storage(tmp_path / "data")
     store_source(st, "film", sample_film[0])
-    add_film(instance, "film")
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "film.yaml").write_text("sampling: {mode: scene, frames_per_shot: 1}\n")
     defs = _defs(tmp_path / "data", configs)
-    assert _run(defs, instance, "film").success
+    assert run_film(defs, instance, "film").success
     frames = st.read_parquet(st.asset_dir("film", "frames") / "manifest.parquet")
     assert frames.groupby("shot_id").size().max() == 1
     (configs / "film.yaml").write_text("sampling: {mode: sometimes}\n")
-    result = _run(defs, instance, "film", raise_on_error=False)
+    result = run_film(defs, instance, "film", raise_on_error=False)
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
     message = failure.event_specific_data.error.message
@@ -117,8 +109,7 @@ def test_unusable_media_fails_with_a_clear_message_and_writes_nothing(tmp_path, 
     source = tmp_path / "data" / "broken" / "source"
     source.mkdir(parents=True)
     (source / "broken.mp4").write_bytes(bad_inputs["text"].read_bytes())
-    add_film(instance, "broken")
-    result = _run(_defs(tmp_path / "data", tmp_path / "configs"), instance, "broken", raise_on_error=False)
+    result = run_film(_defs(tmp_path / "data", tmp_path / "configs"), instance, "broken", raise_on_error=False)
     assert not result.success
     message = [e for e in result.all_events if e.is_step_failure][0].event_specific_data.error.message
     assert "broken.mp4" in message and "not a readable media file" in message

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from dagster import instance_for_test
+from dagster import AssetKey, instance_for_test
 
 from animproc.audio.diarize import EmbeddedDiarizer, parse_rttm, to_rttm
 from animproc.audio.evaluate import diarization_error, si_sdr
@@ -20,8 +20,8 @@ from animproc.sample.film import CHARACTERS
 from animproc.sample.voices import speak
 from animproc.storage import Storage
 from animproc_dagster.definitions import build_defs
+from dagster_helpers import run_film
 from media_helpers import detailed, write_video
-from partitions import add_film
 from resources.film_config import FilmConfigResource
 from resources.storage import StorageResource
 
@@ -133,15 +133,10 @@ def test_audio_assets_and_no_audio_films(tmp_path, sample_film):
     store_source(st, "talk", sample_film[0])
     store_source(st, "mute", write_video(tmp_path / "mute.mp4", [detailed(1)] * 24 + [detailed(2)] * 24))
     defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)))
-    job = defs.resolve_job_def("film_assets")
+    audio_assets = [AssetKey(k) for k in ("source_video", "audio", "diarization", "voice_features")]
     with instance_for_test() as instance:
-        add_film(instance, "talk")
-        add_film(instance, "mute")
-        assert job.execute_in_process(instance=instance, partition_key="talk",
-                                      asset_selection=[k for k in job.asset_layer.asset_graph.get_all_asset_keys()
-                                                       if k.to_user_string() in ("source_video", "audio", "diarization", "voice_features")]).success
-        mute = job.execute_in_process(instance=instance, partition_key="mute")
-        assert mute.success
+        assert run_film(defs, instance, "talk", asset_selection=audio_assets).success
+        assert run_film(defs, instance, "mute").success
     segments = st.read_parquet(st.asset_dir("talk", "diarization") / "segments.parquet")
     speakers = set(segments["speaker"])
     assert len(speakers) == 3

@@ -11,7 +11,7 @@ from animproc.video.evaluate import score_boundaries
 from animproc.video.probe import probe_media
 from animproc.video.scan import FrameWriter, scan_film
 from animproc_dagster.definitions import build_defs
-from partitions import add_film
+from dagster_helpers import run_film
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
@@ -27,8 +27,7 @@ def test_sintel_trailer_shots_found_and_frames_written(shared_media, tmp_path):
     defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)),
                       ShotDetectorResource(backend="default"))
     with instance_for_test() as instance:
-        add_film(instance, "sintel")
-        result = defs.resolve_job_def("film_assets").execute_in_process(instance=instance, partition_key="sintel")
+        result = run_film(defs, instance, "sintel")
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     shots = st.read_parquet(st.asset_dir("sintel", "shots") / "shots.parquet")
     frames = st.read_parquet(st.asset_dir("sintel", "frames") / "manifest.parquet")

@@ -7,7 +7,7 @@ from dagster import instance_for_test
 from animproc.library import store_source
 from animproc.storage import Storage
 from animproc_dagster.definitions import build_defs
-from partitions import add_film
+from dagster_helpers import run_film
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
@@ -56,8 +56,7 @@ def test_film_materialises_on_s3(bucket, sample_film, tmp_path):
     defs = build_defs(StorageResource(root=root, s3_endpoint_url=bucket), FilmConfigResource(config_dir=str(tmp_path)),
                       ShotDetectorResource(backend="default"))
     with instance_for_test() as instance:
-        add_film(instance, "sample")
-        result = defs.resolve_job_def("film_assets").execute_in_process(instance=instance, partition_key="sample")
+        result = run_film(defs, instance, "sample")
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     frames = st.read_parquet(st.asset_dir("sample", "frames") / "manifest.parquet")
     assert len(frames) > 0 and all(st.resolve(p).exists() for p in frames["path"])
