@@ -134,17 +134,29 @@ class Storage:
             yield local
 
     def upload_file(self, local: Path, target: UPath) -> None:
-        """Copy a local file to `target` atomically (used to store source media)."""
+        """Copy a local file to `target` atomically (hard link when possible; used to store source media)."""
         if self.is_local:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(target).with_name(f".{Path(target).name}.{uuid.uuid4().hex[:8]}.part")
-            try:
-                try:
-                    os.link(local, tmp)
-                except OSError:
-                    shutil.copyfile(local, tmp)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            _link_or_copy(Path(local), Path(target))
         else:
             target.fs.put_file(str(local), target.path)
+
+    def copy(self, source: UPath, target: UPath) -> None:
+        """Copy a file within the storage root: a hard link on local roots (no second copy of the bytes)."""
+        if self.is_local:
+            _link_or_copy(Path(source), Path(target))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.fs.copy(source.path, target.path)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

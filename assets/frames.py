@@ -184,7 +184,7 @@ def frames_processed(context: AssetExecutionContext, storage: StorageResource,
         new_paths = []
         for src, kept in zip(paths, curated["kept"]):
             if kept:
-                st.write_bytes(images / src.name, src.read_bytes())
+                st.copy(src, images / src.name)
                 new_paths.append(f"{film}/frames_processed/images/{src.name}")
             else:
                 new_paths.append(None)

@@ -70,3 +70,14 @@ def test_staging_left_by_a_killed_run_is_cleaned_up(tmp_path):
     with st.publish_dir("f", "frames") as out:
         st.write_bytes(out / "a.jpg", b"1")
     assert not leftover.exists() and other_asset.exists()
+
+
+def test_copy_within_a_local_root_links_instead_of_duplicating(tmp_path):
+    st = Storage(tmp_path)
+    src = st.asset_dir("f", "frames") / "a.jpg"
+    st.write_bytes(src, b"pixels")
+    dst = st.asset_dir("f", "frames_processed") / "a.jpg"
+    st.copy(src, dst)
+    assert dst.read_bytes() == b"pixels"
+    assert os.stat(src).st_ino == os.stat(dst).st_ino
+    assert sorted(os.listdir(tmp_path / "f" / "frames_processed")) == ["a.jpg"]
