@@ -59,6 +59,13 @@ class DedupConfig(_Strict):
 class InstancesConfig(_Strict):
     alpha_threshold: float = Field(0.15, ge=0, le=1)
     min_area: int = Field(16384, ge=1)
+    points_per_side: int = Field(20, ge=1, le=128)
+    points_per_batch: int = Field(64, ge=1)
+    pred_iou_thresh: float = Field(0.8, ge=0, le=1)
+    stability_score_thresh: float = Field(0.92, ge=0, le=1)
+    crop_n_layers: int = Field(0, ge=0, le=3)
+    occlusion_threshold: float = Field(0.15, ge=0, le=1)
+    temporal_window: int = Field(12, ge=0, le=240)
 
 
 class IdentitiesConfig(_Strict):

@@ -28,3 +28,11 @@ class ConfigError(AnimprocError):
 
 class FilmKeyError(AnimprocError, ValueError):
     """A film name that cannot be used as a partition key."""
+
+
+class ModelError(AnimprocError):
+    """Model weights that cannot be loaded from the configured local path."""
+
+    def __init__(self, path: str | PurePath, problem: str):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {problem}")

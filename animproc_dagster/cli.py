@@ -119,27 +119,19 @@ def _selection(defs, names: list[str] | None, instance, film: str):
     return sorted(chosen, key=lambda k: k.to_user_string())
 
 
-def cmd_run(args) -> int:
+def _execute(instance, job, film: str, selection) -> bool:
+    """Run `selection` of `job` for one film in this process, printing progress as events arrive."""
     from dagster import DagsterEventType
     from dagster._core.utils import make_new_run_id
 
-    from animproc_dagster.definitions import defs
-    from partitions import films
-
-    instance = _instance()
-    if args.name not in films(instance):
-        return _fail(f"no film named {args.name!r}; add it with `animproc film add {args.name} PATH`")
-    selection = _selection(defs, [s.strip() for s in args.select.split(",") if s.strip()] if args.select else None,
-                           instance, args.name)
-    print(f"materialising {', '.join(k.to_user_string() for k in selection)} for film {args.name!r}")
-    job = defs.resolve_job_def("film_assets")
+    print(f"materialising {', '.join(k.to_user_string() for k in selection)} for film {film!r}")
     run_id = make_new_run_id()
     outcome: dict = {}
 
     def execute():
         try:
             outcome["result"] = job.execute_in_process(
-                instance=instance, partition_key=args.name, asset_selection=selection, run_id=run_id,
+                instance=instance, partition_key=film, asset_selection=selection, run_id=run_id,
                 raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
         except Exception as exc:  # reported below, after progress stops
             outcome["error"] = exc
@@ -177,10 +169,61 @@ def cmd_run(args) -> int:
             break
         time.sleep(0.5)
     if "error" in outcome:
-        return _fail(f"run failed: {outcome['error']}")
+        print(f"animproc: run failed: {outcome['error']}", file=sys.stderr)
+        return False
     ok = outcome["result"].success
-    print(f"{'done' if ok else 'run failed'} in {time.perf_counter() - started:.1f} s (run {run_id}); outputs under "
-          f"{_storage().film_dir(args.name)}. Browse them with `make ui` (http://127.0.0.1:3000).")
+    print(f"{'done' if ok else 'run failed'} in {time.perf_counter() - started:.1f} s (run {run_id})")
+    return ok
+
+
+def _job_keys(job) -> set:
+    return set(job.asset_layer.executable_asset_keys)
+
+
+def _reviewed_gates(instance, film: str):
+    """Gates whose review for `film` is finished: reported as materialisations of the gate assets (as the
+    review sensor does), so the runs that follow see them."""
+    from animproc_dagster.reviews import GATES, review_update
+
+    st = _storage()
+    for gate in GATES:
+        update = review_update(st, film, gate, None)
+        if update is None:
+            print(f"{film}: {gate.kind} await review: `animproc review {gate.kind} {film}` (or `review: auto`)")
+        elif update.error:
+            print(f"animproc: {gate.kind} review not used: {update.error}", file=sys.stderr)
+        elif not update.review.submitted:
+            print(f"{film}: the {gate.kind} review is saved but not finished; finish it in the review page")
+        else:
+            instance.report_runless_asset_event(update.materialization(st))
+            yield gate
+
+
+def cmd_run(args) -> int:
+    from animproc_dagster.definitions import defs
+    from partitions import films
+
+    instance = _instance()
+    if args.name not in films(instance):
+        return _fail(f"no film named {args.name!r}; add it with `animproc film add {args.name} PATH`")
+    names = [s.strip() for s in args.select.split(",") if s.strip()] if args.select else None
+    selection = set(_selection(defs, names, instance, args.name))
+    main_job = defs.resolve_job_def("film_assets")
+    ok = True
+    first = sorted(selection & _job_keys(main_job), key=lambda k: k.to_user_string())
+    if first:
+        ok = _execute(instance, main_job, args.name, first)
+    if ok:
+        from animproc_dagster.reviews import GATES
+
+        gated = [g for g in GATES if selection & _job_keys(defs.resolve_job_def(g.job))]
+        ready = {g.job for g in _reviewed_gates(instance, args.name)} if gated else set()
+        for gate in gated:
+            job = defs.resolve_job_def(gate.job)
+            keys = sorted((selection if names else _job_keys(job)) & _job_keys(job), key=lambda k: k.to_user_string())
+            if gate.job in ready or names:
+                ok = _execute(instance, job, args.name, keys) and ok
+    print(f"outputs under {_storage().film_dir(args.name)}. Browse them with `make ui` (http://127.0.0.1:3000).")
     return 0 if ok else 1
 
 

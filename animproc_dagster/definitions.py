@@ -1,43 +1,46 @@
 """The animproc code location."""
 import warnings
 
-from dagster import AssetSelection, Definitions, PreviewWarning, define_asset_job
+from dagster import Definitions, PreviewWarning
 
 warnings.filterwarnings("ignore", category=PreviewWarning)  # partitioned asset checks are "preview"
 
-from animproc_dagster.sensors import inbox_sensor
+from animproc_dagster.jobs import film_job, gate_jobs
+from animproc_dagster.sensors import inbox_sensor, review_sensor
 from assets.audio import audio, diarization, vocals, voice_features
 from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
-from partitions import film_partitions
+from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
 from resources.diarizer import DiarizerResource
 from resources.film_config import FilmConfigResource
+from resources.inpainter import InpainterResource
+from resources.segmenter import SegmenterResource
 from resources.separator import SeparatorResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
-ASSETS = [source_video, shots_and_frames, frames_processed, audio, vocals, diarization, voice_features]
-
-film_job = define_asset_job("film_assets", selection=AssetSelection.all(), partitions_def=film_partitions,
-                            description="Materialise every asset of one film.")
-
+ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
+          instances_inpainted, audio, vocals, diarization, voice_features]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
                shot_detector: ShotDetectorResource | None = None, diarizer: DiarizerResource | None = None,
-               separator: SeparatorResource | None = None) -> Definitions:
+               separator: SeparatorResource | None = None, segmenter: SegmenterResource | None = None,
+               inpainter: InpainterResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
         asset_checks=FRAME_CHECKS,
-        jobs=[film_job],
-        sensors=[inbox_sensor],
+        jobs=[film_job, *gate_jobs.values()],
+        sensors=[inbox_sensor, review_sensor],
         resources={
             "storage": storage or StorageResource(),
             "film_config": film_config or FilmConfigResource(),
             "shot_detector": shot_detector or ShotDetectorResource(),
             "diarizer": diarizer or DiarizerResource(),
             "separator": separator or SeparatorResource(),
+            "segmenter": segmenter or SegmenterResource(),
+            "inpainter": inpainter or InpainterResource(),
         },
     )
 

@@ -1,4 +1,5 @@
-"""Sensors: media dropped into `{root}/inbox/` becomes a registered film with a run requested."""
+"""Sensors: media dropped into `{root}/inbox/` becomes a registered film with a run requested; a finished
+review file becomes an observation of its gate asset with the downstream assets requested."""
 import json
 import time
 from pathlib import Path
@@ -8,6 +9,8 @@ from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, Se
 from animproc.errors import AnimprocError, FilmKeyError
 from animproc.films import MEDIA_SUFFIXES, slugify
 from animproc.library import store_source
+from animproc_dagster.jobs import gate_jobs
+from animproc_dagster.reviews import GATES, review_update
 from partitions import film_partitions
 from resources.storage import StorageResource
 
@@ -60,3 +63,34 @@ def inbox_sensor(context: SensorEvaluationContext, storage: StorageResource):
         return SensorResult(skip_reason=SkipReason("no new media in the inbox"), cursor=cursor)
     return SensorResult(run_requests=runs, cursor=cursor,
                         dynamic_partitions_requests=[film_partitions.build_add_request(new_films)])
+
+
+@sensor(jobs=list(gate_jobs.values()), minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING,
+        description="Watches {root}/{film}/reviews/*.json. A finished review is reported as a materialisation of "
+                    "its gate asset (instance_review, ...) and the assets downstream run for that film. A malformed "
+                    "or half-written file is reported in this log and starts nothing.")
+def review_sensor(context: SensorEvaluationContext, storage: StorageResource):
+    st = storage.storage()
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    events, runs = [], []
+    for film in context.instance.get_dynamic_partitions(film_partitions.name):
+        for gate in GATES:
+            key = f"{film}/{gate.kind}"
+            update = review_update(st, film, gate, seen.get(key))
+            if update is None:
+                continue
+            seen[key] = update.digest
+            if update.error:
+                context.log.error(f"review not used: {update.error}")
+                continue
+            if not update.review.submitted:
+                context.log.info(f"{film}: {gate.kind} review saved (version {update.review.version}), not finished yet")
+                continue
+            events.append(update.materialization(st))
+            runs.append(RunRequest(job_name=gate.job, partition_key=film,
+                                   run_key=f"review:{film}:{gate.kind}:{update.digest}"))
+            context.log.info(f"{film}: {gate.kind} review version {update.review.version} finished: running {gate.job}")
+    cursor = json.dumps(seen, sort_keys=True)
+    if not runs:
+        return SensorResult(skip_reason=SkipReason("no finished review changed"), cursor=cursor)
+    return SensorResult(asset_events=events, run_requests=runs, cursor=cursor)

@@ -59,3 +59,12 @@ def markdown_table(df) -> str:
     rows = [" | ".join(map(str, df.columns)), " | ".join("---" for _ in df.columns)]
     rows += [" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) for r in df.itertuples(index=False)]
     return "\n".join(rows)
+
+
+def on_checkerboard(bgra: np.ndarray, cell: int = 8) -> np.ndarray:
+    """A cutout composited over a grey checkerboard, so its transparency shows in a contact sheet."""
+    h, w = bgra.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    board = np.where(((yy // cell + xx // cell) % 2)[..., None] == 0, 150, 100).astype(np.float32)
+    a = bgra[..., 3:4].astype(np.float32) / 255
+    return (bgra[..., :3] * a + board * (1 - a)).astype(np.uint8)

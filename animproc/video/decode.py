@@ -7,7 +7,7 @@ times come from each frame's own timestamp, so both stay right on variable-frame
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,3 +145,24 @@ def frame_to_bgr(frame: av.VideoFrame) -> np.ndarray:
     bgr = frame.to_ndarray(format="bgr24")
     turns = display_rotation(frame) // 90
     return np.ascontiguousarray(np.rot90(bgr, k=-turns)) if turns else bgr
+
+
+def read_frames(path: str | Path, wanted: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames at the given presentation-order indices, upright BGR, in one sequential decode pass that
+    stops after the last one wanted."""
+    targets = sorted(set(wanted))
+    if not targets:
+        return
+    path = Path(path)
+    k = 0
+    with open_media(path) as container:
+        stream = container.streams.video[0]
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index == targets[k]:
+                    yield index, frame_to_bgr(frame)
+                    k += 1
+                    if k == len(targets):
+                        return
+        except av.error.FFmpegError as exc:
+            raise MediaError(path, f"decoding failed near frame {targets[k]} ({exc.strerror or exc})") from None

@@ -1,0 +1,1 @@
+"""Character instances: segmentation proposals, category prediction, occlusion and inpainting."""

@@ -1,0 +1,1 @@
+"""Human review gates: the reviewed-label file format and the local review server."""

@@ -1,0 +1,198 @@
+"""The local review server: one page per review kind, one security model, one save format.
+
+Security: binds to 127.0.0.1 by default; answers only requests whose Host is the address it serves (no DNS
+rebinding); refuses writes that come from another origin (Origin / Sec-Fetch-Site) or lack the page's
+per-process token; serves only image files inside the film's storage folder; validates every request body.
+Saves go through `save_review` (atomic, versioned), under a lock.
+"""
+from __future__ import annotations
+
+import json
+import mimetypes
+import posixpath
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from animproc.review.labels import Review, ReviewFileError, VersionConflict, load_review, parse_review, save_review
+from animproc.storage import Storage
+
+MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".webp"}
+MAX_BODY = 32 * 1024 * 1024
+
+
+@dataclass
+class ReviewSource:
+    """What a review page shows: `items()` -> list of dicts (with `id`), plus a title."""
+    kind: str
+    title: str
+    items: Callable[[], list[dict]]
+
+
+class ReviewServer:
+    def __init__(self, storage: Storage, film: str, source: ReviewSource, host: str = "127.0.0.1", port: int = 0):
+        self.storage, self.film, self.source = storage, film, source
+        self.token = secrets.token_urlsafe(24)
+        self.lock = threading.Lock()
+        self._items = source.items()
+        self.httpd = ThreadingHTTPServer((host, port), self._handler())
+        self.httpd.daemon_threads = True
+        self.host, self.port = self.httpd.server_address[:2]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def state(self) -> dict:
+        review = load_review(self.storage, self.film, self.source.kind)
+        return (review or Review(self.film, self.source.kind)).to_json()
+
+    def save(self, body: dict) -> dict:
+        expected = body.get("version")
+        if not isinstance(expected, int) or isinstance(expected, bool):
+            raise ReviewFileError("request", "'version' must be an integer")
+        doc = {"format": "animproc-review/1", "film": self.film, "kind": self.source.kind, "version": expected,
+               "submitted": bool(body.get("submitted")), "decided_by": "person",
+               "decisions": body.get("decisions")}
+        if isinstance(body.get("extra"), dict):
+            doc.update({k: v for k, v in body["extra"].items() if k not in doc})
+        review = parse_review(json.dumps(doc), "request", self.film, self.source.kind)
+        ids = {item["id"] for item in self._items}
+        unknown = sorted(set(review.decisions) - ids)
+        if unknown and self.source.kind == "instances":
+            raise ReviewFileError("request", f"unknown instance ids: {unknown[:5]}")
+        with self.lock:
+            saved = save_review(self.storage, review, expected)
+        return {"version": saved.version, "saved_at": saved.saved_at}
+
+    def media(self, relative: str):
+        rel = posixpath.normpath(unquote(relative))
+        if rel.startswith(("/", "..")) or "\\" in rel or "\x00" in rel or rel == ".":
+            return None
+        if posixpath.splitext(rel)[1].lower() not in MEDIA_TYPES:
+            return None
+        path = self.storage.film_dir(self.film) / rel
+        if self.storage.is_local:
+            from pathlib import Path
+
+            base = Path(str(self.storage.film_dir(self.film))).resolve()
+            real = Path(str(path)).resolve()
+            if not real.is_relative_to(base) or not real.is_file():
+                return None
+        elif not path.exists():
+            return None
+        return path
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):  # quiet; errors are answered to the page
+                pass
+
+            def _host_ok(self) -> bool:
+                host = self.headers.get("Host", "")
+                return host in {f"{server.host}:{server.port}", f"localhost:{server.port}", f"127.0.0.1:{server.port}"}
+
+            def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("Referrer-Policy", "no-referrer")
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, status: int, obj) -> None:
+                self._send(status, json.dumps(obj).encode(), "application/json", {"Cache-Control": "no-store"})
+
+            def do_GET(self):
+                if not self._host_ok():
+                    return self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header"})
+                url = urlsplit(self.path)
+                if url.path == "/":
+                    page = resources.files("animproc.review").joinpath(f"{server.source.kind}.html").read_text()
+                    page = page.replace("{{TOKEN}}", server.token).replace("{{FILM}}", server.film) \
+                        .replace("{{TITLE}}", server.source.title)
+                    return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8",
+                                      {"Cache-Control": "no-store", "Content-Security-Policy":
+                                       "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                       "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"})
+                if url.path == "/api/items":
+                    q = parse_qs(url.query)
+                    try:
+                        offset = max(0, int(q.get("offset", ["0"])[0]))
+                        limit = min(1000, max(1, int(q.get("limit", ["200"])[0])))
+                    except ValueError:
+                        return self._json(HTTPStatus.BAD_REQUEST, {"error": "offset and limit must be integers"})
+                    items = server._items
+                    return self._json(HTTPStatus.OK, {"total": len(items), "offset": offset,
+                                                      "items": items[offset:offset + limit]})
+                if url.path == "/api/all":
+                    return self._json(HTTPStatus.OK, {"total": len(server._items), "items": server._items})
+                if url.path == "/api/state":
+                    try:
+                        return self._json(HTTPStatus.OK, server.state())
+                    except ReviewFileError as exc:
+                        return self._json(HTTPStatus.CONFLICT, {"error": str(exc)})
+                if url.path.startswith("/media/"):
+                    path = server.media(url.path[len("/media/"):])
+                    if path is None:
+                        return self._json(HTTPStatus.NOT_FOUND, {"error": "no such image in this film's storage"})
+                    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return self._send(HTTPStatus.OK, path.read_bytes(), ctype, {"Cache-Control": "max-age=3600"})
+                return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+            def do_POST(self):
+                if not self._host_ok():
+                    return self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header"})
+                origin = self.headers.get("Origin")
+                if origin is not None and origin not in {f"http://{h}" for h in (
+                        f"{server.host}:{server.port}", f"localhost:{server.port}", f"127.0.0.1:{server.port}")}:
+                    return self._json(HTTPStatus.FORBIDDEN, {"error": "cross-origin writes are refused"})
+                if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+                    return self._json(HTTPStatus.FORBIDDEN, {"error": "cross-site writes are refused"})
+                if not secrets.compare_digest(self.headers.get("X-Review-Token", ""), server.token):
+                    return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong review token"})
+                if urlsplit(self.path).path != "/api/save":
+                    return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+                if not self.headers.get("Content-Type", "").startswith("application/json"):
+                    return self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send application/json"})
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                except ValueError:
+                    length = -1
+                if not 0 < length <= MAX_BODY:
+                    return self._json(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
+                try:
+                    body = json.loads(self.rfile.read(length))
+                    if not isinstance(body, dict):
+                        raise ValueError("body must be a JSON object")
+                    return self._json(HTTPStatus.OK, server.save(body))
+                except VersionConflict as exc:
+                    return self._json(HTTPStatus.CONFLICT, {"error": str(exc), "version": exc.current})
+                except (ValueError, ReviewFileError) as exc:
+                    return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+
+        return Handler
