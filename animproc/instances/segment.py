@@ -180,8 +180,9 @@ class Sam2Segmenter:
                 self.model = build_sam2(config_name, checkpoint, device=self.device)
         except FileNotFoundError as exc:
             raise ModelError(checkpoint, f"SAM2 checkpoint not found ({exc})") from None
-        except (RuntimeError, KeyError) as exc:
-            raise ModelError(checkpoint, f"not a SAM2 checkpoint for config {config_name} ({exc})") from None
+        except Exception as exc:  # torch raises several types for a file that is not a checkpoint
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(checkpoint, f"not a SAM2 checkpoint for config {config_name} ({first})") from None
         self.settings = dict(points_per_side=points_per_side, pred_iou_thresh=pred_iou_thresh,
                              stability_score_thresh=stability_score_thresh, crop_n_layers=crop_n_layers)
         self.points_per_batch, self.min_points_per_batch = points_per_batch, min_points_per_batch
