@@ -196,7 +196,7 @@ def fill_occlusion(image_bgr: np.ndarray, own: np.ndarray, others: list[np.ndarr
             methods.append("temporal")
     if remaining.any():
         ys, xs = np.nonzero(occluded | own)
-        pad = max(8, int(0.1 * max(xs.ptp() + 1, ys.ptp() + 1)))
+        pad = max(8, int(0.1 * max(np.ptp(xs) + 1, np.ptp(ys) + 1)))
         y0, y1 = max(0, ys.min() - pad), min(image.shape[0], ys.max() + pad + 1)
         x0, x1 = max(0, xs.min() - pad), min(image.shape[1], xs.max() + pad + 1)
         patch = inpainter(image[y0:y1, x0:x1], remaining[y0:y1, x0:x1], prompt)
