@@ -327,6 +327,36 @@ def cmd_sample_film(args) -> int:
     return 0
 
 
+def cmd_review(args) -> int:
+    from animproc.errors import AnimprocError
+    from animproc.films import validate_film_key
+    from animproc.review.server import ReviewServer
+    from animproc.review.sources import instances_source
+
+    try:
+        validate_film_key(args.name)
+        st = _storage()
+        server = ReviewServer(st, args.name, instances_source(st, args.name), args.host, args.port)
+    except AnimprocError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc}")
+    print(f"reviewing the {args.kind} of {args.name!r} at {server.url}  (Ctrl+C to stop)")
+    print(f"  decisions are saved to {st.film_dir(args.name) / 'reviews' / (args.kind + '.json')}; press "
+          f"'Finish review' and the review sensor (or `animproc run {args.name}`) runs what follows")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="animproc", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -345,6 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name")
     run.add_argument("--select", help="comma-separated asset names; missing upstream assets are added")
     run.set_defaults(func=cmd_run)
+    review = sub.add_parser("review", help="serve the local review page of a film's review gate")
+    review.add_argument("kind", choices=["instances"], help="which gate")
+    review.add_argument("name")
+    review.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    review.add_argument("--port", type=int, default=8765)
+    review.add_argument("--open", action="store_true", help="open the page in a browser")
+    review.set_defaults(func=cmd_review)
     export = sub.add_parser("export", help="write results in interchange formats").add_subparsers(
         dest="export_cmd", required=True)
     shots = export.add_parser("shots", help="the shot list as CSV (PySceneDetect columns) or JSON")
