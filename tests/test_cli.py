@@ -26,12 +26,16 @@ def cli(tmp_path):
 
 
 def test_film_add_list_run_export_remove(cli, tmp_path, sample_film):
-    """The whole command-line path: add, list, run everything with progress, export, remove."""
+    """The whole command-line path: add, list, run everything with progress (with `review: auto` the run goes
+    on through the review gate as the sensor would), export, remove."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "sample.yaml").write_text("review: auto\n")
     added = cli("film", "add", "sample", str(sample_film[0]))
     assert "added film 'sample'" in added.stdout and "912 frames" in added.stdout
     assert "sample" in cli("film", "list").stdout
     run = cli("run", "sample")
-    for asset in ("source_video", "shots", "frames", "frames_processed"):
+    for asset in ("source_video", "shots", "frames", "frames_processed", "instances", "instances_filtered",
+                  "instances_inpainted"):
         assert f"materialised {asset}" in run.stdout
     assert "check shots_cover_film passed" in run.stdout and "done in" in run.stdout
     csv_text = cli("export", "shots", "sample", "--format", "csv").stdout
