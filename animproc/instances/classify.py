@@ -23,8 +23,13 @@ class Prediction:
 
 
 def _face_inside(mask: np.ndarray, faces: list[Face]) -> Face | None:
+    """The best face whose centre lies in the mask, when the mask is of a size a body with that face could
+    have (a sky or floor region that merely contains a face is not that face's character)."""
     best = None
+    x, y, w, h = bbox_of(mask)
     for f in faces:
+        if w > 5 * f.width or h > 10 * f.height:
+            continue
         cx, cy = int((f.box[0] + f.box[2]) / 2), int((f.box[1] + f.box[3]) / 2)
         if 0 <= cy < mask.shape[0] and 0 <= cx < mask.shape[1] and mask[cy, cx] and (best is None or f.score > best.score):
             best = f

@@ -19,6 +19,7 @@ class Proposal:
     mask: np.ndarray  # bool, frame size
     score: float  # the segmenter's own confidence in the mask, 0..1
     source: str
+    face: Face | None = None  # the face that seeded it
 
 
 class Segmenter(Protocol):
@@ -78,8 +79,10 @@ class EmbeddedSegmenter:
 
     name = "embedded"
 
-    def __init__(self, max_side: int = 512, min_area_fraction: float = 0.01, iterations: int = 4):
+    def __init__(self, max_side: int = 512, min_area_fraction: float = 0.01, iterations: int = 4,
+                 use_faces: bool = True, use_foreground: bool = True):
         self.max_side, self.min_area_fraction, self.iterations = max_side, min_area_fraction, iterations
+        self.use_faces, self.use_foreground = use_faces, use_foreground
 
     def __call__(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Proposal]:
         H, W = image_bgr.shape[:2]
@@ -89,16 +92,35 @@ class EmbeddedSegmenter:
         small = cv2.resize(crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))),
                            interpolation=cv2.INTER_AREA)
         sh, sw = small.shape[:2]
-        seeds: list[tuple[np.ndarray, float, str]] = []
-        for face in faces:
+        seeds: list[tuple[np.ndarray, float, str, Face | None]] = []
+        for face in faces if self.use_faces else []:
             fx0, fy0, fx1, fy1 = [(v - o) * s for v, o in zip(face.box, (cx0, cy0, cx0, cy0))]
             bx0, by0, bx1, by1 = [(v - o) * s for v, o in zip(body_box(face, (cx0, cy0, cx1, cy1)), (cx0, cy0, cx0, cy0))]
             gc = np.full((sh, sw), cv2.GC_BGD, np.uint8)
-            gc[int(by0):int(by1), int(bx0):int(bx1)] = cv2.GC_PR_BGD
-            mx = (fx1 - fx0) * 0.35
-            gc[int(fy0):int(by1), int(fx0 + mx):int(fx1 - mx)] = cv2.GC_PR_FGD
-            gc[int(fy0 + 0.25 * (fy1 - fy0)):int(fy1 - 0.1 * (fy1 - fy0)), int(fx0 + mx):int(fx1 - mx)] = cv2.GC_FGD
-            seeds.append((gc, face.score, "face+grabcut"))
+            gc[int(by0):int(by1), int(bx0):int(bx1)] = cv2.GC_PR_FGD
+            fw = fx1 - fx0
+            gc[int(by0):int(fy1), int(bx0):max(int(bx0), int(fx0 - 0.3 * fw))] = cv2.GC_PR_BGD  # beside the head
+            gc[int(by0):int(fy1), int(fx1 + 0.3 * fw):int(bx1)] = cv2.GC_PR_BGD
+            mx = fw * 0.2
+            gc[int(fy0 + 0.2 * (fy1 - fy0)):int(fy1 - 0.1 * (fy1 - fy0)), int(fx0 + mx):int(fx1 - mx)] = cv2.GC_FGD
+            seeds.append((gc, face.score, "face+grabcut", face))
+        if self.use_foreground:
+            seeds += self._foreground_seeds(small)
+        proposals = []
+        for gc, score, source, face in seeds:
+            mask = self._grabcut(small, gc)
+            if mask is None:
+                continue
+            full = np.zeros((H, W), bool)
+            up = cv2.resize(mask.astype(np.uint8) * 255, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_LINEAR) > 127
+            full[cy0:cy1, cx0:cx1] = up
+            if not any(mask_iou(full, p.mask) > 0.6 for p in proposals):
+                proposals.append(Proposal(full, score, source, face))
+        return proposals
+
+    def _foreground_seeds(self, small: np.ndarray) -> list[tuple[np.ndarray, float, str, Face | None]]:
+        sh, sw = small.shape[:2]
+        seeds = []
         fg = foreground_map(small)
         u8 = (fg * 255).astype(np.uint8)
         thr, binary = cv2.threshold(cv2.GaussianBlur(u8, (5, 5), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -115,18 +137,8 @@ class EmbeddedSegmenter:
             gc[comp] = cv2.GC_PR_FGD
             core = cv2.erode(comp.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
             gc[core & (fg > thr / 255 + 0.5 * (1 - thr / 255))] = cv2.GC_FGD
-            seeds.append((gc, float(fg[comp].mean()), "foreground+grabcut"))
-        proposals = []
-        for gc, score, source in seeds:
-            mask = self._grabcut(small, gc)
-            if mask is None:
-                continue
-            full = np.zeros((H, W), bool)
-            up = cv2.resize(mask.astype(np.uint8) * 255, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_LINEAR) > 127
-            full[cy0:cy1, cx0:cx1] = up
-            if not any(mask_iou(full, p.mask) > 0.6 for p in proposals):
-                proposals.append(Proposal(full, score, source))
-        return proposals
+            seeds.append((gc, float(fg[comp].mean()), "foreground+grabcut", None))
+        return seeds
 
     def _grabcut(self, small: np.ndarray, gc: np.ndarray) -> np.ndarray | None:
         if not (gc == cv2.GC_FGD).any() and not (gc == cv2.GC_PR_FGD).any():
