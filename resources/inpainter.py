@@ -16,6 +16,7 @@ class InpainterResource(ConfigurableResource):
     backend: Literal["opencv", "lama", "sd"] = from_env("ANIMPROC_INPAINTER", "opencv")
     lama_model: str | None = from_env("ANIMPROC_LAMA_MODEL")
     sd_model: str | None = from_env("ANIMPROC_SD_INPAINT_MODEL")
+    sd_steps: int = 25
     prompts_dir: str = from_env("ANIMPROC_INPAINT_PROMPTS_DIR", "configs/inpainting")
     device: str = from_env("ANIMPROC_DEVICE", "auto")
 
@@ -28,7 +29,7 @@ class InpainterResource(ConfigurableResource):
             return LamaInpainter(self.lama_model, self.device)
         if not self.sd_model:
             raise ModelError("ANIMPROC_SD_INPAINT_MODEL", "the sd inpainter needs a local diffusers folder")
-        return DiffusersInpainter(self.sd_model, self.device)
+        return DiffusersInpainter(self.sd_model, self.device, self.sd_steps)
 
     def prompts(self, film: str) -> dict[str, str]:
         return load_prompts(Path(self.prompts_dir) / f"{film}_prompts.json")

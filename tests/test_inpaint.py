@@ -97,6 +97,57 @@ def test_lama_backend_loads_a_local_torchscript_and_crops_its_padding(tmp_path):
     assert out.shape == img.shape and out.dtype == np.uint8
 
 
+def _tiny_sd_inpainting_pipeline(folder):
+    """A random-weight Stable Diffusion inpainting pipeline built from diffusers' and transformers' own classes
+    (tiny UNet with the 9 inpainting input channels, VAE, CLIP text encoder, a byte-level tokenizer), saved as
+    a user's pipeline folder is."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=16, in_channels=9, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+                                attention_head_dim=8, norm_num_groups=16)
+    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        norm_num_groups=16)
+    text = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32,
+                                        intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                                        vocab_size=600, max_position_embeddings=77))
+    chars = list(bytes_to_unicode().values())
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in chars + [c + "</w>" for c in chars]:
+        vocab.setdefault(c, len(vocab))
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    StableDiffusionInpaintPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=DDIMScheduler(),
+                                   safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False).save_pretrained(folder)
+    return folder
+
+
+def test_sd_backend_loads_a_local_diffusers_pipeline_and_uses_the_films_prompt(tmp_path):
+    """The sd backend loads a pipeline folder offline through the resource, takes the film's prompt file, and
+    returns an image of the input's size that changes only where the mask is (the pasted region)."""
+    from resources.inpainter import InpainterResource
+
+    model = _tiny_sd_inpainting_pipeline(tmp_path / "sd-inpaint")
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "demo_prompts.json").write_text('{"default": "a 3D animated character"}')
+    resource = InpainterResource(backend="sd", sd_model=str(model), sd_steps=2, device="cpu",
+                                 prompts_dir=str(tmp_path / "prompts"))
+    painter = resource.inpainter()
+    assert resource.prompts("demo")["default"] == "a 3D animated character"
+    img, own, pole = _character_frame(150)
+    res = fill_occlusion(img, own, [pole], [], painter, threshold=0.15, prompt=resource.prompts("demo")["default"])
+    hidden = occluded_region(own, [pole])
+    assert res.method == "sd" and res.image.shape == img.shape
+    assert np.array_equal(res.image[~hidden], img[~hidden]) and not np.array_equal(res.image[hidden], img[hidden])
+    with pytest.raises(ModelError, match="not-a-pipeline"):
+        InpainterResource(backend="sd", sd_model=str(tmp_path / "not-a-pipeline"), device="cpu").inpainter()
+
+
 def test_inpainter_errors_name_the_weights(tmp_path):
     from resources.inpainter import InpainterResource
 

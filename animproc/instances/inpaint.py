@@ -72,12 +72,15 @@ class DiffusersInpainter:
         try:
             from diffusers import AutoPipelineForInpainting
         except ImportError:
-            raise ModelError(model_dir, "the sd inpainter needs the diffusers package (pip install diffusers)") from None
+            raise ModelError(model_dir, "the sd inpainter needs the diffusers package") from None
         if not Path(model_dir).is_dir():
             raise ModelError(model_dir, "diffusers inpainting model folder not found")
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         dtype = torch.float16 if self.device == "cuda" else torch.float32
-        self.pipe = AutoPipelineForInpainting.from_pretrained(model_dir, torch_dtype=dtype, local_files_only=True)
+        try:
+            self.pipe = AutoPipelineForInpainting.from_pretrained(model_dir, torch_dtype=dtype, local_files_only=True)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(model_dir, f"not a diffusers inpainting pipeline ({str(exc).splitlines()[0]})") from None
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         self.steps = steps
