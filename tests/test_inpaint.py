@@ -121,9 +121,10 @@ def _tiny_sd_inpainting_pipeline(folder):
     for c in chars + [c + "</w>" for c in chars]:
         vocab.setdefault(c, len(vocab))
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-    StableDiffusionInpaintPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=DDIMScheduler(),
-                                   safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False).save_pretrained(folder)
+    pipe = StableDiffusionInpaintPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet,
+                                          scheduler=DDIMScheduler(steps_offset=1), safety_checker=None,
+                                          feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
     return folder
 
 
