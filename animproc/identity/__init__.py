@@ -1,0 +1,1 @@
+"""Character identities: face analysis (detect, align, embed), clustering, evaluation."""

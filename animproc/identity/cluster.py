@@ -1,0 +1,70 @@
+"""Clustering face embeddings into identities: HDBSCAN (cosine, through L2-normalised vectors), after a PCA
+reduction when the embeddings are wide (HDBSCAN's cost grows badly with dimension; bench/identities.py
+measures the effect on purity and time)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NOISE = -1
+
+
+@dataclass
+class Clustering:
+    labels: np.ndarray  # -1 = noise
+    probabilities: np.ndarray
+    medoids: dict[int, int]  # cluster -> index of its medoid
+    intra_similarity: dict[int, float]  # mean cosine similarity to the medoid
+    reduced_to: int | None
+
+    @property
+    def clusters(self) -> list[int]:
+        return sorted(set(self.labels.tolist()) - {NOISE})
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def reduce_dimensions(embeddings: np.ndarray, dims: int | None, seed: int = 0) -> tuple[np.ndarray, int | None]:
+    if not dims or embeddings.shape[1] <= dims or len(embeddings) <= dims:
+        return _unit(embeddings), None
+    from sklearn.decomposition import PCA
+
+    return _unit(PCA(dims, random_state=seed).fit_transform(embeddings)), dims
+
+
+def cluster_embeddings(embeddings: np.ndarray, min_cluster_size: int, min_samples: int | None = None,
+                       method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0) -> Clustering:
+    """`epsilon` (a distance between unit vectors) keeps HDBSCAN from splitting groups whose members are
+    closer than the embedding model's same-person threshold."""
+    from hdbscan import HDBSCAN  # scikit-learn's copy fails with cluster_selection_epsilon (1.9.1)
+
+    emb = _unit(np.asarray(embeddings, np.float32))
+    n = len(emb)
+    if n < max(2, min_cluster_size):
+        return Clustering(np.full(n, NOISE), np.zeros(n), {}, {}, None)
+    reduced, dims = reduce_dimensions(emb, reduce_to)
+    model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method,
+                    metric="euclidean", allow_single_cluster=False, cluster_selection_epsilon=float(epsilon),
+                    core_dist_n_jobs=1)
+    labels = model.fit_predict(reduced)
+    medoids, intra = {}, {}
+    for c in sorted(set(labels.tolist()) - {NOISE}):
+        idx = np.nonzero(labels == c)[0]
+        sims = emb[idx] @ emb[idx].T
+        m = idx[int(np.argmax(sims.sum(1)))]
+        medoids[c] = int(m)
+        intra[c] = float((emb[idx] @ emb[m]).mean())
+    return Clustering(labels, np.asarray(model.probabilities_, np.float32), medoids, intra, dims)
+
+
+def nearest_medoid(query: np.ndarray, embeddings: np.ndarray, clustering: Clustering) -> tuple[int, float] | None:
+    """The cluster whose medoid is most similar to `query` (for naming clusters from reference images)."""
+    if not clustering.medoids:
+        return None
+    q = _unit(np.asarray(query, np.float32)[None])[0]
+    sims = {c: float(_unit(embeddings[[m]])[0] @ q) for c, m in clustering.medoids.items()}
+    best = max(sims, key=sims.get)
+    return best, sims[best]
