@@ -70,6 +70,14 @@ class InstancesConfig(_Strict):
 
 class IdentitiesConfig(_Strict):
     min_cluster_size: int = Field(10, ge=2)
+    min_samples: int | None = Field(None, ge=1)
+    selection_method: Literal["eom", "leaf"] = "eom"
+    cluster_selection_epsilon: float = Field(0.0, ge=0, le=2)
+    reduce_dimensions: int | None = Field(32, ge=2, description="PCA dimensions before HDBSCAN; null = raw")
+    min_face_size: float = Field(12.0, ge=0, description="smallest inter-ocular distance (px) clustered")
+    min_face_sharpness: float = Field(15.0, ge=0, description="smallest Laplacian variance of the aligned crop")
+    face_threshold: float = Field(0.3, ge=0, le=1, description="face detection score threshold")
+    body_weight: float = Field(0.3, ge=0, le=1, description="weight of the instance's costume colours beside the face")
 
 
 class ModelsConfig(_Strict):

@@ -290,6 +290,60 @@ def cmd_eval_diarization(args) -> int:
     return 0
 
 
+def _face_analyzer(backend: str | None):
+    from resources.face_analyzer import FaceAnalyzerResource
+
+    return FaceAnalyzerResource(**({"backend": backend} if backend else {})).analyzer()
+
+
+def cmd_cluster_images(args) -> int:
+    from animproc.errors import AnimprocError
+    from animproc.identity.images import cluster_images
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        return _fail(f"{folder}: not a folder")
+    try:
+        result = cluster_images(folder, _face_analyzer(args.backend), args.min_cluster_size, args.min_samples,
+                                args.selection_method, None if args.reduce == 0 else args.reduce, args.epsilon)
+    except AnimprocError as exc:
+        return _fail(str(exc))
+    text = json.dumps(result, indent=1)
+    output = Path(args.output) if args.output else folder / "identity_clusters.json"
+    output.write_text(text)
+    sizes = ", ".join(f"{c}: {v['size']}" for c, v in result["clusters"].items()) or "none"
+    noise = sum(1 for faces in result["images"].values() for f in faces if f["cluster"] == -1)
+    print(f"{result['faces']} faces in {len(result['images'])} images; clusters (faces each) {sizes}; noise {noise}")
+    if result["unreadable"]:
+        print(f"  unreadable images skipped: {', '.join(result['unreadable'])}")
+    print(f"  assignment written to {output}")
+    return 0
+
+
+def cmd_eval_identities(args) -> int:
+    from animproc.errors import AnimprocError
+    from animproc.identity.images import film_assignment, load_reference, score_assignment
+
+    try:
+        reference = load_reference(Path(args.reference))
+        if args.assignment:
+            assignment = json.loads(Path(args.assignment).read_text())
+        elif args.name:
+            assignment = film_assignment(_storage(), args.name)
+        else:
+            return _fail("give a film NAME or --assignment FILE (from `animproc cluster-images`)")
+    except (AnimprocError, OSError, json.JSONDecodeError) as exc:
+        return _fail(str(exc))
+    s = score_assignment(assignment, reference)
+    print(f"purity {s['purity']:.3f}  coverage {s['coverage']:.3f}  ARI {s['ari']:.3f}  clusters {s['clusters']} "
+          f"(reference identities {s['reference_identities']}, faces scored {s['faces']})")
+    for scene, people in s["multi_face_scenes"].items():
+        print(f"  {scene}: " + ", ".join(f"{p} {'in' if ok else 'NOT in'} their cluster" for p, ok in people.items()))
+    if s["missing_images"]:
+        print(f"  no face found in: {', '.join(s['missing_images'])}")
+    return 0
+
+
 def cmd_eval_separation(args) -> int:
     from animproc.audio.evaluate import si_sdr
     from animproc.audio.extract import read_mono
@@ -405,6 +459,22 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("--reference", required=True, help="the clean dialogue")
     sep.add_argument("--estimate", help="vocals to score (default: run the embedded separator on the mixture)")
     sep.set_defaults(func=cmd_eval_separation)
+    ident = evaluate.add_parser("identities", help="purity, coverage, ARI and cluster count of identity clusters")
+    ident.add_argument("name", nargs="?", help="a film (its identity_clusters asset)")
+    ident.add_argument("--reference", required=True,
+                       help="JSON mapping image or instance file names to identity labels")
+    ident.add_argument("--assignment", help="an assignment JSON written by `animproc cluster-images` instead of a film")
+    ident.set_defaults(func=cmd_eval_identities)
+    clus = sub.add_parser("cluster-images", help="face analysis + identity clustering on a plain folder of images")
+    clus.add_argument("folder")
+    clus.add_argument("--output", help="assignment JSON (default FOLDER/identity_clusters.json)")
+    clus.add_argument("--min-cluster-size", type=int, default=2)
+    clus.add_argument("--min-samples", type=int)
+    clus.add_argument("--selection-method", choices=["eom", "leaf"], default="eom")
+    clus.add_argument("--reduce", type=int, default=32, help="PCA dimensions before HDBSCAN (0: none)")
+    clus.add_argument("--epsilon", type=float, default=0.0, help="HDBSCAN cluster_selection_epsilon")
+    clus.add_argument("--backend", choices=["embedded", "insightface"], help="face analyzer (default: environment)")
+    clus.set_defaults(func=cmd_cluster_images)
     sample = sub.add_parser("sample-film", help="render the synthetic sample film with its ground truth")
     sample.add_argument("output", help="path of the mp4 to write")
     sample.set_defaults(func=cmd_sample_film)

@@ -10,8 +10,10 @@ from animproc_dagster.sensors import inbox_sensor, review_sensor
 from assets.audio import audio, diarization, vocals, voice_features
 from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
+from assets.identities import faces, identity_clusters
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
 from resources.diarizer import DiarizerResource
+from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
 from resources.inpainter import InpainterResource
 from resources.segmenter import SegmenterResource
@@ -20,13 +22,14 @@ from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
-          instances_inpainted, audio, vocals, diarization, voice_features]
+          instances_inpainted, faces, identity_clusters, audio, vocals, diarization, voice_features]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
                shot_detector: ShotDetectorResource | None = None, diarizer: DiarizerResource | None = None,
                separator: SeparatorResource | None = None, segmenter: SegmenterResource | None = None,
-               inpainter: InpainterResource | None = None) -> Definitions:
+               inpainter: InpainterResource | None = None,
+               face_analyzer: FaceAnalyzerResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
@@ -41,6 +44,7 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
             "separator": separator or SeparatorResource(),
             "segmenter": segmenter or SegmenterResource(),
             "inpainter": inpainter or InpainterResource(),
+            "face_analyzer": face_analyzer or FaceAnalyzerResource(),
         },
     )
 

@@ -34,7 +34,7 @@ def test_jobs_stop_at_the_review_gate():
     film = {k.to_user_string() for k in defs.resolve_job_def("film_assets").asset_layer.executable_asset_keys}
     gated = {k.to_user_string() for k in defs.resolve_job_def("instances_reviewed").asset_layer.executable_asset_keys}
     assert "instances" in film and not film & {"instances_filtered", "instances_inpainted", "instance_review"}
-    assert gated == {"instances_filtered", "instances_inpainted"}
+    assert gated == {"instances_filtered", "instances_inpainted", "faces", "identity_clusters"}
 
 
 def test_unreviewed_film_fails_with_the_command_to_review(setup):

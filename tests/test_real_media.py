@@ -94,3 +94,25 @@ def _box_iou(a, b) -> float:
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
     return ix * iy / union if union else 0.0
+
+
+def test_cluster_images_on_labelled_photos_meets_purity_and_ari(shared_media, tmp_path):
+    """`animproc cluster-images` with the embedded analyzer (min cluster size 2) on 5 people's photos:
+    purity >= 0.95, ARI >= 0.9, and each person in a multi-face scene lands in their own cluster."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "assignment.json"
+    folder = shared_media / "faces_labelled"
+    run = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", "cluster-images", str(folder), "--output",
+                          str(out), "--min-cluster-size", "2"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    from animproc.identity.images import load_reference, score_assignment
+
+    scores = score_assignment(json.loads(out.read_text()), load_reference(folder / "identities.json"))
+    assert scores["purity"] >= 0.95 and scores["ari"] >= 0.9 and scores["clusters"] == 5
+    assert scores["multi_face_scenes"] and all(all(p.values()) for p in scores["multi_face_scenes"].values())
+    evaluated = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", "eval", "identities", "--assignment",
+                                str(out), "--reference", str(folder / "identities.json")],
+                               capture_output=True, text=True, timeout=120)
+    assert evaluated.returncode == 0 and "clusters 5 (reference identities 5" in evaluated.stdout

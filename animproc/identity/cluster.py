@@ -32,7 +32,8 @@ def reduce_dimensions(embeddings: np.ndarray, dims: int | None, seed: int = 0) -
         return _unit(embeddings), None
     from sklearn.decomposition import PCA
 
-    return _unit(PCA(dims, random_state=seed).fit_transform(embeddings)), dims
+    # Not re-normalised: a face far from every identity keeps a short projection and stays an outlier.
+    return PCA(dims, random_state=seed).fit_transform(_unit(embeddings)).astype(np.float32), dims
 
 
 def cluster_embeddings(embeddings: np.ndarray, min_cluster_size: int, min_samples: int | None = None,
@@ -46,10 +47,17 @@ def cluster_embeddings(embeddings: np.ndarray, min_cluster_size: int, min_sample
     if n < max(2, min_cluster_size):
         return Clustering(np.full(n, NOISE), np.zeros(n), {}, {}, None)
     reduced, dims = reduce_dimensions(emb, reduce_to)
-    model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method,
-                    metric="euclidean", allow_single_cluster=False, cluster_selection_epsilon=float(epsilon),
-                    core_dist_n_jobs=1)
-    labels = model.fit_predict(reduced)
+    def fit(single: bool):
+        model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, cluster_selection_method=method,
+                        metric="euclidean", allow_single_cluster=single, cluster_selection_epsilon=float(epsilon),
+                        core_dist_n_jobs=1)
+        return model, model.fit_predict(reduced)
+
+    # HDBSCAN never returns its root as a cluster unless told to; telling it always would merge distinct
+    # people whenever the data are few. So: several clusters when the data have them, else one if it is there.
+    model, labels = fit(False)
+    if (labels == NOISE).all():
+        model, labels = fit(True)
     medoids, intra = {}, {}
     for c in sorted(set(labels.tolist()) - {NOISE}):
         idx = np.nonzero(labels == c)[0]

@@ -86,3 +86,93 @@ class EmbeddedFaceAnalyzer:
             out.append(FaceRecord(face.box, lm, face.score, crop, embedding, float(np.linalg.norm(lm[1] - lm[0])),
                                   crop_sharpness(crop)))
         return out
+
+
+def _session(path, providers: list[str]):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=providers)
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
+    xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
+    return [int(i) for i in np.asarray(cv2.dnn.NMSBoxes(xywh, scores.astype(float).tolist(), 0.0, threshold)).reshape(-1)]
+
+
+class InsightFaceAnalyzer:
+    """insightface's model pack layout (e.g. buffalo_l): an SCRFD detector with keypoints (det_*.onnx) and an
+    ArcFace recogniser (w600k_*.onnx or any 112x112 -> 512 model), run with onnxruntime, CUDA when present."""
+
+    name = "insightface"
+    dim = 512
+
+    def __init__(self, pack_dir: str, threshold: float = 0.5, input_size: int = 640, device: str = "auto"):
+        from pathlib import Path
+
+        import onnxruntime as ort
+
+        from animproc.errors import ModelError
+
+        folder = Path(pack_dir)
+        if not folder.is_dir():
+            raise ModelError(pack_dir, "insightface model pack folder not found")
+        available = ort.get_available_providers()
+        cuda = "CUDAExecutionProvider" in available and device != "cpu"
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+        det_files = sorted(folder.glob("det_*.onnx")) or sorted(folder.glob("*scrfd*.onnx"))
+        rec_files = sorted(folder.glob("w600k_*.onnx")) or sorted(folder.glob("*arcface*.onnx")) \
+            or sorted(folder.glob("*rec*.onnx"))
+        if not det_files or not rec_files:
+            raise ModelError(pack_dir, "needs an SCRFD detector (det_*.onnx) and an ArcFace recogniser (w600k_*.onnx)")
+        try:
+            self.det = _session(det_files[0], providers)
+            self.rec = _session(rec_files[0], providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(pack_dir, f"cannot load the ONNX models ({str(exc).splitlines()[0]})") from None
+        outputs = self.det.get_outputs()
+        if len(outputs) != 9:
+            raise ModelError(det_files[0], f"expected SCRFD with keypoints (9 outputs), found {len(outputs)} outputs")
+        self.det_input = self.det.get_inputs()[0].name
+        self.rec_input = self.rec.get_inputs()[0].name
+        self.threshold, self.input_size, self.strides, self.anchors = threshold, input_size, (8, 16, 32), 2
+
+    def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h, w = image_bgr.shape[:2]
+        scale = self.input_size / max(h, w)
+        resized = cv2.resize(image_bgr, (int(w * scale), int(h * scale)))
+        canvas = np.zeros((self.input_size, self.input_size, 3), np.uint8)
+        canvas[:resized.shape[0], :resized.shape[1]] = resized
+        blob = cv2.dnn.blobFromImage(canvas, 1 / 128.0, (self.input_size, self.input_size), (127.5, 127.5, 127.5),
+                                     swapRB=True)
+        outs = self.det.run(None, {self.det_input: blob})
+        boxes, scores, kps = [], [], []
+        for k, stride in enumerate(self.strides):
+            s = outs[k].reshape(-1)
+            d = outs[k + 3].reshape(-1, 4) * stride
+            p = outs[k + 6].reshape(-1, 10) * stride
+            n = self.input_size // stride
+            centres = (np.stack(np.mgrid[:n, :n][::-1], axis=-1).reshape(-1, 2) * stride).astype(np.float32)
+            centres = np.repeat(centres, self.anchors, axis=0)
+            keep = np.nonzero(s >= self.threshold)[0]
+            c = centres[keep]
+            boxes.append(np.hstack([c - d[keep, :2], c + d[keep, 2:]]))
+            kps.append((p[keep].reshape(-1, 5, 2) + c[:, None, :]))
+            scores.append(s[keep])
+        boxes, scores, kps = np.vstack(boxes), np.concatenate(scores), np.vstack(kps)
+        keep = _nms(boxes, scores, 0.4) if len(scores) else []
+        return boxes[keep] / scale, scores[keep], kps[keep] / scale
+
+    def embed(self, crop_bgr: np.ndarray) -> np.ndarray:
+        blob = cv2.dnn.blobFromImage(crop_bgr, 1 / 127.5, (112, 112), (127.5, 127.5, 127.5), swapRB=True)
+        return _normalise(self.rec.run(None, {self.rec_input: blob})[0][0])
+
+    def __call__(self, image_bgr: np.ndarray) -> list[FaceRecord]:
+        out = []
+        boxes, scores, kps = self.detect(image_bgr)
+        for box, score, lm in zip(boxes, scores, kps):
+            crop = align_face(image_bgr, lm)
+            out.append(FaceRecord(tuple(float(v) for v in box), lm.astype(np.float32), float(score), crop,
+                                  self.embed(crop), float(np.linalg.norm(lm[1] - lm[0])), crop_sharpness(crop)))
+        return out

@@ -99,3 +99,18 @@ def score_assignment(assignment: dict, reference: dict[str, str | list[str]]) ->
             scenes[rel] = {t: (majority.get(t, -1) != -1 and majority.get(t) in clusters) for t in labels}
     scores.update({"missing_images": missing, "multi_face_scenes": scenes})
     return scores
+
+
+def film_assignment(storage, film: str) -> dict:
+    """A film's identity clusters in the shape `score_assignment` reads: frame image names (their faces) and
+    instance cutout names (the instance's cluster) as keys."""
+    out = storage.asset_dir(film, "identity_clusters")
+    faces = storage.read_parquet(out / "faces.parquet")
+    instances = storage.read_parquet(out / "instances.parquet")
+    images: dict[str, list[dict]] = {}
+    for r in faces.itertuples():
+        images.setdefault(f"{r.face_id.rsplit('_f', 1)[0]}.jpg", []).append(
+            {"face": r.face_id, "size": float(r.size), "cluster": int(r.cluster)})
+    for r in instances.itertuples():
+        images[f"{r.instance_id}.png"] = [{"face": None, "size": 1.0, "cluster": int(r.cluster)}]
+    return {"images": images}

@@ -1,0 +1,222 @@
+"""Character identities, partitioned by film: faces -> identity_clusters."""
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from animproc.errors import AnimprocError
+from animproc.identity.cluster import NOISE, cluster_embeddings, nearest_medoid
+from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
+from animproc.image.masks import decode_rle
+from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image
+from partitions import film_partitions
+from resources.face_analyzer import FaceAnalyzerResource
+from resources.film_config import FilmConfigResource
+from resources.storage import StorageResource
+
+GROUP = "identities"
+FACE_COLUMNS = ["face_id", "film", "frame_index", "time", "shot_id", "instance_id", "x0", "y0", "x1", "y1",
+                "landmarks", "score", "size", "sharpness", "excluded", "crop_path", "embedding"]
+
+
+def _read(path, flags=cv2.IMREAD_COLOR) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), flags)
+    if img is None:
+        raise Failure(description=f"{path}: image cannot be decoded")
+    return img
+
+
+def _kept_instances(st, film: str) -> pd.DataFrame:
+    for name in ("instances_inpainted", "instances_filtered"):
+        path = st.asset_dir(film, name) / "instances.parquet"
+        if path.exists():
+            return st.read_parquet(path)
+    raise Failure(description=f"film {film!r} has no reviewed instances: materialise instances_filtered first")
+
+
+def _owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
+    cx, cy = int((face_box[0] + face_box[2]) / 2), int((face_box[1] + face_box[3]) / 2)
+    hits = [(int(m.sum()), iid) for iid, m in masks if 0 <= cy < m.shape[0] and 0 <= cx < m.shape[1] and m[cy, cx]]
+    return min(hits)[1] if hits else None  # the smallest mask holding the face centre is its nearest body
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, pool="gpu", kinds={"parquet", "jpeg"},
+       deps=["frames_processed", "instances_filtered", "instances_inpainted"],
+       description="Every face in the kept frames: box, 5 landmarks, detection score, aligned 112x112 crop, "
+                   "L2-normalised embedding, size and sharpness, and the reviewed character instance it belongs "
+                   "to (none when no kept instance holds it). Faces too small or blurred stay in the table with "
+                   "the reason and are left out of clustering.")
+def faces(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
+          face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
+    film = context.partition_key
+    st = storage.storage()
+    config, _ = film_config.load(film)
+    c = config.identities
+    try:
+        analyzer = face_analyzer.analyzer(c.face_threshold)
+    except AnimprocError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+    frames = st.read_parquet(st.asset_dir(film, "frames_processed") / "manifest.parquet")
+    frames = frames[frames["kept"]]
+    kept = _kept_instances(st, film)
+    started = time.perf_counter()
+    rows = []
+    with st.publish_dir(film, "faces") as out:
+        for frame in frames.itertuples():
+            image = _read(st.resolve(frame.path))
+            inst = kept[kept["frame_index"] == frame.frame_index]
+            masks = [(r.instance_id, decode_rle({"size": [r.mask_height, r.mask_width], "counts": r.mask_rle}))
+                     for r in inst.itertuples()]
+            for k, f in enumerate(analyzer(image)):
+                face_id = f"{Path(frame.path).stem}_f{k:02d}"
+                excluded = None
+                if f.size < c.min_face_size:
+                    excluded = f"too small ({f.size:.1f} px between the eyes < {c.min_face_size})"
+                elif f.sharpness < c.min_face_sharpness:
+                    excluded = f"too blurred (sharpness {f.sharpness:.1f} < {c.min_face_sharpness})"
+                st.write_bytes(out / "crops" / f"{face_id}.jpg", encode_image(f.crop, ".jpg", 92))
+                rows.append({"face_id": face_id, "film": film, "frame_index": int(frame.frame_index),
+                             "time": float(frame.time), "shot_id": int(frame.shot_id),
+                             "instance_id": _owner(f.box, masks), "x0": f.box[0], "y0": f.box[1], "x1": f.box[2],
+                             "y1": f.box[3], "landmarks": f.landmarks.reshape(-1).tolist(), "score": f.score,
+                             "size": f.size, "sharpness": f.sharpness, "excluded": excluded,
+                             "crop_path": f"{film}/faces/crops/{face_id}.jpg", "embedding": f.embedding.tolist()})
+        table = pd.DataFrame(rows, columns=FACE_COLUMNS)
+        st.write_parquet(out / "faces.parquet", table)
+    usable = table[table["excluded"].isna()]
+    sheet = contact_sheet([_read(st.resolve(p)) for p in usable["crop_path"][:36]], thumb_width=72, columns=12) \
+        if len(usable) else None
+    return MaterializeResult(metadata={
+        "faces": len(table), "usable": len(usable), "analyzer": analyzer.name,
+        "in_kept_instances": int(table["instance_id"].notna().sum()),
+        "excluded": MetadataValue.json(dict(Counter(r.split(" (")[0] for r in table["excluded"].dropna()))),
+        "frames": len(frames), "seconds": round(time.perf_counter() - started, 2),
+        "crops": MetadataValue.md(markdown_image(encode_image(sheet), alt="faces") if sheet is not None else "no faces"),
+    })
+
+
+def _projection_plot(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, str]:
+    """2-D UMAP of the faces coloured by cluster (PCA when there are too few faces for UMAP)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if len(vectors) >= 15:
+        import umap  # slow to import (~10 s): only here
+
+        xy = umap.UMAP(n_neighbors=min(15, len(vectors) - 1), metric="cosine", random_state=0).fit_transform(vectors)
+        method = "UMAP"
+    else:
+        from sklearn.decomposition import PCA
+
+        xy = PCA(2).fit_transform(vectors) if len(vectors) >= 2 else np.zeros((len(vectors), 2))
+        method = "PCA"
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab20", s=12)
+    ax.set_title(f"faces ({method}), coloured by cluster; noise = -1", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return figure_png(fig), method
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["faces"], kinds={"parquet", "jpeg"},
+       description="Faces grouped into identities: faces linked into tracks within shots, each track's mean "
+                   "embedding joined with its instances' costume colours, HDBSCAN (min cluster size from the "
+                   "film config), noise kept as its own bucket; every kept instance assigned through its face. "
+                   "Per cluster: size, medoid, contact sheet, intra-cluster similarity, suggested name.")
+def identity_clusters(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
+                      face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
+    film = context.partition_key
+    st = storage.storage()
+    config, config_path = film_config.load(film)
+    c = config.identities
+    table = st.read_parquet(st.asset_dir(film, "faces") / "faces.parquet")
+    usable = table[table["excluded"].isna()].reset_index(drop=True)
+    kept = _kept_instances(st, film).set_index("instance_id")
+    started = time.perf_counter()
+    emb = np.array(usable["embedding"].tolist(), np.float32) if len(usable) else np.zeros((0, 1), np.float32)
+    tracks = link_tracks(usable) if len(usable) else np.zeros(0, int)
+    bodies = []
+    for iid in usable["instance_id"]:
+        if iid is None or iid not in kept.index:
+            bodies.append(None)
+        else:
+            bodies.append(costume_histogram(_read(st.resolve(kept.loc[iid, "cutout_path"]), cv2.IMREAD_UNCHANGED)))
+    vectors = clustering_vectors(emb, tracks, bodies, c.body_weight) if len(usable) else emb
+    result = cluster_embeddings(vectors, c.min_cluster_size, c.min_samples, c.selection_method, c.reduce_dimensions,
+                                c.cluster_selection_epsilon)
+    names = _suggest_names(config, config_path, face_analyzer, emb, result)
+    usable["track_id"] = tracks
+    usable["cluster"] = result.labels
+    usable["probability"] = result.probabilities
+    summary = []
+    with st.publish_dir(film, "identity_clusters") as out:
+        medoid_images, medoid_labels = [], []
+        for cl in [*result.clusters, NOISE]:
+            members = usable[usable["cluster"] == cl]
+            if members.empty:
+                continue
+            crops = [_read(st.resolve(p)) for p in members["crop_path"][:48]]
+            st.write_bytes(out / "sheets" / f"cluster_{cl}.jpg", encode_image(contact_sheet(crops, thumb_width=72,
+                                                                                          columns=12)))
+            entry = {"cluster": int(cl), "size": len(members), "tracks": int(members["track_id"].nunique()),
+                     "instances": int(members["instance_id"].nunique()),
+                     "sheet": f"{film}/identity_clusters/sheets/cluster_{cl}.jpg"}
+            if cl != NOISE:
+                m = result.medoids[cl]
+                entry.update({"medoid_face": usable.loc[m, "face_id"],
+                              "intra_similarity": round(result.intra_similarity[cl], 4),
+                              "suggested_name": names.get(cl)})
+                medoid_images.append(_read(st.resolve(usable.loc[m, "crop_path"])))
+                medoid_labels.append(f"{cl}: {names.get(cl) or ''} ({len(members)})")
+            summary.append(entry)
+        assignment = (usable[usable["instance_id"].notna() & (usable["cluster"] != NOISE)]
+                      .groupby("instance_id")["cluster"].agg(lambda s: int(s.value_counts().index[0])))
+        instances = pd.DataFrame({"instance_id": kept.index})
+        instances["cluster"] = [int(assignment.get(i, NOISE)) for i in instances["instance_id"]]
+        st.write_parquet(out / "faces.parquet", usable.drop(columns=["embedding"]))
+        st.write_parquet(out / "instances.parquet", instances)
+        st.write_text(out / "clusters.json", json.dumps({"film": film, "clusters": summary,
+                                                         "reduced_to": result.reduced_to}, indent=1))
+    plot, method = _projection_plot(vectors, result.labels) if len(usable) else (None, None)
+    grid = contact_sheet(medoid_images, medoid_labels, thumb_width=96) if medoid_images else None
+    return MaterializeResult(metadata={
+        "clusters": len(result.clusters), "faces": len(usable), "noise": int((result.labels == NOISE).sum()),
+        "tracks": int(len(np.unique(tracks))), "min_cluster_size": c.min_cluster_size,
+        "instances_assigned": int((instances["cluster"] != NOISE).sum()), "instances": len(instances),
+        "sizes": MetadataValue.json({str(e["cluster"]): e["size"] for e in summary}),
+        "suggested_names": MetadataValue.json({str(k): v for k, v in names.items()}),
+        "medoids": MetadataValue.md(markdown_image(encode_image(grid), alt="medoids") if grid is not None
+                                    else "no clusters"),
+        "projection": MetadataValue.md(markdown_image(plot, "image/png", method) if plot else "no faces"),
+        "seconds": round(time.perf_counter() - started, 2),
+    })
+
+
+def _suggest_names(config, config_path, face_analyzer, emb, result) -> dict[int, str]:
+    """Character names from the film config, each given to the cluster whose medoid is nearest its reference
+    image (configs name the image relative to the config file)."""
+    refs = [ch for ch in config.characters if ch.reference_image]
+    if not refs or not result.medoids:
+        return {}
+    analyzer = face_analyzer.analyzer(config.identities.face_threshold)
+    names: dict[int, tuple[str, float]] = {}
+    for ch in refs:
+        path = Path(ch.reference_image)
+        if not path.is_absolute() and config_path:
+            path = Path(config_path).parent / path
+        image = cv2.imread(str(path))
+        found = analyzer(image) if image is not None else []
+        if not found:
+            continue
+        best = max(found, key=lambda f: f.size)
+        hit = nearest_medoid(best.embedding, emb, result)
+        if hit and (hit[0] not in names or hit[1] > names[hit[0]][1]):
+            names[hit[0]] = (ch.name, hit[1])
+    return {k: v[0] for k, v in names.items()}
