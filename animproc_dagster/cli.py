@@ -180,23 +180,23 @@ def _job_keys(job) -> set:
     return set(job.asset_layer.executable_asset_keys)
 
 
-def _reviewed_gates(instance, film: str):
-    """Gates whose review for `film` is finished: reported as materialisations of the gate assets (as the
-    review sensor does), so the runs that follow see them."""
-    from animproc_dagster.reviews import GATES, review_update
+def _gate_ready(instance, film: str, gate) -> bool:
+    """Whether the film's review for `gate` is finished; if so it is reported as a materialisation of the gate
+    asset (as the review sensor does), so the run that follows sees it."""
+    from animproc_dagster.reviews import review_update
 
     st = _storage()
-    for gate in GATES:
-        update = review_update(st, film, gate, None)
-        if update is None:
-            print(f"{film}: {gate.kind} await review: `animproc review {gate.kind} {film}` (or `review: auto`)")
-        elif update.error:
-            print(f"animproc: {gate.kind} review not used: {update.error}", file=sys.stderr)
-        elif not update.review.submitted:
-            print(f"{film}: the {gate.kind} review is saved but not finished; finish it in the review page")
-        else:
-            instance.report_runless_asset_event(update.materialization(st))
-            yield gate
+    update = review_update(st, film, gate, None)
+    if update is None:
+        print(f"{film}: {gate.kind} await review: `animproc review {gate.kind} {film}` (or `review: auto`)")
+    elif update.error:
+        print(f"animproc: {gate.kind} review not used: {update.error}", file=sys.stderr)
+    elif not update.review.submitted:
+        print(f"{film}: the {gate.kind} review is saved but not finished; finish it in the review page")
+    else:
+        instance.report_runless_asset_event(update.materialization(st))
+        return True
+    return False
 
 
 def cmd_run(args) -> int:
@@ -213,16 +213,17 @@ def cmd_run(args) -> int:
     first = sorted(selection & _job_keys(main_job), key=lambda k: k.to_user_string())
     if first:
         ok = _execute(instance, main_job, args.name, first)
-    if ok:
-        from animproc_dagster.reviews import GATES
+    from animproc_dagster.reviews import GATES
 
-        gated = [g for g in GATES if selection & _job_keys(defs.resolve_job_def(g.job))]
-        ready = {g.job for g in _reviewed_gates(instance, args.name)} if gated else set()
-        for gate in gated:
-            job = defs.resolve_job_def(gate.job)
-            keys = sorted((selection if names else _job_keys(job)) & _job_keys(job), key=lambda k: k.to_user_string())
-            if gate.job in ready or names:
-                ok = _execute(instance, job, args.name, keys) and ok
+    for gate in GATES:  # in pipeline order: a gate's job may write the next gate's review (review: auto)
+        job = defs.resolve_job_def(gate.job)
+        keys = sorted(selection & _job_keys(job), key=lambda k: k.to_user_string())
+        if not ok or not keys:
+            continue
+        if _gate_ready(instance, args.name, gate) or names:
+            ok = _execute(instance, job, args.name, keys)
+        elif not names:
+            break
     print(f"outputs under {_storage().film_dir(args.name)}. Browse them with `make ui` (http://127.0.0.1:3000).")
     return 0 if ok else 1
 
@@ -385,12 +386,13 @@ def cmd_review(args) -> int:
     from animproc.errors import AnimprocError
     from animproc.films import validate_film_key
     from animproc.review.server import ReviewServer
-    from animproc.review.sources import instances_source
+    from animproc.review.sources import identities_source, instances_source
 
     try:
         validate_film_key(args.name)
         st = _storage()
-        server = ReviewServer(st, args.name, instances_source(st, args.name), args.host, args.port)
+        source = {"instances": instances_source, "identities": identities_source}[args.kind](st, args.name)
+        server = ReviewServer(st, args.name, source, args.host, args.port)
     except AnimprocError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -430,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--select", help="comma-separated asset names; missing upstream assets are added")
     run.set_defaults(func=cmd_run)
     review = sub.add_parser("review", help="serve the local review page of a film's review gate")
-    review.add_argument("kind", choices=["instances"], help="which gate")
+    review.add_argument("kind", choices=["instances", "identities"], help="which gate")
     review.add_argument("name")
     review.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     review.add_argument("--port", type=int, default=8765)

@@ -1,15 +1,29 @@
-"""Jobs: everything a film needs up to its review gates, and for each gate what runs once it is reviewed."""
+"""Jobs: everything a film needs up to its first review gate, and for each gate what runs once it is reviewed
+(up to the next gate)."""
 from dagster import AssetSelection, define_asset_job
 
 from animproc_dagster.reviews import GATES
 from partitions import film_partitions
 
-_gated = AssetSelection.assets(*[g.asset for g in GATES]).downstream(include_self=True)
 
-film_job = define_asset_job("film_assets", selection=AssetSelection.all() - _gated, partitions_def=film_partitions,
+def _from(gate) -> AssetSelection:
+    return AssetSelection.assets(gate.asset).downstream(include_self=True)
+
+
+_all_gated = AssetSelection.assets(*[g.asset for g in GATES]).downstream(include_self=True)
+
+film_job = define_asset_job("film_assets", selection=AssetSelection.all() - _all_gated, partitions_def=film_partitions,
                             description="Materialise one film's assets up to its review gates.")
 
-gate_jobs = {g.job: define_asset_job(g.job, selection=AssetSelection.assets(g.asset).downstream(include_self=False),
-                                     partitions_def=film_partitions,
+
+def _gate_selection(gate) -> AssetSelection:
+    """Downstream of this gate, up to the next gate (GATES are in pipeline order)."""
+    selection = _from(gate) - AssetSelection.assets(gate.asset)
+    for later in GATES[GATES.index(gate) + 1:]:
+        selection = selection - _from(later)
+    return selection
+
+
+gate_jobs = {g.job: define_asset_job(g.job, selection=_gate_selection(g), partitions_def=film_partitions,
                                      description=f"What runs for a film once its {g.kind} review is finished.")
              for g in GATES}

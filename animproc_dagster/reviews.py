@@ -18,7 +18,9 @@ class Gate:
     job: str  # the job that materialises what depends on the review
 
 
-GATES = (Gate("instances", "instance_review", "instances_reviewed"),)
+GATES = (  # in pipeline order
+    Gate("instances", "instance_review", "instances_reviewed"),
+    Gate("identities", "identity_review", "identities_reviewed"))
 
 
 @dataclass
@@ -31,10 +33,16 @@ class ReviewUpdate:
 
     def materialization(self, storage: Storage) -> AssetMaterialization:
         r = self.review
-        kept = sum(1 for d in r.decisions.values() if d.get("keep"))
+        if self.gate.kind == "identities":
+            clusters = r.decisions.get("clusters", {})
+            summary = {"clusters": sum(1 for c in clusters.values() if c.get("character", True)),
+                       "named": sum(1 for c in clusters.values() if c.get("name")),
+                       "faces": len(r.decisions.get("faces", {}))}
+        else:
+            kept = sum(1 for d in r.decisions.values() if d.get("keep"))
+            summary = {"decisions": len(r.decisions), "kept": kept, "discarded": len(r.decisions) - kept}
         return AssetMaterialization(asset_key=self.gate.asset, partition=self.film, metadata={
-            "version": r.version, "decided_by": r.decided_by, "saved_at": r.saved_at or "",
-            "decisions": len(r.decisions), "kept": kept, "discarded": len(r.decisions) - kept,
+            "version": r.version, "decided_by": r.decided_by, "saved_at": r.saved_at or "", **summary,
             "digest": self.digest, "path": MetadataValue.path(str(review_path(storage, self.film, self.gate.kind)))})
 
 

@@ -1,4 +1,5 @@
-"""Character identities, partitioned by film: faces -> identity_clusters."""
+"""Character identities, partitioned by film: faces -> identity_clusters -> (review gate: identity_review)
+-> characters."""
 import json
 import time
 from collections import Counter
@@ -7,13 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetSpec, Failure, MaterializeResult, MetadataValue, asset
 
 from animproc.errors import AnimprocError
 from animproc.identity.cluster import NOISE, cluster_embeddings, nearest_medoid
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
 from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image
+from animproc.review.labels import auto_identity_review, load_review, review_path, save_review
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
@@ -184,6 +186,7 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         st.write_parquet(out / "instances.parquet", instances)
         st.write_text(out / "clusters.json", json.dumps({"film": film, "clusters": summary,
                                                          "reduced_to": result.reduced_to}, indent=1))
+    review_version = _write_auto_review(st, film, usable) if config.review == "auto" else None
     plot, method = _projection_plot(vectors, result.labels) if len(usable) else (None, None)
     grid = contact_sheet(medoid_images, medoid_labels, thumb_width=96) if medoid_images else None
     return MaterializeResult(metadata={
@@ -195,8 +198,19 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         "medoids": MetadataValue.md(markdown_image(encode_image(grid), alt="medoids") if grid is not None
                                     else "no clusters"),
         "projection": MetadataValue.md(markdown_image(plot, "image/png", method) if plot else "no faces"),
+        "review": config.review if review_version is None else f"auto (review version {review_version})",
         "seconds": round(time.perf_counter() - started, 2),
     })
+
+
+def _write_auto_review(st, film: str, usable: pd.DataFrame) -> int:
+    review = auto_identity_review(film, dict(zip(usable["face_id"], usable["cluster"].astype(int))))
+    try:
+        current = load_review(st, film, "identities")
+    except AnimprocError:
+        current = None
+        st.remove_tree(review_path(st, film, "identities"))
+    return save_review(st, review, current.version if current else 0).version
 
 
 def _suggest_names(config, config_path, face_analyzer, emb, result) -> dict[int, str]:
@@ -220,3 +234,74 @@ def _suggest_names(config, config_path, face_analyzer, emb, result) -> dict[int,
         if hit and (hit[0] not in names or hit[1] > names[hit[0]][1]):
             names[hit[0]] = (ch.name, hit[1])
     return {k: v[0] for k, v in names.items()}
+
+
+identity_review = AssetSpec(
+    "identity_review", partitions_def=film_partitions, group_name=GROUP, deps=["identity_clusters"],
+    description="The person's (or auto mode's) naming, merging, splitting and moving of a film's identity "
+                "clusters: `{root}/{film}/reviews/identities.json`, written by `animproc review identities NAME`.")
+
+
+def _decision(review, face_id: str, original: str, key: str, name: str) -> str:
+    if review.decided_by == "auto":
+        return f"auto: cluster {original} as {name}"
+    if key != original:
+        return f"moved by a person from cluster {original} to {key} ({name})"
+    return f"cluster {key} named {name!r} in review" if not name.startswith("character_") else f"cluster {key} kept"
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["identity_clusters", "identity_review"],
+       kinds={"parquet", "png"},
+       description="One folder per named character with its instances (RGBA) and face crops, and a Parquet index "
+                   "with the review decision that put each there. Noise and clusters marked not-a-character are "
+                   "left out; an instance goes to the character most of its faces belong to.")
+def characters(context: AssetExecutionContext, storage: StorageResource,
+               film_config: FilmConfigResource) -> MaterializeResult:
+    film = context.partition_key
+    st = storage.storage()
+    config, _ = film_config.load(film)
+    faces = st.read_parquet(st.asset_dir(film, "identity_clusters") / "faces.parquet")
+    original = {f: ("noise" if c < 0 else str(int(c))) for f, c in zip(faces["face_id"], faces["cluster"])}
+    try:
+        review = load_review(st, film, "identities")
+    except AnimprocError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+    if review is None or not review.submitted:
+        if config.review != "auto":
+            raise Failure(description=f"the identities of film {film!r} are not reviewed yet: run "
+                                      f"`animproc review identities {film}` and finish the review", allow_retries=False)
+        review = auto_identity_review(film, dict(zip(faces["face_id"], faces["cluster"].astype(int))))
+    final = {f: review.decisions["faces"].get(f, original[f]) for f in faces["face_id"]}
+    clusters = review.decisions["clusters"]
+    names = {k: (c.get("name") or f"character_{k}").strip() for k, c in clusters.items() if c.get("character", True)}
+    kept = _kept_instances(st, film).set_index("instance_id")
+    rows = []
+    with st.publish_dir(film, "characters") as out:
+        by_instance: dict[str, list[str]] = {}
+        for r in faces.itertuples():
+            key = final[r.face_id]
+            if key not in names:
+                continue
+            name = names[key]
+            st.copy(st.resolve(r.crop_path), out / name / "faces" / f"{r.face_id}.jpg")
+            rows.append({"character": name, "kind": "face", "id": r.face_id, "cluster": key,
+                         "path": f"{film}/characters/{name}/faces/{r.face_id}.jpg",
+                         "decision": _decision(review, r.face_id, original[r.face_id], key, name)})
+            if isinstance(r.instance_id, str) and r.instance_id in kept.index:
+                by_instance.setdefault(r.instance_id, []).append(key)
+        for iid, keys in sorted(by_instance.items()):
+            key = Counter(keys).most_common(1)[0][0]
+            name = names[key]
+            st.copy(st.resolve(kept.loc[iid, "cutout_path"]), out / name / "instances" / f"{iid}.png")
+            rows.append({"character": name, "kind": "instance", "id": iid, "cluster": key,
+                         "path": f"{film}/characters/{name}/instances/{iid}.png",
+                         "decision": f"{len(keys)} of its faces in cluster {key}"})
+        index = pd.DataFrame(rows, columns=["character", "kind", "id", "cluster", "path", "decision"])
+        st.write_parquet(out / "index.parquet", index)
+    per = index.groupby(["character", "kind"]).size().unstack(fill_value=0) if len(index) else pd.DataFrame()
+    return MaterializeResult(metadata={
+        "characters": int(index["character"].nunique()) if len(index) else 0,
+        "per_character": MetadataValue.json({c: {k: int(v) for k, v in row.items()} for c, row in per.iterrows()}),
+        "review_version": review.version, "decided_by": review.decided_by,
+        "left_out_faces": int(sum(1 for f in faces["face_id"] if final[f] not in names)),
+    })

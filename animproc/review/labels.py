@@ -58,6 +58,27 @@ def _check_instance_decisions(decisions: dict, where: str) -> None:
             raise ReviewFileError(where, f"decision for {key!r}: unknown category {d['category']!r}")
 
 
+def _check_identity_decisions(decisions: dict, where: str) -> None:
+    faces, clusters = decisions.get("faces", {}), decisions.get("clusters", {})
+    if not isinstance(faces, dict) or not isinstance(clusters, dict) or set(decisions) - {"faces", "clusters"}:
+        raise ReviewFileError(where, "identity decisions must be {'faces': {face: cluster}, 'clusters': {cluster: {...}}}")
+    for face, cluster in faces.items():
+        if not isinstance(cluster, str) or not cluster:
+            raise ReviewFileError(where, f"face {face!r}: its cluster must be a non-empty string")
+    for key, c in clusters.items():
+        if not isinstance(c, dict):
+            raise ReviewFileError(where, f"cluster {key!r} must be an object")
+        name = c.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip() or "/" in name or name.startswith(".")):
+            raise ReviewFileError(where, f"cluster {key!r}: name {name!r} cannot be used as a folder name")
+        if c.get("character", True) not in (True, False):
+            raise ReviewFileError(where, f"cluster {key!r}: 'character' must be true or false")
+    names = [c["name"].strip() for c in clusters.values() if c.get("name") and c.get("character", True)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ReviewFileError(where, f"two clusters carry the same name ({', '.join(dupes)}): merge them instead")
+
+
 def parse_review(data: bytes | str, where: str, film: str, kind: str) -> Review:
     """A validated review; a half-written or malformed file raises ReviewFileError naming the problem."""
     try:
@@ -77,6 +98,8 @@ def parse_review(data: bytes | str, where: str, film: str, kind: str) -> Review:
         raise ReviewFileError(where, "'decisions' must be an object")
     if kind == "instances":
         _check_instance_decisions(decisions, where)
+    elif kind == "identities":
+        _check_identity_decisions(decisions, where)
     known = {"format", "film", "kind", "version", "submitted", "decided_by", "saved_at", "decisions"}
     return Review(film, kind, version, bool(doc.get("submitted")), str(doc.get("decided_by", "person")),
                   doc.get("saved_at"), decisions, {k: v for k, v in doc.items() if k not in known})
@@ -111,3 +134,11 @@ def auto_instance_review(film: str, predicted: dict[str, str]) -> Review:
     """The unattended review: keep what was predicted to be a character."""
     return Review(film, "instances", submitted=True, decided_by="auto",
                   decisions={k: {"keep": c == "character", "category": c} for k, c in predicted.items()})
+
+
+def auto_identity_review(film: str, face_clusters: dict[str, int]) -> Review:
+    """The unattended review: clusters as they are, named character_00, character_01, ..."""
+    keys = sorted({c for c in face_clusters.values() if c >= 0})
+    return Review(film, "identities", submitted=True, decided_by="auto", decisions={
+        "faces": {f: (str(c) if c >= 0 else "noise") for f, c in face_clusters.items()},
+        "clusters": {str(c): {"name": f"character_{k:02d}", "character": True} for k, c in enumerate(keys)}})

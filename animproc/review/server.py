@@ -75,9 +75,11 @@ class ReviewServer:
             doc.update({k: v for k, v in body["extra"].items() if k not in doc})
         review = parse_review(json.dumps(doc), "request", self.film, self.source.kind)
         ids = {item["id"] for item in self._items}
-        unknown = sorted(set(review.decisions) - ids)
-        if unknown and self.source.kind == "instances":
-            raise ReviewFileError("request", f"unknown instance ids: {unknown[:5]}")
+        named = review.decisions.get("faces", {}) if self.source.kind == "identities" else review.decisions
+        unknown = sorted(set(named) - ids)
+        if unknown:
+            raise ReviewFileError("request", f"unknown {self.source.kind[:-1] if self.source.kind == 'instances' else 'face'} "
+                                             f"ids: {unknown[:5]}")
         with self.lock:
             saved = save_review(self.storage, review, expected)
         return {"version": saved.version, "saved_at": saved.saved_at}

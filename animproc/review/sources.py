@@ -1,6 +1,8 @@
 """What each review page shows, read from the film's assets."""
 from __future__ import annotations
 
+import json
+
 from animproc.errors import AnimprocError
 from animproc.review.server import ReviewSource
 from animproc.storage import Storage
@@ -27,3 +29,22 @@ def instances_source(storage: Storage, film: str) -> ReviewSource:
                  "category_score": float(r.category_score), "area": int(r.area)} for r in table.itertuples()]
 
     return ReviewSource("instances", f"Instances of {film}", items)
+
+
+def identities_source(storage: Storage, film: str) -> ReviewSource:
+    folder = storage.asset_dir(film, "identity_clusters")
+
+    def items() -> list[dict]:
+        if not (folder / "faces.parquet").exists():
+            raise NothingToReview(f"{folder}: no identity clusters for film {film!r}; materialise "
+                                  "`identity_clusters` first")
+        faces = storage.read_parquet(folder / "faces.parquet")
+        summary = {c["cluster"]: c for c in json.loads((folder / "clusters.json").read_text())["clusters"]}
+        medoids = {c.get("medoid_face") for c in summary.values()}
+        return [{"id": r.face_id, "crop": _film_relative(film, r.crop_path),
+                 "frame": f"frames_processed/images/{r.face_id.rsplit('_f', 1)[0]}.jpg",
+                 "cluster": "noise" if r.cluster < 0 else str(int(r.cluster)), "medoid": r.face_id in medoids,
+                 "suggested_name": (summary.get(int(r.cluster)) or {}).get("suggested_name"),
+                 "instance_id": r.instance_id, "frame_index": int(r.frame_index)} for r in faces.itertuples()]
+
+    return ReviewSource("identities", f"Identities of {film}", items)
