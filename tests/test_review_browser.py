@@ -88,3 +88,68 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
         assert set(kept["instance_id"]) == expected
         stats = json.loads((root / "sample" / "instances_filtered" / "decisions.json").read_text())["statistics"]
         assert stats["decided_by"]["person"] == 5
+
+
+def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_path):
+    """Rename a cluster, merge two, split faces into a new cluster, move a face to noise, undo a move: the
+    saved file holds exactly that, and `characters` puts each instance where the review said."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from animproc.review.sources import identities_source
+    from partitions import add_film
+    from review_helpers import fake_identities
+
+    root = tmp_path / "data"
+    st, faces = fake_identities(root)
+    server = ReviewServer(st, "demo", identities_source(st, "demo"))
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(server.url)
+            page.wait_for_selector(".cluster")
+            rows = page.locator(".cluster")
+            assert rows.count() == 4  # three clusters and noise
+            rows.nth(0).locator("input.name").fill("sintel")
+            rows.nth(0).locator("input.name").press("Enter")
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("c")  # select cluster 1
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("c")  # select cluster 2
+            page.keyboard.press("m")  # merge 2 into 1
+            assert page.locator(".cluster").count() == 3
+            page.locator('.face[data-id="0000002_f00"]').click()
+            page.locator('.face[data-id="0000003_f00"]').click()
+            page.locator("#split").click()  # faces 2 and 3 leave "sintel" for a new cluster
+            page.locator('.face[data-id="0000005_f00"]').click()
+            page.locator("#target").select_option("noise")
+            page.locator("#move").click()
+            page.locator('.face[data-id="0000006_f00"]').click()
+            page.locator("#move").click()
+            page.keyboard.press("z")  # undo moving face 6
+            expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+            assert page.locator("#n-noise").inner_text() == "3"
+            page.locator("#finish").click()
+            expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
+            browser.close()
+    finally:
+        server.stop()
+    review = load_review(st, "demo", "identities")
+    assert review.submitted
+    f = review.decisions["faces"]
+    assert [f[f"{k:07d}_f00"] for k in range(4)] == ["0", "0", "new1", "new1"]
+    assert f["0000005_f00"] == "noise" and f["0000006_f00"] == "1"
+    assert all(f[f"{k:07d}_f00"] == "1" for k in (4, 7, 8, 9, 10, 11))
+    assert review.decisions["clusters"]["0"]["name"] == "sintel" and "2" not in review.decisions["clusters"]
+
+    defs = build_defs(StorageResource(root=str(root)), FilmConfigResource(config_dir=str(tmp_path / "configs")))
+    with instance_for_test() as inst:
+        add_film(inst, "demo")
+        assert defs.resolve_job_def("identities_reviewed").execute_in_process(instance=inst, partition_key="demo").success
+    index = st.read_parquet(st.asset_dir("demo", "characters") / "index.parquet")
+    instances = index[index["kind"] == "instance"].groupby("character")["id"].apply(set).to_dict()
+    assert instances == {"sintel": {"0000000_00", "0000001_00"}, "character_new1": {"0000002_00", "0000003_00"},
+                         "character_1": {f"{k:07d}_00" for k in (4, 6, 7, 8, 9, 10, 11)}}
+    assert (root / "demo" / "characters" / "sintel" / "faces" / "0000000_f00.jpg").exists()
+    assert "moved by a person" in index.loc[index["id"] == "0000002_f00", "decision"].item()
