@@ -80,6 +80,13 @@ class IdentitiesConfig(_Strict):
     body_weight: float = Field(0.3, ge=0, le=1, description="weight of the instance's costume colours beside the face")
 
 
+class PosesConfig(_Strict):
+    sample_size: int = Field(24, ge=1, description="balanced sample size per character")
+    front_max: float = Field(0.12, ge=0, description="nose offset / eye distance below which a face is frontal")
+    profile_min: float = Field(0.35, ge=0, description="nose offset / eye distance from which a face is in profile")
+    back_min_height: int = Field(96, ge=1, description="faceless instances at least this tall (px) count as back views")
+
+
 class ModelsConfig(_Strict):
     shot_detector: Literal["default", "transnetv2"] | None = None
 
@@ -93,6 +100,7 @@ class FilmConfig(_Strict):
     dedup: DedupConfig = DedupConfig()
     instances: InstancesConfig = InstancesConfig()
     identities: IdentitiesConfig = IdentitiesConfig()
+    poses: PosesConfig = PosesConfig()
     models: ModelsConfig = ModelsConfig()
 
     @model_validator(mode="before")

@@ -10,7 +10,7 @@ from animproc_dagster.sensors import inbox_sensor, review_sensor
 from assets.audio import audio, diarization, vocals, voice_features
 from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
-from assets.identities import characters, faces, identity_clusters, identity_review
+from assets.identities import characters, faces, identity_clusters, identity_review, pose_subclusters
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
 from resources.diarizer import DiarizerResource
 from resources.face_analyzer import FaceAnalyzerResource
@@ -22,7 +22,8 @@ from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
-          instances_inpainted, faces, identity_clusters, identity_review, characters, audio, vocals, diarization, voice_features]
+          instances_inpainted, faces, identity_clusters, identity_review, characters,
+          pose_subclusters, audio, vocals, diarization, voice_features]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,

@@ -1,5 +1,5 @@
 """Character identities, partitioned by film: faces -> identity_clusters -> (review gate: identity_review)
--> characters."""
+-> characters -> pose_subclusters."""
 import json
 import time
 from collections import Counter
@@ -14,7 +14,7 @@ from animproc.errors import AnimprocError
 from animproc.identity.cluster import NOISE, cluster_embeddings, nearest_medoid
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
-from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image
+from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, on_checkerboard
 from animproc.review.labels import auto_identity_review, load_review, review_path, save_review
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
@@ -304,4 +304,61 @@ def characters(context: AssetExecutionContext, storage: StorageResource,
         "per_character": MetadataValue.json({c: {k: int(v) for k, v in row.items()} for c, row in per.iterrows()}),
         "review_version": review.version, "decided_by": review.decided_by,
         "left_out_faces": int(sum(1 for f in faces["face_id"] if final[f] not in names)),
+    })
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["characters"], kinds={"parquet", "jpeg"},
+       description="Per character: each instance's viewing angle (front / three-quarter / profile from the face "
+                   "landmarks; back or unknown without a face), sub-clusters inside each bucket (UMAP + HDBSCAN "
+                   "on silhouette and costume), bucket counts, a balanced sample of the configured size, and a "
+                   "contact sheet per bucket.")
+def pose_subclusters(context: AssetExecutionContext, storage: StorageResource,
+                     film_config: FilmConfigResource) -> MaterializeResult:
+    from animproc.identity.poses import appearance_vector, balanced_sample, bucket_of, subclusters
+
+    film = context.partition_key
+    st = storage.storage()
+    config, _ = film_config.load(film)
+    p = config.poses
+    index = st.read_parquet(st.asset_dir(film, "characters") / "index.parquet")
+    faces = st.read_parquet(st.asset_dir(film, "identity_clusters") / "faces.parquet").set_index("face_id")
+    face_of = {}
+    for r in faces.itertuples():
+        if isinstance(r.instance_id, str):
+            face_of.setdefault(r.instance_id, r)
+    rows, summary = [], {}
+    with st.publish_dir(film, "pose_subclusters") as out:
+        for name, group in index[index["kind"] == "instance"].groupby("character"):
+            images, buckets, ratios, quality = [], [], [], []
+            for r in group.itertuples():
+                rgba = _read(st.resolve(r.path), cv2.IMREAD_UNCHANGED)
+                face = face_of.get(r.id)
+                bucket, ratio = bucket_of(list(face.landmarks) if face is not None else None,
+                                          (face.x1 - face.x0) if face is not None else None, rgba.shape[0],
+                                          p.front_max, p.profile_min, p.back_min_height)
+                images.append(rgba)
+                buckets.append(bucket)
+                ratios.append(ratio)
+                quality.append(float((rgba[..., 3] > 127).sum()))
+            groups = np.full(len(images), -1)
+            for b in set(buckets):
+                idx = [i for i, x in enumerate(buckets) if x == b]
+                groups[idx] = subclusters(np.stack([appearance_vector(images[i]) for i in idx]))
+            sample = set(balanced_sample(buckets, groups, quality, p.sample_size))
+            for k, r in enumerate(group.itertuples()):
+                rows.append({"character": name, "instance_id": r.id, "bucket": buckets[k], "yaw_ratio": ratios[k],
+                             "subcluster": int(groups[k]), "in_sample": k in sample, "path": r.path})
+            for b in set(buckets):
+                idx = [i for i, x in enumerate(buckets) if x == b][:36]
+                sheet = contact_sheet([on_checkerboard(images[i]) for i in idx],
+                                      [f"g{groups[i]}" for i in idx], thumb_width=96)
+                st.write_bytes(out / name / f"{b}.jpg", encode_image(sheet))
+            summary[name] = {"buckets": dict(Counter(buckets)), "sample": [group.iloc[i]["id"] for i in sorted(sample)]}
+        table = pd.DataFrame(rows, columns=["character", "instance_id", "bucket", "yaw_ratio", "subcluster",
+                                            "in_sample", "path"])
+        st.write_parquet(out / "poses.parquet", table)
+        st.write_text(out / "summary.json", json.dumps(summary, indent=1))
+    return MaterializeResult(metadata={
+        "characters": len(summary), "instances": len(table), "sample_size": p.sample_size,
+        "buckets": MetadataValue.json({n: s["buckets"] for n, s in summary.items()}),
     })

@@ -53,7 +53,8 @@ def fake_identities(root: Path, film: str = "demo") -> tuple[Storage, pd.DataFra
         st.write_bytes(st.asset_dir(film, "instances_filtered") / "cutouts" / f"{iid}.png",
                        cv2.imencode(".png", rgba)[1].tobytes())
         rows.append({"face_id": face_id, "film": film, "frame_index": k, "time": k / 24, "shot_id": 0,
-                     "instance_id": iid, "x0": 0.0, "y0": 0.0, "x1": 10.0, "y1": 10.0, "score": 0.9, "size": 20.0,
+                     "instance_id": iid, "x0": 0.0, "y0": 0.0, "x1": 60.0, "y1": 60.0, "score": 0.9, "size": 20.0,
+                     "landmarks": [20, 25, 40, 25, 30 + (k % 3) * 5, 35, 22, 45, 38, 45],
                      "sharpness": 50.0, "excluded": None, "crop_path": f"{film}/faces/crops/{face_id}.jpg",
                      "track_id": k, "cluster": cluster, "probability": 1.0})
         instances.append({"instance_id": iid, "frame_index": k, "cutout_path": f"{film}/instances_filtered/cutouts/{iid}.png"})

@@ -114,3 +114,33 @@ def test_insightface_backend_errors_name_the_pack(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="det_"):
         FaceAnalyzerResource(backend="insightface", insightface_pack=str(tmp_path / "empty")).analyzer()
+
+
+def test_head_yaw_buckets_from_landmarks_and_faceless_instances():
+    """Nose centred between the eyes is front, offset by a third of the eye distance is three-quarter, beyond
+    is profile; without a face, a tall instance is a back view and a small one unknown."""
+    from animproc.identity.poses import bucket_of
+
+    def lm(nose_x):
+        return [40, 50, 60, 50, nose_x, 60, 42, 70, 58, 70]
+
+    assert bucket_of(lm(50), 40, 200, 0.12, 0.35, 96)[0] == "front"
+    assert bucket_of(lm(54), 40, 200, 0.12, 0.35, 96)[0] == "three_quarter"
+    assert bucket_of(lm(60), 40, 200, 0.12, 0.35, 96)[0] == "profile"
+    assert bucket_of(lm(50), 150, 200, 0.12, 0.35, 96)[0] == "profile"  # eyes close together in a wide box
+    assert bucket_of(None, None, 200, 0.12, 0.35, 96) == ("back", None)
+    assert bucket_of(None, None, 50, 0.12, 0.35, 96) == ("unknown", None)
+
+
+def test_balanced_sample_covers_every_bucket_and_subcluster_first():
+    from animproc.identity.poses import balanced_sample
+
+    buckets = ["front"] * 10 + ["profile"] * 3 + ["back"] * 2
+    groups = [0] * 5 + [1] * 5 + [0] * 3 + [-1] * 2
+    quality = list(range(15))
+    picked = balanced_sample(buckets, groups, quality, 6)
+    assert len(picked) == 6 and len(set(picked)) == 6
+    assert {buckets[i] for i in picked[:3]} == {"front", "profile", "back"}
+    fronts = [i for i in picked if buckets[i] == "front"]
+    assert {groups[i] for i in fronts} == {0, 1} and 9 in fronts  # both sub-clusters, best quality first
+    assert sorted(balanced_sample(buckets, groups, quality, 100)) == list(range(15))

@@ -153,3 +153,6 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
                          "character_1": {f"{k:07d}_00" for k in (4, 6, 7, 8, 9, 10, 11)}}
     assert (root / "demo" / "characters" / "sintel" / "faces" / "0000000_f00.jpg").exists()
     assert "moved by a person" in index.loc[index["id"] == "0000002_f00", "decision"].item()
+    poses = st.read_parquet(st.asset_dir("demo", "pose_subclusters") / "poses.parquet")
+    assert set(poses["instance_id"]) == set(index.loc[index["kind"] == "instance", "id"])
+    assert set(poses["bucket"]) <= {"front", "three_quarter", "profile"}
