@@ -58,6 +58,8 @@ def cluster_embeddings(embeddings: np.ndarray, min_cluster_size: int, min_sample
     model, labels = fit(False)
     if (labels == NOISE).all():
         model, labels = fit(True)
+    if dims:
+        labels = _reject_misfits(emb, labels)
     medoids, intra = {}, {}
     for c in sorted(set(labels.tolist()) - {NOISE}):
         idx = np.nonzero(labels == c)[0]
@@ -66,6 +68,26 @@ def cluster_embeddings(embeddings: np.ndarray, min_cluster_size: int, min_sample
         medoids[c] = int(m)
         intra[c] = float((emb[idx] @ emb[m]).mean())
     return Clustering(labels, np.asarray(model.probabilities_, np.float32), medoids, intra, dims)
+
+
+def _reject_misfits(emb: np.ndarray, labels: np.ndarray, k: float = 4.0) -> np.ndarray:
+    """A reduction maps faces that resemble no one to short projections near the origin, where they can form a
+    dense blob or join the nearest cluster. Checked in the full space: a cluster whose members are no closer to
+    their mean direction than unrelated vectors would be (about 1/sqrt(m) for m of them) is dissolved, and a
+    member far less similar to its cluster's mean than its members typically are (median - k * MAD) goes back
+    to noise."""
+    labels = labels.copy()
+    for c in set(labels.tolist()) - {NOISE}:
+        idx = np.nonzero(labels == c)[0]
+        centre = emb[idx].mean(0)
+        sims = emb[idx] @ (centre / max(float(np.linalg.norm(centre)), 1e-12))
+        med = float(np.median(sims))
+        if med < min(0.5, 2 / np.sqrt(len(idx))):
+            labels[idx] = NOISE
+            continue
+        mad = float(np.median(np.abs(sims - med))) * 1.4826
+        labels[idx[sims < med - k * max(mad, 0.01)]] = NOISE
+    return labels
 
 
 def nearest_medoid(query: np.ndarray, embeddings: np.ndarray, clustering: Clustering) -> tuple[int, float] | None:
