@@ -103,7 +103,11 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
 
 
 def _projection_plot(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, str]:
-    """2-D UMAP of the faces coloured by cluster (PCA when there are too few faces for UMAP)."""
+    """2-D UMAP of the faces coloured by cluster (PCA when there are too few faces for UMAP); at most 5000
+    faces, drawn at random, so the plot costs the same for any film."""
+    if len(vectors) > 5000:
+        pick = np.random.default_rng(0).choice(len(vectors), 5000, replace=False)
+        vectors, labels = vectors[pick], labels[pick]
     import matplotlib
 
     matplotlib.use("Agg")
