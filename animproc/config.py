@@ -74,10 +74,14 @@ class IdentitiesConfig(_Strict):
     selection_method: Literal["eom", "leaf"] = "eom"
     cluster_selection_epsilon: float = Field(0.0, ge=0, le=2)
     reduce_dimensions: int | None = Field(32, ge=2, description="PCA dimensions before HDBSCAN; null = raw")
-    min_face_size: float = Field(12.0, ge=0, description="smallest inter-ocular distance (px) clustered")
-    min_face_sharpness: float = Field(15.0, ge=0, description="smallest Laplacian variance of the aligned crop")
+    min_face_size: float = Field(8.0, ge=0, description="smallest inter-ocular distance (px) clustered")
+    min_face_sharpness: float = Field(8.0, ge=0, description="smallest Laplacian variance of the aligned crop")
     face_threshold: float = Field(0.3, ge=0, le=1, description="face detection score threshold")
-    body_weight: float = Field(0.3, ge=0, le=1, description="weight of the instance's costume colours beside the face")
+    body_weight: float = Field(0.0, ge=0, le=1,
+                               description="weight of the instance's costume colours beside the face (0: off)")
+    face_interval_seconds: float | None = Field(
+        0.5, gt=0, description="also look for faces in a frame this often (decoded from the source), so each "
+                               "character has enough faces to cluster; null = only the kept frames")
 
 
 class PosesConfig(_Strict):

@@ -14,7 +14,9 @@ from animproc.errors import AnimprocError
 from animproc.identity.cluster import NOISE, cluster_embeddings, nearest_medoid
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
+from animproc.video.decode import read_frames
 from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, on_checkerboard
+from animproc.library import source_path
 from animproc.review.labels import auto_identity_review, load_review, review_path, save_review
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
@@ -48,8 +50,8 @@ def _owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, pool="gpu", kinds={"parquet", "jpeg"},
-       deps=["frames_processed", "instances_filtered", "instances_inpainted"],
-       description="Every face in the kept frames: box, 5 landmarks, detection score, aligned 112x112 crop, "
+       deps=["frames_processed", "instances_filtered", "instances_inpainted", "shots"],
+       description="Every face in the kept frames and in a frame every `face_interval_seconds`: box, 5 landmarks, detection score, aligned 112x112 crop, "
                    "L2-normalised embedding, size and sharpness, and the reviewed character instance it belongs "
                    "to (none when no kept instance holds it). Faces too small or blurred stay in the table with "
                    "the reason and are left out of clustering.")
@@ -66,24 +68,24 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
     frames = st.read_parquet(st.asset_dir(film, "frames_processed") / "manifest.parquet")
     frames = frames[frames["kept"]]
     kept = _kept_instances(st, film)
+    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
     started = time.perf_counter()
     rows = []
     with st.publish_dir(film, "faces") as out:
-        for frame in frames.itertuples():
-            image = _read(st.resolve(frame.path))
-            inst = kept[kept["frame_index"] == frame.frame_index]
+        for index, time_s, shot_id, image in _face_frames(st, film, frames, shots, c.face_interval_seconds):
+            inst = kept[kept["frame_index"] == index]
             masks = [(r.instance_id, decode_rle({"size": [r.mask_height, r.mask_width], "counts": r.mask_rle}))
                      for r in inst.itertuples()]
             for k, f in enumerate(analyzer(image)):
-                face_id = f"{Path(frame.path).stem}_f{k:02d}"
+                face_id = f"{index:07d}_f{k:02d}"
                 excluded = None
                 if f.size < c.min_face_size:
                     excluded = f"too small ({f.size:.1f} px between the eyes < {c.min_face_size})"
                 elif f.sharpness < c.min_face_sharpness:
                     excluded = f"too blurred (sharpness {f.sharpness:.1f} < {c.min_face_sharpness})"
                 st.write_bytes(out / "crops" / f"{face_id}.jpg", encode_image(f.crop, ".jpg", 92))
-                rows.append({"face_id": face_id, "film": film, "frame_index": int(frame.frame_index),
-                             "time": float(frame.time), "shot_id": int(frame.shot_id),
+                rows.append({"face_id": face_id, "film": film, "frame_index": int(index),
+                             "time": float(time_s), "shot_id": int(shot_id),
                              "instance_id": _owner(f.box, masks), "x0": f.box[0], "y0": f.box[1], "x1": f.box[2],
                              "y1": f.box[3], "landmarks": f.landmarks.reshape(-1).tolist(), "score": f.score,
                              "size": f.size, "sharpness": f.sharpness, "excluded": excluded,
@@ -97,9 +99,29 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
         "faces": len(table), "usable": len(usable), "analyzer": analyzer.name,
         "in_kept_instances": int(table["instance_id"].notna().sum()),
         "excluded": MetadataValue.json(dict(Counter(r.split(" (")[0] for r in table["excluded"].dropna()))),
-        "frames": len(frames), "seconds": round(time.perf_counter() - started, 2),
+        "frames": int(table["frame_index"].nunique()) if len(table) else 0, "kept_frames": len(frames),
+        "face_interval_seconds": c.face_interval_seconds, "seconds": round(time.perf_counter() - started, 2),
         "crops": MetadataValue.md(markdown_image(encode_image(sheet), alt="faces") if sheet is not None else "no faces"),
     })
+
+
+def _face_frames(st, film: str, frames: pd.DataFrame, shots: pd.DataFrame, interval: float | None):
+    """The kept frames (from their images), then, when `interval` is set, a frame every `interval` seconds of
+    the film decoded from the source in one pass: (frame index, time, shot id, BGR image)."""
+    for frame in frames.itertuples():
+        yield int(frame.frame_index), float(frame.time), int(frame.shot_id), _read(st.resolve(frame.path))
+    if not interval or shots.empty:
+        return
+    probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
+    fps = float(probe.get("fps") or 24.0)
+    step = max(1, round(interval * fps))
+    last = int(shots["end_frame"].max())
+    wanted = sorted(set(range(0, last + 1, step)) - set(frames["frame_index"].astype(int)))
+    starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
+    with st.local_copy(source_path(st, film)) as local:
+        for index, image in read_frames(local, wanted):
+            k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+            yield index, index / fps, int(ids[k]), image
 
 
 def _projection_plot(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, str]:

@@ -116,3 +116,37 @@ def test_cluster_images_on_labelled_photos_meets_purity_and_ari(shared_media, tm
                                 str(out), "--reference", str(folder / "identities.json")],
                                capture_output=True, text=True, timeout=120)
     assert evaluated.returncode == 0 and "clusters 5 (reference identities 5" in evaluated.stdout
+
+
+def test_snow_fight_girl_and_warrior_end_in_different_clusters(shared_media, tmp_path):
+    """The film path on the real snow-fight clip (auto review, faces every 1/8 s, min cluster size 4): the
+    girl's faces (named by eye in bench/reference/snow_fight_faces.json) and the warrior's land in different
+    clusters, each mostly in its own."""
+    from collections import Counter
+
+    from animproc_dagster.definitions import build_defs as defs_for
+
+    ref = json.loads((REFERENCE.parent / "snow_fight_faces.json").read_text())
+    st = Storage(tmp_path / "data")
+    store_source(st, "snow", shared_media / "sintel_snow_fight" / "clip_03_sintel.mp4")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "snow.yaml").write_text(
+        "review: auto\nidentities:\n  min_cluster_size: 4\n  face_interval_seconds: 0.125\n")
+    defs = defs_for(StorageResource(root=str(tmp_path / "data")),
+                    FilmConfigResource(config_dir=str(tmp_path / "configs")), ShotDetectorResource(backend="default"))
+    with instance_for_test() as instance:
+        assert run_film(defs, instance, "snow").success
+        job = defs.resolve_job_def("instances_reviewed")
+        assert job.execute_in_process(instance=instance, partition_key="snow").success
+    faces = st.read_parquet(st.asset_dir("snow", "identity_clusters") / "faces.parquet")
+    found: dict[str, list[int]] = {}
+    for f in ref["faces"]:
+        here = faces[faces["frame_index"] == f["frame"]]
+        hits = [(_box_iou(f["box"], [r.x0, r.y0, r.x1, r.y1]), int(r.cluster)) for r in here.itertuples()]
+        best = max(hits, default=(0.0, None))
+        if best[0] >= 0.3:
+            found.setdefault(f["identity"], []).append(best[1])
+    girl, girl_n = Counter(found["girl"]).most_common(1)[0]
+    warrior, warrior_n = Counter(found["warrior"]).most_common(1)[0]
+    assert girl != -1 and warrior != -1 and girl != warrior
+    assert girl_n >= 0.6 * len(found["girl"]) and warrior_n >= 0.6 * len(found["warrior"])

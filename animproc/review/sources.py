@@ -42,7 +42,8 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
         summary = {c["cluster"]: c for c in json.loads((folder / "clusters.json").read_text())["clusters"]}
         medoids = {c.get("medoid_face") for c in summary.values()}
         return [{"id": r.face_id, "crop": _film_relative(film, r.crop_path),
-                 "frame": f"frames_processed/images/{r.face_id.rsplit('_f', 1)[0]}.jpg",
+                 "frame": (f"frames_processed/images/{r.face_id.rsplit('_f', 1)[0]}.jpg"
+                           if isinstance(r.instance_id, str) else _film_relative(film, r.crop_path)),
                  "cluster": "noise" if r.cluster < 0 else str(int(r.cluster)), "medoid": r.face_id in medoids,
                  "suggested_name": (summary.get(int(r.cluster)) or {}).get("suggested_name"),
                  "instance_id": r.instance_id, "frame_index": int(r.frame_index)} for r in faces.itertuples()]
