@@ -11,7 +11,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, Failure, MaterializeResult, MetadataValue, asset
 
 from animproc.errors import AnimprocError
-from animproc.identity.cluster import NOISE, cluster_embeddings, nearest_medoid
+from animproc.identity.cluster import NOISE, cluster_tracks, nearest_medoid
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
 from animproc.video.decode import read_frames
@@ -177,8 +177,8 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         else:
             bodies.append(costume_histogram(_read(st.resolve(kept.loc[iid, "cutout_path"]), cv2.IMREAD_UNCHANGED)))
     vectors = clustering_vectors(emb, tracks, bodies, c.body_weight) if len(usable) else emb
-    result = cluster_embeddings(vectors, c.min_cluster_size, c.min_samples, c.selection_method, c.reduce_dimensions,
-                                c.cluster_selection_epsilon)
+    result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
+                            c.reduce_dimensions, c.cluster_selection_epsilon)
     names = _suggest_names(config, config_path, face_analyzer, emb, result)
     usable["track_id"] = tracks
     usable["cluster"] = result.labels

@@ -36,6 +36,20 @@ def test_hdbscan_recovers_synthetic_identities_and_keeps_noise_apart():
     assert best == result.labels[5] and sim > 0.5
 
 
+def test_tracks_are_clustered_once_so_long_tracks_do_not_become_identities():
+    """Two people, each seen in three shots (tracks of 5 faces): clustering one point per track finds the two
+    people; the faces inherit their track's cluster."""
+    from animproc.identity.cluster import cluster_tracks
+
+    x, truth = _identities(2, 3, spread=0.8)
+    faces = np.repeat(x, 5, axis=0)
+    tracks = np.repeat(np.arange(6), 5)
+    result = cluster_tracks(faces, tracks, min_cluster_size=10)
+    assert len(result.clusters) == 2
+    assert identity_scores(result.labels.tolist(), np.repeat(truth, 5).astype(str).tolist())["ari"] == 1.0
+    assert all(len(set(result.labels[tracks == t])) == 1 for t in range(6))
+
+
 def test_too_few_faces_are_all_noise_and_one_group_is_one_cluster():
     assert (cluster_embeddings(np.eye(4, 16), min_cluster_size=10).labels == NOISE).all()
     x, _ = _identities(1, 12)

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import numpy as np
+
 from dagster import instance_for_test
 
 from animproc.config import FilmConfig
@@ -150,3 +152,56 @@ def test_snow_fight_girl_and_warrior_end_in_different_clusters(shared_media, tmp
     warrior, warrior_n = Counter(found["warrior"]).most_common(1)[0]
     assert girl != -1 and warrior != -1 and girl != warrior
     assert girl_n >= 0.6 * len(found["girl"]) and warrior_n >= 0.6 * len(found["warrior"])
+
+
+def test_identity_path_on_a_film_of_labelled_photos(shared_media, tmp_path):
+    """A film made of the labelled photos (one second each, people interleaved) goes through the whole
+    identity path: clusters match the people (scored as `animproc eval identities` does), and names given in
+    the film config with a reference photo not in the film are suggested for the right clusters."""
+    import cv2
+
+    from animproc.identity.images import film_assignment, score_assignment
+    from media_helpers import write_video
+
+    folder = shared_media / "faces_labelled"
+    people = {p: sorted(f.name for f in (folder / p).iterdir()) for p in ("obama", "biden", "kit_harington", "alex_lacamoire")}
+    held_out = {"obama": "obama_small.jpg", "kit_harington": "john2.jpeg"}
+    order = []
+    for k in range(5):
+        order += [(p, files[k]) for p, files in people.items() if k < len(files) and files[k] != held_out.get(p)]
+    frames, spans = [], []
+    for person, name in order:
+        img = cv2.imread(str(folder / person / name))
+        s = min(640 / img.shape[1], 480 / img.shape[0])
+        small = cv2.resize(img, (int(img.shape[1] * s) // 2 * 2, int(img.shape[0] * s) // 2 * 2))
+        canvas = np.zeros((480, 640, 3), np.uint8)
+        y, x = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
+        canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
+        spans.append((len(frames), len(frames) + 23, person))
+        frames += [canvas[..., ::-1].copy()] * 24
+    video = write_video(tmp_path / "photos.mp4", frames)
+    st = Storage(tmp_path / "data")
+    store_source(st, "photos", video)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "photos.yaml").write_text(
+        "review: auto\ncharacters:\n"
+        + "".join(f"  - name: {p}\n    reference_image: {folder / p / f}\n" for p, f in held_out.items())
+        + "identities:\n  min_cluster_size: 2\n")
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")),
+                      FilmConfigResource(config_dir=str(tmp_path / "configs")), ShotDetectorResource(backend="default"))
+    with instance_for_test() as instance:
+        assert run_film(defs, instance, "photos").success
+        job = defs.resolve_job_def("instances_reviewed")
+        result = job.execute_in_process(instance=instance, partition_key="photos")
+        assert result.success
+    faces = st.read_parquet(st.asset_dir("photos", "identity_clusters") / "faces.parquet")
+    label = {i: p for a, b, p in spans for i in range(a, b + 1)}
+    reference = {f"{i:07d}.jpg": label[i] for i in faces["frame_index"].unique()}
+    scores = score_assignment(film_assignment(st, "photos"), reference)
+    assert scores["purity"] >= 0.95 and scores["ari"] >= 0.9 and scores["clusters"] == len(people)
+    clusters = json.loads((tmp_path / "data" / "photos" / "identity_clusters" / "clusters.json").read_text())
+    named = {c["suggested_name"]: c["cluster"] for c in clusters["clusters"] if c.get("suggested_name")}
+    assert set(named) == set(held_out)
+    for person, cluster in named.items():
+        members = faces[faces["cluster"] == cluster]["frame_index"].map(label)
+        assert members.value_counts().index[0] == person

@@ -98,3 +98,26 @@ def nearest_medoid(query: np.ndarray, embeddings: np.ndarray, clustering: Cluste
     sims = {c: float(_unit(embeddings[[m]])[0] @ q) for c, m in clustering.medoids.items()}
     best = max(sims, key=sims.get)
     return best, sims[best]
+
+
+def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: int, min_samples: int | None = None,
+                   method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0) -> Clustering:
+    """Cluster one point per track (its faces share a vector), then give every face its track's cluster.
+    Repeating a track's vector once per face would make each long track a dense cluster of its own; the
+    minimum cluster size, given in faces, becomes a size in tracks through the mean track length. A track
+    already averages several faces, so density needs no smoothing: min_samples defaults to 1 track."""
+    vectors = _unit(np.asarray(vectors, np.float32))
+    ids, first, inverse = np.unique(tracks, return_index=True, return_inverse=True)
+    per_track = len(tracks) / max(1, len(ids))
+    size = max(2, int(round(min_cluster_size / per_track)))
+    samples = 1 if min_samples is None else max(1, int(round(min_samples / per_track)))
+    result = cluster_embeddings(vectors[first], size, samples, method, reduce_to, epsilon)
+    labels = result.labels[inverse]
+    probabilities = result.probabilities[inverse] if len(result.probabilities) else np.zeros(len(tracks))
+    medoids, intra = {}, {}
+    for c in sorted(set(labels.tolist()) - {NOISE}):
+        idx = np.nonzero(labels == c)[0]
+        sims = vectors[idx] @ vectors[idx].T
+        m = idx[int(np.argmax(sims.sum(1)))]
+        medoids[c], intra[c] = int(m), float((vectors[idx] @ vectors[m]).mean())
+    return Clustering(labels, probabilities, medoids, intra, result.reduced_to)
