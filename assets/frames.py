@@ -3,7 +3,6 @@ import json
 import time
 from collections import Counter
 
-import cv2
 import numpy as np
 import pandas as pd
 from dagster import (AssetExecutionContext, AssetKey, AssetSpec, Failure, MaterializeResult, MetadataValue, asset,
@@ -11,7 +10,7 @@ from dagster import (AssetExecutionContext, AssetKey, AssetSpec, Failure, Materi
 
 from animproc.errors import AnimprocError
 from animproc.image.curate import curate_frames
-from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, markdown_table
+from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, markdown_table, read_image
 from animproc.library import film_record, source_path
 from animproc.video.probe import probe_media
 from animproc.video.scan import FrameWriter, ScanResult, scan_film
@@ -148,19 +147,11 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
     })
 
 
-def _read_bgr(path) -> np.ndarray:
-    data = np.frombuffer(path.read_bytes(), np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if img is None:
-        raise Failure(description=f"{path}: image cannot be decoded")
-    return img
-
-
 def _frames_sheet(frames: pd.DataFrame, folder, limit: int = 24) -> str:
     if frames.empty:
         return "no frames"
     picks = frames.iloc[np.linspace(0, len(frames) - 1, min(limit, len(frames))).astype(int)]
-    images = [_read_bgr(folder / p.rsplit("/", 1)[-1]) for p in picks["path"]]
+    images = [read_image(folder / p.rsplit("/", 1)[-1]) for p in picks["path"]]
     labels = [f"#{i} shot {s}" for i, s in zip(picks["frame_index"], picks["shot_id"])]
     return markdown_image(encode_image(contact_sheet(images, labels, thumb_width=160)), alt="frames")
 
@@ -177,7 +168,7 @@ def frames_processed(context: AssetExecutionContext, storage: StorageResource,
     started = time.perf_counter()
     frames = st.read_parquet(st.asset_dir(film, "frames") / "manifest.parquet")
     paths = [st.resolve(p) for p in frames["path"]]
-    curated = curate_frames(frames, lambda i: _read_bgr(paths[i]), config)
+    curated = curate_frames(frames, lambda i: read_image(paths[i]), config)
     with st.publish_dir(film, "frames_processed") as out:
         images = out / "images"
         images.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,9 @@ from animproc.identity.cluster import NOISE, cluster_tracks, nearest_medoid
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
 from animproc.video.decode import read_frames
-from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, on_checkerboard
+from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, on_checkerboard, read_image
 from animproc.library import source_path
-from animproc.review.labels import auto_identity_review, load_review, review_path, save_review
+from animproc.review.labels import auto_identity_review, load_review, write_auto_review
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
@@ -26,13 +26,6 @@ from resources.storage import StorageResource
 GROUP = "identities"
 FACE_COLUMNS = ["face_id", "film", "frame_index", "time", "shot_id", "instance_id", "x0", "y0", "x1", "y1",
                 "landmarks", "score", "size", "sharpness", "excluded", "crop_path", "embedding"]
-
-
-def _read(path, flags=cv2.IMREAD_COLOR) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), flags)
-    if img is None:
-        raise Failure(description=f"{path}: image cannot be decoded")
-    return img
 
 
 def _kept_instances(st, film: str) -> pd.DataFrame:
@@ -51,8 +44,8 @@ def _owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
 
 @asset(partitions_def=film_partitions, group_name=GROUP, pool="gpu", kinds={"parquet", "jpeg"},
        deps=["frames_processed", "instances_filtered", "instances_inpainted", "shots"],
-       description="Every face in the kept frames and in a frame every `face_interval_seconds`: box, 5 landmarks, detection score, aligned 112x112 crop, "
-                   "L2-normalised embedding, size and sharpness, and the reviewed character instance it belongs "
+       description="Every face in the kept frames and in a frame every `face_interval_seconds`: box, 5 "
+                   "landmarks, detection score, aligned 112x112 crop, L2-normalised embedding, size and sharpness, and the reviewed character instance it belongs "
                    "to (none when no kept instance holds it). Faces too small or blurred stay in the table with "
                    "the reason and are left out of clustering.")
 def faces(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
@@ -93,7 +86,7 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
         table = pd.DataFrame(rows, columns=FACE_COLUMNS)
         st.write_parquet(out / "faces.parquet", table)
     usable = table[table["excluded"].isna()]
-    sheet = contact_sheet([_read(st.resolve(p)) for p in usable["crop_path"][:36]], thumb_width=72, columns=12) \
+    sheet = contact_sheet([read_image(st.resolve(p)) for p in usable["crop_path"][:36]], thumb_width=72, columns=12) \
         if len(usable) else None
     return MaterializeResult(metadata={
         "faces": len(table), "usable": len(usable), "analyzer": analyzer.name,
@@ -109,7 +102,7 @@ def _face_frames(st, film: str, frames: pd.DataFrame, shots: pd.DataFrame, inter
     """The kept frames (from their images), then, when `interval` is set, a frame every `interval` seconds of
     the film decoded from the source in one pass: (frame index, time, shot id, BGR image)."""
     for frame in frames.itertuples():
-        yield int(frame.frame_index), float(frame.time), int(frame.shot_id), _read(st.resolve(frame.path))
+        yield int(frame.frame_index), float(frame.time), int(frame.shot_id), read_image(st.resolve(frame.path))
     if not interval or shots.empty:
         return
     probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
@@ -175,7 +168,7 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         if iid is None or iid not in kept.index:
             bodies.append(None)
         else:
-            bodies.append(costume_histogram(_read(st.resolve(kept.loc[iid, "cutout_path"]), cv2.IMREAD_UNCHANGED)))
+            bodies.append(costume_histogram(read_image(st.resolve(kept.loc[iid, "cutout_path"]), cv2.IMREAD_UNCHANGED)))
     vectors = clustering_vectors(emb, tracks, bodies, c.body_weight) if len(usable) else emb
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
                             c.reduce_dimensions, c.cluster_selection_epsilon)
@@ -190,7 +183,7 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
             members = usable[usable["cluster"] == cl]
             if members.empty:
                 continue
-            crops = [_read(st.resolve(p)) for p in members["crop_path"][:48]]
+            crops = [read_image(st.resolve(p)) for p in members["crop_path"][:48]]
             st.write_bytes(out / "sheets" / f"cluster_{cl}.jpg", encode_image(contact_sheet(crops, thumb_width=72,
                                                                                           columns=12)))
             entry = {"cluster": int(cl), "size": len(members), "tracks": int(members["track_id"].nunique()),
@@ -201,7 +194,7 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
                 entry.update({"medoid_face": usable.loc[m, "face_id"],
                               "intra_similarity": round(result.intra_similarity[cl], 4),
                               "suggested_name": names.get(cl)})
-                medoid_images.append(_read(st.resolve(usable.loc[m, "crop_path"])))
+                medoid_images.append(read_image(st.resolve(usable.loc[m, "crop_path"])))
                 medoid_labels.append(f"{cl}: {names.get(cl) or ''} ({len(members)})")
             summary.append(entry)
         assignment = (usable[usable["instance_id"].notna() & (usable["cluster"] != NOISE)]
@@ -212,7 +205,9 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         st.write_parquet(out / "instances.parquet", instances)
         st.write_text(out / "clusters.json", json.dumps({"film": film, "clusters": summary,
                                                          "reduced_to": result.reduced_to}, indent=1))
-    review_version = _write_auto_review(st, film, usable) if config.review == "auto" else None
+    review_version = (write_auto_review(st, auto_identity_review(film, dict(zip(usable["face_id"],
+                                                                                 usable["cluster"].astype(int)))))
+                      if config.review == "auto" else None)
     plot, method = _projection_plot(vectors, result.labels) if len(usable) else (None, None)
     grid = contact_sheet(medoid_images, medoid_labels, thumb_width=96) if medoid_images else None
     return MaterializeResult(metadata={
@@ -227,16 +222,6 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         "review": config.review if review_version is None else f"auto (review version {review_version})",
         "seconds": round(time.perf_counter() - started, 2),
     })
-
-
-def _write_auto_review(st, film: str, usable: pd.DataFrame) -> int:
-    review = auto_identity_review(film, dict(zip(usable["face_id"], usable["cluster"].astype(int))))
-    try:
-        current = load_review(st, film, "identities")
-    except AnimprocError:
-        current = None
-        st.remove_tree(review_path(st, film, "identities"))
-    return save_review(st, review, current.version if current else 0).version
 
 
 def _suggest_names(config, config_path, face_analyzer, emb, result) -> dict[int, str]:
@@ -357,7 +342,7 @@ def pose_subclusters(context: AssetExecutionContext, storage: StorageResource,
         for name, group in index[index["kind"] == "instance"].groupby("character"):
             images, buckets, ratios, quality = [], [], [], []
             for r in group.itertuples():
-                rgba = _read(st.resolve(r.path), cv2.IMREAD_UNCHANGED)
+                rgba = read_image(st.resolve(r.path), cv2.IMREAD_UNCHANGED)
                 face = face_of.get(r.id)
                 bucket, ratio = bucket_of(list(face.landmarks) if face is not None else None,
                                           (face.x1 - face.x0) if face is not None else None, rgba.shape[0],

@@ -13,12 +13,12 @@ from dagster import AssetExecutionContext, AssetSpec, Failure, MaterializeResult
 from animproc.errors import AnimprocError
 from animproc.image.faces import CenterFaceDetector
 from animproc.image.masks import decode_rle, soft_alpha
-from animproc.image.preview import contact_sheet, encode_image, markdown_image, on_checkerboard
+from animproc.image.preview import contact_sheet, encode_image, markdown_image, on_checkerboard, read_image
 from animproc.instances.extract import extract_instances, frame_overlay
 from animproc.instances.filtering import apply_instance_review
 from animproc.instances.inpaint import fill_occlusion, occluded_region, occlusion_ratio
 from animproc.library import source_path
-from animproc.review.labels import auto_instance_review, load_review, review_path, save_review
+from animproc.review.labels import auto_instance_review, load_review, write_auto_review
 from animproc.video.decode import read_frames
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
@@ -36,13 +36,6 @@ def _fail(exc: AnimprocError) -> Failure:
     return Failure(description=str(exc), allow_retries=False)
 
 
-def _read_image(path, flags=cv2.IMREAD_COLOR) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), flags)
-    if img is None:
-        raise Failure(description=f"{path}: image cannot be decoded")
-    return img
-
-
 def _png(image: np.ndarray) -> bytes:
     return encode_image(image, ".png")
 
@@ -51,20 +44,9 @@ def _example_grid(st, paths: list[str], labels: list[str], limit: int = 18) -> s
     if not paths:
         return "no instances"
     picks = np.linspace(0, len(paths) - 1, min(limit, len(paths))).astype(int)
-    images = [on_checkerboard(_read_image(st.resolve(paths[i]), cv2.IMREAD_UNCHANGED)) for i in picks]
+    images = [on_checkerboard(read_image(st.resolve(paths[i]), cv2.IMREAD_UNCHANGED)) for i in picks]
     return markdown_image(encode_image(contact_sheet(images, [labels[i] for i in picks], thumb_width=120)),
                           alt="instances")
-
-
-def _write_auto_review(st, film: str, table: pd.DataFrame) -> int:
-    review = auto_instance_review(film, dict(zip(table["instance_id"], table["category"])))
-    try:
-        current = load_review(st, film, "instances")
-    except AnimprocError:
-        current = None  # a broken file is replaced by the unattended decision
-    if current is None and review_path(st, film, "instances").exists():
-        st.remove_tree(review_path(st, film, "instances"))
-    return save_review(st, review, current.version if current else 0).version
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, deps=["frames_processed"], kinds={"parquet", "png"},
@@ -89,7 +71,7 @@ def instances(context: AssetExecutionContext, storage: StorageResource, film_con
     per_frame: list[int] = []
     with st.publish_dir(film, "instances") as out:
         for k, frame in enumerate(frames.itertuples()):
-            image = _read_image(st.resolve(frame.path))
+            image = read_image(st.resolve(frame.path))
             t = time.perf_counter()
             faces = detector(image)
             found = extract_instances(image, seg(image, faces), faces, config.instances.min_area,
@@ -111,7 +93,8 @@ def instances(context: AssetExecutionContext, storage: StorageResource, film_con
         st.write_parquet(out / "instances.parquet", table)
     grid = _example_grid(st, list(table["cutout_path"]),
                          [f"{c} {s:.2f}" for c, s in zip(table["category"], table["category_score"])])
-    review_version = _write_auto_review(st, film, table) if config.review == "auto" else None
+    review_version = (write_auto_review(st, auto_instance_review(film, dict(zip(table["instance_id"], table["category"]))))
+                      if config.review == "auto" else None)
     return MaterializeResult(metadata={
         "instances": len(table), "frames": len(frames), "segmenter": seg.name,
         "by_category": MetadataValue.json(dict(Counter(table["category"]))),
@@ -222,7 +205,7 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
     results: dict[str, tuple[str, float, int]] = {}
     with st.publish_dir(film, "instances_inpainted") as out:
         def fill_frame(f: int, neighbours: list[np.ndarray]) -> None:
-            image = _read_image(st.resolve(needs[f][0].frame_path))
+            image = read_image(st.resolve(needs[f][0].frame_path))
             for r in needs[f]:
                 others = [masks[o] for o in by_frame[f] if o != r.instance_id]
                 res = fill_occlusion(image, masks[r.instance_id], others, neighbours, painter, c.occlusion_threshold,

@@ -25,6 +25,19 @@ def test_saves_are_versioned_and_a_stale_writer_is_refused(tmp_path):
     assert not [p for p in review_path(st, "demo", "instances").parent.iterdir() if p.suffix == ".part"]
 
 
+def test_auto_review_replaces_a_broken_file_and_follows_a_good_ones_version(tmp_path):
+    from animproc.review.labels import write_auto_review
+
+    st, table = fake_instances(tmp_path)
+    path = review_path(st, "demo", "instances")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": "animproc-rev')
+    auto = auto_instance_review("demo", dict(zip(table["instance_id"], table["category"])))
+    assert write_auto_review(st, auto) == 1
+    assert write_auto_review(st, auto_instance_review("demo", {})) == 2
+    assert load_review(st, "demo", "instances").decided_by == "auto"
+
+
 @pytest.mark.parametrize("text, problem", [
     ('{"format": "animproc-review/1", "film": "demo", "kind": "instances", "version": 2, "decis', "not valid JSON"),
     ('[]', "not an animproc review file"),

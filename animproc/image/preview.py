@@ -31,6 +31,16 @@ def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str] | None = N
     return np.vstack(rows)
 
 
+def read_image(path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """An image file under the storage root (local or remote path object), decoded by OpenCV."""
+    from animproc.errors import MediaError
+
+    img = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), flags)
+    if img is None:
+        raise MediaError(path, "image cannot be decoded")
+    return img
+
+
 def encode_image(image_bgr: np.ndarray, ext: str = ".jpg", quality: int = 85) -> bytes:
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else []
     ok, buf = cv2.imencode(ext, image_bgr, params)

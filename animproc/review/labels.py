@@ -142,3 +142,13 @@ def auto_identity_review(film: str, face_clusters: dict[str, int]) -> Review:
     return Review(film, "identities", submitted=True, decided_by="auto", decisions={
         "faces": {f: (str(c) if c >= 0 else "noise") for f, c in face_clusters.items()},
         "clusters": {str(c): {"name": f"character_{k:02d}", "character": True} for k, c in enumerate(keys)}})
+
+
+def write_auto_review(storage: Storage, review: Review) -> int:
+    """Save an unattended review over whatever is there (a broken file is replaced); returns its version."""
+    try:
+        current = load_review(storage, review.film, review.kind)
+    except ReviewFileError:
+        current = None
+        review_path(storage, review.film, review.kind).unlink()
+    return save_review(storage, review, current.version if current else 0).version
