@@ -116,7 +116,10 @@ def diarization(context: AssetExecutionContext, storage: StorageResource,
     started = time.perf_counter()
     with st.local_copy(st.asset_dir(film, "audio") / "analysis_16k.wav") as wav_path:
         wav = read_mono(wav_path)
-    engine = diarizer.diarizer()
+    try:
+        engine = diarizer.diarizer()
+    except AnimprocError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
     segments = engine(wav)
     table = pd.DataFrame([{"film": film, **s.to_dict()} for s in segments], columns=SEGMENT_COLUMNS)
     with st.publish_dir(film, "diarization") as out:

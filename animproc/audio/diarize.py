@@ -13,10 +13,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from animproc.audio.clustering import cluster_speakers
+from animproc.errors import ModelError
 
 SR = 16000
 
@@ -152,3 +154,52 @@ def parse_rttm(text: str) -> list[tuple[float, float, str]]:
             start, dur = float(parts[3]), float(parts[4])
             turns.append((start, start + dur, parts[7]))
     return turns
+
+
+class PyannoteDiarizer:
+    """A pyannote.audio pipeline (e.g. speaker-diarization-community-1) from a local folder: its config.yaml
+    names the segmentation, embedding and PLDA folders beside it, so nothing is fetched and no token is
+    needed. The waveform is passed in memory. pyannote gives no per-turn confidence: turns carry 1.0, and
+    speech it attributes to two speakers at once is written as overlap rows for the second speaker."""
+
+    name = "pyannote"
+
+    def __init__(self, pipeline_dir: str | Path, device: str = "auto", max_speakers: int | None = None):
+        import torch
+
+        folder = Path(pipeline_dir)
+        if not (folder / "config.yaml").is_file():
+            raise ModelError(folder, "no pyannote pipeline here (config.yaml missing)")
+        from pyannote.audio import Pipeline
+
+        try:
+            self.pipeline = Pipeline.from_pretrained(folder)
+        except Exception as exc:  # pyannote raises many types for a broken folder
+            raise ModelError(folder, f"cannot load the pyannote pipeline ({str(exc).splitlines()[0]})") from None
+        if self.pipeline is None:
+            raise ModelError(folder, "cannot load the pyannote pipeline")
+        use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+        if use_cuda:
+            self.pipeline.to(torch.device("cuda"))
+        self.max_speakers = max_speakers
+
+    def __call__(self, wav: np.ndarray) -> list[SpeechSegment]:
+        import torch
+
+        if len(wav) < SR // 2:
+            return []
+        kwargs = {"max_speakers": self.max_speakers} if self.max_speakers else {}
+        out = self.pipeline({"waveform": torch.from_numpy(np.ascontiguousarray(wav, np.float32))[None],
+                             "sample_rate": SR}, **kwargs)
+        full = getattr(out, "speaker_diarization", out)
+        exclusive = getattr(out, "exclusive_speaker_diarization", None) or full
+        names = {}
+        for _, _, label in full.itertracks(yield_label=True):
+            names.setdefault(label, f"speaker_{len(names):02d}")
+        segments = [SpeechSegment(round(s.start, 3), round(s.end, 3), names[label], 1.0)
+                    for s, _, label in exclusive.itertracks(yield_label=True) if label in names]
+        for label, name in names.items():
+            extra = full.label_timeline(label).extrude(exclusive.label_timeline(label))
+            segments += [SpeechSegment(round(s.start, 3), round(s.end, 3), name, 1.0, True)
+                         for s in extra if s.duration > 0]
+        return sorted(segments, key=lambda s: (s.start, s.overlap))
