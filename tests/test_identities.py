@@ -48,6 +48,7 @@ def test_tracks_are_clustered_once_so_long_tracks_do_not_become_identities():
     assert len(result.clusters) == 2
     assert identity_scores(result.labels.tolist(), np.repeat(truth, 5).astype(str).tolist())["ari"] == 1.0
     assert all(len(set(result.labels[tracks == t])) == 1 for t in range(6))
+    assert len(cluster_tracks(np.zeros((0, 128)), np.zeros(0, int), 10).labels) == 0
 
 
 def test_too_few_faces_are_all_noise_and_one_group_is_one_cluster():

@@ -107,6 +107,8 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
     minimum cluster size, given in faces, becomes a size in tracks through the mean track length. A track
     already averages several faces, so density needs no smoothing: min_samples defaults to 1 track."""
     vectors = _unit(np.asarray(vectors, np.float32))
+    if len(vectors) == 0:
+        return Clustering(np.zeros(0, int), np.zeros(0, np.float32), {}, {}, None)
     ids, first, inverse = np.unique(tracks, return_index=True, return_inverse=True)
     per_track = len(tracks) / max(1, len(ids))
     size = max(2, int(round(min_cluster_size / per_track)))
