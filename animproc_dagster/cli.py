@@ -386,24 +386,37 @@ def cmd_review(args) -> int:
     from animproc.errors import AnimprocError
     from animproc.films import validate_film_key
     from animproc.review.server import ReviewServer
-    from animproc.review.sources import identities_source, instances_source
+    from animproc.review.sources import NothingToReview, identities_source, instances_source
 
     try:
         validate_film_key(args.name)
         st = _storage()
-        source = {"instances": instances_source, "identities": identities_source}[args.kind](st, args.name)
-        server = ReviewServer(st, args.name, source, args.host, args.port)
+        sources = []
+        for kind, make in (("instances", instances_source), ("identities", identities_source)):
+            source = make(st, args.name)
+            try:
+                source.items()
+            except NothingToReview as exc:
+                if kind == args.kind:
+                    raise exc
+                continue
+            sources.append(source)
+        sources.sort(key=lambda s: s.kind != args.kind)  # the asked-for gate first: the root leads there
+        server = ReviewServer(st, args.name, sources, args.host, args.port)
     except AnimprocError as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc}")
-    print(f"reviewing the {args.kind} of {args.name!r} at {server.url}  (Ctrl+C to stop)")
+    others = ", ".join(server.url_for(s) for s in server.sources if s != args.kind)
+    print(f"reviewing the {args.kind} of {args.name!r} at {server.url_for(args.kind)}  (Ctrl+C to stop)")
+    if others:
+        print(f"  the same server also serves {others}")
     print(f"  decisions are saved to {st.film_dir(args.name) / 'reviews' / (args.kind + '.json')}; press "
           f"'Finish review' and the review sensor (or `animproc run {args.name}`) runs what follows")
     if args.open:
         import webbrowser
 
-        webbrowser.open(server.url)
+        webbrowser.open(server.url_for(args.kind))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

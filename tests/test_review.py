@@ -100,7 +100,7 @@ def _request(srv, path, body=None, headers=None, method=None):
 def test_server_pages_items_and_serves_only_film_images(server):
     """Items come in pages; images are served only from inside the film's storage folder."""
     srv, st, table = server
-    status, body = _request(srv, "/api/items?offset=10&limit=5")
+    status, body = _request(srv, "/instances/api/items?offset=10&limit=5")
     page = json.loads(body)
     assert status == 200 and page["total"] == len(table) and [i["id"] for i in page["items"]] == list(table["instance_id"][10:12])
     status, body = _request(srv, "/media/" + page["items"][0]["cutout"])
@@ -108,27 +108,28 @@ def test_server_pages_items_and_serves_only_film_images(server):
     for bad in ["/media/../secret.png", "/media/%2e%2e/secret.png", "/media/instances/instances.parquet",
                 "/media/..%2fsecret.png", "/media//etc/passwd.png"]:
         assert _request(srv, bad)[0] == 404, bad
-    status, body = _request(srv, "/")
+    status, body = _request(srv, "/instances/")
     assert status == 200 and srv.token.encode() in body
+    assert _request(srv, "/identities/api/all")[0] == 404  # only the gates given to the server
 
 
 def test_server_saves_with_the_token_and_refuses_cross_origin_and_stale_writes(server):
     srv, st, _ = server
     token = {"X-Review-Token": srv.token}
     decisions = {"000000_00": {"keep": False, "category": "character"}}
-    assert _request(srv, "/api/save", {"version": 0, "decisions": decisions})[0] == 403  # no token
-    assert _request(srv, "/api/save", {"version": 0, "decisions": decisions},
+    assert _request(srv, "/instances/api/save", {"version": 0, "decisions": decisions})[0] == 403  # no token
+    assert _request(srv, "/instances/api/save", {"version": 0, "decisions": decisions},
                     {**token, "Origin": "http://evil.example"})[0] == 403
-    assert _request(srv, "/api/save", {"version": 0, "decisions": decisions},
+    assert _request(srv, "/instances/api/save", {"version": 0, "decisions": decisions},
                     {**token, "Sec-Fetch-Site": "cross-site"})[0] == 403
-    assert _request(srv, "/api/save", {"version": 0, "decisions": decisions}, {**token, "Host": "attacker:80"})[0] == 403
+    assert _request(srv, "/instances/api/save", {"version": 0, "decisions": decisions}, {**token, "Host": "attacker:80"})[0] == 403
     assert load_review(st, "demo", "instances") is None
-    status, body = _request(srv, "/api/save", {"version": 0, "decisions": decisions}, {**token, "Origin": srv.url.rstrip("/")})
+    status, body = _request(srv, "/instances/api/save", {"version": 0, "decisions": decisions}, {**token, "Origin": srv.url.rstrip("/")})
     assert status == 200 and json.loads(body)["version"] == 1
-    status, body = _request(srv, "/api/save", {"version": 0, "decisions": {}}, token)
+    status, body = _request(srv, "/instances/api/save", {"version": 0, "decisions": {}}, token)
     assert status == 409 and json.loads(body)["version"] == 1
-    status, body = _request(srv, "/api/save", {"version": 1, "decisions": {"nope_00": {"keep": True}}}, token)
+    status, body = _request(srv, "/instances/api/save", {"version": 1, "decisions": {"nope_00": {"keep": True}}}, token)
     assert status == 400 and b"unknown instance ids" in body
-    assert _request(srv, "/api/save", {"version": 1, "decisions": {"000000_00": {"keep": "yes"}}}, token)[0] == 400
+    assert _request(srv, "/instances/api/save", {"version": 1, "decisions": {"000000_00": {"keep": "yes"}}}, token)[0] == 400
     saved = load_review(st, "demo", "instances")
     assert saved.version == 1 and saved.decisions == decisions and not saved.submitted

@@ -45,7 +45,7 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 page = browser.new_page()
-                page.goto(server.url)
+                page.goto(server.url)  # the root leads to the first gate's page
                 page.wait_for_selector(".card")
                 assert page.locator(".card").count() == len(ids)
                 page.locator(".card").first.click()
@@ -101,13 +101,13 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
 
     root = tmp_path / "data"
     st, faces = fake_identities(root)
-    server = ReviewServer(st, "demo", identities_source(st, "demo"))
+    server = ReviewServer(st, "demo", [identities_source(st, "demo")])
     server.start()
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page()
-            page.goto(server.url)
+            page.goto(server.url_for("identities"))
             page.wait_for_selector(".cluster")
             rows = page.locator(".cluster")
             assert rows.count() == 4  # three clusters and noise

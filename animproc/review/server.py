@@ -1,4 +1,5 @@
-"""The local review server: one page per review kind, one security model, one save format.
+"""The local review server: one server for a film's review gates, a page per kind at `/{kind}/`, one security
+model, one save format.
 
 Security: binds to 127.0.0.1 by default; answers only requests whose Host is the address it serves (no DNS
 rebinding); refuses writes that come from another origin (Origin / Sec-Fetch-Site) or lack the page's
@@ -35,11 +36,13 @@ class ReviewSource:
 
 
 class ReviewServer:
-    def __init__(self, storage: Storage, film: str, source: ReviewSource, host: str = "127.0.0.1", port: int = 0):
-        self.storage, self.film, self.source = storage, film, source
+    def __init__(self, storage: Storage, film: str, sources: ReviewSource | list[ReviewSource],
+                 host: str = "127.0.0.1", port: int = 0):
+        self.storage, self.film = storage, film
+        self.sources = {s.kind: s for s in (sources if isinstance(sources, list) else [sources])}
         self.token = secrets.token_urlsafe(24)
         self.lock = threading.Lock()
-        self._items = source.items()
+        self._items = {kind: s.items() for kind, s in self.sources.items()}
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
@@ -47,6 +50,9 @@ class ReviewServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
+
+    def url_for(self, kind: str) -> str:
+        return f"{self.url}{kind}/"
 
     def serve_forever(self) -> None:
         self.httpd.serve_forever()
@@ -60,26 +66,26 @@ class ReviewServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def state(self) -> dict:
-        review = load_review(self.storage, self.film, self.source.kind)
-        return (review or Review(self.film, self.source.kind)).to_json()
+    def state(self, kind: str) -> dict:
+        review = load_review(self.storage, self.film, kind)
+        return (review or Review(self.film, kind)).to_json()
 
-    def save(self, body: dict) -> dict:
+    def save(self, kind: str, body: dict) -> dict:
         expected = body.get("version")
         if not isinstance(expected, int) or isinstance(expected, bool):
             raise ReviewFileError("request", "'version' must be an integer")
-        doc = {"format": "animproc-review/1", "film": self.film, "kind": self.source.kind, "version": expected,
+        doc = {"format": "animproc-review/1", "film": self.film, "kind": kind, "version": expected,
                "submitted": bool(body.get("submitted")), "decided_by": "person",
                "decisions": body.get("decisions")}
         if isinstance(body.get("extra"), dict):
             doc.update({k: v for k, v in body["extra"].items() if k not in doc})
-        review = parse_review(json.dumps(doc), "request", self.film, self.source.kind)
-        ids = {item["id"] for item in self._items}
-        named = review.decisions.get("faces", {}) if self.source.kind == "identities" else review.decisions
+        review = parse_review(json.dumps(doc), "request", self.film, kind)
+        ids = {item["id"] for item in self._items[kind]}
+        named = review.decisions.get("faces", {}) if kind == "identities" else review.decisions
         unknown = sorted(set(named) - ids)
         if unknown:
-            raise ReviewFileError("request", f"unknown {self.source.kind[:-1] if self.source.kind == 'instances' else 'face'} "
-                                             f"ids: {unknown[:5]}")
+            raise ReviewFileError("request", f"unknown {'face' if kind == 'identities' else 'instance'} ids: "
+                                             f"{unknown[:5]}")
         with self.lock:
             saved = save_review(self.storage, review, expected)
         return {"version": saved.version, "saved_at": saved.saved_at}
@@ -134,36 +140,43 @@ class ReviewServer:
                     return self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header"})
                 url = urlsplit(self.path)
                 if url.path == "/":
-                    page = resources.files("animproc.review").joinpath(f"{server.source.kind}.html").read_text()
-                    page = page.replace("{{TOKEN}}", server.token).replace("{{FILM}}", server.film) \
-                        .replace("{{TITLE}}", server.source.title)
-                    return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8",
-                                      {"Cache-Control": "no-store", "Content-Security-Policy":
-                                       "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                       "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"})
-                if url.path == "/api/items":
-                    q = parse_qs(url.query)
-                    try:
-                        offset = max(0, int(q.get("offset", ["0"])[0]))
-                        limit = min(1000, max(1, int(q.get("limit", ["200"])[0])))
-                    except ValueError:
-                        return self._json(HTTPStatus.BAD_REQUEST, {"error": "offset and limit must be integers"})
-                    items = server._items
-                    return self._json(HTTPStatus.OK, {"total": len(items), "offset": offset,
-                                                      "items": items[offset:offset + limit]})
-                if url.path == "/api/all":
-                    return self._json(HTTPStatus.OK, {"total": len(server._items), "items": server._items})
-                if url.path == "/api/state":
-                    try:
-                        return self._json(HTTPStatus.OK, server.state())
-                    except ReviewFileError as exc:
-                        return self._json(HTTPStatus.CONFLICT, {"error": str(exc)})
+                    first = next(iter(server.sources))
+                    return self._send(HTTPStatus.FOUND, b"", "text/plain", {"Location": f"/{first}/"})
                 if url.path.startswith("/media/"):
                     path = server.media(url.path[len("/media/"):])
                     if path is None:
                         return self._json(HTTPStatus.NOT_FOUND, {"error": "no such image in this film's storage"})
                     ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                     return self._send(HTTPStatus.OK, path.read_bytes(), ctype, {"Cache-Control": "max-age=3600"})
+                kind, _, rest = url.path.lstrip("/").partition("/")
+                if kind not in server.sources:
+                    return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+                if rest == "":
+                    source = server.sources[kind]
+                    page = resources.files("animproc.review").joinpath(f"{kind}.html").read_text()
+                    page = page.replace("{{TOKEN}}", server.token).replace("{{FILM}}", server.film) \
+                        .replace("{{TITLE}}", source.title).replace("{{BASE}}", f"/{kind}")
+                    return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8",
+                                      {"Cache-Control": "no-store", "Content-Security-Policy":
+                                       "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                       "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"})
+                if rest == "api/items":
+                    q = parse_qs(url.query)
+                    try:
+                        offset = max(0, int(q.get("offset", ["0"])[0]))
+                        limit = min(1000, max(1, int(q.get("limit", ["200"])[0])))
+                    except ValueError:
+                        return self._json(HTTPStatus.BAD_REQUEST, {"error": "offset and limit must be integers"})
+                    items = server._items[kind]
+                    return self._json(HTTPStatus.OK, {"total": len(items), "offset": offset,
+                                                      "items": items[offset:offset + limit]})
+                if rest == "api/all":
+                    return self._json(HTTPStatus.OK, {"total": len(server._items[kind]), "items": server._items[kind]})
+                if rest == "api/state":
+                    try:
+                        return self._json(HTTPStatus.OK, server.state(kind))
+                    except ReviewFileError as exc:
+                        return self._json(HTTPStatus.CONFLICT, {"error": str(exc)})
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
             def do_POST(self):
@@ -177,7 +190,8 @@ class ReviewServer:
                     return self._json(HTTPStatus.FORBIDDEN, {"error": "cross-site writes are refused"})
                 if not secrets.compare_digest(self.headers.get("X-Review-Token", ""), server.token):
                     return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong review token"})
-                if urlsplit(self.path).path != "/api/save":
+                kind, _, rest = urlsplit(self.path).path.lstrip("/").partition("/")
+                if kind not in server.sources or rest != "api/save":
                     return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
                 if not self.headers.get("Content-Type", "").startswith("application/json"):
                     return self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send application/json"})
@@ -191,7 +205,7 @@ class ReviewServer:
                     body = json.loads(self.rfile.read(length))
                     if not isinstance(body, dict):
                         raise ValueError("body must be a JSON object")
-                    return self._json(HTTPStatus.OK, server.save(body))
+                    return self._json(HTTPStatus.OK, server.save(kind, body))
                 except VersionConflict as exc:
                     return self._json(HTTPStatus.CONFLICT, {"error": str(exc), "version": exc.current})
                 except (ValueError, ReviewFileError) as exc:
