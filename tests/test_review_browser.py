@@ -3,6 +3,7 @@ sensor and the instances_filtered run that follow."""
 import json
 import re
 import shutil
+from contextlib import contextmanager
 
 import pytest
 from dagster import build_sensor_context, instance_for_test
@@ -20,6 +21,24 @@ from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def review_page(storage, film: str, sources, path: str):
+    """A review server on a free port and a headless Chromium page open at `path` on it."""
+    from playwright.sync_api import sync_playwright
+
+    server = ReviewServer(storage, film, sources)
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(server.url + path)
+            yield page
+            browser.close()
+    finally:
+        server.stop()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM, reason="Debian chromium is not installed")]
 
 
@@ -27,7 +46,7 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
     """Keep and discard by keyboard, undo, shift-click a range and discard it as a batch, finish: the saved
     file holds exactly those decisions, the sensor reports instance_review and requests the gated job, and
     instances_filtered keeps exactly the reviewed characters."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     root = tmp_path / "data"
     st = Storage(root)
@@ -39,34 +58,25 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
         table = st.read_parquet(st.asset_dir("sample", "instances") / "instances.parquet")
         ids = list(table["instance_id"])
         assert len(ids) >= 6
-        server = ReviewServer(st, "sample", instances_source(st, "sample"))
-        server.start()
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-                page = browser.new_page()
-                page.goto(server.url)  # the root leads to the first gate's page
-                page.wait_for_selector(".card")
-                assert page.locator(".card").count() == len(ids)
-                page.locator(".card").first.click()
-                for key in ["k", "d", "d", "z"]:  # keep 0, discard 1, discard 2, undo the last
-                    page.keyboard.press(key)
-                cards = page.locator(".card")
-                cards.nth(3).click()
-                cards.nth(5).click(modifiers=["Shift"])
-                assert page.locator("#n-selected").inner_text() == "3"
-                page.locator("#discard").click()
-                expect(page.locator("#status")).to_have_text(re.compile("^saved"))
-                assert page.locator("#n-kept").inner_text() == "1"
-                assert page.locator("#n-discarded").inner_text() == "4"
-                assert page.locator("#n-pending").inner_text() == str(len(ids) - 5)
-                assert "kept" in cards.nth(0).get_attribute("class")
-                assert "pending" in cards.nth(2).get_attribute("class")
-                page.locator("#finish").click()
-                expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
-                browser.close()
-        finally:
-            server.stop()
+        with review_page(st, "sample", instances_source(st, "sample"), "") as page:  # the root leads to the gate
+            page.wait_for_selector(".card")
+            assert page.locator(".card").count() == len(ids)
+            page.locator(".card").first.click()
+            for key in ["k", "d", "d", "z"]:  # keep 0, discard 1, discard 2, undo the last
+                page.keyboard.press(key)
+            cards = page.locator(".card")
+            cards.nth(3).click()
+            cards.nth(5).click(modifiers=["Shift"])
+            assert page.locator("#n-selected").inner_text() == "3"
+            page.locator("#discard").click()
+            expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+            assert page.locator("#n-kept").inner_text() == "1"
+            assert page.locator("#n-discarded").inner_text() == "4"
+            assert page.locator("#n-pending").inner_text() == str(len(ids) - 5)
+            assert "kept" in cards.nth(0).get_attribute("class")
+            assert "pending" in cards.nth(2).get_attribute("class")
+            page.locator("#finish").click()
+            expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
         review = load_review(st, "sample", "instances")
         assert review.submitted and review.decided_by == "person"
         assert {k: d["keep"] for k, d in review.decisions.items()} == {
@@ -93,7 +103,7 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
 def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_path):
     """Rename a cluster, merge two, split faces into a new cluster, move a face to noise, undo a move: the
     saved file holds exactly that, and `characters` puts each instance where the review said."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from animproc.review.sources import identities_source
     from partitions import add_film
@@ -101,40 +111,31 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
 
     root = tmp_path / "data"
     st, faces = fake_identities(root)
-    server = ReviewServer(st, "demo", [identities_source(st, "demo")])
-    server.start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(server.url_for("identities"))
-            page.wait_for_selector(".cluster")
-            rows = page.locator(".cluster")
-            assert rows.count() == 4  # three clusters and noise
-            rows.nth(0).locator("input.name").fill("sintel")
-            rows.nth(0).locator("input.name").press("Enter")
-            page.keyboard.press("ArrowDown")
-            page.keyboard.press("c")  # select cluster 1
-            page.keyboard.press("ArrowDown")
-            page.keyboard.press("c")  # select cluster 2
-            page.keyboard.press("m")  # merge 2 into 1
-            assert page.locator(".cluster").count() == 3
-            page.locator('.face[data-id="0000002_f00"]').click()
-            page.locator('.face[data-id="0000003_f00"]').click()
-            page.locator("#split").click()  # faces 2 and 3 leave "sintel" for a new cluster
-            page.locator('.face[data-id="0000005_f00"]').click()
-            page.locator("#target").select_option("noise")
-            page.locator("#move").click()
-            page.locator('.face[data-id="0000006_f00"]').click()
-            page.locator("#move").click()
-            page.keyboard.press("z")  # undo moving face 6
-            expect(page.locator("#status")).to_have_text(re.compile("^saved"))
-            assert page.locator("#n-noise").inner_text() == "3"
-            page.locator("#finish").click()
-            expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
-            browser.close()
-    finally:
-        server.stop()
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster")
+        rows = page.locator(".cluster")
+        assert rows.count() == 4  # three clusters and noise
+        rows.nth(0).locator("input.name").fill("sintel")
+        rows.nth(0).locator("input.name").press("Enter")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("c")  # select cluster 1
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("c")  # select cluster 2
+        page.keyboard.press("m")  # merge 2 into 1
+        assert page.locator(".cluster").count() == 3
+        page.locator('.face[data-id="0000002_f00"]').click()
+        page.locator('.face[data-id="0000003_f00"]').click()
+        page.locator("#split").click()  # faces 2 and 3 leave "sintel" for a new cluster
+        page.locator('.face[data-id="0000005_f00"]').click()
+        page.locator("#target").select_option("noise")
+        page.locator("#move").click()
+        page.locator('.face[data-id="0000006_f00"]').click()
+        page.locator("#move").click()
+        page.keyboard.press("z")  # undo moving face 6
+        expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+        assert page.locator("#n-noise").inner_text() == "3"
+        page.locator("#finish").click()
+        expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
     review = load_review(st, "demo", "identities")
     assert review.submitted
     f = review.decisions["faces"]
