@@ -1,0 +1,1 @@
+"""Temporal analysis: camera movement, shot scale, motion, structure."""

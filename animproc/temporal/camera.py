@@ -1,0 +1,112 @@
+"""Camera movement of a shot from global motion between frame pairs.
+
+Sparse corners tracked with pyramidal Lucas-Kanade and a RANSAC similarity fit give, for each pair, the
+picture's translation, scale and rotation; foreground (character masks, when known) is left out. Over the shot
+these become rates per second: a steady translation is a pan (horizontal) or tilt (vertical) the opposite way
+to the picture's motion, a steady scale change a zoom (or a dolly when the similarity fit leaves parallax
+behind), a steady rotation a roll, and frame-to-frame jitter around the mean handheld shake."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PairMotion:
+    dt: float  # seconds between the two frames
+    tx: float  # picture translation, fraction of the frame width
+    ty: float  # fraction of the frame height
+    log_scale: float
+    rotation: float  # degrees
+    inliers: float  # share of tracked corners the fit explains
+    residual: float  # median reprojection error of the inliers, fraction of the width
+
+
+@dataclass
+class CameraMovement:
+    label: str
+    confidence: float
+    evidence: dict = field(default_factory=dict)
+
+
+def pair_motion(prev_gray: np.ndarray, next_gray: np.ndarray, dt: float,
+                mask: np.ndarray | None = None) -> PairMotion | None:
+    h, w = prev_gray.shape
+    corners = cv2.goodFeaturesToTrack(prev_gray, 400, 0.01, max(4, w // 80), mask=mask)
+    if corners is None or len(corners) < 12:
+        return None
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev_gray, next_gray, corners, None, winSize=(21, 21), maxLevel=3)
+    ok = status.reshape(-1) == 1
+    src, dst = corners.reshape(-1, 2)[ok], moved.reshape(-1, 2)[ok]
+    if len(src) < 12:
+        return None
+    m, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=max(1.0, w / 320))
+    if m is None:
+        return None
+    a, b = float(m[0, 0]), float(m[1, 0])
+    scale = float(np.hypot(a, b))
+    inl = inliers.reshape(-1).astype(bool)
+    projected = src[inl] @ m[:, :2].T + m[:, 2]
+    residual = float(np.median(np.linalg.norm(projected - dst[inl], axis=1))) / w if inl.any() else 1.0
+    # translation of the frame centre (so a zoom about the centre is not read as a pan)
+    cx, cy = w / 2, h / 2
+    centre = m[:, :2] @ np.array([cx, cy]) + m[:, 2]
+    return PairMotion(dt, float(centre[0] - cx) / w, float(centre[1] - cy) / h, float(np.log(max(scale, 1e-6))),
+                      float(np.degrees(np.arctan2(b, a))), float(inl.mean()), residual)
+
+
+def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate: float = 0.03,
+                      roll_rate: float = 1.5, shake: float = 0.01, parallax: float = 0.004) -> CameraMovement:
+    """Rates: pan/tilt in frame widths (heights) per second, zoom in log-scale per second, roll in degrees per
+    second; shake is the per-pair translation's standard deviation around its mean, in frame widths."""
+    pairs = [p for p in pairs if p is not None and p.dt > 0 and p.inliers >= 0.5]
+    if len(pairs) < 2:
+        return CameraMovement("static", 0.3, {"pairs": len(pairs), "note": "too few frame pairs to measure"})
+    # medians of per-pair rates: fades, flashes and passing objects spoil some pairs, not the shot
+    vx = float(np.median([p.tx / p.dt for p in pairs]))
+    vy = float(np.median([p.ty / p.dt for p in pairs]))
+    vs = float(np.median([p.log_scale / p.dt for p in pairs]))
+    vr = float(np.median([p.rotation / p.dt for p in pairs]))
+    steps = np.array([p.tx for p in pairs]) - vx * np.array([p.dt for p in pairs])
+    jitter = float(np.median(np.abs(steps - np.median(steps))) * 1.4826)
+    residual = float(np.median([p.residual for p in pairs]))
+    evidence = {"pairs": len(pairs), "pan_rate": round(vx, 4), "tilt_rate": round(vy, 4), "zoom_rate": round(vs, 4),
+                "roll_rate": round(vr, 3), "jitter": round(jitter, 4), "residual": round(residual, 5),
+                "inliers": round(float(np.mean([p.inliers for p in pairs])), 3)}
+    moves = []
+    if abs(vx) >= pan_rate:
+        moves.append(("pan_right" if vx < 0 else "pan_left", abs(vx) / pan_rate))
+    if abs(vy) >= pan_rate:
+        moves.append(("tilt_up" if vy > 0 else "tilt_down", abs(vy) / pan_rate))
+    if abs(vs) >= zoom_rate:
+        kind = "dolly" if residual > parallax else "zoom"
+        moves.append((f"{kind}_in" if vs > 0 else f"{kind}_out", abs(vs) / zoom_rate))
+    if abs(vr) >= roll_rate:
+        moves.append(("roll", abs(vr) / roll_rate))
+    if len(moves) > 1:  # a movement that clearly dominates names the shot (framing corrections ride along)
+        moves.sort(key=lambda m: -m[1])
+        if moves[0][1] >= 1.5 * moves[1][1]:
+            moves = moves[:1]
+    if len(moves) > 1:
+        return CameraMovement("complex", min(1.0, 0.5 + 0.1 * len(moves)), evidence)
+    if moves:
+        label, strength = moves[0]
+        return CameraMovement(label, round(min(1.0, 0.5 + 0.25 * (strength - 1) + 0.25 * evidence["inliers"]), 3),
+                              evidence)
+    if jitter >= shake:
+        return CameraMovement("handheld", round(min(1.0, 0.5 * jitter / shake), 3), evidence)
+    calm = max(abs(vx) / pan_rate, abs(vy) / pan_rate, abs(vs) / zoom_rate, abs(vr) / roll_rate, jitter / shake)
+    return CameraMovement("static", round(float(np.clip(1 - 0.5 * calm, 0.5, 1.0)), 3), evidence)
+
+
+def shot_movement(frames: list[tuple[float, np.ndarray]], masks: dict[int, np.ndarray] | None = None,
+                  **thresholds) -> CameraMovement:
+    """`frames`: (time, grey image) pairs of one shot in order, already reduced; masks by position in the list
+    (255 where tracking may look, 0 over characters)."""
+    pairs = []
+    for k in range(1, len(frames)):
+        (t0, a), (t1, b) = frames[k - 1], frames[k]
+        pairs.append(pair_motion(a, b, t1 - t0, (masks or {}).get(k - 1)))
+    return classify_movement([p for p in pairs if p is not None], **thresholds)
