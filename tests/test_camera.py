@@ -1,5 +1,4 @@
 """Camera movement from global motion: synthetic moves with known rates, and the sample film's shots."""
-import json
 
 import av
 import cv2
