@@ -157,3 +157,25 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
     poses = st.read_parquet(st.asset_dir("demo", "pose_subclusters") / "poses.parquet")
     assert set(poses["instance_id"]) == set(index.loc[index["kind"] == "instance", "id"])
     assert set(poses["bucket"]) <= {"front", "three_quarter", "profile"}
+
+
+def test_an_edit_after_finishing_reopens_the_review(tmp_path):
+    """Autosave after *Finish review* saves the review as not finished, so the sensor waits for the next finish."""
+    from playwright.sync_api import expect
+
+    from review_helpers import fake_instances
+
+    st, _ = fake_instances(tmp_path / "data")
+    with review_page(st, "demo", instances_source(st, "demo"), "instances/") as page:
+        page.wait_for_selector(".card")
+        page.locator("#finish").click()
+        expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
+        assert load_review(st, "demo", "instances").submitted
+        page.locator(".card").first.click()
+        page.keyboard.press("d")
+        expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+        assert not load_review(st, "demo", "instances").submitted
+        page.locator("#finish").click()
+        expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
+    review = load_review(st, "demo", "instances")
+    assert review.submitted and review.version == 3
