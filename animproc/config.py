@@ -91,6 +91,19 @@ class PosesConfig(_Strict):
     back_min_height: int = Field(96, ge=1, description="faceless instances at least this tall (px) count as back views")
 
 
+class TemporalConfig(_Strict):
+    analysis_width: int = Field(320, ge=64, le=1920, description="width of the reduced decode for global motion")
+    motion_fps: float = Field(6.0, gt=0, le=60, description="frame pairs per second of film for camera motion")
+    # shot scale from the largest face's height as a share of the picture height, from closest to widest
+    extreme_close_up: float = Field(0.5, gt=0, le=1)
+    close_up: float = Field(0.25, gt=0, le=1)
+    medium_close_up: float = Field(0.15, gt=0, le=1)
+    medium: float = Field(0.09, gt=0, le=1)
+    medium_long: float = Field(0.05, gt=0, le=1)
+    long: float = Field(0.025, gt=0, le=1)
+    scene_similarity: float = Field(0.55, gt=0, le=1, description="colour-histogram similarity that keeps a shot in its scene")
+
+
 class ModelsConfig(_Strict):
     shot_detector: Literal["default", "transnetv2"] | None = None
 
@@ -105,6 +118,7 @@ class FilmConfig(_Strict):
     instances: InstancesConfig = InstancesConfig()
     identities: IdentitiesConfig = IdentitiesConfig()
     poses: PosesConfig = PosesConfig()
+    temporal: TemporalConfig = TemporalConfig()
     models: ModelsConfig = ModelsConfig()
 
     @model_validator(mode="before")

@@ -12,6 +12,7 @@ from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
 from assets.identities import characters, faces, identity_clusters, identity_review, pose_subclusters
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
+from assets.temporal import shot_structure
 from resources.diarizer import DiarizerResource
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
@@ -23,7 +24,7 @@ from resources.storage import StorageResource
 
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
           instances_inpainted, faces, identity_clusters, identity_review, characters,
-          pose_subclusters, audio, vocals, diarization, voice_features]
+          pose_subclusters, shot_structure, audio, vocals, diarization, voice_features]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,

@@ -205,3 +205,24 @@ def test_identity_path_on_a_film_of_labelled_photos(shared_media, tmp_path):
     for person, cluster in named.items():
         members = faces[faces["cluster"] == cluster]["frame_index"].map(label)
         assert members.value_counts().index[0] == person
+
+
+def test_sintel_trailer_structure_title_cards_have_no_subject(shared_media, tmp_path):
+    """On the real trailer: the shot with the SINTEL title card (frame 1000) is no_subject, the shot of the
+    girl's face filling the picture (frame 660) a close-up or closer."""
+    from dagster import AssetKey
+
+    st = Storage(tmp_path / "data")
+    store_source(st, "sintel", shared_media / "sintel_trailer" / "sintel.mp4")
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)),
+                      ShotDetectorResource(backend="default"))
+    with instance_for_test() as instance:
+        keys = [AssetKey(k) for k in ("source_video", "shots", "frames", "shot_structure")]
+        assert run_film(defs, instance, "sintel", asset_selection=keys).success
+    table = st.read_parquet(st.asset_dir("sintel", "shot_structure") / "shot_structure.parquet")
+
+    def shot_at(frame: int):
+        return table[(table["start_frame"] <= frame) & (table["end_frame"] >= frame)].iloc[0]
+
+    assert shot_at(1000)["scale"] == "no_subject"
+    assert shot_at(660)["scale"] in ("close_up", "extreme_close_up")

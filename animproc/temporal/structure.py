@@ -1,0 +1,134 @@
+"""Shot structure: one reduced-resolution decode pass gives each shot its camera movement (global motion
+between frames a few times a second), its colour signature (for grouping shots into scenes) and, from the
+largest face on screen, its scale. Pacing statistics and a scene graph follow from the shots."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import av
+import cv2
+import numpy as np
+import pandas as pd
+
+from animproc.config import TemporalConfig
+from animproc.errors import MediaError
+from animproc.media import open_media
+from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
+
+SCALES = ("extreme_close_up", "close_up", "medium_close_up", "medium", "medium_long", "long", "extreme_long")
+
+
+@dataclass
+class ShotAccumulator:
+    shot_id: int
+    pairs: list = field(default_factory=list)
+    last: tuple[float, np.ndarray] | None = None
+    hist: np.ndarray | None = None
+    frames: int = 0
+
+
+def shot_scale(face_ratios: list[float], config: TemporalConfig) -> tuple[str, float, dict]:
+    """The scale of a shot from the largest face's height / picture height on its sampled frames (median over
+    frames with a face); `no_subject` when no frame has one (title cards, black, empty sets)."""
+    if not face_ratios:
+        return "no_subject", 0.6, {"frames_with_face": 0}
+    r = float(np.median(face_ratios))
+    bounds = [config.extreme_close_up, config.close_up, config.medium_close_up, config.medium, config.medium_long,
+              config.long, 0.0]
+    k = next(i for i, b in enumerate(bounds) if r >= b)
+    upper = bounds[k - 1] if k else 1.0
+    margin = min(abs(r - bounds[k]) / max(bounds[k], 1e-6), abs(upper - r) / max(upper, 1e-6)) if k < 6 else 1.0
+    confidence = round(float(np.clip(0.5 + margin, 0.5, 1.0) * min(1.0, 0.5 + 0.1 * len(face_ratios))), 3)
+    return SCALES[k], confidence, {"face_height_ratio": round(r, 4), "frames_with_face": len(face_ratios)}
+
+
+def _hist(small_bgr: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2HSV)
+    h = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256]).reshape(-1)
+    return h / max(float(h.sum()), 1e-9)
+
+
+def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
+                   detect_faces=None, face_every_s: float = 1.0) -> dict[int, dict]:
+    """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
+    `analysis_width` (faces, when `detect_faces` is given, are looked for about once a second)."""
+    starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
+    step = max(1, int(round(fps / config.motion_fps)))
+    face_step = max(1, int(round(fps * face_every_s)))
+    acc: dict[int, ShotAccumulator] = {int(s): ShotAccumulator(int(s)) for s in ids}
+    faces: dict[int, list[float]] = {int(s): [] for s in ids}
+    with open_media(path) as container:
+        stream = container.streams.video[0]
+        cc = stream.codec_context
+        width = config.analysis_width
+        height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index % step and index % face_step:
+                    continue
+                k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+                a = acc[int(ids[k])]
+                if k and acc[int(ids[k - 1])].last is not None:
+                    acc[int(ids[k - 1])].last = None  # that shot is over: keep one small frame at a time
+                if detect_faces is not None and index % face_step == 0:
+                    bgr = frame.to_ndarray(format="bgr24", width=min(cc.width, 2 * width),
+                                           height=min(cc.height, 2 * height))
+                    found = detect_faces(bgr)
+                    if found:
+                        faces[a.shot_id].append(max(f.height for f in found) / bgr.shape[0])
+                if index % step:
+                    continue
+                small = frame.to_ndarray(format="bgr24", width=width, height=height)
+                gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+                t = index / fps
+                if a.last is not None:
+                    a.pairs.append(pair_motion(a.last[1], gray, t - a.last[0]))
+                a.last = (t, gray)
+                h = _hist(small)
+                a.hist = h if a.hist is None else a.hist + h
+                a.frames += 1
+        except av.error.FFmpegError as exc:
+            raise MediaError(path, f"decoding failed ({exc})") from None
+    out = {}
+    for sid, a in acc.items():
+        movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None])
+        out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": faces[sid]}
+    return out
+
+
+def group_scenes(hists: list[np.ndarray | None], threshold: float) -> list[int]:
+    """Consecutive shots stay in one scene while their colour signature resembles the scene's so far
+    (histogram intersection >= threshold); a shot without frames joins the current scene."""
+    scene, current, ids = 0, None, []
+    for h in hists:
+        if h is not None:
+            if current is not None and float(np.minimum(h, current / max(current.sum(), 1e-9)).sum()) < threshold:
+                scene += 1
+                current = None
+            current = h.copy() if current is None else current + h
+        ids.append(scene)
+    return ids
+
+
+def pacing(table: pd.DataFrame, duration_s: float) -> dict:
+    lengths = (table["end_time"] - table["start_time"]).to_numpy()
+    minutes = max(1, int(np.ceil(duration_s / 60)))
+    cuts = np.histogram(table["start_time"].iloc[1:], bins=minutes, range=(0, minutes * 60))[0].tolist()
+    return {"shots": len(table), "average_shot_length_s": round(float(lengths.mean()), 3) if len(lengths) else 0.0,
+            "median_shot_length_s": round(float(np.median(lengths)), 3) if len(lengths) else 0.0,
+            "cuts_per_minute": round(60 * max(0, len(table) - 1) / max(duration_s, 1e-9), 2),
+            "cuts_per_minute_over_time": cuts}
+
+
+def narrative_graph(table: pd.DataFrame) -> dict:
+    """Scenes as nodes in order (their shots, duration, dominant scale and camera), consecutive scenes linked."""
+    nodes = []
+    for scene_id, g in table.groupby("scene_id", sort=True):
+        nodes.append({"scene_id": int(scene_id), "shots": [int(s) for s in g["shot_id"]],
+                      "start_time": round(float(g["start_time"].min()), 3), "end_time": round(float(g["end_time"].max()), 3),
+                      "duration_s": round(float((g["end_time"] - g["start_time"]).sum()), 3),
+                      "dominant_scale": Counter(g["scale"]).most_common(1)[0][0],
+                      "dominant_camera": Counter(g["camera"]).most_common(1)[0][0]})
+    edges = [{"from": a["scene_id"], "to": b["scene_id"]} for a, b in zip(nodes, nodes[1:])]
+    return {"nodes": nodes, "edges": edges}

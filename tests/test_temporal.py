@@ -1,0 +1,66 @@
+"""Shot structure: scale from faces, scenes from colour, pacing, and the asset on the sample film."""
+import json
+
+import numpy as np
+import pandas as pd
+from dagster import AssetKey, instance_for_test
+
+from animproc.config import TemporalConfig
+from animproc.library import store_source
+from animproc.storage import Storage
+from animproc.temporal.structure import group_scenes, narrative_graph, pacing, shot_scale
+from dagster_helpers import run_film
+
+
+def test_scale_follows_the_largest_face_and_no_face_is_no_subject():
+    c = TemporalConfig()
+    assert shot_scale([], c)[0] == "no_subject"
+    assert shot_scale([0.7, 0.6, 0.65], c)[0] == "extreme_close_up"
+    assert shot_scale([0.3], c)[0] == "close_up"
+    assert shot_scale([0.1, 0.1], c)[0] == "medium"
+    assert shot_scale([0.01], c)[0] == "extreme_long"
+    label, confidence, evidence = shot_scale([0.2, 0.2, 0.2], c)
+    assert label == "medium_close_up" and 0.5 <= confidence <= 1 and evidence["frames_with_face"] == 3
+
+
+def test_scenes_break_where_the_colours_change():
+    red, blue = np.zeros(128), np.zeros(128)
+    red[3], blue[90] = 1.0, 1.0
+    mixed = 0.8 * red + 0.2 * blue
+    assert group_scenes([red, mixed, None, blue, blue, red], 0.55) == [0, 0, 0, 1, 1, 2]
+
+
+def test_pacing_and_scene_graph():
+    table = pd.DataFrame({"shot_id": [0, 1, 2], "start_time": [0.0, 30.0, 70.0], "end_time": [30.0, 70.0, 90.0],
+                          "scale": ["close_up", "close_up", "long"], "camera": ["static", "pan_left", "static"],
+                          "scene_id": [0, 0, 1]})
+    stats = pacing(table, 90.0)
+    assert stats["average_shot_length_s"] == 30.0 and stats["cuts_per_minute_over_time"] == [1, 1]
+    graph = narrative_graph(table)
+    assert [n["shots"] for n in graph["nodes"]] == [[0, 1], [2]] and graph["edges"] == [{"from": 0, "to": 1}]
+    assert graph["nodes"][0]["dominant_scale"] == "close_up" and graph["nodes"][0]["duration_s"] == 70.0
+
+
+def test_shot_structure_on_the_sample_film_names_every_camera_movement(tmp_path, sample_film):
+    """The asset, one reduced decode pass: the sample film's six shots get its rendered camera movements
+    (static, static, pan right, zoom in, static, static), with evidence; scenes and pacing are written."""
+    from animproc_dagster.definitions import build_defs
+    from resources.film_config import FilmConfigResource
+    from resources.shot_detector import ShotDetectorResource
+    from resources.storage import StorageResource
+
+    path, truth = sample_film
+    st = Storage(tmp_path / "data")
+    store_source(st, "sample", path)
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)),
+                      ShotDetectorResource(backend="default"))
+    with instance_for_test() as inst:
+        keys = [AssetKey(k) for k in ("source_video", "shots", "frames", "shot_structure")]
+        result = run_film(defs, inst, "sample", asset_selection=keys)
+        assert result.success
+    table = st.read_parquet(st.asset_dir("sample", "shot_structure") / "shot_structure.parquet")
+    assert list(table["camera"]) == [s["camera"] for s in truth["shots"]]
+    assert all(json.loads(e)["pairs"] >= 2 for e in table["camera_evidence"])
+    scenes = json.loads((tmp_path / "data" / "sample" / "shot_structure" / "scenes.json").read_text())
+    assert scenes["pacing"]["shots"] == len(truth["shots"])
+    assert sorted(s for n in scenes["nodes"] for s in n["shots"]) == list(range(len(truth["shots"])))
