@@ -36,16 +36,22 @@ def _exclusive_ends(shots: pd.DataFrame) -> list[float]:
     return starts[1:] + [float(last["end_time"] + step)]
 
 
+STRUCTURE_COLUMNS = {"scale": "Scale", "camera": "Camera Movement", "scene_id": "Scene ID"}
+
+
 def shots_csv(shots: pd.DataFrame) -> str:
+    """PySceneDetect's scene-list columns (byte-identical to its writer); when the shots carry `scale`, `camera`
+    and `scene_id` (from shot_structure), those follow as extra columns."""
+    extra = [c for c in STRUCTURE_COLUMNS if c in shots.columns]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow(CSV_HEADER + [STRUCTURE_COLUMNS[c] for c in extra])
     for row, end_time in zip(shots.itertuples(index=False), _exclusive_ends(shots)):
         frames = int(row.end_frame - row.start_frame + 1)
         length = end_time - row.start_time
         writer.writerow([row.shot_id + 1, row.start_frame + 1, timecode(row.start_time), f"{row.start_time:.3f}",
                          row.end_frame + 1, timecode(end_time), f"{end_time:.3f}", frames, timecode(length),
-                         f"{length:.3f}"])
+                         f"{length:.3f}", *[getattr(row, c) for c in extra]])
     return buf.getvalue()
 
 

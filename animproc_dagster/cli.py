@@ -236,6 +236,10 @@ def cmd_export_shots(args) -> int:
     if not (folder / "shots.parquet").exists():
         return _fail(f"film {args.name!r} has no shots yet; run `animproc run {args.name} --select shots`")
     shots = st.read_parquet(folder / "shots.parquet")
+    structure = st.asset_dir(args.name, "shot_structure") / "shot_structure.parquet"
+    if structure.exists():
+        extra = st.read_parquet(structure)[["shot_id", "scale", "camera", "scene_id"]]
+        shots = shots.merge(extra, on="shot_id", how="left")
     transitions = st.read_parquet(folder / "transitions.parquet")
     probe = json.loads((st.asset_dir(args.name, "source_video") / "probe.json").read_text())
     text = shots_csv(shots) if args.format == "csv" else json.dumps(

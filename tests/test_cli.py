@@ -40,11 +40,15 @@ def test_film_add_list_run_export_remove(cli, tmp_path, sample_film):
     assert "check shots_cover_film passed" in run.stdout and "done in" in run.stdout
     csv_text = cli("export", "shots", "sample", "--format", "csv").stdout
     assert csv_text.splitlines()[0].startswith("Scene Number,Start Frame,Start Timecode")
+    assert csv_text.splitlines()[0].endswith("Scale,Camera Movement,Scene ID")  # shot_structure ran with the film
+    cameras = [line.split(",")[-2] for line in csv_text.splitlines()[1:]]
+    assert cameras == [s["camera"] for s in sample_film[1]["shots"]]
     assert len(csv_text.splitlines()) == 1 + len(sample_film[1]["shots"])
     out = tmp_path / "shots.json"
     cli("export", "shots", "sample", "--format", "json", "--output", str(out))
     data = json.loads(out.read_text())
     assert data["cuts"][:2] == sample_film[1]["cuts"][:2] and data["frame_count"] == 912
+    assert data["shots"][2]["camera"] == "pan_right" and "scene_id" in data["shots"][0]
     removed = cli("film", "remove", "sample")
     assert "outputs stay under" in removed.stdout
     assert (tmp_path / "data" / "sample" / "frames").exists()
