@@ -349,6 +349,35 @@ def cmd_eval_identities(args) -> int:
     return 0
 
 
+def cmd_eval_shot_structure(args) -> int:
+    from animproc.temporal.evaluate import structure_scores
+
+    st = _storage()
+    path = st.asset_dir(args.name, "shot_structure") / "shot_structure.parquet"
+    if not path.exists():
+        return _fail(f"film {args.name!r} has no shot_structure yet; "
+                     f"run `animproc run {args.name} --select shot_structure`")
+    try:
+        reference = json.loads(Path(args.reference).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return _fail(f"{args.reference}: cannot read the reference ({exc})")
+    shots = reference.get("shots") if isinstance(reference, dict) else reference
+    if not isinstance(shots, list) or not all(isinstance(s, dict) and {"start_frame", "end_frame"} <= set(s)
+                                              for s in shots):
+        return _fail(f"{args.reference}: expected a list of shots (or {{'shots': [...]}}), each with "
+                     "start_frame, end_frame and the labels scale and camera")
+    scores = structure_scores(st.read_parquet(path), shots)
+    print(f"{scores['matched']} of {scores['reference_shots']} reference shots matched to detected shots")
+    for attr in ("scale", "camera"):
+        if attr not in scores:
+            continue
+        s = scores[attr]
+        print(f"{attr}: accuracy {s['accuracy']:.3f} over {s['shots']} shots")
+        for ref_label, row in s["confusion"].items():
+            print(f"  {ref_label:>18} -> " + ", ".join(f"{k} {v}" for k, v in row.items()))
+    return 0
+
+
 def cmd_eval_separation(args) -> int:
     from animproc.audio.evaluate import si_sdr
     from animproc.audio.extract import read_mono
@@ -484,6 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="JSON mapping image or instance file names to identity labels")
     ident.add_argument("--assignment", help="an assignment JSON written by `animproc cluster-images` instead of a film")
     ident.set_defaults(func=cmd_eval_identities)
+    struct = evaluate.add_parser("shot-structure", help="accuracy and confusion of shot scale and camera movement")
+    struct.add_argument("name")
+    struct.add_argument("--reference", required=True,
+                        help='JSON {"shots": [{"start_frame", "end_frame", "scale", "camera"}, ...]}')
+    struct.set_defaults(func=cmd_eval_shot_structure)
     clus = sub.add_parser("cluster-images", help="face analysis + identity clustering on a plain folder of images")
     clus.add_argument("folder")
     clus.add_argument("--output", help="assignment JSON (default FOLDER/identity_clusters.json)")

@@ -45,7 +45,8 @@ def _owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
 @asset(partitions_def=film_partitions, group_name=GROUP, pool="gpu", kinds={"parquet", "jpeg"},
        deps=["frames_processed", "instances_filtered", "instances_inpainted", "shots"],
        description="Every face in the kept frames and in a frame every `face_interval_seconds`: box, 5 "
-                   "landmarks, detection score, aligned 112x112 crop, L2-normalised embedding, size and sharpness, and the reviewed character instance it belongs "
+                   "landmarks, detection score, aligned 112x112 crop, L2-normalised embedding, size and "
+                   "sharpness, and the reviewed character instance it belongs "
                    "to (none when no kept instance holds it). Faces too small or blurred stay in the table with "
                    "the reason and are left out of clustering.")
 def faces(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
@@ -94,7 +95,8 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
         "excluded": MetadataValue.json(dict(Counter(r.split(" (")[0] for r in table["excluded"].dropna()))),
         "frames": int(table["frame_index"].nunique()) if len(table) else 0, "kept_frames": len(frames),
         "face_interval_seconds": c.face_interval_seconds, "seconds": round(time.perf_counter() - started, 2),
-        "crops": MetadataValue.md(markdown_image(encode_image(sheet), alt="faces") if sheet is not None else "no faces"),
+        "crops": MetadataValue.md(markdown_image(encode_image(sheet), alt="faces") if sheet is not None
+                                  else "no faces"),
     })
 
 

@@ -93,8 +93,8 @@ def instances(context: AssetExecutionContext, storage: StorageResource, film_con
         st.write_parquet(out / "instances.parquet", table)
     grid = _example_grid(st, list(table["cutout_path"]),
                          [f"{c} {s:.2f}" for c, s in zip(table["category"], table["category_score"])])
-    review_version = (write_auto_review(st, auto_instance_review(film, dict(zip(table["instance_id"], table["category"]))))
-                      if config.review == "auto" else None)
+    predicted = dict(zip(table["instance_id"], table["category"]))
+    review_version = write_auto_review(st, auto_instance_review(film, predicted)) if config.review == "auto" else None
     return MaterializeResult(metadata={
         "instances": len(table), "frames": len(frames), "segmenter": seg.name,
         "by_category": MetadataValue.json(dict(Counter(table["category"]))),

@@ -43,6 +43,8 @@ def test_film_add_list_run_export_remove(cli, tmp_path, sample_film):
     assert csv_text.splitlines()[0].endswith("Scale,Camera Movement,Scene ID")  # shot_structure ran with the film
     cameras = [line.split(",")[-2] for line in csv_text.splitlines()[1:]]
     assert cameras == [s["camera"] for s in sample_film[1]["shots"]]
+    scored = cli("eval", "shot-structure", "sample", "--reference", str(sample_film[0].with_suffix(".truth.json")))
+    assert "6 of 6 reference shots matched" in scored.stdout and "camera: accuracy 1.000" in scored.stdout
     assert len(csv_text.splitlines()) == 1 + len(sample_film[1]["shots"])
     out = tmp_path / "shots.json"
     cli("export", "shots", "sample", "--format", "json", "--output", str(out))

@@ -20,4 +20,5 @@ def identity_scores(predicted: Sequence[int], reference: Sequence[str]) -> dict:
             "reference_identities": len(set(reference)),
             "purity": round(majority / len(clustered), 4) if clustered else 0.0,
             "coverage": round(len(clustered) / len(pairs), 4) if pairs else 0.0,
-            "ari": round(float(adjusted_rand_score(list(reference), [str(s) for s in singletons])), 4) if pairs else 0.0}
+            "ari": (round(float(adjusted_rand_score(list(reference), [str(s) for s in singletons])), 4)
+                    if pairs else 0.0)}

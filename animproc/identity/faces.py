@@ -38,9 +38,10 @@ class FaceAnalyzer(Protocol):
 
 def align_face(image_bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
     """Similarity transform of the 5 landmarks onto ArcFace's template."""
-    m, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), ARCFACE_TEMPLATE * (size / 112.0), method=cv2.LMEDS)
+    template = ARCFACE_TEMPLATE * (size / 112.0)
+    m, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), template, method=cv2.LMEDS)
     if m is None:
-        m = cv2.getAffineTransform(landmarks[:3].astype(np.float32), ARCFACE_TEMPLATE[:3] * (size / 112.0))
+        m = cv2.getAffineTransform(landmarks[:3].astype(np.float32), template[:3])
     return cv2.warpAffine(image_bgr, m, (size, size), borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -98,7 +99,8 @@ def _session(path, providers: list[str]):
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
-    return [int(i) for i in np.asarray(cv2.dnn.NMSBoxes(xywh, scores.astype(float).tolist(), 0.0, threshold)).reshape(-1)]
+    keep = cv2.dnn.NMSBoxes(xywh, scores.astype(float).tolist(), 0.0, threshold)
+    return [int(i) for i in np.asarray(keep).reshape(-1)]
 
 
 class InsightFaceAnalyzer:

@@ -61,7 +61,8 @@ def _check_instance_decisions(decisions: dict, where: str) -> None:
 def _check_identity_decisions(decisions: dict, where: str) -> None:
     faces, clusters = decisions.get("faces", {}), decisions.get("clusters", {})
     if not isinstance(faces, dict) or not isinstance(clusters, dict) or set(decisions) - {"faces", "clusters"}:
-        raise ReviewFileError(where, "identity decisions must be {'faces': {face: cluster}, 'clusters': {cluster: {...}}}")
+        raise ReviewFileError(where, "identity decisions must be "
+                                     "{'faces': {face: cluster}, 'clusters': {cluster: {...}}}")
     for face, cluster in faces.items():
         if not isinstance(cluster, str) or not cluster:
             raise ReviewFileError(where, f"face {face!r}: its cluster must be a non-empty string")

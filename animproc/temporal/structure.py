@@ -126,7 +126,8 @@ def narrative_graph(table: pd.DataFrame) -> dict:
     nodes = []
     for scene_id, g in table.groupby("scene_id", sort=True):
         nodes.append({"scene_id": int(scene_id), "shots": [int(s) for s in g["shot_id"]],
-                      "start_time": round(float(g["start_time"].min()), 3), "end_time": round(float(g["end_time"].max()), 3),
+                      "start_time": round(float(g["start_time"].min()), 3),
+                      "end_time": round(float(g["end_time"].max()), 3),
                       "duration_s": round(float((g["end_time"] - g["start_time"]).sum()), 3),
                       "dominant_scale": Counter(g["scale"]).most_common(1)[0][0],
                       "dominant_camera": Counter(g["camera"]).most_common(1)[0][0]})
