@@ -149,9 +149,9 @@ def _projection_plot(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, st
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, deps=["faces"], kinds={"parquet", "jpeg"},
-       description="Faces grouped into identities: faces linked into tracks within shots, each track's mean "
-                   "embedding joined with its instances' costume colours, HDBSCAN (min cluster size from the "
-                   "film config), noise kept as its own bucket; every kept instance assigned through its face. "
+       description="Faces grouped into identities: faces linked into tracks within shots, HDBSCAN on one point "
+                   "per track (its mean embedding, optionally joined with its instances' costume colours; min "
+                   "cluster size from the film config), noise kept as its own bucket; every kept instance assigned through its face. "
                    "Per cluster: size, medoid, contact sheet, intra-cluster similarity, suggested name.")
 def identity_clusters(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                       face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
@@ -165,12 +165,11 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
     started = time.perf_counter()
     emb = np.array(usable["embedding"].tolist(), np.float32) if len(usable) else np.zeros((0, 1), np.float32)
     tracks = link_tracks(usable) if len(usable) else np.zeros(0, int)
-    bodies = []
-    for iid in usable["instance_id"]:
-        if iid is None or iid not in kept.index:
-            bodies.append(None)
-        else:
-            bodies.append(costume_histogram(read_image(st.resolve(kept.loc[iid, "cutout_path"]), cv2.IMREAD_UNCHANGED)))
+    costumes = {}
+    if c.body_weight > 0:  # off by default: only then are the cutouts read, once per instance
+        costumes = {iid: costume_histogram(read_image(st.resolve(kept.loc[iid, "cutout_path"]), cv2.IMREAD_UNCHANGED))
+                    for iid in set(usable["instance_id"].dropna()) if iid in kept.index}
+    bodies = [costumes.get(iid) for iid in usable["instance_id"]]
     vectors = clustering_vectors(emb, tracks, bodies, c.body_weight) if len(usable) else emb
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
                             c.reduce_dimensions, c.cluster_selection_epsilon)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from animproc.identity.tracks import costume_histogram
+
 BUCKETS = ("front", "three_quarter", "profile", "back", "unknown")
 
 
@@ -36,10 +38,7 @@ def appearance_vector(rgba: np.ndarray) -> np.ndarray:
     """Silhouette (alpha at 16x16) and costume colours: what separates poses of one character within a bucket."""
     alpha = cv2.resize(rgba[..., 3], (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32).reshape(-1)
     alpha /= max(float(np.linalg.norm(alpha)), 1e-6)
-    hsv = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_BGR2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], (rgba[..., 3] > 127).astype(np.uint8), [12, 4], [0, 180, 0, 256]).reshape(-1)
-    hist /= max(float(np.linalg.norm(hist)), 1e-6)
-    return np.concatenate([alpha, hist]).astype(np.float32)
+    return np.concatenate([alpha, costume_histogram(rgba)]).astype(np.float32)
 
 
 def subclusters(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
