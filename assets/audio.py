@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from animproc.audio.diarize import SR, to_rttm
 from animproc.audio.extract import extract_audio, read_mono
 from animproc.errors import AnimprocError
 from animproc.image.preview import figure_png, markdown_image, markdown_table
 from animproc.library import source_path
+from assets import fail
 from partitions import film_partitions
 from resources.diarizer import DiarizerResource
 from resources.separator import SeparatorResource
@@ -45,7 +46,7 @@ def audio(context: AssetExecutionContext, storage: StorageResource) -> Materiali
                 st.upload_file(flac, out / flac.name)
             st.write_text(out / "audio.json", json.dumps(info, indent=2))
     except AnimprocError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+        raise fail(exc) from None
     if track is None:
         return MaterializeResult(metadata={"has_audio": False, "note": "the film has no audio stream"})
     return MaterializeResult(metadata={
@@ -70,7 +71,7 @@ def vocals(context: AssetExecutionContext, storage: StorageResource, separator: 
     try:
         engine = separator.separator()
     except (ValueError, OSError) as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+        raise fail(exc) from None
     with st.local_copy(st.asset_dir(film, "audio") / "audio.flac") as flac, st.publish_dir(film, "vocals") as out, \
             tempfile.TemporaryDirectory(prefix="animproc-vocals-") as tmp:
         voc, acc = Path(tmp) / "vocals.flac", Path(tmp) / "accompaniment.flac"
@@ -119,7 +120,7 @@ def diarization(context: AssetExecutionContext, storage: StorageResource,
     try:
         engine = diarizer.diarizer()
     except AnimprocError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+        raise fail(exc) from None
     segments = engine(wav)
     table = pd.DataFrame([{"film": film, **s.to_dict()} for s in segments], columns=SEGMENT_COLUMNS)
     with st.publish_dir(film, "diarization") as out:

@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-from dagster import (AssetExecutionContext, AssetKey, AssetSpec, Failure, MaterializeResult, MetadataValue, asset,
+from dagster import (AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset,
                      multi_asset)
 
 from animproc.errors import AnimprocError
@@ -14,16 +14,13 @@ from animproc.image.preview import contact_sheet, encode_image, figure_png, mark
 from animproc.library import film_record, source_path
 from animproc.video.probe import probe_media
 from animproc.video.scan import FrameWriter, ScanResult, scan_film
+from assets import fail
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
 GROUP = "visual"
-
-
-def _fail(exc: AnimprocError) -> Failure:
-    return Failure(description=str(exc), allow_retries=False)
 
 
 def _config_metadata(config, path) -> dict:
@@ -44,7 +41,7 @@ def source_video(context: AssetExecutionContext, storage: StorageResource,
         with st.local_copy(media) as local:
             info = probe_media(local)
     except AnimprocError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     probe = {**info.to_dict(), "path": st.relative(media)}
     with st.publish_dir(film, "source_video") as out:
         st.write_text(out / "probe.json", json.dumps(probe, indent=2))
@@ -100,7 +97,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
         config, _ = film_config.load(film)
         media = source_path(st, film)
     except AnimprocError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     started = time.perf_counter()
     with st.local_copy(media) as local, st.publish_dir(film, "shots") as shots_dir, \
             st.publish_dir(film, "frames") as frames_dir:
@@ -114,7 +111,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
                                progress=lambda i: context.log.info(f"decoded {i} of {info.frame_count} frames"),
                                skip_loop_filter="noref" if config.shots.fast_decode else None)
         except AnimprocError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         shots = result.shots_table()
         shots.insert(0, "film", film)
         transitions = result.transitions_table()

@@ -18,6 +18,7 @@ from animproc.video.decode import read_frames
 from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, on_checkerboard, read_image
 from animproc.library import source_path
 from animproc.review.labels import auto_identity_review, load_review, write_auto_review
+from assets import fail
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
@@ -58,7 +59,7 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
     try:
         analyzer = face_analyzer.analyzer(c.face_threshold)
     except AnimprocError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+        raise fail(exc) from None
     frames = st.read_parquet(st.asset_dir(film, "frames_processed") / "manifest.parquet")
     frames = frames[frames["kept"]]
     kept = _kept_instances(st, film)
@@ -277,7 +278,7 @@ def characters(context: AssetExecutionContext, storage: StorageResource,
     try:
         review = load_review(st, film, "identities")
     except AnimprocError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+        raise fail(exc) from None
     if review is None or not review.submitted:
         if config.review != "auto":
             raise Failure(description=f"the identities of film {film!r} are not reviewed yet: run "

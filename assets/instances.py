@@ -20,6 +20,7 @@ from animproc.instances.inpaint import fill_occlusion, occluded_region, occlusio
 from animproc.library import source_path
 from animproc.review.labels import auto_instance_review, load_review, write_auto_review
 from animproc.video.decode import read_frames
+from assets import fail
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.inpainter import InpainterResource
@@ -30,10 +31,6 @@ GROUP = "visual"
 COLUMNS = ["instance_id", "film", "frame_index", "time", "shot_id", "frame_path", "cutout_path", "overlay_path",
            "instance_index", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "area", "mask_rle", "mask_height", "mask_width",
            "segment_score", "source", "category", "category_score", "face_score", "evidence"]
-
-
-def _fail(exc: AnimprocError) -> Failure:
-    return Failure(description=str(exc), allow_retries=False)
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -62,7 +59,7 @@ def instances(context: AssetExecutionContext, storage: StorageResource, film_con
     try:
         seg = segmenter.segmenter(config)
     except AnimprocError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     frames = st.read_parquet(st.asset_dir(film, "frames_processed") / "manifest.parquet")
     frames = frames[frames["kept"]]
     detector = CenterFaceDetector()
@@ -130,7 +127,7 @@ def instances_filtered(context: AssetExecutionContext, storage: StorageResource,
     try:
         review = load_review(st, film, "instances")
     except AnimprocError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if review is None or not review.submitted:
         if config.review != "auto":
             raise Failure(description=f"the instances of film {film!r} are not reviewed yet: run "
@@ -180,7 +177,7 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
         painter = inpainter.inpainter()
         prompt = inpainter.prompts(film).get("default")
     except AnimprocError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     kept = st.read_parquet(st.asset_dir(film, "instances_filtered") / "instances.parquet")
     everything = st.read_parquet(st.asset_dir(film, "instances") / "instances.parquet")
     shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet").set_index("shot_id")
@@ -224,7 +221,7 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
                 with st.local_copy(source) as local:
                     _stream_fill(local, wanted, fill_frame)
         except AnimprocError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         paths, methods, filled = [], [], []
         for r in kept.itertuples():
             target = out / "cutouts" / f"{r.instance_id}.png"

@@ -4,13 +4,14 @@ import time
 from collections import Counter
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from animproc.errors import AnimprocError
 from animproc.image.faces import CenterFaceDetector
 from animproc.image.preview import figure_png, markdown_image, markdown_table
 from animproc.library import source_path
 from animproc.temporal.structure import group_scenes, narrative_graph, pacing, scan_structure, shot_scale
+from assets import fail
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.storage import StorageResource
@@ -57,7 +58,7 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
             found = scan_structure(local, shots, fps, config.temporal,
                                    CenterFaceDetector(config.identities.face_threshold))
     except AnimprocError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+        raise fail(exc) from None
     rows = []
     for s in shots.itertuples():
         f = found[int(s.shot_id)]

@@ -60,14 +60,17 @@ def cluster_embeddings(embeddings: np.ndarray, min_cluster_size: int, min_sample
         model, labels = fit(True)
     if dims:
         labels = _reject_misfits(emb, labels)
+    return Clustering(labels, np.asarray(model.probabilities_, np.float32), *_medoids(emb, labels), dims)
+
+
+def _medoids(emb: np.ndarray, labels: np.ndarray) -> tuple[dict[int, int], dict[int, float]]:
+    """Per cluster: the member most similar to the others, and the members' mean similarity to it."""
     medoids, intra = {}, {}
     for c in sorted(set(labels.tolist()) - {NOISE}):
         idx = np.nonzero(labels == c)[0]
-        sims = emb[idx] @ emb[idx].T
-        m = idx[int(np.argmax(sims.sum(1)))]
-        medoids[c] = int(m)
-        intra[c] = float((emb[idx] @ emb[m]).mean())
-    return Clustering(labels, np.asarray(model.probabilities_, np.float32), medoids, intra, dims)
+        m = idx[int(np.argmax((emb[idx] @ emb[idx].T).sum(1)))]
+        medoids[c], intra[c] = int(m), float((emb[idx] @ emb[m]).mean())
+    return medoids, intra
 
 
 def _reject_misfits(emb: np.ndarray, labels: np.ndarray, k: float = 4.0) -> np.ndarray:
@@ -116,10 +119,4 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
     result = cluster_embeddings(vectors[first], size, samples, method, reduce_to, epsilon)
     labels = result.labels[inverse]
     probabilities = result.probabilities[inverse] if len(result.probabilities) else np.zeros(len(tracks))
-    medoids, intra = {}, {}
-    for c in sorted(set(labels.tolist()) - {NOISE}):
-        idx = np.nonzero(labels == c)[0]
-        sims = vectors[idx] @ vectors[idx].T
-        m = idx[int(np.argmax(sims.sum(1)))]
-        medoids[c], intra[c] = int(m), float((vectors[idx] @ vectors[m]).mean())
-    return Clustering(labels, probabilities, medoids, intra, result.reduced_to)
+    return Clustering(labels, probabilities, *_medoids(vectors, labels), result.reduced_to)
