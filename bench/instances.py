@@ -48,15 +48,8 @@ def load_frames() -> list[tuple[str, np.ndarray, list[list[int]]]]:
     return out
 
 
-def box_iou(a, b) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
-
-
 def evaluate(name: str, segmenter, frames, detector) -> dict:
+    from animproc.identity.tracks import box_iou
     from animproc.instances.extract import extract_instances
     from animproc.instances.segment import content_box
 

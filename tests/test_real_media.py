@@ -7,6 +7,7 @@ import numpy as np
 from dagster import instance_for_test
 
 from animproc.config import FilmConfig
+from animproc.identity.tracks import box_iou
 from animproc.library import store_source
 from animproc.storage import Storage
 from animproc.video.evaluate import score_boundaries
@@ -87,15 +88,8 @@ def test_embedded_segmenter_finds_characters_in_hand_boxed_real_frames(shared_me
             assert not any(i.prediction.face_score for i in instances)
         for b in entry["boxes"]:
             total += 1
-            found += any(_box_iou(b, p) >= 0.5 for p in boxes)
+            found += any(box_iou(b, p) >= 0.5 for p in boxes)
     assert found / total >= 0.4
-
-
-def _box_iou(a, b) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union else 0.0
 
 
 def test_cluster_images_on_labelled_photos_meets_purity_and_ari(shared_media, tmp_path):
@@ -144,7 +138,7 @@ def test_snow_fight_girl_and_warrior_end_in_different_clusters(shared_media, tmp
     found: dict[str, list[int]] = {}
     for f in ref["faces"]:
         here = faces[faces["frame_index"] == f["frame"]]
-        hits = [(_box_iou(f["box"], [r.x0, r.y0, r.x1, r.y1]), int(r.cluster)) for r in here.itertuples()]
+        hits = [(box_iou(f["box"], [r.x0, r.y0, r.x1, r.y1]), int(r.cluster)) for r in here.itertuples()]
         best = max(hits, default=(0.0, None))
         if best[0] >= 0.3:
             found.setdefault(f["identity"], []).append(best[1])
