@@ -419,22 +419,14 @@ def cmd_review(args) -> int:
     from animproc.errors import AnimprocError
     from animproc.films import validate_film_key
     from animproc.review.server import ReviewServer
-    from animproc.review.sources import NothingToReview, identities_source, instances_source
+    from animproc.review.sources import identities_source, instances_source
 
     try:
         validate_film_key(args.name)
         st = _storage()
-        sources = []
-        for kind, make in (("instances", instances_source), ("identities", identities_source)):
-            source = make(st, args.name)
-            try:
-                source.items()
-            except NothingToReview as exc:
-                if kind == args.kind:
-                    raise exc
-                continue
-            sources.append(source)
-        sources.sort(key=lambda s: s.kind != args.kind)  # the asked-for gate first: the root leads there
+        makers = {"instances": instances_source, "identities": identities_source}
+        # the asked-for gate first (the root leads there); the others are served when they have something
+        sources = [makers[args.kind](st, args.name)] + [m(st, args.name) for k, m in makers.items() if k != args.kind]
         server = ReviewServer(st, args.name, sources, args.host, args.port)
     except AnimprocError as exc:
         return _fail(str(exc))

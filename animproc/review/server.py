@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from animproc.errors import AnimprocError
 from animproc.review.labels import Review, ReviewFileError, VersionConflict, load_review, parse_review, save_review
 from animproc.storage import Storage
 
@@ -35,14 +36,28 @@ class ReviewSource:
     items: Callable[[], list[dict]]
 
 
+class NothingToReview(AnimprocError):
+    pass
+
+
 class ReviewServer:
+    """Serves the given review sources. The first is the page the root leads to and must have something to
+    review (else NothingToReview); later ones with nothing to review yet are left out."""
+
     def __init__(self, storage: Storage, film: str, sources: ReviewSource | list[ReviewSource],
                  host: str = "127.0.0.1", port: int = 0):
         self.storage, self.film = storage, film
-        self.sources = {s.kind: s for s in (sources if isinstance(sources, list) else [sources])}
+        sources = sources if isinstance(sources, list) else [sources]
+        self._items = {}
+        for k, source in enumerate(sources):
+            try:
+                self._items[source.kind] = source.items()
+            except NothingToReview:
+                if k == 0:
+                    raise
+        self.sources = {s.kind: s for s in sources if s.kind in self._items}
         self.token = secrets.token_urlsafe(24)
         self.lock = threading.Lock()
-        self._items = {kind: s.items() for kind, s in self.sources.items()}
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]

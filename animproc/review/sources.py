@@ -3,13 +3,8 @@ from __future__ import annotations
 
 import json
 
-from animproc.errors import AnimprocError
-from animproc.review.server import ReviewSource
+from animproc.review.server import NothingToReview, ReviewSource
 from animproc.storage import Storage
-
-
-class NothingToReview(AnimprocError):
-    pass
 
 
 def _film_relative(film: str, path: str) -> str:
