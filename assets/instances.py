@@ -16,7 +16,7 @@ from animproc.image.masks import decode_rle, soft_alpha
 from animproc.image.preview import contact_sheet, encode_image, markdown_image, on_checkerboard, read_image
 from animproc.instances.extract import extract_instances, frame_overlay
 from animproc.instances.filtering import apply_instance_review
-from animproc.instances.inpaint import fill_occlusion, occluded_region, occlusion_ratio
+from animproc.instances.inpaint import fill_occlusion, occluded_region, occlusion_ratio, prompt_for
 from animproc.library import source_path
 from animproc.review.labels import auto_instance_review, load_review, write_auto_review
 from animproc.video.decode import read_frames
@@ -175,10 +175,11 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
     c = config.instances
     try:
         painter = inpainter.inpainter()
-        prompt = inpainter.prompts(film).get("default")
+        prompts = inpainter.prompts(film)
     except AnimprocError as exc:
         raise fail(exc) from None
     kept = st.read_parquet(st.asset_dir(film, "instances_filtered") / "instances.parquet")
+    named = _character_names(st, film)
     everything = st.read_parquet(st.asset_dir(film, "instances") / "instances.parquet")
     shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet").set_index("shot_id")
     occluders = everything[everything["category"] != "background"]
@@ -206,7 +207,7 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
             for r in needs[f]:
                 others = [masks[o] for o in by_frame[f] if o != r.instance_id]
                 res = fill_occlusion(image, masks[r.instance_id], others, neighbours, painter, c.occlusion_threshold,
-                                     prompt)
+                                     prompt_for(prompts, named.get(r.instance_id)))
                 x, y, w, h = int(r.bbox_x), int(r.bbox_y), int(r.bbox_w), int(r.bbox_h)
                 ys, xs = np.nonzero(res.alpha_mask)
                 x0, y0, x1, y1 = min(x, xs.min()), min(y, ys.min()), max(x + w, xs.max() + 1), max(y + h, ys.max() + 1)
@@ -248,6 +249,17 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
                                      if len(changed) else "no instance was occluded above the threshold"),
         "seconds": round(time.perf_counter() - started, 2),
     })
+
+
+def _character_names(st, film: str) -> dict[str, str]:
+    """Instance -> character name, once the identity review has named them (`characters` of an earlier run),
+    so that re-materialising this asset prompts the sd inpainter per character."""
+    path = st.asset_dir(film, "characters") / "index.parquet"
+    if not path.exists():
+        return {}
+    index = st.read_parquet(path)
+    index = index[index["kind"] == "instance"]
+    return dict(zip(index["id"], index["character"]))
 
 
 def _stream_fill(video, wanted: dict[int, list[int]], fill_frame) -> None:

@@ -149,6 +149,16 @@ def test_sd_backend_loads_a_local_diffusers_pipeline_and_uses_the_films_prompt(t
         InpainterResource(backend="sd", sd_model=str(tmp_path / "not-a-pipeline"), device="cpu").inpainter()
 
 
+def test_named_characters_get_their_own_prompt_and_others_the_default():
+    from animproc.instances.inpaint import prompt_for
+
+    prompts = {"default": "a 3D animated character", "sintel": "a girl with short red hair"}
+    assert prompt_for(prompts, "sintel") == "a girl with short red hair"
+    assert prompt_for(prompts, "warrior") == "a 3D animated character"
+    assert prompt_for(prompts, None) == "a 3D animated character"
+    assert prompt_for({}, "sintel") is None
+
+
 def test_inpainter_errors_name_the_weights(tmp_path):
     from resources.inpainter import InpainterResource
 

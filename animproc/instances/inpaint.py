@@ -110,6 +110,11 @@ def load_prompts(path: Path) -> dict[str, str]:
     return data
 
 
+def prompt_for(prompts: dict[str, str], character: str | None) -> str | None:
+    """The character's own prompt when it has been named and has one, else the film's default."""
+    return prompts.get(character) if character and character in prompts else prompts.get("default")
+
+
 def occluded_region(own: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
     """Pixels inside the character's convex hull that other instances cover."""
     if not others:
