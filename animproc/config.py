@@ -102,6 +102,14 @@ class TemporalConfig(_Strict):
     medium_long: float = Field(0.05, gt=0, le=1)
     long: float = Field(0.025, gt=0, le=1)
     scene_similarity: float = Field(0.55, gt=0, le=1, description="colour-histogram similarity that keeps a shot in its scene")
+    act_min_scenes: int = Field(3, ge=1, description="fewest scenes in an act")
+    face_interval_seconds: float = Field(0.5, gt=0, description="how often motion looks for faces to track")
+    min_track_samples: int = Field(3, ge=2, description="sampled frames a track needs to be kept")
+    action_window_s: float = Field(1.0, gt=0, description="length of the windows actions are named on")
+    pose_interval_seconds: float = Field(0.5, gt=0, description="how often a tracked character's pose is estimated")
+    effects_fps: float = Field(4.0, gt=0, le=60, description="frames per second the effects signals are measured on")
+    effect_threshold: float = Field(0.5, gt=0, lt=1, description="intensity from which a frame counts as showing an effect")
+    effect_prompts: dict[str, str] = Field(default_factory=dict, description="effect type -> text for the CLIP check")
 
 
 class ModelsConfig(_Strict):

@@ -1,0 +1,241 @@
+"""Motion of a film, one reduced-resolution decode pass: per shot, dense optical flow between frames a few times
+a second (energy, direction, camera versus subject), character tracks over the detections the film already
+has (reviewed instances, faces) or finds on the way (faces, moving regions), 2-D pose per track when a pose
+model is configured, and actions per track segment. A shot's sampled frames are kept (flow at a quarter of
+the reduced size) only until the shot ends."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import cv2
+import numpy as np
+import pandas as pd
+
+from animproc.config import TemporalConfig
+from animproc.errors import MediaError
+from animproc.media import open_media
+from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
+from animproc.temporal.flow import FlowEstimator, flow_summary, shot_flow
+from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, link_shot,
+                                      track_summary)
+
+FLOW_STRIDE = 4
+
+
+@dataclass
+class ShotMotion:
+    shot_id: int
+    flow: dict
+    tracks: list[dict] = field(default_factory=list)
+    poses: list[dict] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Shot:
+    shot_id: int
+    frames: list[SampledFrame] = field(default_factory=list)
+    cameras: list[np.ndarray | None] = field(default_factory=list)
+    dts: list[float] = field(default_factory=list)
+    images: list[np.ndarray] = field(default_factory=list)
+    pairs: list[dict] = field(default_factory=list)
+    last: np.ndarray | None = None
+
+
+def moving_regions(flow: np.ndarray, camera: np.ndarray | None, min_area: float = 0.015) -> list[np.ndarray]:
+    """Boxes (reduced-flow pixels) of connected regions whose flow the camera does not explain."""
+    h, w = flow.shape[:2]
+    if camera is None:
+        residual = np.linalg.norm(flow, axis=-1)
+    else:
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        cam = np.stack([camera[0, 0] * xs + camera[0, 1] * ys + camera[0, 2] - xs,
+                        camera[1, 0] * xs + camera[1, 1] * ys + camera[1, 2] - ys], -1)
+        residual = np.linalg.norm(flow - cam, axis=-1)
+    moving = (residual > max(0.5, 3 * float(np.median(residual)))).astype(np.uint8)
+    moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(moving)
+    return [np.array([x, y, x + bw, y + bh], np.float64) for x, y, bw, bh, area in stats[1:]
+            if area >= min_area * h * w]
+
+
+def _camera_matrix(flow: np.ndarray, foreground: np.ndarray | None) -> np.ndarray | None:
+    from animproc.temporal.flow import camera_fit
+
+    return camera_fit(flow, foreground, step=2)
+
+
+def _box_flow(frame: SampledFrame, camera: np.ndarray | None, box: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
+    """(box flow minus camera flow at the box centre, mean flow deviation inside the box), per second, in
+    reduced-frame pixels."""
+    if frame.flow is None or dt <= 0:
+        return np.zeros(2), 0.0
+    fh, fw = frame.flow.shape[:2]
+    x0, y0, x1, y1 = np.clip(np.round(box / FLOW_STRIDE).astype(int), 0, [fw, fh, fw, fh])
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros(2), 0.0
+    inside = frame.flow[y0:y1, x0:x1].reshape(-1, 2)
+    median = np.median(inside, axis=0)
+    limbs = float(np.linalg.norm(inside - median, axis=1).mean())
+    cam = np.zeros(2)
+    if camera is not None:
+        c = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        cam = camera[:, :2] @ c + camera[:, 2] - c
+    return (median - cam) * FLOW_STRIDE / dt, limbs * FLOW_STRIDE / dt
+
+
+def _finish_shot(shot: _Shot, width: int, height: int, config: TemporalConfig, pose, recognizer) -> ShotMotion:
+    frames = shot.frames
+    result = ShotMotion(shot.shot_id, shot_flow(shot.pairs))
+    if not frames:
+        return result
+    tracks = link_shot(frames, width, height, FLOW_STRIDE)
+    min_observed = 1
+    if not tracks:  # nothing detected in the shot: what moves against the background, again and again, is
+        for f in frames:  # the subject
+            for d in f.detections:
+                if d.source == "motion":
+                    d.score = 0.6
+        tracks = link_shot(frames, width, height, FLOW_STRIDE)
+        min_observed = max(2, int(0.1 * len(frames)))
+    tracks = drop_duplicates([t for t in tracks if len(t.observed) >= min_observed
+                              and len(t.boxes) >= config.min_track_samples])
+    keep_images = bool(shot.images)
+    for n, t in enumerate(tracks):
+        track_id = f"{shot.shot_id}-{n}"
+        summary = track_summary(t, frames, width, height)
+        result.tracks.append({"track_id": track_id, "shot_id": shot.shot_id, **summary,
+                              "instance_ids": sorted(set(t.instance_ids))})
+        samples = _track_samples(t, shot)
+        face_track = summary["source"] == "face"
+        images = {frames[k].time: shot.images[k] for k in t.boxes} if keep_images else None
+        for seg in recognizer.segments(samples, face_track, height, config.action_window_s, frames=images):
+            result.actions.append({"track_id": track_id, "shot_id": shot.shot_id, "label": summary["label"],
+                                   "start_time": round(seg.start_time, 3), "end_time": round(seg.end_time, 3),
+                                   "action": seg.action, "confidence": seg.confidence, "method": seg.method,
+                                   "evidence": seg.evidence})
+        if pose is not None:
+            result.poses.extend(_poses(t, track_id, shot, pose, config.pose_interval_seconds, width, height))
+    return result
+
+
+def _track_samples(t: Track, shot: _Shot) -> list[TrackSample]:
+    out = []
+    for k in sorted(t.boxes):
+        if k >= len(shot.dts):
+            continue
+        rel, limbs = _box_flow(shot.frames[k], shot.cameras[k], t.boxes[k], shot.dts[k])
+        out.append(TrackSample(shot.frames[k].time, t.boxes[k], rel, limbs))
+    return out
+
+
+def _poses(t: Track, track_id: str, shot: _Shot, pose, every_s: float, width: int, height: int) -> list[dict]:
+    rows, last = [], -1e9
+    for k in sorted(t.boxes):
+        f = shot.frames[k]
+        if f.time - last < every_s:
+            continue
+        last = f.time
+        kps = pose(shot.images[k], [t.boxes[k]])[0]
+        rows.append({"track_id": track_id, "shot_id": shot.shot_id, "frame_index": f.frame_index,
+                     "time": round(f.time, 3),
+                     "keypoints": [[round(float(x) / width, 4), round(float(y) / height, 4), round(float(s), 3)]
+                                   for x, y, s in kps]})
+    return rows
+
+
+def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, flow: FlowEstimator,
+                detections: dict[int, list[Detection]] | None = None,
+                detect_faces: Callable[[np.ndarray], list] | None = None, pose=None, recognizer=None,
+                on_shot: Callable[[ShotMotion], None] | None = None) -> list[ShotMotion]:
+    """`detections`: by frame index, boxes in the source's pixels (rescaled here). `detect_faces` is run about
+    every `face_interval_seconds` on frames at twice the analysis width. Results arrive per shot."""
+    recognizer = recognizer or HeuristicActionRecognizer()
+    detections = detections or {}
+    starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
+    step = max(1, int(round(fps / config.motion_fps)))
+    face_step = max(1, int(round(fps * config.face_interval_seconds)))
+    keep_images = pose is not None or getattr(recognizer, "name", "") != "heuristic"
+    results: list[ShotMotion] = []
+    current: _Shot | None = None
+    with open_media(path) as container:
+        stream = container.streams.video[0]
+        cc = stream.codec_context
+        width = config.analysis_width
+        height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
+        sx, sy = width / max(cc.width, 1), height / max(cc.height, 1)
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                wanted = index in detections
+                face_frame = detect_faces is not None and index % face_step == 0
+                if index % step and not wanted and not face_frame:
+                    continue
+                k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+                shot_id = int(ids[k])
+                if current is None or current.shot_id != shot_id:
+                    if current is not None:
+                        results.append(_emit(current, width, height, config, pose, recognizer, on_shot))
+                    current = _Shot(shot_id)
+                small = frame.to_ndarray(format="bgr24", width=width, height=height)
+                dets = [Detection(d.box * np.array([sx, sy, sx, sy]), d.score, d.source, d.instance_id, d.label)
+                        for d in detections.get(index, [])]
+                if face_frame:
+                    big = frame.to_ndarray(format="bgr24", width=min(cc.width, 2 * width),
+                                           height=min(cc.height, 2 * height))
+                    r = small.shape[1] / big.shape[1]
+                    for f in detect_faces(big):
+                        box = np.array(f.box, np.float64) * r
+                        if not any(_contains(d.box, box) for d in dets):
+                            dets.append(Detection(box, float(f.score), "face"))
+                _advance(current, index, index / fps, small, dets, keep_images, flow)
+        except av.error.FFmpegError as exc:
+            raise MediaError(path, f"decoding failed ({exc})") from None
+    if current is not None:
+        results.append(_emit(current, width, height, config, pose, recognizer, on_shot))
+    return results
+
+
+def _contains(outer: np.ndarray, inner: np.ndarray) -> bool:
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3]
+
+
+def _advance(shot: _Shot, index: int, t: float, small: np.ndarray, dets: list[Detection], keep_images: bool,
+             estimate_flow: FlowEstimator) -> None:
+    for d in dets:
+        d.appearance = appearance(small, d.box)
+    if shot.last is not None and shot.frames:
+        prev = shot.frames[-1]
+        dt = t - prev.time
+        flow = estimate_flow(shot.last, small)
+        h, w = flow.shape[:2]
+        foreground = None
+        if prev.detections:
+            foreground = np.zeros((h, w), np.uint8)
+            for d in prev.detections:
+                x0, y0, x1, y1 = np.clip(np.round(d.box).astype(int), 0, [w, h, w, h])
+                foreground[y0:y1, x0:x1] = 1
+        shot.pairs.append(flow_summary(flow, dt, foreground))
+        reduced = cv2.resize(flow, (w // FLOW_STRIDE, h // FLOW_STRIDE), interpolation=cv2.INTER_AREA) / FLOW_STRIDE
+        prev.flow = reduced
+        camera = _camera_matrix(reduced, None if foreground is None else foreground[::FLOW_STRIDE, ::FLOW_STRIDE][
+            :reduced.shape[0], :reduced.shape[1]])
+        shot.cameras.append(camera)
+        shot.dts.append(dt)
+        for box in moving_regions(reduced, camera):
+            prev.detections.append(Detection(box * FLOW_STRIDE, 0.3, "motion"))
+    shot.frames.append(SampledFrame(index, t, None, dets))
+    if keep_images:
+        shot.images.append(small)
+    shot.last = small
+
+
+def _emit(shot: _Shot, width, height, config, pose, recognizer, on_shot) -> ShotMotion:
+    shot.cameras.append(None)
+    shot.dts.append(0.0)
+    result = _finish_shot(shot, width, height, config, pose, recognizer)
+    if on_shot is not None:
+        on_shot(result)
+    return result
