@@ -101,6 +101,8 @@ class TemporalConfig(_Strict):
     medium: float = Field(0.09, gt=0, le=1)
     medium_long: float = Field(0.05, gt=0, le=1)
     long: float = Field(0.025, gt=0, le=1)
+    figure_medium_long: float = Field(0.6, gt=0, le=1, description="whole-figure height share from which a faceless shot is medium_long")
+    figure_long: float = Field(0.15, gt=0, le=1, description="whole-figure height share from which it is long (below: extreme_long)")
     scene_similarity: float = Field(0.55, gt=0, le=1, description="colour-histogram similarity that keeps a shot in its scene")
     act_min_scenes: int = Field(3, ge=1, description="fewest scenes in an act")
     face_interval_seconds: float = Field(0.5, gt=0, description="how often motion looks for faces to track")

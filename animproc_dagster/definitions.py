@@ -12,11 +12,14 @@ from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
 from assets.identities import characters, faces, identity_clusters, identity_review, pose_subclusters
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
-from assets.temporal import shot_structure
+from assets.temporal import effects_catalog, motion, shot_structure
+from resources.action_recognizer import ActionRecognizerResource
 from resources.diarizer import DiarizerResource
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
 from resources.inpainter import InpainterResource
+from resources.optical_flow import OpticalFlowResource
+from resources.pose_estimator import PoseEstimatorResource
 from resources.segmenter import SegmenterResource
 from resources.separator import SeparatorResource
 from resources.shot_detector import ShotDetectorResource
@@ -24,14 +27,16 @@ from resources.storage import StorageResource
 
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
           instances_inpainted, faces, identity_clusters, identity_review, characters,
-          pose_subclusters, shot_structure, audio, vocals, diarization, voice_features]
+          pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
                shot_detector: ShotDetectorResource | None = None, diarizer: DiarizerResource | None = None,
                separator: SeparatorResource | None = None, segmenter: SegmenterResource | None = None,
                inpainter: InpainterResource | None = None,
-               face_analyzer: FaceAnalyzerResource | None = None) -> Definitions:
+               face_analyzer: FaceAnalyzerResource | None = None, optical_flow: OpticalFlowResource | None = None,
+               pose_estimator: PoseEstimatorResource | None = None,
+               action_recognizer: ActionRecognizerResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
@@ -47,6 +52,9 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
             "segmenter": segmenter or SegmenterResource(),
             "inpainter": inpainter or InpainterResource(),
             "face_analyzer": face_analyzer or FaceAnalyzerResource(),
+            "optical_flow": optical_flow or OpticalFlowResource(),
+            "pose_estimator": pose_estimator or PoseEstimatorResource(),
+            "action_recognizer": action_recognizer or ActionRecognizerResource(),
         },
     )
 

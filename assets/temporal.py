@@ -1,22 +1,53 @@
-"""Temporal analysis, partitioned by film: shot_structure."""
+"""Temporal analysis, partitioned by film: shot_structure, motion, effects_catalog."""
 import json
 import time
 from collections import Counter
 
+import cv2
+import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from animproc.errors import AnimprocError
 from animproc.image.faces import CenterFaceDetector
-from animproc.image.preview import figure_png, markdown_image, markdown_table
+from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, markdown_table
 from animproc.library import source_path
-from animproc.temporal.structure import group_scenes, narrative_graph, pacing, scan_structure, shot_scale
+from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, transformation_scores
+from animproc.temporal.motion import scan_motion
+from animproc.temporal.tracks import Detection, appearance
+from animproc.temporal.structure import (figure_scale, group_acts, group_scenes, narrative_graph, pacing,
+                                         scan_structure, scene_loudness, shot_scale)
+from animproc.video.decode import read_frames
 from assets import fail
 from partitions import film_partitions
+from resources.action_recognizer import ActionRecognizerResource
 from resources.film_config import FilmConfigResource
+from resources.optical_flow import OpticalFlowResource
+from resources.pose_estimator import PoseEstimatorResource
 from resources.storage import StorageResource
 
 GROUP = "temporal"
+
+
+def _largest_figures(instances: pd.DataFrame | None, frame_height: float) -> dict[int, list[tuple[float, float]]]:
+    """Per shot: (top, bottom) of the tallest reviewed character instance on each of its frames, as shares of
+    the picture height."""
+    out: dict[int, list[tuple[float, float]]] = {}
+    if instances is None or not len(instances):
+        return out
+    for (shot_id, _), g in instances.groupby(["shot_id", "frame_index"]):
+        r = g.loc[g["bbox_h"].idxmax()]
+        out.setdefault(int(shot_id), []).append((float(r.bbox_y) / frame_height,
+                                                 float(r.bbox_y + r.bbox_h) / frame_height))
+    return out
+
+
+def _scene_hists(table: pd.DataFrame, found: dict) -> list[np.ndarray | None]:
+    out = []
+    for _, g in table.groupby("scene_id", sort=True):
+        hs = [found[int(s)]["hist"] for s in g["shot_id"] if found[int(s)]["hist"] is not None]
+        out.append(np.sum(hs, axis=0) if hs else None)
+    return out
 
 
 def _timeline(table: pd.DataFrame, duration: float) -> bytes:
@@ -42,7 +73,8 @@ def _timeline(table: pd.DataFrame, duration: float) -> bytes:
 
 @asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video"], kinds={"parquet", "json"},
        description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from global "
-                   "motion, shot scale from the largest face (no_subject without one), each with a confidence and "
+                   "motion, shot scale from the largest face (the faces asset when it exists), else the largest reviewed "
+                   "instance (no_subject without either), each with a confidence and "
                    "its evidence; shots grouped into scenes by colour signature; pacing statistics; a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource,
                    film_config: FilmConfigResource) -> MaterializeResult:
@@ -52,17 +84,27 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
     probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
     fps = float(probe.get("fps") or 24.0)
+    frame_height = float(probe.get("height") or 1)
+    faces = _optional(st, film, "faces", "faces.parquet")
     started = time.perf_counter()
     try:
         with st.local_copy(source_path(st, film)) as local:
             found = scan_structure(local, shots, fps, config.temporal,
-                                   CenterFaceDetector(config.identities.face_threshold))
+                                   None if faces is not None else CenterFaceDetector(config.identities.face_threshold))
     except AnimprocError as exc:
         raise fail(exc) from None
+    if faces is not None:  # the faces asset looked more often and at full resolution: use its boxes
+        for shot_id, g in faces.groupby("shot_id"):
+            if int(shot_id) in found:
+                found[int(shot_id)]["face_ratios"] = list(g.groupby("frame_index").apply(
+                    lambda x: float((x["y1"] - x["y0"]).max()) / frame_height, include_groups=False))
+    figures = _largest_figures(_optional(st, film, "instances_filtered", "instances.parquet"), frame_height)
     rows = []
     for s in shots.itertuples():
         f = found[int(s.shot_id)]
         scale, scale_conf, scale_ev = shot_scale(f["face_ratios"], config.temporal)
+        if scale == "no_subject" and figures.get(int(s.shot_id)):
+            scale, scale_conf, scale_ev = figure_scale(figures[int(s.shot_id)], config.temporal)
         cam = f["camera"]
         rows.append({"film": film, "shot_id": int(s.shot_id), "start_frame": int(s.start_frame),
                      "end_frame": int(s.end_frame), "start_time": float(s.start_time), "end_time": float(s.end_time),
@@ -75,12 +117,20 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     duration = float(probe.get("duration_s") or (table["end_time"].max() if len(table) else 0.0))
     stats = pacing(table, duration) if len(table) else {}
     graph = narrative_graph(table) if len(table) else {"nodes": [], "edges": []}
+    if graph["nodes"]:
+        hists = _scene_hists(table, found)
+        loudness = scene_loudness(st.asset_dir(film, "audio") / "analysis_16k.wav", graph["nodes"])
+        acts = group_acts(graph["nodes"], hists, loudness, config.temporal.act_min_scenes)
+        for node, act, loud in zip(graph["nodes"], acts, loudness or [None] * len(acts)):
+            node["act"], node["loudness_db"] = act, loud
+        table["act_id"] = table["scene_id"].map({n["scene_id"]: n["act"] for n in graph["nodes"]})
     with st.publish_dir(film, "shot_structure") as out:
         st.write_parquet(out / "shot_structure.parquet", table)
         st.write_text(out / "scenes.json", json.dumps({"film": film, "pacing": stats, **graph}, indent=1))
     seconds = round(time.perf_counter() - started, 2)
     return MaterializeResult(metadata={
         "shots": len(table), "scenes": len(graph["nodes"]), "seconds": seconds,
+        "acts": len({n["act"] for n in graph["nodes"]}),
         "camera": MetadataValue.json(dict(Counter(table["camera"]))) if len(table) else MetadataValue.json({}),
         "scale": MetadataValue.json(dict(Counter(table["scale"]))) if len(table) else MetadataValue.json({}),
         "pacing": MetadataValue.json(stats),
@@ -89,3 +139,202 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
         "preview": MetadataValue.md(markdown_table(table[["shot_id", "start_time", "end_time", "scale", "camera",
                                                           "scene_id"]].head(20)) if len(table) else "no shots"),
     })
+
+
+def _optional(st, film: str, asset_name: str, file: str) -> pd.DataFrame | None:
+    path = st.asset_dir(film, asset_name) / file
+    return st.read_parquet(path) if path.exists() else None
+
+
+def _instance_names(st, film: str) -> dict[str, str]:
+    """instance id -> character name (after the identity review) or identity cluster."""
+    index = _optional(st, film, "characters", "index.parquet")
+    if index is not None and len(index):
+        named = index[index["kind"] == "instance"]
+        return dict(zip(named["id"].astype(str), named["character"].astype(str)))
+    clusters = _optional(st, film, "identity_clusters", "instances.parquet")
+    if clusters is not None and len(clusters):
+        return {str(i): f"cluster {int(c)}" for i, c in zip(clusters["instance_id"], clusters["cluster"]) if int(c) >= 0}
+    return {}
+
+
+def known_detections(st, film: str) -> tuple[dict[int, list[Detection]], list[str]]:
+    """What the film already knows of its characters, by frame index: reviewed instances (with names once the
+    identity review has named them) and faces. Returns the detections and the sources used."""
+    out: dict[int, list[Detection]] = {}
+    used = []
+    instances = _optional(st, film, "instances_filtered", "instances.parquet")
+    if instances is not None and len(instances):
+        names = _instance_names(st, film)
+        for r in instances.itertuples():
+            box = np.array([r.bbox_x, r.bbox_y, r.bbox_x + r.bbox_w, r.bbox_y + r.bbox_h], np.float64)
+            out.setdefault(int(r.frame_index), []).append(
+                Detection(box, 1.0, "instance", str(r.instance_id), names.get(str(r.instance_id))))
+        used.append("instances_filtered")
+    faces = _optional(st, film, "faces", "faces.parquet")
+    if faces is not None and len(faces):
+        for r in faces[~faces["excluded"].astype(bool)].itertuples() if "excluded" in faces else faces.itertuples():
+            box = np.array([r.x0, r.y0, r.x1, r.y1], np.float64)
+            frame = out.setdefault(int(r.frame_index), [])
+            if not any(d.source == "instance" and d.box[0] <= (box[0] + box[2]) / 2 <= d.box[2]
+                       and d.box[1] <= (box[1] + box[3]) / 2 <= d.box[3] for d in frame):
+                frame.append(Detection(box, float(r.score), "face"))
+        used.append("faces")
+    return out, used
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video"], pool="gpu",
+       kinds={"parquet"},
+       description="Per shot: optical flow (motion energy, dominant direction of the picture's motion, camera vs "
+                   "subject split). Character tracks within shots over the reviewed instances and faces when the "
+                   "film has them (names once the identity review named them; re-materialise after `characters`), "
+                   "else over faces and moving regions found here; per track duration, path and speed. Pose per "
+                   "track when a pose model is configured (else recorded as skipped), actions per track segment.")
+def motion(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
+           optical_flow: OpticalFlowResource, pose_estimator: PoseEstimatorResource,
+           action_recognizer: ActionRecognizerResource) -> MaterializeResult:
+    film = context.partition_key
+    st = storage.storage()
+    config, _ = film_config.load(film)
+    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
+    probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
+    fps = float(probe.get("fps") or 24.0)
+    detections, used = known_detections(st, film)
+    started = time.perf_counter()
+    try:
+        flow = optical_flow.estimator()
+        pose, pose_status = pose_estimator.estimator()
+        recognizer = action_recognizer.recognizer()
+        detect_faces = None if "faces" in used else CenterFaceDetector(config.identities.face_threshold)
+        with st.local_copy(source_path(st, film)) as local:
+            results = scan_motion(local, shots, fps, config.temporal, flow, detections, detect_faces, pose, recognizer,
+                                  on_shot=lambda r: context.log.debug(f"shot {r.shot_id}: {len(r.tracks)} tracks"))
+    except AnimprocError as exc:
+        raise fail(exc) from None
+    flow_rows = [{"film": film, "shot_id": r.shot_id, **r.flow, "flow_backend": flow.name} for r in results]
+    tracks = pd.DataFrame([{**t, "film": film, "path": json.dumps(t["path"]), "instance_ids": json.dumps(t["instance_ids"])}
+                           for r in results for t in r.tracks],
+                          columns=["film", "track_id", "shot_id", "label", "source", "start_frame", "end_frame",
+                                   "start_time", "end_time", "duration", "observed", "samples", "speed", "path",
+                                   "instance_ids"])
+    actions = pd.DataFrame([{**a, "film": film, "evidence": json.dumps(a["evidence"])} for r in results for a in r.actions],
+                           columns=["film", "track_id", "shot_id", "label", "start_time", "end_time", "action",
+                                    "confidence", "method", "evidence"])
+    poses = pd.DataFrame([{**p, "film": film, "keypoints": json.dumps(p["keypoints"])} for r in results for p in r.poses],
+                         columns=["film", "track_id", "shot_id", "frame_index", "time", "keypoints"])
+    with st.publish_dir(film, "motion") as out:
+        st.write_parquet(out / "shot_motion.parquet", pd.DataFrame(flow_rows))
+        st.write_parquet(out / "tracks.parquet", tracks)
+        st.write_parquet(out / "actions.parquet", actions)
+        st.write_parquet(out / "poses.parquet", poses)
+        st.write_text(out / "pose_status.json", json.dumps({"pose": pose_status}))
+    seconds = round(time.perf_counter() - started, 2)
+    return MaterializeResult(metadata={
+        "shots": len(flow_rows), "tracks": len(tracks), "named_tracks": int(tracks["label"].notna().sum()),
+        "action_segments": len(actions), "poses": len(poses), "pose": pose_status, "seconds": seconds,
+        "flow_backend": flow.name, "detections_from": ", ".join(used) or "faces and moving regions found here",
+        "actions": MetadataValue.json(dict(Counter(actions["action"]))),
+        "preview": MetadataValue.md(markdown_table(pd.DataFrame(flow_rows)[
+            ["shot_id", "motion_energy", "camera_share", "dominant_direction"]].head(20)) if flow_rows else "no shots"),
+        "tracks_preview": MetadataValue.md(markdown_table(tracks[["track_id", "label", "source", "start_time",
+                                                                  "end_time", "speed"]].head(20))
+                                           if len(tracks) else "no tracks"),
+    })
+
+
+def _track_boxes(tracks: pd.DataFrame | None, width: int, height: int) -> dict[int, list[np.ndarray]]:
+    """Frame index -> track boxes at the effects scan's size, from the motion asset's paths."""
+    out: dict[int, list[np.ndarray]] = {}
+    if tracks is None:
+        return out
+    for path in tracks["path"]:
+        for f, cx, cy, w, h in json.loads(path):
+            out.setdefault(int(f), []).append(np.array([(cx - w / 2) * width, (cy - h / 2) * height,
+                                                        (cx + w / 2) * width, (cy + h / 2) * height]))
+    return out
+
+
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video", "motion"],
+       kinds={"parquet", "jpeg"},
+       description="Visual effects with timestamps, shot, type and intensity 0-1: lighting (glow, flash, coloured "
+                   "light), particles (snow, rain, sparks, dust), weather, camera effects (depth of field, motion "
+                   "blur, lens flare, fades, dissolves) and transformations of tracked characters, from measured "
+                   "per-frame signals; effect-tagged frames; a contact sheet per effect type.")
+def effects_catalog(context: AssetExecutionContext, storage: StorageResource,
+                    film_config: FilmConfigResource) -> MaterializeResult:
+    film = context.partition_key
+    st = storage.storage()
+    config, _ = film_config.load(film)
+    tc = config.temporal
+    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
+    transitions = _optional(st, film, "shots", "transitions.parquet")
+    probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
+    fps = float(probe.get("fps") or 24.0)
+    width = 2 * tc.analysis_width
+    height = max(2, int(round(float(probe.get("height") or 360) * width / max(float(probe.get("width") or 640), 1))) // 2 * 2)
+    tracks = _optional(st, film, "motion", "tracks.parquet")
+    started = time.perf_counter()
+    try:
+        with st.local_copy(source_path(st, film)) as local:
+            scan = scan_effects(local, shots, fps, tc.effects_fps, width, _track_boxes(tracks, width, height),
+                                tc.effect_threshold)
+            changes = transformation_scores(_track_histograms(local, tracks, fps, width)) if tracks is not None and len(tracks) else []
+    except AnimprocError as exc:
+        raise fail(exc) from None
+    samples = scan.samples + [{**c, "shot_id": _shot_of(shots, c["frame_index"])} for c in changes]
+    events = catalogue(samples, transitions, fps, tc.effect_threshold)
+    table = pd.DataFrame([{**e, "film": film} for e in events],
+                         columns=["film", "type", "category", "shot_id", "start_frame", "end_frame", "start_time",
+                                  "end_time", "intensity", "peak", "peak_frame", "samples", "track_id", "detail"])
+    signals = pd.DataFrame(scan.samples)
+    tagged = signals[["frame_index", "time", "shot_id"]].copy() if len(signals) else pd.DataFrame(
+        columns=["frame_index", "time", "shot_id"])
+    if len(signals):
+        kinds = [k for k in CATEGORIES if k in signals]
+        tagged["effects"] = [json.dumps([k for k in kinds if row[k] >= tc.effect_threshold]) for _, row in signals.iterrows()]
+        tagged = tagged[tagged["effects"] != "[]"]
+    sheets = {}
+    with st.publish_dir(film, "effects_catalog") as out:
+        st.write_parquet(out / "effects.parquet", table)
+        st.write_parquet(out / "signals.parquet", signals)
+        st.write_parquet(out / "tagged_frames.parquet", tagged)
+        for kind, group in table.groupby("type"):
+            thumbs = [scan.thumbnails[int(f)] for f in group["peak_frame"] if int(f) in scan.thumbnails][:24]
+            if thumbs:
+                sheet = encode_image(contact_sheet(thumbs, [f"{t:.1f}s" for t in group["start_time"]][:len(thumbs)]))
+                st.write_bytes(out / f"sheet_{kind}.jpg", sheet)
+                sheets[kind] = sheet
+    seconds = round(time.perf_counter() - started, 2)
+    metadata = {"effects": len(table), "tagged_frames": len(tagged), "seconds": seconds,
+                "by_type": MetadataValue.json(dict(Counter(table["type"]))),
+                "preview": MetadataValue.md(markdown_table(table[["type", "start_time", "end_time", "intensity"]].head(20))
+                                            if len(table) else "no effects found")}
+    for kind, sheet in list(sheets.items())[:8]:
+        metadata[f"sheet_{kind}"] = MetadataValue.md(markdown_image(sheet, "image/jpeg", kind))
+    return MaterializeResult(metadata=metadata)
+
+
+def _shot_of(shots: pd.DataFrame, frame_index: int) -> int:
+    starts = shots["start_frame"].to_numpy()
+    return int(shots["shot_id"].to_numpy()[max(0, int(np.searchsorted(starts, frame_index, side="right")) - 1)])
+
+
+def _track_histograms(path, tracks: pd.DataFrame, fps: float, width: int) -> dict:
+    """Per track: colour histograms of its box about once a second, from one decode of the needed frames."""
+    wanted: dict[int, list[tuple[str, list]]] = {}
+    for track_id, p in zip(tracks["track_id"], tracks["path"]):
+        last = -1e9
+        for f, cx, cy, w, h in json.loads(p):
+            if f / fps - last >= 1.0:
+                wanted.setdefault(int(f), []).append((str(track_id), [cx, cy, w, h]))
+                last = f / fps
+    out: dict[str, list] = {}
+    for index, full in read_frames(path, wanted):
+        image = cv2.resize(full, (width, max(2, full.shape[0] * width // full.shape[1])), interpolation=cv2.INTER_AREA)
+        ih, iw = image.shape[:2]
+        for track_id, (cx, cy, w, h) in wanted[index]:
+            box = np.array([(cx - w / 2) * iw, (cy - h / 2) * ih, (cx + w / 2) * iw, (cy + h / 2) * ih])
+            hist = appearance(image, box)
+            if hist is not None:
+                out.setdefault(track_id, []).append((index, index / fps, box, hist))
+    return out

@@ -37,7 +37,7 @@ class DisFlow:
 
 class RaftFlow:
     """torchvision RAFT (`raft_small` or `raft_large` architecture) with a state dict from a local file; the
-    input is padded to a multiple of 8, as RAFT needs, and the flow cropped back."""
+    input is padded to a multiple of 8 and at least 128 px, as RAFT needs, and the flow cropped back."""
 
     name = "raft"
 
@@ -65,7 +65,7 @@ class RaftFlow:
         import torch
 
         h, w = prev_bgr.shape[:2]
-        ph, pw = (-h) % 8, (-w) % 8
+        ph, pw = max(128, h + (-h) % 8) - h, max(128, w + (-w) % 8) - w  # RAFT's pyramid needs >= 128 px
 
         def tensor(img: np.ndarray):
             rgb = cv2.copyMakeBorder(img[..., ::-1], 0, ph, 0, pw, cv2.BORDER_REPLICATE)

@@ -43,6 +43,24 @@ def shot_scale(face_ratios: list[float], config: TemporalConfig) -> tuple[str, f
     return SCALES[k], confidence, {"face_height_ratio": round(r, 4), "frames_with_face": len(face_ratios)}
 
 
+def figure_scale(boxes: list[tuple[float, float]], config: TemporalConfig) -> tuple[str, float, dict]:
+    """The scale of a shot from its largest character instance when no face was seen: `boxes` are (top,
+    bottom) of the instance's box as shares of the picture height. A whole figure is `medium_long` when it
+    fills most of the height, `long` when it is smaller and `extreme_long` when tiny; a figure the frame cuts
+    at the bottom is closer, `medium` (without a face its exact closeness is unknown, hence the confidence)."""
+    if not boxes:
+        return "no_subject", 0.6, {"frames_with_subject": 0}
+    top = float(np.median([b[0] for b in boxes]))
+    bottom = float(np.median([b[1] for b in boxes]))
+    height = bottom - top
+    evidence = {"figure_height_ratio": round(height, 4), "cut_by_frame": bottom >= 0.98, "frames_with_subject": len(boxes)}
+    if bottom >= 0.98:
+        return "medium", 0.4, evidence
+    if height >= config.figure_medium_long:
+        return "medium_long", 0.5, evidence
+    return ("long" if height >= config.figure_long else "extreme_long"), 0.5, evidence
+
+
 def _hist(small_bgr: np.ndarray) -> np.ndarray:
     hsv = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2HSV)
     h = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256]).reshape(-1)
@@ -133,3 +151,47 @@ def narrative_graph(table: pd.DataFrame) -> dict:
                       "dominant_camera": Counter(g["camera"]).most_common(1)[0][0]})
     edges = [{"from": a["scene_id"], "to": b["scene_id"]} for a, b in zip(nodes, nodes[1:])]
     return {"nodes": nodes, "edges": edges}
+
+
+def scene_loudness(wav_path, nodes: list[dict]) -> list[float] | None:
+    """Mean loudness (dBFS) of each scene from the film's analysis WAV, None when there is none."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(wav_path))
+    except (RuntimeError, OSError):
+        return None
+    out = []
+    for n in nodes:
+        start, stop = int(n["start_time"] * info.samplerate), int(n["end_time"] * info.samplerate)
+        x, _ = sf.read(str(wav_path), start=start, stop=max(stop, start + 1), dtype="float32", always_2d=True)
+        out.append(round(float(20 * np.log10(np.sqrt(np.mean(x ** 2)) + 1e-6)), 2))
+    return out
+
+
+def group_acts(nodes: list[dict], scene_hists: list[np.ndarray | None], loudness: list[float] | None,
+               min_scenes: int) -> list[int]:
+    """Acts (sequences) from scenes: between consecutive scenes a change score adds the palette's change
+    (1 - histogram intersection), the change of pacing (|log ratio| of mean shot length) and, when the audio
+    exists, the change of loudness (per 10 dB); an act ends where the score stands out (above mean + one
+    standard deviation of the film's scores), with at least `min_scenes` scenes per act."""
+    n = len(nodes)
+    if n <= min_scenes:
+        return [0] * n
+    scores = []
+    for i in range(1, n):
+        a, b = nodes[i - 1], nodes[i]
+        ha, hb = scene_hists[i - 1], scene_hists[i]
+        palette = 1 - float(np.minimum(ha / ha.sum(), hb / hb.sum()).sum()) if ha is not None and hb is not None else 0.0
+        asl = lambda x: x["duration_s"] / max(len(x["shots"]), 1)  # noqa: E731
+        pace = abs(float(np.log((asl(b) + 1e-3) / (asl(a) + 1e-3))))
+        loud = abs(loudness[i] - loudness[i - 1]) / 10 if loudness else 0.0
+        scores.append(palette + pace + loud)
+    cut = float(np.mean(scores) + np.std(scores))
+    acts, act, since = [0], 0, 1
+    for i, s in enumerate(scores, start=1):
+        if s > cut and since >= min_scenes and n - i >= min_scenes:
+            act, since = act + 1, 0
+        acts.append(act)
+        since += 1
+    return acts

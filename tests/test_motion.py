@@ -1,0 +1,178 @@
+"""Motion: optical flow and its camera / subject split, tracks over sparse detections, actions, pose and flow
+backends with random weights, and the motion asset on the sample film."""
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from dagster import AssetKey, instance_for_test
+
+from animproc.library import store_source
+from animproc.storage import Storage
+from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample, VideoActionRecognizer
+from animproc.temporal.flow import DisFlow, direction_name, flow_summary
+from animproc.temporal.tracks import Detection, SampledFrame, drop_duplicates, link_shot, track_summary
+from dagster_helpers import run_film
+
+
+def _texture(h=180, w=320, seed=0):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (h // 6, w // 6, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), (3, 3), 0)
+
+
+def test_flow_of_a_panning_camera_is_the_camera_and_a_moving_square_is_the_subject():
+    """A texture shifted 6 px left is camera motion, the picture moving left; a square moving on a still
+    background is subject motion."""
+    world = _texture(180, 400)
+    a, b = world[:, 40:360], world[:, 46:366]
+    pan = flow_summary(DisFlow()(a, b), 1 / 6)
+    assert pan["camera"] > 0.05 and pan["camera"] > 5 * pan["subject"] * pan["subject_area"]
+    assert direction_name(pan["mean_dx"], pan["mean_dy"], 0.01) == "left"
+    still = _texture()
+    c, d = still.copy(), still.copy()
+    patch = _texture(40, 40, 3)
+    c[60:100, 100:140], d[60:100, 110:150] = patch, patch
+    moving = flow_summary(DisFlow()(c, d), 1 / 6)
+    assert moving["camera"] < 0.01 and moving["subject"] > 0.1
+
+
+def _frames(n, dx, detections_at):
+    flow = np.zeros((45, 80, 2), np.float32)
+    flow[..., 0] = dx / 4
+    return [SampledFrame(k, k / 6, flow if k < n - 1 else None, detections_at.get(k, [])) for k in range(n)]
+
+
+def test_tracks_are_carried_by_flow_between_sparse_detections_and_back_to_the_shot_start():
+    """Two characters detected once mid-shot keep one id each from the first frame to the last, moving with
+    the flow; a second detection of the same character later joins its track, not a new one."""
+    a = Detection(np.array([40.0, 40, 80, 140]), 1.0, "instance", "i1", "ava")
+    b = Detection(np.array([200.0, 40, 240, 140]), 1.0, "instance", "i2", "bo")
+    again = Detection(np.array([40.0 + 8 * 4, 40, 80 + 8 * 4, 140]), 1.0, "instance", "i3", "ava")
+    frames = _frames(12, 2.0, {4: [a, b], 8: [again]})
+    tracks = link_shot(frames, 320, 180)
+    assert len(tracks) == 2
+    ava = next(t for t in tracks if t.labels["ava"])
+    assert sorted(ava.boxes) == list(range(12)) and ava.instance_ids == ["i1", "i3"]
+    assert ava.boxes[0][0] == pytest.approx(40 - 4 * 2, abs=0.5) and ava.boxes[11][0] == pytest.approx(72 + 3 * 2, abs=0.5)
+    summary = track_summary(ava, frames, 320, 180)
+    assert summary["label"] == "ava" and summary["speed"] > 0 and len(summary["path"]) == 12
+
+
+def test_a_face_inside_a_body_track_is_the_same_subject():
+    body = Detection(np.array([40.0, 20, 120, 170]), 1.0, "instance")
+    face = Detection(np.array([60.0, 25, 100, 60]), 0.9, "face")
+    tracks = link_shot(_frames(6, 0.0, {0: [body, face], 3: [face]}), 320, 180)
+    assert len(tracks) == 2 and len(drop_duplicates(tracks)) == 1
+
+
+def _samples(speed_px_s, limbs=0.0, n=12, height=100.0):
+    return [TrackSample(k / 6, np.array([100 + speed_px_s * k / 6, 40, 140 + speed_px_s * k / 6, 40 + height]),
+                        np.array([speed_px_s, 0.0]), limbs) for k in range(n)]
+
+
+def test_heuristic_actions_from_motion_relative_to_the_background():
+    """Body heights per second: still is standing, 0.6 walking, 2 running, fast limbs in place fighting; every
+    segment says it is a heuristic."""
+    rec = HeuristicActionRecognizer()
+    assert [s.action for s in rec.segments(_samples(0.0), False, 180)] == ["standing"]
+    assert [s.action for s in rec.segments(_samples(60.0), False, 180)] == ["walking"]
+    assert [s.action for s in rec.segments(_samples(200.0), False, 180)] == ["running"]
+    assert [s.action for s in rec.segments(_samples(0.0, limbs=120.0), False, 180)] == ["fighting"]
+    segs = rec.segments(_samples(0.0) + [TrackSample(2 + k / 6, s.box, np.array([200.0, 0]), 0.0)
+                                         for k, s in enumerate(_samples(0.0))], False, 180)
+    assert [s.action for s in segs] == ["standing", "running"] and all("heuristic" in s.method for s in segs)
+
+
+class _RtmPose(torch.nn.Module):
+    """RTMPose's I/O: [1,3,256,192] -> simcc_x [1,17,384], simcc_y [1,17,512], random weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 17, 8, stride=8)
+        self.fx, self.fy = torch.nn.Linear(24, 384), torch.nn.Linear(32, 512)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.softmax(self.fx(y.mean(2)), -1), torch.softmax(self.fy(y.mean(3)), -1)
+
+
+def test_rtmpose_backend_with_a_random_weight_onnx_through_the_resource(tmp_path):
+    """The resource loads a user's ONNX file; keypoints come back in the image's pixels, inside the widened
+    box, with scores in 0..1. Without a model the stage says it was skipped and why."""
+    from resources.pose_estimator import PoseEstimatorResource
+
+    path = tmp_path / "rtmpose.onnx"
+    torch.onnx.export(_RtmPose().eval(), torch.zeros(1, 3, 256, 192), str(path), input_names=["input"],
+                      output_names=["simcc_x", "simcc_y"], dynamo=False)
+    estimator, status = PoseEstimatorResource(rtmpose_model=str(path)).estimator()
+    assert status.startswith("rtmpose")
+    kps = estimator(_texture(360, 640), [np.array([200.0, 50, 300, 330])])[0]
+    assert kps.shape == (17, 3) and (kps[:, 2] >= 0).all() and (kps[:, 2] <= 1).all()
+    assert (kps[:, 0] >= 200 - 100).all() and (kps[:, 0] <= 300 + 100).all() and (kps[:, 1] <= 330 + 60).all()
+    none, why = PoseEstimatorResource(backend="auto", rtmpose_model=None).estimator()
+    assert none is None and why.startswith("skipped") and "numpy" in why
+
+
+def test_raft_backend_with_random_weights_through_the_resource(tmp_path):
+    from torchvision.models.optical_flow import raft_small
+
+    from resources.optical_flow import OpticalFlowResource
+
+    torch.manual_seed(0)
+    path = tmp_path / "raft_small.pth"
+    torch.save(raft_small(weights=None).state_dict(), path)
+    flow = OpticalFlowResource(backend="raft", raft_checkpoint=str(path), device="cpu").estimator()
+    out = flow(_texture(90, 150), _texture(90, 150, 1))
+    assert out.shape == (90, 150, 2) and np.isfinite(out).all()
+
+
+def test_torchvision_action_backend_with_random_weights(tmp_path):
+    from torchvision.models.video import r3d_18
+
+    torch.manual_seed(0)
+    (tmp_path / "labels.txt").write_text("walking\nrunning\ndancing\n")
+    torch.save(r3d_18(weights=None, num_classes=3).state_dict(), tmp_path / "r3d.pth")
+    rec = VideoActionRecognizer(tmp_path / "r3d.pth", tmp_path / "labels.txt", size=32, clip_frames=4)
+    samples = _samples(30.0, n=8)
+    frames = {s.time: _texture(180, 320, k) for k, s in enumerate(samples)}
+    segs = rec.segments(samples, False, 180, 1.0, frames=frames)
+    assert segs and all(s.action in ("walking", "running", "dancing") and 0 < s.confidence <= 1 for s in segs)
+
+
+def test_motion_asset_on_the_sample_film(tmp_path, sample_film):
+    """Flow per shot (the pan is camera motion, the static shots still), tracks in the pan shot for both walking
+    characters, actions with their method, pose recorded as skipped without a model."""
+    from animproc_dagster.definitions import build_defs
+    from resources.film_config import FilmConfigResource
+    from resources.pose_estimator import PoseEstimatorResource
+    from resources.shot_detector import ShotDetectorResource
+    from resources.storage import StorageResource
+
+    path, truth = sample_film
+    st = Storage(tmp_path / "data")
+    store_source(st, "sample", path)
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)),
+                      ShotDetectorResource(backend="default"), pose_estimator=PoseEstimatorResource(backend="none"))
+    with instance_for_test() as inst:
+        keys = [AssetKey(k) for k in ("source_video", "shots", "frames", "motion", "effects_catalog")]
+        assert run_film(defs, inst, "sample", asset_selection=keys).success
+    out = st.asset_dir("sample", "motion")
+    flow = st.read_parquet(out / "shot_motion.parquet").set_index("shot_id")
+    pan = [s["shot_id"] for s in truth["shots"] if s["camera"] == "pan_right"][0]
+    static = [s["shot_id"] for s in truth["shots"] if s["camera"] == "static"]
+    assert flow.loc[pan, "camera_motion"] > 10 * flow.loc[static, "motion_energy"].max()
+    assert flow.loc[pan, "dominant_direction"] == "left"  # the picture moves left when the camera pans right
+    tracks = st.read_parquet(out / "tracks.parquet")
+    in_pan = tracks[tracks["shot_id"] == pan]
+    assert len(in_pan) == 2 and (in_pan["speed"] > 0.02).all()
+    assert "skipped" in json.loads((out / "pose_status.json").read_text())["pose"]
+    actions = st.read_parquet(out / "actions.parquet")
+    assert set(actions["track_id"]) <= set(tracks["track_id"]) and actions["method"].str.contains("heuristic").all()
+    assert "walking" in set(actions[actions["shot_id"] == pan]["action"])
+    effects = st.read_parquet(st.asset_dir("sample", "effects_catalog") / "effects.parquet")
+    fades = effects[effects["type"].isin(["fade", "dissolve"])]
+    assert len(fades) == sum(t["kind"] in ("fade_out", "fade_in", "dissolve") for t in truth["transitions"])
+    assert not ((effects["type"] == "snow") | (effects["type"] == "weather")).any()
