@@ -49,7 +49,8 @@ def test_sample_film_materialises_every_asset_with_checks_and_metadata(tmp_path,
     assert len(checks) == len(FRAME_CHECKS) and all(c.passed for c in checks)
     mats = {e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
             for e in result.get_asset_materialization_events()}
-    assert set(mats) == {"source_video", "shots", "frames", "frames_processed", "instances", "shot_structure", "audio",
+    assert set(mats) == {"source_video", "shots", "frames", "frames_processed", "instances", "shot_structure", "motion",
+                         "effects_catalog", "audio",
                          "vocals", "diarization", "voice_features"}
     assert mats["diarization"]["speakers"].value == len({s["speaker"] for s in truth["speech"]})
     assert mats["source_video"]["frame_count"].value == truth["frame_count"]

@@ -57,7 +57,7 @@ def _glow(v: np.ndarray) -> float:
     if not halo.any() or not ring.any():
         return 0.0
     lift = float(v[halo].mean() - v[ring].mean())
-    return _clip01((lift - 0.1) / 0.2) * _clip01(halo.mean() / 0.01)
+    return _clip01((lift - 0.1) / 0.2) * _clip01(halo.mean() / 0.003)
 
 
 def lighting(bgr: np.ndarray, recent_luma: list[float]) -> dict[str, float]:

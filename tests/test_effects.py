@@ -1,0 +1,91 @@
+"""Effects catalogue signals on generated frames, acts from scene changes, and the faceless shot scale."""
+import cv2
+import numpy as np
+import pandas as pd
+
+from animproc.config import TemporalConfig
+from animproc.temporal.effects import ParticleState, camera_effects, catalogue, lighting, particles
+from animproc.temporal.structure import figure_scale, group_acts
+
+
+def _sky(h=360, w=640):
+    grad = np.linspace(40, 90, h, dtype=np.float32)[:, None, None] * np.ones((1, w, 3), np.float32)
+    return grad.astype(np.uint8)
+
+
+def _snow(seed, h=360, w=640, n=250):
+    img = _sky(h, w)
+    rng = np.random.default_rng(seed)
+    for x, y in zip(rng.integers(0, w, n), rng.integers(0, h, n)):
+        cv2.circle(img, (int(x), int(y)), 1, (235, 235, 240), -1)
+    return img
+
+
+def test_falling_flakes_are_snow_and_a_plain_sky_is_not():
+    """Pale isolated dots that move between samples are snow spread over the picture; the same sky without
+    them has no particles; a crowd of highlights on one textured object is not snow."""
+    state = ParticleState()
+    particles(_snow(0), state)
+    flakes = particles(_snow(1), state)
+    assert flakes["snow"] >= 0.5 and flakes["particle_cover"] >= 0.8 and flakes["sparks"] == 0.0
+    state = ParticleState()
+    particles(_sky(), state)
+    assert particles(_sky(), state)["particles"] == 0
+    fur = _sky()
+    rng = np.random.default_rng(3)
+    fur[100:260, 200:360] = rng.integers(60, 255, (160, 160, 1), dtype=np.uint8)
+    state = ParticleState()
+    particles(fur, state)
+    fur[100:260, 200:360] = rng.integers(60, 255, (160, 160, 1), dtype=np.uint8)
+    assert particles(fur, state)["snow"] < 0.3
+
+
+def test_a_sudden_bright_frame_is_a_flash_and_a_lamp_with_a_halo_glows():
+    dark = _sky()
+    recent = [lighting(dark, [])["luma"]] * 4
+    bright = np.clip(dark.astype(int) + 150, 0, 255).astype(np.uint8)
+    assert lighting(bright, recent)["flash"] >= 0.5 and lighting(dark, recent)["flash"] == 0.0
+    lamp = dark.copy()
+    cv2.circle(lamp, (320, 180), 40, (200, 200, 200), -1)
+    lamp = cv2.GaussianBlur(lamp, (0, 0), 12)
+    cv2.circle(lamp, (320, 180), 12, (255, 255, 255), -1)
+    assert lighting(lamp, [])["glow"] >= 0.5 and lighting(dark, [])["glow"] == 0.0
+
+
+def test_a_sharp_character_on_a_blurred_background_is_depth_of_field():
+    rng = np.random.default_rng(0)
+    texture = cv2.resize(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8), (640, 360), interpolation=cv2.INTER_NEAREST)
+    img = cv2.GaussianBlur(texture, (0, 0), 6)
+    img[80:300, 250:390] = texture[80:300, 250:390]
+    assert camera_effects(img, [np.array([250, 80, 390, 300])])["depth_of_field"] >= 0.5
+    assert camera_effects(texture, [np.array([250, 80, 390, 300])])["depth_of_field"] < 0.2
+
+
+def test_catalogue_joins_runs_within_a_shot_and_adds_fades():
+    samples = [{"frame_index": 6 * k, "time": k / 4, "shot_id": 0 if k < 6 else 1, "snow": 0.8 if 1 <= k <= 8 else 0.0,
+                "flash": 0.9 if k == 3 else 0.0} for k in range(10)]
+    transitions = pd.DataFrame({"kind": ["fade_out", "cut"], "first": [100, 200], "last": [120, 200]})
+    events = catalogue(samples, transitions, 24.0, 0.5)
+    snow = [e for e in events if e["type"] == "snow"]
+    assert [(e["start_frame"], e["end_frame"]) for e in snow] == [(6, 30), (36, 48)]
+    assert [e["type"] for e in events if e["category"] == "camera"] == ["fade"]
+    assert any(e["type"] == "flash" and e["start_frame"] == 18 for e in events)
+
+
+def test_acts_break_where_palette_pacing_and_loudness_change_together():
+    red, blue = np.zeros(128), np.zeros(128)
+    red[3], blue[90] = 1.0, 1.0
+    nodes = [{"duration_s": 20.0, "shots": [0, 1]} for _ in range(4)] + [{"duration_s": 6.0, "shots": [0, 1, 2]}
+                                                                           for _ in range(4)]
+    acts = group_acts(nodes, [red] * 4 + [blue] * 4, [-20.0] * 4 + [-8.0] * 4, 3)
+    assert acts == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert group_acts(nodes[:3], [red] * 3, None, 3) == [0, 0, 0]
+
+
+def test_faceless_shot_scale_from_the_tallest_figure():
+    c = TemporalConfig()
+    assert figure_scale([(0.1, 0.9)], c)[0] == "medium_long"
+    assert figure_scale([(0.5, 0.8)], c)[0] == "long"
+    assert figure_scale([(0.7, 0.75)], c)[0] == "extreme_long"
+    assert figure_scale([(0.3, 1.0)], c)[0] == "medium"
+    assert figure_scale([], c)[0] == "no_subject"
