@@ -105,7 +105,7 @@ class TemporalConfig(_Strict):
     figure_long: float = Field(0.15, gt=0, le=1, description="whole-figure height share from which it is long (below: extreme_long)")
     scene_similarity: float = Field(0.55, gt=0, le=1, description="colour-histogram similarity that keeps a shot in its scene")
     act_min_scenes: int = Field(3, ge=1, description="fewest scenes in an act")
-    face_interval_seconds: float = Field(0.5, gt=0, description="how often motion looks for faces to track")
+    face_interval_seconds: float = Field(1.0, gt=0, description="how often motion looks for faces to track")
     min_track_samples: int = Field(3, ge=2, description="sampled frames a track needs to be kept")
     action_window_s: float = Field(1.0, gt=0, description="length of the windows actions are named on")
     pose_interval_seconds: float = Field(0.5, gt=0, description="how often a tracked character's pose is estimated")

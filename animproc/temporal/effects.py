@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from animproc.errors import MediaError
-from animproc.media import open_media
+from animproc.media import analysis_stream, open_media
 
 CATEGORIES = {"glow": "lighting", "flash": "lighting", "coloured_light": "lighting", "snow": "particles",
               "dust": "particles", "sparks": "particles", "rain": "particles", "weather": "weather",
@@ -186,7 +186,7 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
     state, recent = ParticleState(), []
     shot_of_last = None
     with open_media(path) as container:
-        stream = container.streams.video[0]
+        stream = analysis_stream(container)
         cc = stream.codec_context
         height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
         try:

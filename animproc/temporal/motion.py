@@ -15,9 +15,10 @@ import pandas as pd
 
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
-from animproc.media import open_media
+from animproc.media import analysis_stream, open_media
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.temporal.flow import FlowEstimator, flow_summary, shot_flow
+from animproc.temporal.structure import face_frames
 from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, link_shot,
                                       track_summary)
 
@@ -155,13 +156,14 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
     recognizer = recognizer or HeuristicActionRecognizer()
     detections = detections or {}
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
+    ends = shots["end_frame"].to_numpy() if "end_frame" in shots else np.full(len(ids), 1 << 40)
     step = max(1, int(round(fps / config.motion_fps)))
     face_step = max(1, int(round(fps * config.face_interval_seconds)))
     keep_images = pose is not None or getattr(recognizer, "name", "") != "heuristic"
     results: list[ShotMotion] = []
     current: _Shot | None = None
     with open_media(path) as container:
-        stream = container.streams.video[0]
+        stream = analysis_stream(container)
         cc = stream.codec_context
         width = config.analysis_width
         height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
@@ -169,10 +171,10 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
         try:
             for index, frame in enumerate(container.decode(stream)):
                 wanted = index in detections
-                face_frame = detect_faces is not None and index % face_step == 0
+                k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+                face_frame = detect_faces is not None and face_frames(index, starts[k], ends[k], face_step)
                 if index % step and not wanted and not face_frame:
                     continue
-                k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
                 shot_id = int(ids[k])
                 if current is None or current.shot_id != shot_id:
                     if current is not None:

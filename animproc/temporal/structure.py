@@ -13,7 +13,7 @@ import pandas as pd
 
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
-from animproc.media import open_media
+from animproc.media import analysis_stream, open_media
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
 
 SCALES = ("extreme_close_up", "close_up", "medium_close_up", "medium", "medium_long", "long", "extreme_long")
@@ -67,29 +67,38 @@ def _hist(small_bgr: np.ndarray) -> np.ndarray:
     return h / max(float(h.sum()), 1e-9)
 
 
+def face_frames(index: int, start: int, end: int, every: int) -> bool:
+    """Whether to look for faces on frame `index` of the shot [start, end]: every `every` frames, offset so
+    that a shot shorter than that is looked at once, in its middle."""
+    offset = min(every, end - start + 1) // 2
+    return index - start >= offset and (index - start - offset) % every == 0
+
+
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
-                   detect_faces=None, face_every_s: float = 1.0) -> dict[int, dict]:
+                   detect_faces=None, face_every_s: float = 2.0) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
-    `analysis_width` (faces, when `detect_faces` is given, are looked for about once a second)."""
+    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`)."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
+    ends = shots["end_frame"].to_numpy()
     step = max(1, int(round(fps / config.motion_fps)))
     face_step = max(1, int(round(fps * face_every_s)))
     acc: dict[int, ShotAccumulator] = {int(s): ShotAccumulator(int(s)) for s in ids}
     faces: dict[int, list[float]] = {int(s): [] for s in ids}
     with open_media(path) as container:
-        stream = container.streams.video[0]
+        stream = analysis_stream(container)
         cc = stream.codec_context
         width = config.analysis_width
         height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
         try:
             for index, frame in enumerate(container.decode(stream)):
-                if index % step and index % face_step:
-                    continue
                 k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+                face_frame = detect_faces is not None and face_frames(index, starts[k], ends[k], face_step)
+                if index % step and not face_frame:
+                    continue
                 a = acc[int(ids[k])]
                 if k and acc[int(ids[k - 1])].last is not None:
                     acc[int(ids[k - 1])].last = None  # that shot is over: keep one small frame at a time
-                if detect_faces is not None and index % face_step == 0:
+                if face_frame:
                     bgr = frame.to_ndarray(format="bgr24", width=min(cc.width, 2 * width),
                                            height=min(cc.height, 2 * height))
                     found = detect_faces(bgr)
