@@ -29,6 +29,12 @@ from resources.storage import StorageResource
 GROUP = "temporal"
 
 
+def _shots_and_probe(st, film: str) -> tuple[pd.DataFrame, dict, float]:
+    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
+    probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
+    return shots, probe, float(probe.get("fps") or 24.0)
+
+
 def _largest_figures(instances: pd.DataFrame | None, frame_height: float) -> dict[int, list[tuple[float, float]]]:
     """Per shot: (top, bottom) of the tallest reviewed character instance on each of its frames, as shares of
     the picture height."""
@@ -81,9 +87,7 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
-    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
-    probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
-    fps = float(probe.get("fps") or 24.0)
+    shots, probe, fps = _shots_and_probe(st, film)
     frame_height = float(probe.get("height") or 1)
     faces = _optional(st, film, "faces", "faces.parquet")
     started = time.perf_counter()
@@ -196,9 +200,7 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
-    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
-    probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
-    fps = float(probe.get("fps") or 24.0)
+    shots, probe, fps = _shots_and_probe(st, film)
     detections, used = known_detections(st, film)
     started = time.perf_counter()
     try:
@@ -266,10 +268,8 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource,
     st = storage.storage()
     config, _ = film_config.load(film)
     tc = config.temporal
-    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
+    shots, probe, fps = _shots_and_probe(st, film)
     transitions = _optional(st, film, "shots", "transitions.parquet")
-    probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
-    fps = float(probe.get("fps") or 24.0)
     width = 2 * tc.analysis_width
     height = max(2, int(round(float(probe.get("height") or 360) * width / max(float(probe.get("width") or 640), 1))) // 2 * 2)
     tracks = _optional(st, film, "motion", "tracks.parquet")

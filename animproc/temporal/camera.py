@@ -34,10 +34,10 @@ class CameraMovement:
 def pair_motion(prev_gray: np.ndarray, next_gray: np.ndarray, dt: float,
                 mask: np.ndarray | None = None) -> PairMotion | None:
     h, w = prev_gray.shape
-    corners = cv2.goodFeaturesToTrack(prev_gray, 400, 0.01, max(4, w // 80), mask=mask)
+    corners = cv2.goodFeaturesToTrack(prev_gray, 300, 0.01, max(4, w // 80), mask=mask)
     if corners is None or len(corners) < 12:
         return None
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev_gray, next_gray, corners, None, winSize=(21, 21), maxLevel=3)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev_gray, next_gray, corners, None, winSize=(15, 15), maxLevel=3)
     ok = status.reshape(-1) == 1
     src, dst = corners.reshape(-1, 2)[ok], moved.reshape(-1, 2)[ok]
     if len(src) < 12:

@@ -143,7 +143,7 @@ def camera_effects(bgr: np.ndarray, subjects: list[np.ndarray] | None = None) ->
     coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / max(jxx + jyy, 1e-6)
     weak = _clip01(1 - float(lap.mean()) / 12.0)
     blur = _clip01((coherence - 0.3) / 0.4) * weak
-    return {"depth_of_field": dof, "motion_blur": blur, "lens_flare": lens_flare(gray)}
+    return {"depth_of_field": dof, "motion_blur": blur}
 
 
 def lens_flare(gray: np.ndarray) -> float:
@@ -177,8 +177,8 @@ class EffectsScan:
 
 def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, width: int,
                  subjects: dict[int, list[np.ndarray]] | None = None, threshold: float = 0.5) -> EffectsScan:
-    """Signals on frames sampled `effects_fps` times a second at `width`; `subjects` by frame index (boxes in
-    reduced pixels, from tracks). Thumbnails are kept only for samples where some effect reaches the
+    """Signals on frames sampled `effects_fps` times a second at `width` (particles, focus, blur) and half of it
+    (lighting, flares); `subjects` by frame index (boxes in `width` pixels, from tracks). Thumbnails are kept only for samples where some effect reaches the
     threshold, at most 400 of them."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     step = max(1, int(round(fps / effects_fps)))
@@ -197,10 +197,12 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
                 if shot_id != shot_of_last:
                     state, recent, shot_of_last = ParticleState(), [], shot_id
                 bgr = frame.to_ndarray(format="bgr24", width=width, height=height)
-                scores = lighting(bgr, recent[-max(2, int(effects_fps)):])
+                half = cv2.resize(bgr, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+                scores = lighting(half, recent[-max(2, int(effects_fps)):])
                 recent.append(scores.pop("luma"))
                 scores.update(particles(bgr, state))
                 scores.update(camera_effects(bgr, (subjects or {}).get(index)))
+                scores["lens_flare"] = lens_flare(cv2.cvtColor(half, cv2.COLOR_BGR2GRAY))
                 out.samples.append({"frame_index": index, "time": index / fps, "shot_id": shot_id, **scores})
                 if len(out.thumbnails) < 400 and any(scores.get(k, 0) >= threshold for k in CATEGORIES):
                     out.thumbnails[index] = cv2.resize(bgr, (160, max(2, 160 * height // width)))

@@ -98,15 +98,18 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 a = acc[int(ids[k])]
                 if k and acc[int(ids[k - 1])].last is not None:
                     acc[int(ids[k - 1])].last = None  # that shot is over: keep one small frame at a time
-                if face_frame:
-                    bgr = frame.to_ndarray(format="bgr24", width=min(cc.width, 2 * width),
-                                           height=min(cc.height, 2 * height))
+                small = None
+                if face_frame:  # faces at 1.5x the analysis width: about 10 px faces (long shots) still show
+                    bgr = frame.to_ndarray(format="bgr24", width=min(cc.width, 3 * width // 2 // 2 * 2),
+                                           height=min(cc.height, 3 * height // 2 // 2 * 2))
                     found = detect_faces(bgr)
                     if found:
                         faces[a.shot_id].append(max(f.height for f in found) / bgr.shape[0])
+                    small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
                 if index % step:
                     continue
-                small = frame.to_ndarray(format="bgr24", width=width, height=height)
+                if small is None:
+                    small = frame.to_ndarray(format="bgr24", width=width, height=height)
                 gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
                 t = index / fps
                 if a.last is not None:
