@@ -113,6 +113,12 @@ class TemporalConfig(_Strict):
     effect_threshold: float = Field(0.5, gt=0, lt=1, description="intensity from which a frame counts as showing an effect")
 
 
+class AudioConfig(_Strict):
+    diarize_on: Literal["mixture", "vocals"] = Field(
+        "mixture", description="what the diarizer hears: the mixture, or the vocals stem (worth it with a "
+                               "trained separator such as Demucs; the embedded one measured no gain)")
+
+
 class ModelsConfig(_Strict):
     shot_detector: Literal["default", "transnetv2"] | None = None
 
@@ -128,6 +134,7 @@ class FilmConfig(_Strict):
     identities: IdentitiesConfig = IdentitiesConfig()
     poses: PosesConfig = PosesConfig()
     temporal: TemporalConfig = TemporalConfig()
+    audio: AudioConfig = AudioConfig()
     models: ModelsConfig = ModelsConfig()
 
     @model_validator(mode="before")

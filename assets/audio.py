@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from animproc.audio.diarize import SR, to_rttm
 from animproc.audio.extract import extract_audio, read_mono
@@ -16,6 +16,7 @@ from animproc.library import source_path
 from assets import fail
 from partitions import film_partitions
 from resources.diarizer import DiarizerResource
+from resources.film_config import FilmConfigResource
 from resources.separator import SeparatorResource
 from resources.storage import StorageResource
 
@@ -101,11 +102,12 @@ def _timeline(segments: pd.DataFrame, duration: float) -> str:
     return markdown_image(figure_png(fig), "image/png", "speakers")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["audio"], kinds={"parquet"},
-       description="Who speaks when: speech segments (start, end, speaker, confidence, overlap), an RTTM file, "
-                   "and a voice sample clip per speaker.")
-def diarization(context: AssetExecutionContext, storage: StorageResource,
-                diarizer: DiarizerResource) -> MaterializeResult:
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["audio", "vocals"], kinds={"parquet"},
+       description="Who speaks when, on the mixture or (film config `audio.diarize_on: vocals`) the vocals stem: "
+                   "speech segments (start, end, speaker, confidence, overlap), an RTTM file, and a voice sample "
+                   "clip per speaker.")
+def diarization(context: AssetExecutionContext, storage: StorageResource, diarizer: DiarizerResource,
+                film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key
     st = storage.storage()
     info = _audio_info(st, film)
@@ -115,7 +117,12 @@ def diarization(context: AssetExecutionContext, storage: StorageResource,
             st.write_text(out / f"{film}.rttm", "")
         return MaterializeResult(metadata={"has_audio": False, "speakers": 0, "note": "the film has no audio"})
     started = time.perf_counter()
-    with st.local_copy(st.asset_dir(film, "audio") / "analysis_16k.wav") as wav_path:
+    config, _ = film_config.load(film)
+    stem = st.asset_dir(film, "vocals") / "vocals.flac"
+    if config.audio.diarize_on == "vocals" and not stem.exists():
+        raise Failure(description=f"film {film!r} is set to diarize the vocals stem: materialise vocals first")
+    source = stem if config.audio.diarize_on == "vocals" else st.asset_dir(film, "audio") / "analysis_16k.wav"
+    with st.local_copy(source) as wav_path:
         wav = read_mono(wav_path)
     try:
         engine = diarizer.diarizer()
@@ -131,6 +138,7 @@ def diarization(context: AssetExecutionContext, storage: StorageResource,
     talk = table[~table["overlap"]].assign(d=lambda t: t["end"] - t["start"]).groupby("speaker")["d"].sum()
     return MaterializeResult(metadata={
         "has_audio": True, "backend": engine.name, "speakers": int(table["speaker"].nunique()),
+        "diarized_on": "vocals stem" if source == stem else "mixture",
         "speech_seconds": round(float(talk.sum()), 2),
         "talk_time_s": MetadataValue.json({k: round(float(v), 2) for k, v in talk.items()}),
         "overlap_seconds": round(float((table["end"] - table["start"])[table["overlap"]].sum()), 2),

@@ -128,14 +128,19 @@ def test_two_speaker_recording_der(diarizer, shared_media):
 
 
 def test_audio_assets_and_no_audio_films(tmp_path, sample_film):
-    """With audio: files, segments, RTTM, a voice sample per speaker. Without: 'no audio', no failure."""
+    """With audio: files, segments (diarized on the mixture by default), RTTM, a voice sample per speaker.
+    Without: 'no audio', no failure."""
     st = Storage(tmp_path / "data")
     store_source(st, "talk", sample_film[0])
     store_source(st, "mute", write_video(tmp_path / "mute.mp4", [detailed(1)] * 24 + [detailed(2)] * 24))
     defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)))
-    audio_assets = [AssetKey(k) for k in ("source_video", "audio", "diarization", "voice_features")]
+    audio_assets = [AssetKey(k) for k in ("source_video", "audio", "vocals", "diarization", "voice_features")]
     with instance_for_test() as instance:
-        assert run_film(defs, instance, "talk", asset_selection=audio_assets).success
+        result = run_film(defs, instance, "talk", asset_selection=audio_assets)
+        assert result.success
+        diarized = [e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+                    if e.event_specific_data.materialization.asset_key == AssetKey("diarization")][0]
+        assert diarized["diarized_on"].value == "mixture"
         assert run_film(defs, instance, "mute").success
     segments = st.read_parquet(st.asset_dir("talk", "diarization") / "segments.parquet")
     speakers = set(segments["speaker"])
@@ -215,3 +220,18 @@ def test_corrupt_packets_become_silence_and_keep_the_timeline(tmp_path, sample_f
     a, b = read_mono(tmp_path / "c.wav"), read_mono(tmp_path / "b.wav")
     after = slice(16000 * 20, 16000 * 30)  # well after the damaged stretch (about 6-7 s)
     assert np.corrcoef(a[after], b[after])[0, 1] > 0.95
+
+
+def test_diarization_on_the_vocals_stem_when_the_film_config_says_so(tmp_path, sample_film):
+    """`audio.diarize_on: vocals` makes the diarizer hear the vocals stem, and says so in the metadata."""
+    st = Storage(tmp_path / "data")
+    store_source(st, "talk", sample_film[0])
+    (tmp_path / "talk.yaml").write_text("audio:\n  diarize_on: vocals\n")
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)))
+    keys = [AssetKey(k) for k in ("source_video", "audio", "vocals", "diarization")]
+    with instance_for_test() as instance:
+        result = run_film(defs, instance, "talk", asset_selection=keys)
+    meta = [e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+            if e.event_specific_data.materialization.asset_key == AssetKey("diarization")][0]
+    assert meta["diarized_on"].value == "vocals stem"
+    assert (st.asset_dir("talk", "diarization") / "talk.rttm").read_text().startswith("SPEAKER talk 1 ")

@@ -93,15 +93,16 @@ def test_mono_real_mixture_uses_two_stage_hpss(shared_media, tmp_path):
 
 
 def test_real_speech_over_real_music(shared_media, tmp_path):
-    """The labelled speech, centred, over Big Buck Bunny's stereo score at equal loudness. Measured: +5.3 dB
-    SI-SDR (the issue's target is +6 dB; see the README)."""
+    """The labelled speech, centred, over Big Buck Bunny's stereo score at equal loudness: the vocals stem
+    improves SI-SDR by at least 6 dB (the issue's target; measured +6.1 dB through the chunked writer)."""
     speech, music = _real_pair(shared_media, tmp_path)
     mix = speech + music
     _write(tmp_path / "mix.flac", mix)
     separate_file(EmbeddedSeparator(), tmp_path / "mix.flac", tmp_path / "v.flac", tmp_path / "a.flac")
     ref = speech.mean(0)
     improvement = si_sdr(_read(tmp_path / "v.flac").mean(0), ref) - si_sdr(mix.mean(0), ref)
-    assert improvement >= 4.5
+    print(f"SI-SDR improvement {improvement:.2f} dB")
+    assert improvement >= 6.0
 
 
 def test_demucs_backend_loads_a_local_checkpoint(tmp_path):

@@ -3,7 +3,11 @@
 `EmbeddedSeparator` needs no weights. Film dialogue is mixed to the centre (the 5.1 centre channel, equal
 in both channels of a stereo downmix) while music and effects are wide, so the first cue is the
 inter-channel similarity of each time-frequency bin (Avendano & Jot, 2004): the vocals take the mid
-signal weighted by similarity**gamma, then an 80 Hz high-pass as dialogue editors use. Where the input has
+signal weighted by similarity**gamma, then an 80 Hz high-pass as dialogue editors use. The window (~93 ms,
+4096 samples at 44.1 kHz) and gamma 12 were chosen over 46 ms / gamma 8 on the labelled speech mixed with three
+different real scores and effects tracks (Big Buck Bunny, Tears of Steel battle, Sintel trailer): +7.31 dB
+SI-SDR improvement on average against +6.69 dB, better on each of the three (gamma 16 matched it on those but
+lost 0.9 dB on a synthetic voice over tones and noise, where gamma 12 also gains). Where the input has
 no stereo cue (mono, or both channels identical), two-stage HPSS is used instead (Tachibana et al., 2010):
 with a long window sustained instrument notes are harmonic and the voice's gliding pitch is not; with a
 short window the voice is then harmonic and percussion is not.
@@ -86,20 +90,21 @@ class StemWriter:
 class EmbeddedSeparator:
     name = "embedded (centre extraction; two-stage HPSS without a stereo cue)"
 
-    def __init__(self, gamma: float = 8.0, n_fft: int = 2048, highpass_hz: float = 80.0):
-        self.gamma, self.n_fft, self.highpass_hz = gamma, n_fft, highpass_hz
+    def __init__(self, gamma: float = 12.0, window_seconds: float = 0.093, highpass_hz: float = 80.0):
+        self.gamma, self.window_seconds, self.highpass_hz = gamma, window_seconds, highpass_hz
 
     def vocals(self, stereo: np.ndarray, rate: int) -> np.ndarray:
         import librosa
         from scipy.signal import butter, sosfiltfilt
 
         left, right = stereo[0].astype(np.float32), stereo[1].astype(np.float32)
-        hop = self.n_fft // 4
+        n_fft = 1 << int(np.round(np.log2(self.window_seconds * rate)))
+        hop = n_fft // 4
         if np.allclose(left, right, atol=1e-4):
             mono = self._two_stage_hpss((left + right) / 2, rate)
         else:
-            sl = librosa.stft(left, n_fft=self.n_fft, hop_length=hop)
-            sr_ = librosa.stft(right, n_fft=self.n_fft, hop_length=hop)
+            sl = librosa.stft(left, n_fft=n_fft, hop_length=hop)
+            sr_ = librosa.stft(right, n_fft=n_fft, hop_length=hop)
             similarity = np.clip(2 * np.real(sl * np.conj(sr_)) / (np.abs(sl) ** 2 + np.abs(sr_) ** 2 + 1e-12), 0, 1)
             mono = librosa.istft((sl + sr_) / 2 * similarity ** self.gamma, hop_length=hop, length=len(left))
         sos = butter(4, self.highpass_hz, "highpass", fs=rate, output="sos")
