@@ -111,6 +111,8 @@ class TemporalConfig(_Strict):
     pose_interval_seconds: float = Field(0.5, gt=0, description="how often a tracked character's pose is estimated")
     effects_fps: float = Field(4.0, gt=0, le=60, description="frames per second the effects signals are measured on")
     effect_threshold: float = Field(0.5, gt=0, lt=1, description="intensity from which a frame counts as showing an effect")
+    effect_prompts: dict[str, str] = Field(default_factory=dict,
+                                           description="effect type -> text for the zero-shot (CLIP) confirmation")
 
 
 class AudioConfig(_Strict):

@@ -24,6 +24,7 @@ from resources.segmenter import SegmenterResource
 from resources.separator import SeparatorResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
+from resources.zero_shot import ZeroShotResource
 
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
           instances_inpainted, faces, identity_clusters, identity_review, characters,
@@ -36,7 +37,8 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
                inpainter: InpainterResource | None = None,
                face_analyzer: FaceAnalyzerResource | None = None, optical_flow: OpticalFlowResource | None = None,
                pose_estimator: PoseEstimatorResource | None = None,
-               action_recognizer: ActionRecognizerResource | None = None) -> Definitions:
+               action_recognizer: ActionRecognizerResource | None = None,
+               zero_shot: ZeroShotResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
@@ -55,6 +57,7 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
             "optical_flow": optical_flow or OpticalFlowResource(),
             "pose_estimator": pose_estimator or PoseEstimatorResource(),
             "action_recognizer": action_recognizer or ActionRecognizerResource(),
+            "zero_shot": zero_shot or ZeroShotResource(),
         },
     )
 

@@ -15,6 +15,7 @@ from animproc.library import source_path
 from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, transformation_scores
 from animproc.temporal.motion import scan_motion
 from animproc.temporal.tracks import Detection, appearance
+from animproc.temporal.zero_shot import confirm_events
 from animproc.temporal.structure import (figure_scale, group_acts, group_scenes, narrative_graph, pacing,
                                          scan_structure, scene_loudness, shot_scale)
 from animproc.video.decode import read_frames
@@ -25,6 +26,7 @@ from resources.film_config import FilmConfigResource
 from resources.optical_flow import OpticalFlowResource
 from resources.pose_estimator import PoseEstimatorResource
 from resources.storage import StorageResource
+from resources.zero_shot import ZeroShotResource
 
 GROUP = "temporal"
 
@@ -33,6 +35,18 @@ def _shots_and_probe(st, film: str) -> tuple[pd.DataFrame, dict, float]:
     shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
     probe = json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())
     return shots, probe, float(probe.get("fps") or 24.0)
+
+
+def _characters_by_shot(st, film: str) -> dict[int, set[str]]:
+    """Named characters (or identity clusters) seen in each shot, from the reviewed instances."""
+    instances = _optional(st, film, "instances_filtered", "instances.parquet")
+    names = _instance_names(st, film)
+    out: dict[int, set[str]] = {}
+    if instances is not None:
+        for shot_id, instance_id in zip(instances["shot_id"], instances["instance_id"].astype(str)):
+            if instance_id in names:
+                out.setdefault(int(shot_id), set()).add(names[instance_id])
+    return out
 
 
 def _largest_figures(instances: pd.DataFrame | None, frame_height: float) -> dict[int, list[tuple[float, float]]]:
@@ -120,7 +134,7 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
                                      config.temporal.scene_similarity) if len(table) else []
     duration = float(probe.get("duration_s") or (table["end_time"].max() if len(table) else 0.0))
     stats = pacing(table, duration) if len(table) else {}
-    graph = narrative_graph(table) if len(table) else {"nodes": [], "edges": []}
+    graph = narrative_graph(table, _characters_by_shot(st, film)) if len(table) else {"nodes": [], "edges": []}
     if graph["nodes"]:
         hists = _scene_hists(table, found)
         loudness = scene_loudness(st.asset_dir(film, "audio") / "analysis_16k.wav", graph["nodes"])
@@ -261,9 +275,10 @@ def _track_boxes(tracks: pd.DataFrame | None, width: int, height: int) -> dict[i
        description="Visual effects with timestamps, shot, type and intensity 0-1: lighting (glow, flash, coloured "
                    "light), particles (snow, rain, sparks, dust), weather, camera effects (depth of field, motion "
                    "blur, lens flare, fades, dissolves) and transformations of tracked characters, from measured "
-                   "per-frame signals; effect-tagged frames; a contact sheet per effect type.")
-def effects_catalog(context: AssetExecutionContext, storage: StorageResource,
-                    film_config: FilmConfigResource) -> MaterializeResult:
+                   "per-frame signals, each confirmed by CLIP when a model is configured; effect-tagged frames; a "
+                   "contact sheet per effect type.")
+def effects_catalog(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
+                    zero_shot: ZeroShotResource) -> MaterializeResult:
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
@@ -283,9 +298,16 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource,
         raise fail(exc) from None
     samples = scan.samples + [{**c, "shot_id": _shot_of(shots, c["frame_index"])} for c in changes]
     events = catalogue(samples, transitions, fps, tc.effect_threshold)
+    try:
+        confirmer = zero_shot.confirmer()
+    except AnimprocError as exc:
+        raise fail(exc) from None
+    if confirmer is not None:
+        confirm_events(events, scan.thumbnails, confirmer, tc.effect_prompts)
     table = pd.DataFrame([{**e, "film": film} for e in events],
                          columns=["film", "type", "category", "shot_id", "start_frame", "end_frame", "start_time",
-                                  "end_time", "intensity", "peak", "peak_frame", "samples", "track_id", "detail"])
+                                  "end_time", "intensity", "peak", "peak_frame", "samples", "track_id", "detail",
+                                  "confirmation"])
     signals = pd.DataFrame(scan.samples)
     tagged = signals[["frame_index", "time", "shot_id"]].copy() if len(signals) else pd.DataFrame(
         columns=["frame_index", "time", "shot_id"])
@@ -306,6 +328,7 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource,
                 sheets[kind] = sheet
     seconds = round(time.perf_counter() - started, 2)
     metadata = {"effects": len(table), "tagged_frames": len(tagged), "seconds": seconds,
+                "confirmed_by": confirmer.name if confirmer is not None else "measured signals only",
                 "by_type": MetadataValue.json(dict(Counter(table["type"]))),
                 "preview": MetadataValue.md(markdown_table(table[["type", "start_time", "end_time", "intensity"]].head(20))
                                             if len(table) else "no effects found")}

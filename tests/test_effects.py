@@ -89,3 +89,52 @@ def test_faceless_shot_scale_from_the_tallest_figure():
     assert figure_scale([(0.7, 0.75)], c)[0] == "extreme_long"
     assert figure_scale([(0.3, 1.0)], c)[0] == "medium"
     assert figure_scale([], c)[0] == "no_subject"
+
+
+def _random_clip(folder):
+    """A tiny random-weight CLIPModel with a byte-level tokenizer and image processor, saved as a user's model
+    folder would be (no hub)."""
+    import torch
+    from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig,
+                              CLIPTokenizer, CLIPVisionConfig)
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    chars = sorted(ByteLevel.alphabet())
+    vocab = {t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[])
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32}),
+                              tokenizer=tokenizer)
+    torch.manual_seed(0)
+    config = CLIPConfig(text_config=CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                                                   num_hidden_layers=1, num_attention_heads=2,
+                                                   max_position_embeddings=77),
+                        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                                       num_attention_heads=2, image_size=32, patch_size=8),
+                        projection_dim=16)
+    CLIPModel(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_clip_confirmation_with_a_random_weight_model_through_the_resource(tmp_path):
+    """The zero-shot resource loads a local CLIP folder; every catalogued effect whose peak frame was kept gets
+    a confirmation in 0..1, one model call per effect type, with the film's prompt where it sets one."""
+    from animproc.temporal.zero_shot import confirm_events
+    from resources.zero_shot import ZeroShotResource
+
+    assert ZeroShotResource(backend="auto", clip_model=None).confirmer() is None
+    confirmer = ZeroShotResource(clip_model=str(_random_clip(tmp_path / "clip"))).confirmer()
+    calls = []
+
+    def counting(images, prompt):
+        calls.append(prompt)
+        return confirmer(images, prompt)
+
+    events = [{"type": "snow", "peak_frame": 1}, {"type": "snow", "peak_frame": 2}, {"type": "glow", "peak_frame": 3},
+              {"type": "flash", "peak_frame": 99}]
+    thumbs = {k: _snow(k, 90, 160) for k in (1, 2, 3)}
+    confirm_events(events, thumbs, counting, {"snow": "heavy snowfall"})
+    assert [e["confirmation"] is not None for e in events] == [True, True, True, False]
+    assert all(0 <= e["confirmation"] <= 1 for e in events[:3])
+    assert sorted(calls) == ["a glowing light source with a soft halo", "heavy snowfall"]

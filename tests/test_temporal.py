@@ -36,8 +36,9 @@ def test_pacing_and_scene_graph():
                           "scene_id": [0, 0, 1]})
     stats = pacing(table, 90.0)
     assert stats["average_shot_length_s"] == 30.0 and stats["cuts_per_minute_over_time"] == [1, 1]
-    graph = narrative_graph(table)
+    graph = narrative_graph(table, {0: {"ava"}, 1: {"bo", "ava"}})
     assert [n["shots"] for n in graph["nodes"]] == [[0, 1], [2]] and graph["edges"] == [{"from": 0, "to": 1}]
+    assert [n["characters"] for n in graph["nodes"]] == [["ava", "bo"], []]
     assert graph["nodes"][0]["dominant_scale"] == "close_up" and graph["nodes"][0]["duration_s"] == 70.0
 
 

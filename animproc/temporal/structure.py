@@ -151,11 +151,13 @@ def pacing(table: pd.DataFrame, duration_s: float) -> dict:
             "cuts_per_minute_over_time": cuts}
 
 
-def narrative_graph(table: pd.DataFrame) -> dict:
-    """Scenes as nodes in order (their shots, duration, dominant scale and camera), consecutive scenes linked."""
+def narrative_graph(table: pd.DataFrame, characters: dict[int, set[str]] | None = None) -> dict:
+    """Scenes as nodes in order (their shots, duration, dominant scale and camera, and the characters seen in
+    them when known: `characters` by shot id), consecutive scenes linked."""
     nodes = []
     for scene_id, g in table.groupby("scene_id", sort=True):
-        nodes.append({"scene_id": int(scene_id), "shots": [int(s) for s in g["shot_id"]],
+        seen = sorted(set().union(*[(characters or {}).get(int(s), set()) for s in g["shot_id"]]))
+        nodes.append({"scene_id": int(scene_id), "shots": [int(s) for s in g["shot_id"]], "characters": seen,
                       "start_time": round(float(g["start_time"].min()), 3),
                       "end_time": round(float(g["end_time"].max()), 3),
                       "duration_s": round(float((g["end_time"] - g["start_time"]).sum()), 3),
