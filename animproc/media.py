@@ -1,9 +1,11 @@
 """Opening media files with PyAV, with errors a user can act on."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import numpy as np
 
 from animproc.errors import MediaError
 
@@ -21,10 +23,37 @@ def open_media(path: str | Path) -> av.container.InputContainer:
         raise MediaError(path, f"not a readable media file ({exc.strerror or exc})") from None
 
 
-def analysis_stream(container: av.container.InputContainer):
-    """The first video stream set up for reduced-resolution analysis: H.264 / HEVC frames that no other frame
-    refers to skip deblocking (the error cannot spread, and at a few hundred pixels wide it does not show)."""
+def analysis_frames(container: av.container.InputContainer, fps: float) -> Iterator[tuple[int, av.VideoFrame]]:
+    """(presentation index, frame) of the first video stream for analyses that sample a few frames a second.
+    H.264 / HEVC frames that no other frame refers to are not decoded at all (on x264 output they are about 40 %
+    of the frames and of the decode time), so indices come from timestamps and skip; an analysis takes the
+    first frame at or past each time it wants (`Cadence`), at most a frame or two late."""
     stream = container.streams.video[0]
     if stream.codec_context.name in ("h264", "hevc"):
-        stream.codec_context.options = {"skip_loop_filter": "noref"}
-    return stream
+        stream.codec_context.skip_frame = "NONREF"
+    tb = float(stream.time_base) if stream.time_base else 0.0
+    start = stream.start_time or 0
+    last = -1
+    for frame in container.decode(stream):
+        index = last + 1 if frame.pts is None or not tb else max(last + 1, int(round((frame.pts - start) * tb * fps)))
+        last = index
+        yield index, frame
+
+
+class Cadence:
+    """Due at start + offset + n * every: `due(index)` is true for the first index at or past each of those."""
+
+    def __init__(self, every: int, start: int = 0, offset: int = 0):
+        self.every, self.next = max(1, int(every)), start + offset
+
+    def due(self, index: int) -> bool:
+        if index < self.next:
+            return False
+        self.next += ((index - self.next) // self.every + 1) * self.every
+        return True
+
+
+def reduced_bgr(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """The frame scaled down to width x height, BGR: area averaging, which is both the right filter for a
+    large reduction and faster than swscale's default bilinear one."""
+    return frame.reformat(width=width, height=height, format="bgr24", interpolation="AREA").to_ndarray()

@@ -213,11 +213,17 @@ def cmd_run(args) -> int:
     first = sorted(selection & _job_keys(main_job), key=lambda k: k.to_user_string())
     if first:
         ok = _execute(instance, main_job, args.name, first)
-    from animproc_dagster.reviews import GATES
+    from dagster import AssetKey
 
+    from animproc_dagster.reviews import GATES, REVIEW_READERS
+
+    readers = {AssetKey(r) for r in REVIEW_READERS}
     for gate in GATES:  # in pipeline order: a gate's job may write the next gate's review (review: auto)
         job = defs.resolve_job_def(gate.job)
-        keys = sorted(selection & _job_keys(job), key=lambda k: k.to_user_string())
+        keys = selection & _job_keys(job)
+        if not keys - readers:  # readers run again only after reviewed products, not on their own twice
+            keys -= set(first)
+        keys = sorted(keys, key=lambda k: k.to_user_string())
         if not ok or not keys:
             continue
         if _gate_ready(instance, args.name, gate) or names:

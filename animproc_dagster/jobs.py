@@ -2,7 +2,7 @@
 (up to the next gate)."""
 from dagster import AssetSelection, define_asset_job
 
-from animproc_dagster.reviews import GATES
+from animproc_dagster.reviews import GATES, REVIEW_READERS
 from partitions import film_partitions
 
 
@@ -17,10 +17,14 @@ film_job = define_asset_job("film_assets", selection=AssetSelection.all() - _all
 
 
 def _gate_selection(gate) -> AssetSelection:
-    """Downstream of this gate, up to the next gate (GATES are in pipeline order)."""
+    """Downstream of this gate, up to the next gate (GATES are in pipeline order). The last gate's job also
+    re-materialises the assets that read reviewed data when it exists (REVIEW_READERS), so they end with the
+    reviewed instances and the characters' names."""
     selection = _from(gate) - AssetSelection.assets(gate.asset)
     for later in GATES[GATES.index(gate) + 1:]:
         selection = selection - _from(later)
+    if gate is GATES[-1]:
+        selection = selection | AssetSelection.assets(*REVIEW_READERS)
     return selection
 
 

@@ -21,6 +21,8 @@ class Gate:
 GATES = (  # in pipeline order
     Gate("instances", "instance_review", "instances_reviewed"),
     Gate("identities", "identity_review", "identities_reviewed"))
+# run before the gates (they work without reviewed data) and again after the last one, which they then read
+REVIEW_READERS = ("shot_structure", "motion", "effects_catalog")
 
 
 @dataclass

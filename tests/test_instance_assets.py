@@ -29,12 +29,16 @@ def _filter(defs, inst):
 
 
 def test_jobs_stop_at_the_review_gate():
-    """The film job never runs what a review gates; the gate's job runs exactly that."""
+    """The film job never runs what a review gates; the gate's job runs exactly that, and the last gate's
+    job refreshes the temporal assets, which read the reviewed instances and names."""
     defs = build_defs()
     film = {k.to_user_string() for k in defs.resolve_job_def("film_assets").asset_layer.executable_asset_keys}
     gated = {k.to_user_string() for k in defs.resolve_job_def("instances_reviewed").asset_layer.executable_asset_keys}
     assert "instances" in film and not film & {"instances_filtered", "instances_inpainted", "instance_review"}
     assert gated == {"instances_filtered", "instances_inpainted", "faces", "identity_clusters"}
+    last = {k.to_user_string() for k in defs.resolve_job_def("identities_reviewed").asset_layer.executable_asset_keys}
+    assert last == {"characters", "pose_subclusters", "shot_structure", "motion", "effects_catalog"}
+    assert {"shot_structure", "motion", "effects_catalog"} <= film  # they also run before the reviews
 
 
 def test_unreviewed_film_fails_with_the_command_to_review(setup):

@@ -106,6 +106,7 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
     from playwright.sync_api import expect
 
     from animproc.review.sources import identities_source
+    from animproc_dagster.reviews import REVIEW_READERS
     from partitions import add_film
     from review_helpers import fake_identities
 
@@ -147,7 +148,9 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
     defs = build_defs(StorageResource(root=str(root)), FilmConfigResource(config_dir=str(tmp_path / "configs")))
     with instance_for_test() as inst:
         add_film(inst, "demo")
-        assert defs.resolve_job_def("identities_reviewed").execute_in_process(instance=inst, partition_key="demo").success
+        job = defs.resolve_job_def("identities_reviewed")  # the demo film has no video: leave out the temporal
+        keys = [k for k in job.asset_layer.executable_asset_keys if k.to_user_string() not in REVIEW_READERS]
+        assert job.execute_in_process(instance=inst, partition_key="demo", asset_selection=keys).success
     index = st.read_parquet(st.asset_dir("demo", "characters") / "index.parquet")
     instances = index[index["kind"] == "instance"].groupby("character")["id"].apply(set).to_dict()
     assert instances == {"sintel": {"0000000_00", "0000001_00"}, "character_new1": {"0000002_00", "0000003_00"},

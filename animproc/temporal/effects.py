@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from animproc.errors import MediaError
-from animproc.media import analysis_stream, open_media
+from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr
 
 CATEGORIES = {"glow": "lighting", "flash": "lighting", "coloured_light": "lighting", "snow": "particles",
               "dust": "particles", "sparks": "particles", "rain": "particles", "weather": "weather",
@@ -178,30 +178,32 @@ class EffectsScan:
 def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, width: int,
                  subjects: dict[int, list[np.ndarray]] | None = None, threshold: float = 0.5) -> EffectsScan:
     """Signals on frames sampled `effects_fps` times a second at `width` (particles, focus, blur) and half of it
-    (lighting, flares); `subjects` by frame index (boxes in `width` pixels, from tracks). Thumbnails are kept only for samples where some effect reaches the
-    threshold, at most 400 of them."""
+    (lighting, flares); `subjects` by frame index (boxes in `width` pixels, from tracks; the nearest frame's
+    within a sampling step). Thumbnails are kept only where some effect reaches the threshold, at most 400."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     step = max(1, int(round(fps / effects_fps)))
     out = EffectsScan()
     state, recent = ParticleState(), []
     shot_of_last = None
+    samples = Cadence(step)
+    subjects = subjects or {}
+    subject_frames = np.array(sorted(subjects), dtype=np.int64)
     with open_media(path) as container:
-        stream = analysis_stream(container)
-        cc = stream.codec_context
+        cc = container.streams.video[0].codec_context
         height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
         try:
-            for index, frame in enumerate(container.decode(stream)):
-                if index % step:
+            for index, frame in analysis_frames(container, fps):
+                if not samples.due(index):
                     continue
                 shot_id = int(ids[max(0, int(np.searchsorted(starts, index, side="right")) - 1)]) if len(ids) else 0
                 if shot_id != shot_of_last:
                     state, recent, shot_of_last = ParticleState(), [], shot_id
-                bgr = frame.to_ndarray(format="bgr24", width=width, height=height)
+                bgr = reduced_bgr(frame, width, height)
                 half = cv2.resize(bgr, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
                 scores = lighting(half, recent[-max(2, int(effects_fps)):])
                 recent.append(scores.pop("luma"))
                 scores.update(particles(bgr, state))
-                scores.update(camera_effects(bgr, (subjects or {}).get(index)))
+                scores.update(camera_effects(bgr, _nearest(subjects, subject_frames, index, step)))
                 scores["lens_flare"] = lens_flare(cv2.cvtColor(half, cv2.COLOR_BGR2GRAY))
                 out.samples.append({"frame_index": index, "time": index / fps, "shot_id": shot_id, **scores})
                 if len(out.thumbnails) < 400 and any(scores.get(k, 0) >= threshold for k in CATEGORIES):
@@ -210,6 +212,17 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
             raise MediaError(path, f"decoding failed ({exc})") from None
     _weather(out.samples, effects_fps)
     return out
+
+
+def _nearest(by_frame: dict[int, list], frames: np.ndarray, index: int, tolerance: int) -> list | None:
+    """What `by_frame` holds for the frame nearest to `index` (`frames`: its keys, sorted), if one lies within
+    `tolerance` frames."""
+    i = int(np.searchsorted(frames, index))
+    candidates = [j for j in (i - 1, i) if 0 <= j < len(frames)]
+    if not candidates:
+        return None
+    best = int(frames[min(candidates, key=lambda j: abs(int(frames[j]) - index))])
+    return by_frame[best] if abs(best - index) <= tolerance else None
 
 
 def _weather(samples: list[dict], effects_fps: float) -> None:

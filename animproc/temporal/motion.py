@@ -15,10 +15,10 @@ import pandas as pd
 
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
-from animproc.media import analysis_stream, open_media
+from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.temporal.flow import FlowEstimator, flow_summary, shot_flow
-from animproc.temporal.structure import face_frames
+from animproc.temporal.structure import face_cadence
 from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, link_shot,
                                       track_summary)
 
@@ -58,8 +58,9 @@ def moving_regions(flow: np.ndarray, camera: np.ndarray | None, min_area: float 
     moving = (residual > max(0.5, 3 * float(np.median(residual)))).astype(np.uint8)
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(moving)
+    # a subject is compact: a band across the whole picture is sky or ground the camera fit missed
     return [np.array([x, y, x + bw, y + bh], np.float64) for x, y, bw, bh, area in stats[1:]
-            if area >= min_area * h * w]
+            if area >= min_area * h * w and bw <= 0.8 * w and bh <= 0.9 * h]
 
 
 def _camera_matrix(flow: np.ndarray, foreground: np.ndarray | None) -> np.ndarray | None:
@@ -162,30 +163,35 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
     keep_images = pose is not None or getattr(recognizer, "name", "") != "heuristic"
     results: list[ShotMotion] = []
     current: _Shot | None = None
+    samples, face_due = Cadence(step), {}
+    pending = sorted(detections)  # frames with detections; each goes to the first decoded frame at or past it
     with open_media(path) as container:
-        stream = analysis_stream(container)
-        cc = stream.codec_context
+        cc = container.streams.video[0].codec_context
         width = config.analysis_width
         height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
         sx, sy = width / max(cc.width, 1), height / max(cc.height, 1)
         try:
-            for index, frame in enumerate(container.decode(stream)):
-                wanted = index in detections
+            for index, frame in analysis_frames(container, fps):
                 k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
-                face_frame = detect_faces is not None and face_frames(index, starts[k], ends[k], face_step)
-                if index % step and not wanted and not face_frame:
+                found = []
+                while pending and pending[0] <= index:
+                    f = pending.pop(0)
+                    if f >= starts[k]:  # a detection from the shot before stays there
+                        found.extend(detections[f])
+                face_frame = detect_faces is not None and face_due.setdefault(
+                    k, face_cadence(starts[k], ends[k], face_step)).due(index)
+                if not samples.due(index) and not found and not face_frame:
                     continue
                 shot_id = int(ids[k])
                 if current is None or current.shot_id != shot_id:
                     if current is not None:
                         results.append(_emit(current, width, height, config, pose, recognizer, on_shot))
                     current = _Shot(shot_id)
-                small = frame.to_ndarray(format="bgr24", width=width, height=height)
+                small = reduced_bgr(frame, width, height)
                 dets = [Detection(d.box * np.array([sx, sy, sx, sy]), d.score, d.source, d.instance_id, d.label)
-                        for d in detections.get(index, [])]
+                        for d in found]
                 if face_frame:
-                    big = frame.to_ndarray(format="bgr24", width=min(cc.width, 2 * width),
-                                           height=min(cc.height, 2 * height))
+                    big = reduced_bgr(frame, min(cc.width, 2 * width), min(cc.height, 2 * height))
                     r = small.shape[1] / big.shape[1]
                     for f in detect_faces(big):
                         box = np.array(f.box, np.float64) * r

@@ -13,7 +13,7 @@ import pandas as pd
 
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
-from animproc.media import analysis_stream, open_media
+from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
 
 SCALES = ("extreme_close_up", "close_up", "medium_close_up", "medium", "medium_long", "long", "extreme_long")
@@ -67,11 +67,10 @@ def _hist(small_bgr: np.ndarray) -> np.ndarray:
     return h / max(float(h.sum()), 1e-9)
 
 
-def face_frames(index: int, start: int, end: int, every: int) -> bool:
-    """Whether to look for faces on frame `index` of the shot [start, end]: every `every` frames, offset so
-    that a shot shorter than that is looked at once, in its middle."""
-    offset = min(every, end - start + 1) // 2
-    return index - start >= offset and (index - start - offset) % every == 0
+def face_cadence(start: int, end: int, every: int) -> Cadence:
+    """Faces looked for every `every` frames of the shot [start, end], offset so that a shot shorter than that
+    is looked at once, in its middle."""
+    return Cadence(every, start, min(every, end - start + 1) // 2)
 
 
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
@@ -84,32 +83,33 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     face_step = max(1, int(round(fps * face_every_s)))
     acc: dict[int, ShotAccumulator] = {int(s): ShotAccumulator(int(s)) for s in ids}
     faces: dict[int, list[float]] = {int(s): [] for s in ids}
+    samples, face_due = Cadence(step), {}
     with open_media(path) as container:
-        stream = analysis_stream(container)
-        cc = stream.codec_context
+        cc = container.streams.video[0].codec_context
         width = config.analysis_width
         height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
         try:
-            for index, frame in enumerate(container.decode(stream)):
+            for index, frame in analysis_frames(container, fps):
                 k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
-                face_frame = detect_faces is not None and face_frames(index, starts[k], ends[k], face_step)
-                if index % step and not face_frame:
+                face_frame = detect_faces is not None and face_due.setdefault(
+                    k, face_cadence(starts[k], ends[k], face_step)).due(index)
+                sample = samples.due(index)
+                if not sample and not face_frame:
                     continue
                 a = acc[int(ids[k])]
                 if k and acc[int(ids[k - 1])].last is not None:
                     acc[int(ids[k - 1])].last = None  # that shot is over: keep one small frame at a time
                 small = None
                 if face_frame:  # faces at 1.5x the analysis width: about 10 px faces (long shots) still show
-                    bgr = frame.to_ndarray(format="bgr24", width=min(cc.width, 3 * width // 2 // 2 * 2),
-                                           height=min(cc.height, 3 * height // 2 // 2 * 2))
+                    bgr = reduced_bgr(frame, min(cc.width, 3 * width // 2 // 2 * 2), min(cc.height, 3 * height // 2 // 2 * 2))
                     found = detect_faces(bgr)
                     if found:
                         faces[a.shot_id].append(max(f.height for f in found) / bgr.shape[0])
                     small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
-                if index % step:
+                if not sample:
                     continue
                 if small is None:
-                    small = frame.to_ndarray(format="bgr24", width=width, height=height)
+                    small = reduced_bgr(frame, width, height)
                 gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
                 t = index / fps
                 if a.last is not None:
