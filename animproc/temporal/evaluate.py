@@ -26,3 +26,31 @@ def structure_scores(detected: pd.DataFrame, reference: list[dict], attributes=(
         out[attr] = {"accuracy": round(sum(t == f for t, f in rows) / len(rows), 4), "shots": len(rows),
                      "confusion": confusion}
     return out
+
+
+def track_identities(tracks: pd.DataFrame, on_screen: list[dict], width: int, height: int,
+                     min_iou: float = 0.1) -> dict[str, dict]:
+    """Per track: which reference character its box overlaps most on each of its samples (`on_screen`: per frame
+    index, characters with `name` and `bbox` in pixels), the majority character and its share of the samples
+    that overlap anyone. A track that switches characters has a share below 1."""
+    import json
+    from collections import Counter
+
+    import numpy as np
+
+    from animproc.identity.tracks import box_iou
+
+    frames = {int(e["frame"]): e["characters"] for e in on_screen}
+    out = {}
+    for t in tracks.itertuples():
+        names = Counter()
+        for f, cx, cy, w, h in json.loads(t.path):
+            box = np.array([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height])
+            scored = [(box_iou(box, np.array(c["bbox"], float)), c["name"]) for c in frames.get(int(f), [])]
+            iou, name = max(scored, default=(0.0, None))
+            if iou >= min_iou:
+                names[name] += 1
+        top, count = names.most_common(1)[0] if names else (None, 0)
+        out[str(t.track_id)] = {"shot_id": int(t.shot_id), "character": top,
+                                "share": round(count / max(sum(names.values()), 1), 3), "matched": sum(names.values())}
+    return out
