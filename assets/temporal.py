@@ -37,6 +37,18 @@ def _shots_and_probe(st, film: str) -> tuple[pd.DataFrame, dict, float]:
     return shots, probe, float(probe.get("fps") or 24.0)
 
 
+def _fade_starts(shots: pd.DataFrame, transitions: pd.DataFrame | None) -> set[int]:
+    """Positions (in `shots`) of the shots that begin by fading in from black."""
+    if transitions is None or not len(transitions):
+        return set()
+    starts = shots["start_frame"].to_numpy()
+    out = set()
+    for r in transitions[transitions["kind"] == "fade_in"].itertuples():
+        if r.boundary is not None and not pd.isna(r.boundary):
+            out.add(int(np.argmin(np.abs(starts - int(r.boundary)))))
+    return out
+
+
 def _characters_by_shot(st, film: str) -> dict[int, set[str]]:
     """Named characters (or identity clusters) seen in each shot, from the reviewed instances."""
     instances = _optional(st, film, "instances_filtered", "instances.parquet")
@@ -130,11 +142,15 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
                      "scale_evidence": json.dumps(scale_ev), "camera": cam.label, "camera_confidence": cam.confidence,
                      "camera_evidence": json.dumps(cam.evidence)})
     table = pd.DataFrame(rows)
+    cast = _characters_by_shot(st, film)
+    transitions = _optional(st, film, "shots", "transitions.parquet")
     table["scene_id"] = group_scenes([found[int(s)]["hist"] for s in shots["shot_id"]],
-                                     config.temporal.scene_similarity) if len(table) else []
+                                     config.temporal.scene_similarity,
+                                     [cast.get(int(s), set()) for s in shots["shot_id"]],
+                                     _fade_starts(shots, transitions)) if len(table) else []
     duration = float(probe.get("duration_s") or (table["end_time"].max() if len(table) else 0.0))
     stats = pacing(table, duration) if len(table) else {}
-    graph = narrative_graph(table, _characters_by_shot(st, film)) if len(table) else {"nodes": [], "edges": []}
+    graph = narrative_graph(table, cast) if len(table) else {"nodes": [], "edges": []}
     if graph["nodes"]:
         hists = _scene_hists(table, found)
         loudness = scene_loudness(st.asset_dir(film, "audio") / "analysis_16k.wav", graph["nodes"])

@@ -30,6 +30,19 @@ def test_scenes_break_where_the_colours_change():
     assert group_scenes([red, mixed, None, blue, blue, red], 0.55) == [0, 0, 0, 1, 1, 2]
 
 
+def test_scenes_break_after_a_fade_and_follow_the_characters_present():
+    """A fade in from black starts a new scene even in the same colours; a borderline colour change stays in
+    the scene when a character carries over and breaks when the cast is new."""
+    red, blue = np.zeros(128), np.zeros(128)
+    red[3], blue[90] = 1.0, 1.0
+    assert group_scenes([red, red, red], 0.55, fades={2}) == [0, 0, 1]
+    near = 0.5 * red + 0.5 * blue  # similarity 0.5 with the red scene: just under the threshold
+    assert group_scenes([red, near], 0.55) == [0, 1]
+    assert group_scenes([red, near], 0.55, [{"ava"}, {"ava", "bo"}]) == [0, 0]
+    assert group_scenes([red, near], 0.55, [{"ava"}, {"cy"}]) == [0, 1]
+    assert group_scenes([red, 0.8 * red + 0.2 * blue], 0.55, [{"ava"}, {"cy"}]) == [0, 0]  # colours still decide
+
+
 def test_pacing_and_scene_graph():
     table = pd.DataFrame({"shot_id": [0, 1, 2], "start_time": [0.0, 30.0, 70.0], "end_time": [30.0, 70.0, 90.0],
                           "scale": ["close_up", "close_up", "long"], "camera": ["static", "pan_left", "static"],

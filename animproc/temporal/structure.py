@@ -127,16 +127,27 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     return out
 
 
-def group_scenes(hists: list[np.ndarray | None], threshold: float) -> list[int]:
+def group_scenes(hists: list[np.ndarray | None], threshold: float, characters: list[set[str]] | None = None,
+                 fades: set[int] | None = None, cue: float = 0.15) -> list[int]:
     """Consecutive shots stay in one scene while their colour signature resembles the scene's so far
-    (histogram intersection >= threshold); a shot without frames joins the current scene."""
-    scene, current, ids = 0, None, []
-    for h in hists:
+    (histogram intersection >= threshold). A shot that comes out of a fade through black starts a new scene (film
+    grammar for a change of time or place); where the characters of both the shot and the scene are known,
+    sharing none lowers the similarity by `cue` and sharing one raises it. A shot without frames joins the
+    current scene."""
+    scene, current, present, ids = 0, None, set(), []
+    for i, h in enumerate(hists):
+        cast = characters[i] if characters else set()
+        if ids and i in (fades or set()):
+            scene, current, present = scene + 1, None, set()
         if h is not None:
-            if current is not None and float(np.minimum(h, current / max(current.sum(), 1e-9)).sum()) < threshold:
-                scene += 1
-                current = None
+            if current is not None:
+                similarity = float(np.minimum(h, current / max(current.sum(), 1e-9)).sum())
+                if cast and present:
+                    similarity += cue if cast & present else -cue
+                if similarity < threshold:
+                    scene, current, present = scene + 1, None, set()
             current = h.copy() if current is None else current + h
+        present |= cast
         ids.append(scene)
     return ids
 
