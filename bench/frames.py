@@ -66,13 +66,6 @@ def stage(name: str, path: str) -> dict:
     return {"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024, 1), **extra}
 
 
-def run_stage(name: str, path: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--stage", name, str(path)], capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"stage {name} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def accuracy() -> list[tuple[str, str, object]]:
     from scenedetect import AdaptiveDetector, ContentDetector, detect
 
@@ -112,8 +105,8 @@ def main() -> None:
     src = media.long_1080p(args.seconds)
     x2 = media.doubled(src)
     print(f"input: {src.relative_to(ROOT)} (and {x2.name}, twice as long)")
-    results = {name: run_stage(name, src) for name in ("floor", "ours", "scenedetect")}
-    results["ours_x2"] = run_stage("ours", x2)
+    results = {name: media.run_stage(__file__, name, src) for name in ("floor", "ours", "scenedetect")}
+    results["ours_x2"] = media.run_stage(__file__, "ours", x2)
     floor = results["floor"]["seconds"]
     print(f"\n{'stage':<14}{'seconds':>9}{'x floor':>9}{'peak RSS MB':>13}  notes")
     for name in ("floor", "ours", "scenedetect", "ours_x2"):

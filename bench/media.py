@@ -49,8 +49,6 @@ def long_1080p(min_seconds: float = 300.0, source: Path = SINTEL) -> Path:
     return out
 
 
-if __name__ == "__main__":
-    print(long_1080p(float(sys.argv[1]) if len(sys.argv) > 1 else 300.0))
 
 
 def doubled(path: Path) -> Path:
@@ -79,3 +77,19 @@ def doubled(path: Path) -> Path:
                 span = last
     tmp.rename(out)
     return out
+
+
+def run_stage(script: str, name: str, path: Path) -> dict:
+    """Run one stage of a benchmark script in a fresh process (`script --stage NAME PATH`), so imports, caches
+    and peak RSS are the stage's own; returns the JSON it prints last."""
+    import json
+    import subprocess
+
+    proc = subprocess.run([sys.executable, script, "--stage", name, str(path)], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"stage {name} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    print(long_1080p(float(sys.argv[1]) if len(sys.argv) > 1 else 300.0))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,13 +80,6 @@ def stage(name: str, path: str) -> dict:
     return {"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024, 1), **extra}
 
 
-def run_stage(name: str, path: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--stage", name, str(path)], capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"stage {name} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stage", nargs=2, metavar=("NAME", "PATH"))
@@ -100,8 +92,8 @@ def main() -> None:
     x2 = media.doubled(src)
     print(f"input: {src.relative_to(ROOT)} (and {x2.name}, twice as long)")
     names = ("floor", "shot_structure", "motion", "effects_catalog")
-    results = {n: run_stage(n, src) for n in names}
-    results["motion_x2"] = run_stage("motion", x2)
+    results = {n: media.run_stage(__file__, n, src) for n in names}
+    results["motion_x2"] = media.run_stage(__file__, "motion", x2)
     floor = results["floor"]["seconds"]
     print(f"\n{'stage':<16}{'seconds':>9}{'x floor':>9}{'target':>8}{'peak RSS MB':>13}  notes")
     for n in (*names, "motion_x2"):
