@@ -40,6 +40,17 @@ def analysis_frames(container: av.container.InputContainer, fps: float) -> Itera
         yield index, frame
 
 
+def nearest_in(by_frame: dict[int, list], frames: np.ndarray, index: int, tolerance: int) -> list | None:
+    """What `by_frame` holds for the frame nearest to `index` (`frames`: its keys, sorted), if one lies within
+    `tolerance` frames."""
+    i = int(np.searchsorted(frames, index))
+    candidates = [j for j in (i - 1, i) if 0 <= j < len(frames)]
+    if not candidates:
+        return None
+    best = int(frames[min(candidates, key=lambda j: abs(int(frames[j]) - index))])
+    return by_frame[best] if abs(best - index) <= tolerance else None
+
+
 class Cadence:
     """Due at start + offset + n * every: `due(index)` is true for the first index at or past each of those."""
 

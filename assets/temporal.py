@@ -103,9 +103,10 @@ def _timeline(table: pd.DataFrame, duration: float) -> bytes:
     return figure_png(fig)
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video"], kinds={"parquet", "json"},
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video", "motion"],
+       kinds={"parquet", "json"},
        description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from global "
-                   "motion, shot scale from the largest face (the faces asset when it exists), else the largest reviewed "
+                   "motion with the tracked characters left out, shot scale from the largest face (the faces asset when it exists), else the largest reviewed "
                    "instance (no_subject without either), each with a confidence and "
                    "its evidence; shots grouped into scenes by colour signature; pacing statistics; a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource,
@@ -120,7 +121,8 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     try:
         with st.local_copy(source_path(st, film)) as local:
             found = scan_structure(local, shots, fps, config.temporal,
-                                   None if faces is not None else CenterFaceDetector(config.identities.face_threshold))
+                                   None if faces is not None else CenterFaceDetector(config.identities.face_threshold),
+                                   foreground=_track_boxes(_optional(st, film, "motion", "tracks.parquet"), 1, 1))
     except AnimprocError as exc:
         raise fail(exc) from None
     if faces is not None:  # the faces asset looked more often and at full resolution: use its boxes
@@ -275,7 +277,8 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
 
 
 def _track_boxes(tracks: pd.DataFrame | None, width: int, height: int) -> dict[int, list[np.ndarray]]:
-    """Frame index -> track boxes at the effects scan's size, from the motion asset's paths."""
+    """Frame index -> track boxes (x0, y0, x1, y1) at width x height (1 x 1: fractions of the picture), from the
+    motion asset's paths."""
     out: dict[int, list[np.ndarray]] = {}
     if tracks is None:
         return out

@@ -78,3 +78,14 @@ def test_shot_structure_on_the_sample_film_names_every_camera_movement(tmp_path,
     scenes = json.loads((tmp_path / "data" / "sample" / "shot_structure" / "scenes.json").read_text())
     assert scenes["pacing"]["shots"] == len(truth["shots"])
     assert sorted(s for n in scenes["nodes"] for s in n["shots"]) == list(range(len(truth["shots"])))
+
+
+def test_foreground_mask_leaves_characters_out_unless_they_fill_the_picture():
+    """Character boxes (fractions) become zeros in the corner mask; when they cover more than 60 % of the
+    picture the camera is measured on everything (no mask)."""
+    from animproc.temporal.structure import foreground_mask
+
+    mask = foreground_mask([np.array([0.25, 0.5, 0.5, 1.0])], 320, 180)
+    assert mask[150, 100] == 0 and mask[20, 20] == 255 and mask[150, 200] == 255
+    assert foreground_mask([np.array([0.0, 0.0, 0.9, 0.9])], 320, 180) is None
+    assert foreground_mask(None, 320, 180) is None

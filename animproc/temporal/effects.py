@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from animproc.errors import MediaError
-from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr
+from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr
 
 CATEGORIES = {"glow": "lighting", "flash": "lighting", "coloured_light": "lighting", "snow": "particles",
               "dust": "particles", "sparks": "particles", "rain": "particles", "weather": "weather",
@@ -203,7 +203,7 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
                 scores = lighting(half, recent[-max(2, int(effects_fps)):])
                 recent.append(scores.pop("luma"))
                 scores.update(particles(bgr, state))
-                scores.update(camera_effects(bgr, _nearest(subjects, subject_frames, index, step)))
+                scores.update(camera_effects(bgr, nearest_in(subjects, subject_frames, index, step)))
                 scores["lens_flare"] = lens_flare(cv2.cvtColor(half, cv2.COLOR_BGR2GRAY))
                 out.samples.append({"frame_index": index, "time": index / fps, "shot_id": shot_id, **scores})
                 if len(out.thumbnails) < 400 and any(scores.get(k, 0) >= threshold for k in CATEGORIES):
@@ -212,17 +212,6 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
             raise MediaError(path, f"decoding failed ({exc})") from None
     _weather(out.samples, effects_fps)
     return out
-
-
-def _nearest(by_frame: dict[int, list], frames: np.ndarray, index: int, tolerance: int) -> list | None:
-    """What `by_frame` holds for the frame nearest to `index` (`frames`: its keys, sorted), if one lies within
-    `tolerance` frames."""
-    i = int(np.searchsorted(frames, index))
-    candidates = [j for j in (i - 1, i) if 0 <= j < len(frames)]
-    if not candidates:
-        return None
-    best = int(frames[min(candidates, key=lambda j: abs(int(frames[j]) - index))])
-    return by_frame[best] if abs(best - index) <= tolerance else None
 
 
 def _weather(samples: list[dict], effects_fps: float) -> None:

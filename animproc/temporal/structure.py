@@ -13,7 +13,7 @@ import pandas as pd
 
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
-from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr
+from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
 
 SCALES = ("extreme_close_up", "close_up", "medium_close_up", "medium", "medium_long", "long", "extreme_long")
@@ -73,10 +73,25 @@ def face_cadence(start: int, end: int, every: int) -> Cadence:
     return Cadence(every, start, min(every, end - start + 1) // 2)
 
 
+def foreground_mask(boxes: list[np.ndarray] | None, width: int, height: int, keep: float = 0.4) -> np.ndarray | None:
+    """255 where corners may be tracked, 0 over the characters' boxes (fractions of the picture); None when
+    there are none, or when masking them would leave less than `keep` of the picture (a close-up: the camera
+    is then measured on everything)."""
+    if not boxes:
+        return None
+    mask = np.full((height, width), 255, np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        mask[max(0, int(y0 * height)):int(np.ceil(y1 * height)), max(0, int(x0 * width)):int(np.ceil(x1 * width))] = 0
+    return mask if (mask > 0).mean() >= keep else None
+
+
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
-                   detect_faces=None, face_every_s: float = 2.0) -> dict[int, dict]:
+                   detect_faces=None, face_every_s: float = 2.0,
+                   foreground: dict[int, list[np.ndarray]] | None = None) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
-    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`)."""
+    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`). `foreground`:
+    character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
+    tracks; the nearest within a sampling step is left out of the camera's corners."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     ends = shots["end_frame"].to_numpy()
     step = max(1, int(round(fps / config.motion_fps)))
@@ -84,6 +99,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     acc: dict[int, ShotAccumulator] = {int(s): ShotAccumulator(int(s)) for s in ids}
     faces: dict[int, list[float]] = {int(s): [] for s in ids}
     samples, face_due = Cadence(step), {}
+    foreground = foreground or {}
+    fg_frames = np.array(sorted(foreground), dtype=np.int64)
     with open_media(path) as container:
         cc = container.streams.video[0].codec_context
         width = config.analysis_width
@@ -113,8 +130,12 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
                 t = index / fps
                 if a.last is not None:
-                    a.pairs.append(pair_motion(a.last[1], gray, t - a.last[0]))
-                a.last = (t, gray)
+                    mask = foreground_mask(nearest_in(foreground, fg_frames, a.last[2], step), width, height)
+                    pair = pair_motion(a.last[1], gray, t - a.last[0], mask)
+                    if pair is None and mask is not None:  # too little texture outside the characters
+                        pair = pair_motion(a.last[1], gray, t - a.last[0])
+                    a.pairs.append(pair)
+                a.last = (t, gray, index)
                 h = _hist(small)
                 a.hist = h if a.hist is None else a.hist + h
                 a.frames += 1
