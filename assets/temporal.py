@@ -273,7 +273,34 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
         "tracks_preview": MetadataValue.md(markdown_table(tracks[["track_id", "label", "source", "start_time",
                                                                   "end_time", "speed"]].head(20))
                                            if len(tracks) else "no tracks"),
+        "action_timeline": MetadataValue.md(markdown_image(_action_timeline(tracks, actions), "image/png", "actions")
+                                            if len(actions) else "no actions"),
     })
+
+
+def _action_timeline(tracks: pd.DataFrame, actions: pd.DataFrame, most: int = 40) -> bytes:
+    """One row per track (its label or id), its action segments as coloured bars over the film's time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from animproc.temporal.actions import ACTIONS
+
+    shown = list(tracks["track_id"])[:most]
+    colour = {a: f"C{i}" for i, a in enumerate(ACTIONS)}
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.22 * len(shown)))
+    for row, track_id in enumerate(shown):
+        for a in actions[actions["track_id"] == track_id].itertuples():
+            ax.barh(row, a.end_time - a.start_time, left=a.start_time, height=0.7, color=colour.get(a.action, "grey"))
+    labels = tracks.set_index("track_id")["label"].to_dict()
+    ax.set_yticks(range(len(shown)), [f"{t} {labels.get(t) or ''}" for t in shown], fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds", fontsize=7)
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colour.values()], labels=list(colour),
+              fontsize=6, ncol=4, loc="upper right")
+    fig.tight_layout()
+    return figure_png(fig)
 
 
 def _track_boxes(tracks: pd.DataFrame | None, width: int, height: int) -> dict[int, list[np.ndarray]]:

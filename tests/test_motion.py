@@ -209,3 +209,16 @@ def test_sample_film_tracks_stay_on_one_character_after_the_reviews(tmp_path, sa
     for s in truth["shots"]:
         if s["shot_id"] in right:
             assert sorted(t["character"] for t in found.values() if t["shot_id"] == s["shot_id"]) == sorted(s["characters"])
+
+
+def test_a_track_ends_when_its_subject_is_gone_from_the_box():
+    """A subject seen on frame 2 is followed back to frame 0 and on while its colours stay in the carried box;
+    when the box holds only background (the subject left), the track ends there."""
+    grey = np.full((45, 80, 3), 120, np.uint8)
+    with_subject = grey.copy()
+    with_subject[10:30, 20:40] = (0, 0, 220)
+    frames = _frames(8, 0.0, {2: [Detection(np.array([80.0, 40, 160, 120]), 1.0, "instance")]})
+    for k, f in enumerate(frames):
+        f.thumb = with_subject if k < 5 else grey
+    (track,) = link_shot(frames, 320, 180)
+    assert sorted(track.boxes) == [0, 1, 2, 3, 4]

@@ -231,10 +231,12 @@ def _advance(shot: _Shot, index: int, t: float, small: np.ndarray, dets: list[De
         camera = _camera_matrix(reduced, None if foreground is None else foreground[::FLOW_STRIDE, ::FLOW_STRIDE][
             :reduced.shape[0], :reduced.shape[1]])
         shot.cameras.append(camera)
+        prev.camera = camera
         shot.dts.append(dt)
         for box in moving_regions(reduced, camera):
             prev.detections.append(Detection(box * FLOW_STRIDE, 0.3, "motion"))
-    shot.frames.append(SampledFrame(index, t, None, dets))
+    thumb = cv2.resize(small, (small.shape[1] // FLOW_STRIDE, small.shape[0] // FLOW_STRIDE), interpolation=cv2.INTER_AREA)
+    shot.frames.append(SampledFrame(index, t, None, dets, thumb=thumb))
     if keep_images:
         shot.images.append(small)
     shot.last = small

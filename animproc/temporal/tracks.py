@@ -3,9 +3,9 @@
 Detections (reviewed instances on kept frames, faces, moving regions) arrive on some sampled frames only, so
 between them every track is carried by the optical flow inside its box; on a frame with detections, confident
 ones are matched to the carried boxes first (Hungarian on IoU plus colour appearance), weak ones then take
-what is left, and unmatched confident ones start tracks. A finished track is carried back by the flow to the
-shot's start and on to its end while its box stays in the picture, so a subject found once is followed
-through the shot. Boxes are x0, y0, x1, y1 in the reduced frame's pixels."""
+what is left, and unmatched confident ones start tracks. A finished track is carried back by the flow towards the
+shot's start and on towards its end while its box stays in the picture and still holds the colours its
+subject had when last seen, so a subject found once is followed through the shot and no further. Boxes are x0, y0, x1, y1 in the reduced frame's pixels."""
 from __future__ import annotations
 
 from collections import Counter
@@ -34,6 +34,8 @@ class SampledFrame:
     time: float
     flow: np.ndarray | None  # flow to the next sampled frame of the shot, reduced by `flow_stride`
     detections: list[Detection]
+    camera: np.ndarray | None = None  # the camera's similarity transform over that flow (2x3, reduced pixels)
+    thumb: np.ndarray | None = None  # the frame at the flow's size (BGR), to check a carried box still holds its subject
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Track:
     sources: Counter = field(default_factory=Counter)
     instance_ids: list[str] = field(default_factory=list)
     appearance: np.ndarray | None = None
+    reference: np.ndarray | None = None  # colours in the box where the subject was last seen (thumbnail scale)
 
 
 def appearance(bgr: np.ndarray, box: np.ndarray) -> np.ndarray | None:
@@ -57,15 +60,26 @@ def appearance(bgr: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     return h / max(float(h.sum()), 1e-9)
 
 
-def carry(box: np.ndarray, flow: np.ndarray | None, stride: int, backward: bool = False) -> np.ndarray:
-    """The box moved by the median flow inside it (the flow is `stride` times smaller than the frame)."""
+def carry(box: np.ndarray, flow: np.ndarray | None, stride: int, backward: bool = False,
+          camera: np.ndarray | None = None, own_motion: float = 0.5) -> np.ndarray:
+    """The box moved by the flow inside it (the flow is `stride` times smaller than the frame): the median of
+    the pixels that move unlike the camera when they are a fifth of the box or more (the subject, which a loose
+    box would otherwise lose to the background), else the median of all."""
     if flow is None:
         return box
     fh, fw = flow.shape[:2]
     x0, y0, x1, y1 = np.clip(np.round(box / stride).astype(int), 0, [fw, fh, fw, fh])
     if x1 <= x0 or y1 <= y0:
         return box
-    d = np.median(flow[y0:y1, x0:x1].reshape(-1, 2), axis=0) * stride
+    inside = flow[y0:y1, x0:x1].reshape(-1, 2)
+    d = np.median(inside, axis=0)
+    if camera is not None:
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+        own = np.linalg.norm(inside - (pts @ camera[:, :2].T + camera[:, 2] - pts), axis=1) > own_motion
+        if own.mean() >= 0.2:
+            d = np.median(inside[own], axis=0)
+    d = d * stride
     return box + (-1 if backward else 1) * np.array([d[0], d[1], d[0], d[1]])
 
 
@@ -88,15 +102,17 @@ def _cost(tracks: list[Track], boxes: list[np.ndarray], dets: list[Detection], a
 
 
 def link_shot(frames: list[SampledFrame], width: int, height: int, flow_stride: int = 4, high: float = 0.5,
-              match_iou: float = 0.2, appearance_weight: float = 0.3, min_inside: float = 0.4) -> list[Track]:
+              match_iou: float = 0.2, appearance_weight: float = 0.3, min_inside: float = 0.4,
+              min_similarity: float = 0.5) -> list[Track]:
     """Tracks of one shot from its sampled frames in order (see the module's docstring)."""
     tracks: list[Track] = []
     active: dict[int, np.ndarray] = {}  # track id -> box on the current frame
     for k, frame in enumerate(frames):
         if k:
             flow = frames[k - 1].flow
-            active = {tid: carry(b, flow, flow_stride) for tid, b in active.items()}
-            active = {tid: b for tid, b in active.items() if inside_share(b, width, height) >= min_inside}
+            active = {tid: carry(b, flow, flow_stride, camera=frames[k - 1].camera) for tid, b in active.items()}
+            active = {tid: b for tid, b in active.items() if inside_share(b, width, height) >= min_inside
+                      and _still_there(tracks[tid].reference, frame, b, flow_stride, min_similarity)}
         strong = [d for d in frame.detections if d.score >= high]
         weak = [d for d in frame.detections if d.score < high]
         free = list(active)
@@ -124,8 +140,10 @@ def link_shot(frames: list[SampledFrame], width: int, height: int, flow_stride: 
                         active[t.track_id] = d.box
         for tid, b in active.items():
             tracks[tid].boxes.setdefault(k, b)
+            if k in tracks[tid].observed and frame.thumb is not None:
+                tracks[tid].reference = appearance(frame.thumb, tracks[tid].boxes[k] / flow_stride)
     for t in tracks:
-        _extend_back(t, frames, width, height, flow_stride, min_inside)
+        _extend_back(t, frames, width, height, flow_stride, min_inside, min_similarity)
     return tracks
 
 
@@ -149,13 +167,25 @@ def _observe(track: Track, k: int, d: Detection, carried: np.ndarray | None = No
         track.appearance = d.appearance if track.appearance is None else 0.7 * track.appearance + 0.3 * d.appearance
 
 
+def _still_there(reference: np.ndarray | None, frame: SampledFrame, box: np.ndarray, stride: int,
+                 min_similarity: float) -> bool:
+    """Whether a carried box still holds what it held when its subject was last seen (colour histogram
+    intersection): a subject that walked out of the picture, or was never there yet, ends the track."""
+    if reference is None or frame.thumb is None:
+        return True
+    now = appearance(frame.thumb, box / stride)
+    return now is not None and float(np.minimum(reference, now).sum()) >= min_similarity
+
+
 def _extend_back(track: Track, frames: list[SampledFrame], width: int, height: int, stride: int,
-                 min_inside: float) -> None:
+                 min_inside: float, min_similarity: float) -> None:
     first = min(track.boxes)
     box = track.boxes[first]
+    reference = appearance(frames[first].thumb, box / stride) if frames[first].thumb is not None else None
     for k in range(first - 1, -1, -1):
-        box = carry(box, frames[k].flow, stride, backward=True)
-        if inside_share(box, width, height) < min_inside:
+        box = carry(box, frames[k].flow, stride, backward=True, camera=frames[k].camera)
+        if inside_share(box, width, height) < min_inside or not _still_there(reference, frames[k], box, stride,
+                                                                              min_similarity):
             break
         track.boxes[k] = box
 
