@@ -183,3 +183,22 @@ def test_sam2_backend_errors_name_the_checkpoint(tmp_path):
     with pytest.raises(ModelError, match="weights.pt"):
         SegmenterResource(backend="sam2", sam2_checkpoint=str(bad),
                           sam2_config="configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu").segmenter(FilmConfig())
+
+
+def test_embedded_segmenter_gives_the_same_instances_whatever_ran_before(sample_film):
+    """OpenCV's k-means and GrabCut draw from a process-wide RNG; the segmenter seeds it, so one frame gives
+    the same masks however many frames were segmented before (re-materialising is idempotent)."""
+    import av
+    import cv2
+
+    from animproc.instances.segment import EmbeddedSegmenter
+
+    with av.open(str(sample_film[0])) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 20).to_ndarray(format="bgr24")
+    seg = EmbeddedSegmenter()
+    first = seg(frame, [])
+    cv2.setRNGSeed(12345)
+    cv2.kmeans(np.random.default_rng(0).random((200, 3), dtype=np.float32), 4, None,
+               (cv2.TERM_CRITERIA_MAX_ITER, 5, 1.0), 1, cv2.KMEANS_RANDOM_CENTERS)
+    again = seg(frame, [])
+    assert len(first) == len(again) and all((a.mask == b.mask).all() for a, b in zip(first, again))

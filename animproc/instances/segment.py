@@ -85,6 +85,7 @@ class EmbeddedSegmenter:
         self.use_faces, self.use_foreground = use_faces, use_foreground
 
     def __call__(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Proposal]:
+        cv2.setRNGSeed(0)  # k-means and GrabCut draw from OpenCV's global RNG: same frame, same instances
         H, W = image_bgr.shape[:2]
         cx0, cy0, cx1, cy1 = content_box(image_bgr)
         crop = image_bgr[cy0:cy1, cx0:cx1]
