@@ -316,7 +316,7 @@ def _track_boxes(tracks: pd.DataFrame | None, width: int, height: int) -> dict[i
     return out
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video", "motion"],
+@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video", "motion"], pool="gpu",
        kinds={"parquet", "jpeg"},
        description="Visual effects with timestamps, shot, type and intensity 0-1: lighting (glow, flash, coloured "
                    "light), particles (snow, rain, sparks, dust), weather, camera effects (depth of field, motion "
