@@ -106,9 +106,9 @@ def _timeline(table: pd.DataFrame, duration: float) -> bytes:
 @asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video", "motion"],
        kinds={"parquet", "json"},
        description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from global "
-                   "motion with the tracked characters left out, shot scale from the largest face (the faces asset when it exists), else the largest reviewed "
-                   "instance (no_subject without either), each with a confidence and "
-                   "its evidence; shots grouped into scenes by colour signature; pacing statistics; a scene graph.")
+                   "motion with the tracked characters left out; shot scale from the largest face (the faces asset's "
+                   "when it exists), else the tallest reviewed instance (no_subject without either); each with a "
+                   "confidence and its evidence. Scenes (colour, fades, characters), acts, pacing, a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource,
                    film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key
