@@ -190,12 +190,14 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
     by_frame = defaultdict(list)
     for r in occluders.itertuples():
         by_frame[r.frame_index].append(r.instance_id)
-    ratios, needs = {}, defaultdict(list)
+    ratios, needs, regions = {}, defaultdict(list), {}
     for r in kept.itertuples():
         others = [masks[o] for o in by_frame[r.frame_index] if o != r.instance_id]
-        ratios[r.instance_id] = occlusion_ratio(masks[r.instance_id], occluded_region(masks[r.instance_id], others))
+        region = occluded_region(masks[r.instance_id], others)
+        ratios[r.instance_id] = occlusion_ratio(masks[r.instance_id], region)
         if ratios[r.instance_id] > c.occlusion_threshold:
             needs[r.frame_index].append(r)
+            regions[r.instance_id] = region
     wanted = {f: _neighbour_indices(f, int(shots.loc[rows[0].shot_id, "start_frame"]),
                                     int(shots.loc[rows[0].shot_id, "end_frame"]), c.temporal_window)
               for f, rows in needs.items()}
@@ -207,7 +209,7 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
             for r in needs[f]:
                 others = [masks[o] for o in by_frame[f] if o != r.instance_id]
                 res = fill_occlusion(image, masks[r.instance_id], others, neighbours, painter, c.occlusion_threshold,
-                                     prompt_for(prompts, named.get(r.instance_id)))
+                                     prompt_for(prompts, named.get(r.instance_id)), regions[r.instance_id])
                 x, y, w, h = int(r.bbox_x), int(r.bbox_y), int(r.bbox_w), int(r.bbox_h)
                 ys, xs = np.nonzero(res.alpha_mask)
                 x0, y0, x1, y1 = min(x, xs.min()), min(y, ys.min()), max(x + w, xs.max() + 1), max(y + h, ys.max() + 1)

@@ -189,8 +189,10 @@ class FillResult:
 
 
 def fill_occlusion(image_bgr: np.ndarray, own: np.ndarray, others: list[np.ndarray], neighbours: list[np.ndarray],
-                   inpainter: Inpainter, threshold: float, prompt: str | None = None) -> FillResult:
-    occluded = occluded_region(own, others)
+                   inpainter: Inpainter, threshold: float, prompt: str | None = None,
+                   occluded: np.ndarray | None = None) -> FillResult:
+    """`occluded`: the character's occluded region when the caller has it already (`occluded_region`)."""
+    occluded = occluded_region(own, others) if occluded is None else occluded
     ratio = occlusion_ratio(own, occluded)
     if ratio <= threshold:
         return FillResult(image_bgr, own, ratio, "none")
