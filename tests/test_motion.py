@@ -222,3 +222,21 @@ def test_a_track_ends_when_its_subject_is_gone_from_the_box():
         f.thumb = with_subject if k < 5 else grey
     (track,) = link_shot(frames, 320, 180)
     assert sorted(track.boxes) == [0, 1, 2, 3, 4]
+
+
+def test_bad_model_files_are_refused_naming_the_file(tmp_path):
+    """A RAFT checkpoint that is not a state dict, an RTMPose file that is not ONNX, a missing CLIP folder:
+    each is a ModelError that names the path and says what is wrong."""
+    from animproc.errors import ModelError
+    from resources.optical_flow import OpticalFlowResource
+    from resources.pose_estimator import PoseEstimatorResource
+    from resources.zero_shot import ZeroShotResource
+
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="junk.bin.*raft_small state dict"):
+        OpticalFlowResource(backend="raft", raft_checkpoint=str(junk)).estimator()
+    with pytest.raises(ModelError, match="junk.bin.*ONNX"):
+        PoseEstimatorResource(rtmpose_model=str(junk)).estimator()
+    with pytest.raises(ModelError, match="no-clip.*CLIP model folder not found"):
+        ZeroShotResource(clip_model=str(tmp_path / "no-clip")).confirmer()
