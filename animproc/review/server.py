@@ -168,7 +168,9 @@ class ReviewServer:
                     return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
                 if rest == "":
                     source = server.sources[kind]
-                    page = resources.files("animproc.review").joinpath(f"{kind}.html").read_text()
+                    files = resources.files("animproc.review")
+                    page = files.joinpath(f"{kind}.html").read_text()
+                    page = page.replace("{{COMMON_CSS}}", files.joinpath("review.css").read_text())
                     page = page.replace("{{TOKEN}}", server.token).replace("{{FILM}}", server.film) \
                         .replace("{{TITLE}}", source.title).replace("{{BASE}}", f"/{kind}")
                     return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8",
