@@ -95,12 +95,9 @@ def accuracy() -> list[tuple[str, str, object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--stage", nargs=2, metavar=("NAME", "PATH"))
-    parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--skip-accuracy", action="store_true")
-    args = parser.parse_args()
-    if args.stage:
-        print(json.dumps(stage(*args.stage)))
+    args = media.parse_or_run_stage(stage, parser)
+    if args is None:
         return
     src = media.long_1080p(args.seconds)
     x2 = media.doubled(src)

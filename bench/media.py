@@ -91,5 +91,21 @@ def run_stage(script: str, name: str, path: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def parse_or_run_stage(stage, parser=None):
+    """The options every benchmark takes (--seconds; --stage NAME PATH for one measured stage). When run as a
+    stage, runs `stage(NAME, PATH)`, prints its JSON and returns None; else returns the parsed options."""
+    import argparse
+    import json
+
+    parser = parser or argparse.ArgumentParser()
+    parser.add_argument("--stage", nargs=2, metavar=("NAME", "PATH"))
+    parser.add_argument("--seconds", type=float, default=300.0)
+    args = parser.parse_args()
+    if args.stage:
+        print(json.dumps(stage(*args.stage)))
+        return None
+    return args
+
+
 if __name__ == "__main__":
     print(long_1080p(float(sys.argv[1]) if len(sys.argv) > 1 else 300.0))

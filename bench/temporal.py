@@ -9,8 +9,6 @@ then motion again on the file doubled in length, to show its memory stays flat.
 Shots come from the 480p trailer (the long file is that trailer looped), outside the timed stages."""
 from __future__ import annotations
 
-import argparse
-import json
 import resource
 import sys
 import time
@@ -81,12 +79,8 @@ def stage(name: str, path: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--stage", nargs=2, metavar=("NAME", "PATH"))
-    parser.add_argument("--seconds", type=float, default=300.0)
-    args = parser.parse_args()
-    if args.stage:
-        print(json.dumps(stage(*args.stage)))
+    args = media.parse_or_run_stage(stage)
+    if args is None:
         return
     src = media.long_1080p(args.seconds)
     x2 = media.doubled(src)
