@@ -3,7 +3,6 @@ import json
 import time
 from collections import Counter
 
-import cv2
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -14,11 +13,10 @@ from animproc.image.preview import contact_sheet, encode_image, figure_png, mark
 from animproc.library import source_path
 from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, transformation_scores
 from animproc.temporal.motion import scan_motion
-from animproc.temporal.tracks import Detection, appearance
+from animproc.temporal.tracks import Detection
 from animproc.temporal.zero_shot import confirm_events
 from animproc.temporal.structure import (figure_scale, group_acts, group_scenes, narrative_graph, pacing,
                                          scan_structure, scene_loudness, shot_scale)
-from animproc.video.decode import read_frames
 from assets import fail
 from partitions import film_partitions
 from resources.action_recognizer import ActionRecognizerResource
@@ -122,7 +120,8 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
         with st.local_copy(source_path(st, film)) as local:
             found = scan_structure(local, shots, fps, config.temporal,
                                    None if faces is not None else CenterFaceDetector(config.identities.face_threshold),
-                                   foreground=_track_boxes(_optional(st, film, "motion", "tracks.parquet"), 1, 1))
+                                   foreground={f: [box for _, box in boxes] for f, boxes in
+                                               _track_boxes(_optional(st, film, "motion", "tracks.parquet")).items()})
     except AnimprocError as exc:
         raise fail(exc) from None
     if faces is not None:  # the faces asset looked more often and at full resolution: use its boxes
@@ -303,16 +302,14 @@ def _action_timeline(tracks: pd.DataFrame, actions: pd.DataFrame, most: int = 40
     return figure_png(fig)
 
 
-def _track_boxes(tracks: pd.DataFrame | None, width: int, height: int) -> dict[int, list[np.ndarray]]:
-    """Frame index -> track boxes (x0, y0, x1, y1) at width x height (1 x 1: fractions of the picture), from the
-    motion asset's paths."""
-    out: dict[int, list[np.ndarray]] = {}
+def _track_boxes(tracks: pd.DataFrame | None) -> dict[int, list[tuple[str, np.ndarray]]]:
+    """Frame index -> (track id, box x0, y0, x1, y1 as fractions of the picture), from the motion asset's paths."""
+    out: dict[int, list[tuple[str, np.ndarray]]] = {}
     if tracks is None:
         return out
-    for path in tracks["path"]:
+    for track_id, path in zip(tracks["track_id"].astype(str), tracks["path"]):
         for f, cx, cy, w, h in json.loads(path):
-            out.setdefault(int(f), []).append(np.array([(cx - w / 2) * width, (cy - h / 2) * height,
-                                                        (cx + w / 2) * width, (cy + h / 2) * height]))
+            out.setdefault(int(f), []).append((track_id, np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])))
     return out
 
 
@@ -331,17 +328,14 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource, fi
     tc = config.temporal
     shots, probe, fps = _shots_and_probe(st, film)
     transitions = _optional(st, film, "shots", "transitions.parquet")
-    width = 2 * tc.analysis_width
-    height = max(2, int(round(float(probe.get("height") or 360) * width / max(float(probe.get("width") or 640), 1))) // 2 * 2)
-    tracks = _optional(st, film, "motion", "tracks.parquet")
     started = time.perf_counter()
     try:
         with st.local_copy(source_path(st, film)) as local:
-            scan = scan_effects(local, shots, fps, tc.effects_fps, width, _track_boxes(tracks, width, height),
-                                tc.effect_threshold)
-            changes = transformation_scores(_track_histograms(local, tracks, fps, width)) if tracks is not None and len(tracks) else []
+            scan = scan_effects(local, shots, fps, tc.effects_fps, 2 * tc.analysis_width,
+                                _track_boxes(_optional(st, film, "motion", "tracks.parquet")), tc.effect_threshold)
     except AnimprocError as exc:
         raise fail(exc) from None
+    changes = transformation_scores(scan.track_colours)
     samples = scan.samples + [{**c, "shot_id": _shot_of(shots, c["frame_index"])} for c in changes]
     events = catalogue(samples, transitions, fps, tc.effect_threshold)
     try:
@@ -386,24 +380,3 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource, fi
 def _shot_of(shots: pd.DataFrame, frame_index: int) -> int:
     starts = shots["start_frame"].to_numpy()
     return int(shots["shot_id"].to_numpy()[max(0, int(np.searchsorted(starts, frame_index, side="right")) - 1)])
-
-
-def _track_histograms(path, tracks: pd.DataFrame, fps: float, width: int) -> dict:
-    """Per track: colour histograms of its box about once a second, from one decode of the needed frames."""
-    wanted: dict[int, list[tuple[str, list]]] = {}
-    for track_id, p in zip(tracks["track_id"], tracks["path"]):
-        last = -1e9
-        for f, cx, cy, w, h in json.loads(p):
-            if f / fps - last >= 1.0:
-                wanted.setdefault(int(f), []).append((str(track_id), [cx, cy, w, h]))
-                last = f / fps
-    out: dict[str, list] = {}
-    for index, full in read_frames(path, wanted):
-        image = cv2.resize(full, (width, max(2, full.shape[0] * width // full.shape[1])), interpolation=cv2.INTER_AREA)
-        ih, iw = image.shape[:2]
-        for track_id, (cx, cy, w, h) in wanted[index]:
-            box = np.array([(cx - w / 2) * iw, (cy - h / 2) * ih, (cx + w / 2) * iw, (cy + h / 2) * ih])
-            hist = appearance(image, box)
-            if hist is not None:
-                out.setdefault(track_id, []).append((index, index / fps, box, hist))
-    return out

@@ -23,6 +23,7 @@ import pandas as pd
 
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr
+from animproc.temporal.tracks import appearance
 
 CATEGORIES = {"glow": "lighting", "flash": "lighting", "coloured_light": "lighting", "snow": "particles",
               "dust": "particles", "sparks": "particles", "rain": "particles", "weather": "weather",
@@ -173,13 +174,18 @@ def lens_flare(gray: np.ndarray) -> float:
 class EffectsScan:
     samples: list[dict] = field(default_factory=list)  # per sampled frame: frame_index, time, shot_id, scores
     thumbnails: dict[int, np.ndarray] = field(default_factory=dict)  # frame index -> small BGR image
+    # per track: (frame index, time, box, hue-saturation histogram) about once a second, for transformation_scores
+    track_colours: dict[str, list[tuple[int, float, np.ndarray, np.ndarray]]] = field(default_factory=dict)
 
 
 def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, width: int,
-                 subjects: dict[int, list[np.ndarray]] | None = None, threshold: float = 0.5) -> EffectsScan:
+                 subjects: dict[int, list[tuple[str, np.ndarray]]] | None = None,
+                 threshold: float = 0.5) -> EffectsScan:
     """Signals on frames sampled `effects_fps` times a second at `width` (particles, focus, blur) and half of it
-    (lighting, flares); `subjects` by frame index (boxes in `width` pixels, from tracks; the nearest frame's
-    within a sampling step). Thumbnails are kept only where some effect reaches the threshold, at most 400."""
+    (lighting, flares). `subjects`: by frame index, (track id, box as fractions of the picture) from the motion
+    asset's tracks; the nearest frame's within a sampling step is used for depth of field, and each track's
+    colours are taken about once a second. Thumbnails are kept only where some effect reaches the threshold, at
+    most 400."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     step = max(1, int(round(fps / effects_fps)))
     out = EffectsScan()
@@ -203,7 +209,10 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
                 scores = lighting(half, recent[-max(2, int(effects_fps)):])
                 recent.append(scores.pop("luma"))
                 scores.update(particles(bgr, state))
-                scores.update(camera_effects(bgr, nearest_in(subjects, subject_frames, index, step)))
+                near = [(tid, box * np.array([width, height, width, height]))
+                        for tid, box in nearest_in(subjects, subject_frames, index, step) or []]
+                scores.update(camera_effects(bgr, [box for _, box in near]))
+                _track_colours(out.track_colours, near, bgr, index, index / fps)
                 scores["lens_flare"] = lens_flare(cv2.cvtColor(half, cv2.COLOR_BGR2GRAY))
                 out.samples.append({"frame_index": index, "time": index / fps, "shot_id": shot_id, **scores})
                 if len(out.thumbnails) < 400 and any(scores.get(k, 0) >= threshold for k in CATEGORIES):
@@ -212,6 +221,17 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
             raise MediaError(path, f"decoding failed ({exc})") from None
     _weather(out.samples, effects_fps)
     return out
+
+
+def _track_colours(colours: dict, near: list[tuple[str, np.ndarray]], bgr: np.ndarray, index: int, t: float,
+                   every_s: float = 1.0) -> None:
+    for track_id, box in near:
+        seq = colours.setdefault(track_id, [])
+        if seq and t - seq[-1][1] < every_s:
+            continue
+        hist = appearance(bgr, box)
+        if hist is not None:
+            seq.append((index, t, box, hist))
 
 
 def _weather(samples: list[dict], effects_fps: float) -> None:
