@@ -231,7 +231,7 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
-    shots, probe, fps = _shots_and_probe(st, film)
+    shots, _, fps = _shots_and_probe(st, film)
     detections, used = known_detections(st, film)
     started = time.perf_counter()
     try:
@@ -326,7 +326,7 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource, fi
     st = storage.storage()
     config, _ = film_config.load(film)
     tc = config.temporal
-    shots, probe, fps = _shots_and_probe(st, film)
+    shots, _, fps = _shots_and_probe(st, film)
     transitions = _optional(st, film, "shots", "transitions.parquet")
     started = time.perf_counter()
     try:
