@@ -99,17 +99,24 @@ def camera_fit(flow: np.ndarray, foreground: np.ndarray | None = None, step: int
     return m
 
 
-def flow_summary(flow: np.ndarray, dt: float, foreground: np.ndarray | None = None) -> dict:
-    """Per frame pair, in frame widths per second: total motion energy (mean flow magnitude), the camera's
-    share (flow of the fitted similarity) and the subjects' (what the camera does not explain, averaged over
-    the foreground when known, else over pixels whose residual stands out), and the flow's mean vector."""
-    h, w = flow.shape[:2]
-    m = camera_fit(flow, foreground)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+def camera_displacement(m: np.ndarray | None, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """How far the camera's similarity `m` (2x3) moves the points (xs, ys): shape (*xs.shape, 2); zeros
+    without one."""
     if m is None:
-        camera = np.zeros_like(flow)
-    else:
-        camera = np.stack([m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs, m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - ys], -1)
+        return np.zeros((*np.shape(xs), 2), np.float32)
+    return np.stack([m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs, m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - ys], -1)
+
+
+def flow_summary(flow: np.ndarray, dt: float, foreground: np.ndarray | None = None,
+                 camera_matrix: np.ndarray | None = None) -> dict:
+    """Per frame pair, in frame widths per second: total motion energy (mean flow magnitude), the camera's
+    share (flow of the fitted similarity; `camera_matrix` when the caller fitted it already) and the subjects'
+    (what the camera does not explain, averaged over the foreground when known, else over pixels whose residual
+    stands out), and the flow's mean vector."""
+    h, w = flow.shape[:2]
+    m = camera_fit(flow, foreground) if camera_matrix is None else camera_matrix
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    camera = camera_displacement(m, xs, ys)
     residual = np.linalg.norm(flow - camera, axis=-1)
     if foreground is not None and foreground.any():
         subject_region = foreground > 0

@@ -17,7 +17,7 @@ from animproc.config import TemporalConfig
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
-from animproc.temporal.flow import FlowEstimator, flow_summary, shot_flow
+from animproc.temporal.flow import FlowEstimator, camera_displacement, camera_fit, flow_summary, shot_flow
 from animproc.temporal.structure import face_cadence
 from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, link_shot,
                                       track_summary)
@@ -38,8 +38,6 @@ class ShotMotion:
 class _Shot:
     shot_id: int
     frames: list[SampledFrame] = field(default_factory=list)
-    cameras: list[np.ndarray | None] = field(default_factory=list)
-    dts: list[float] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
     pairs: list[dict] = field(default_factory=list)
     last: np.ndarray | None = None
@@ -48,13 +46,8 @@ class _Shot:
 def moving_regions(flow: np.ndarray, camera: np.ndarray | None, min_area: float = 0.015) -> list[np.ndarray]:
     """Boxes (reduced-flow pixels) of connected regions whose flow the camera does not explain."""
     h, w = flow.shape[:2]
-    if camera is None:
-        residual = np.linalg.norm(flow, axis=-1)
-    else:
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        cam = np.stack([camera[0, 0] * xs + camera[0, 1] * ys + camera[0, 2] - xs,
-                        camera[1, 0] * xs + camera[1, 1] * ys + camera[1, 2] - ys], -1)
-        residual = np.linalg.norm(flow - cam, axis=-1)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    residual = np.linalg.norm(flow - camera_displacement(camera, xs, ys), axis=-1)
     moving = (residual > max(0.5, 3 * float(np.median(residual)))).astype(np.uint8)
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(moving)
@@ -63,15 +56,9 @@ def moving_regions(flow: np.ndarray, camera: np.ndarray | None, min_area: float 
             if area >= min_area * h * w and bw <= 0.8 * w and bh <= 0.9 * h]
 
 
-def _camera_matrix(flow: np.ndarray, foreground: np.ndarray | None) -> np.ndarray | None:
-    from animproc.temporal.flow import camera_fit
-
-    return camera_fit(flow, foreground, step=2)
-
-
-def _box_flow(frame: SampledFrame, camera: np.ndarray | None, box: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
+def _box_flow(frame: SampledFrame, box: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
     """(box flow minus camera flow at the box centre, mean flow deviation inside the box), per second, in
-    reduced-frame pixels."""
+    reduced-frame pixels; `dt`: seconds to the next sampled frame, which `frame.flow` leads to."""
     if frame.flow is None or dt <= 0:
         return np.zeros(2), 0.0
     fh, fw = frame.flow.shape[:2]
@@ -81,10 +68,7 @@ def _box_flow(frame: SampledFrame, camera: np.ndarray | None, box: np.ndarray, d
     inside = frame.flow[y0:y1, x0:x1].reshape(-1, 2)
     median = np.median(inside, axis=0)
     limbs = float(np.linalg.norm(inside - median, axis=1).mean())
-    cam = np.zeros(2)
-    if camera is not None:
-        c = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-        cam = camera[:, :2] @ c + camera[:, 2] - c
+    cam = camera_displacement(frame.camera, np.float32((x0 + x1) / 2), np.float32((y0 + y1) / 2))
     return (median - cam) * FLOW_STRIDE / dt, limbs * FLOW_STRIDE / dt
 
 
@@ -125,11 +109,11 @@ def _finish_shot(shot: _Shot, width: int, height: int, config: TemporalConfig, p
 
 def _track_samples(t: Track, shot: _Shot) -> list[TrackSample]:
     out = []
+    frames = shot.frames
     for k in sorted(t.boxes):
-        if k >= len(shot.dts):
-            continue
-        rel, limbs = _box_flow(shot.frames[k], shot.cameras[k], t.boxes[k], shot.dts[k])
-        out.append(TrackSample(shot.frames[k].time, t.boxes[k], rel, limbs))
+        dt = frames[k + 1].time - frames[k].time if k + 1 < len(frames) else 0.0
+        rel, limbs = _box_flow(frames[k], t.boxes[k], dt)
+        out.append(TrackSample(frames[k].time, t.boxes[k], rel, limbs))
     return out
 
 
@@ -225,15 +209,12 @@ def _advance(shot: _Shot, index: int, t: float, small: np.ndarray, dets: list[De
             for d in prev.detections:
                 x0, y0, x1, y1 = np.clip(np.round(d.box).astype(int), 0, [w, h, w, h])
                 foreground[y0:y1, x0:x1] = 1
-        shot.pairs.append(flow_summary(flow, dt, foreground))
-        reduced = cv2.resize(flow, (w // FLOW_STRIDE, h // FLOW_STRIDE), interpolation=cv2.INTER_AREA) / FLOW_STRIDE
-        prev.flow = reduced
-        camera = _camera_matrix(reduced, None if foreground is None else foreground[::FLOW_STRIDE, ::FLOW_STRIDE][
-            :reduced.shape[0], :reduced.shape[1]])
-        shot.cameras.append(camera)
-        prev.camera = camera
-        shot.dts.append(dt)
-        for box in moving_regions(reduced, camera):
+        camera = camera_fit(flow, foreground)
+        shot.pairs.append(flow_summary(flow, dt, foreground, camera))
+        prev.flow = cv2.resize(flow, (w // FLOW_STRIDE, h // FLOW_STRIDE), interpolation=cv2.INTER_AREA) / FLOW_STRIDE
+        if camera is not None:  # the same similarity in the reduced flow's pixels: only its translation scales
+            prev.camera = np.hstack([camera[:, :2], camera[:, 2:] / FLOW_STRIDE])
+        for box in moving_regions(prev.flow, prev.camera):
             prev.detections.append(Detection(box * FLOW_STRIDE, 0.3, "motion"))
     thumb = cv2.resize(small, (small.shape[1] // FLOW_STRIDE, small.shape[0] // FLOW_STRIDE), interpolation=cv2.INTER_AREA)
     shot.frames.append(SampledFrame(index, t, None, dets, thumb=thumb))
@@ -243,8 +224,6 @@ def _advance(shot: _Shot, index: int, t: float, small: np.ndarray, dets: list[De
 
 
 def _emit(shot: _Shot, width, height, config, pose, recognizer, on_shot) -> ShotMotion:
-    shot.cameras.append(None)
-    shot.dts.append(0.0)
     result = _finish_shot(shot, width, height, config, pose, recognizer)
     if on_shot is not None:
         on_shot(result)

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from animproc.identity.tracks import box_iou
+from animproc.temporal.flow import camera_displacement
 
 
 @dataclass
@@ -74,9 +75,8 @@ def carry(box: np.ndarray, flow: np.ndarray | None, stride: int, backward: bool 
     inside = flow[y0:y1, x0:x1].reshape(-1, 2)
     d = np.median(inside, axis=0)
     if camera is not None:
-        ys, xs = np.mgrid[y0:y1, x0:x1]
-        pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
-        own = np.linalg.norm(inside - (pts @ camera[:, :2].T + camera[:, 2] - pts), axis=1) > own_motion
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        own = np.linalg.norm(inside - camera_displacement(camera, xs, ys).reshape(-1, 2), axis=1) > own_motion
         if own.mean() >= 0.2:
             d = np.median(inside[own], axis=0)
     d = d * stride
