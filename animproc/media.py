@@ -64,6 +64,11 @@ class Cadence:
         return True
 
 
+def reduced_height(width: int, height: int, reduced_width: int) -> int:
+    """The even height that keeps a width x height picture's aspect at `reduced_width`."""
+    return max(2, int(round(height * reduced_width / max(width, 1))) // 2 * 2)
+
+
 def reduced_bgr(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     """The frame scaled down to width x height, BGR: area averaging, which is both the right filter for a
     large reduction and faster than swscale's default bilinear one."""

@@ -18,6 +18,7 @@ from animproc.video.decode import read_frames
 from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, on_checkerboard, read_image
 from animproc.library import source_path
 from animproc.review.labels import auto_identity_review, load_review, write_auto_review
+from animproc.video.shots import shot_position
 from assets import fail
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
@@ -116,7 +117,7 @@ def _face_frames(st, film: str, frames: pd.DataFrame, shots: pd.DataFrame, inter
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     with st.local_copy(source_path(st, film)) as local:
         for index, image in read_frames(local, wanted):
-            k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+            k = shot_position(starts, index)
             yield index, index / fps, int(ids[k]), image
 
 

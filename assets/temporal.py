@@ -15,6 +15,7 @@ from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, trans
 from animproc.temporal.motion import scan_motion
 from animproc.temporal.tracks import Detection
 from animproc.temporal.zero_shot import confirm_events
+from animproc.video.shots import shot_position
 from animproc.temporal.structure import (figure_scale, group_acts, group_scenes, narrative_graph, pacing,
                                          scan_structure, scene_loudness, shot_scale)
 from assets import fail
@@ -378,5 +379,4 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource, fi
 
 
 def _shot_of(shots: pd.DataFrame, frame_index: int) -> int:
-    starts = shots["start_frame"].to_numpy()
-    return int(shots["shot_id"].to_numpy()[max(0, int(np.searchsorted(starts, frame_index, side="right")) - 1)])
+    return int(shots["shot_id"].to_numpy()[shot_position(shots["start_frame"].to_numpy(), frame_index)])

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from animproc.errors import MediaError
-from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr
+from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr, reduced_height
 from animproc.temporal.tracks import appearance
+from animproc.video.shots import shot_position
 
 CATEGORIES = {"glow": "lighting", "flash": "lighting", "coloured_light": "lighting", "snow": "particles",
               "dust": "particles", "sparks": "particles", "rain": "particles", "weather": "weather",
@@ -196,12 +197,12 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
     subject_frames = np.array(sorted(subjects), dtype=np.int64)
     with open_media(path) as container:
         cc = container.streams.video[0].codec_context
-        height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
+        height = reduced_height(cc.width, cc.height, width)
         try:
             for index, frame in analysis_frames(container, fps):
                 if not samples.due(index):
                     continue
-                shot_id = int(ids[max(0, int(np.searchsorted(starts, index, side="right")) - 1)]) if len(ids) else 0
+                shot_id = int(ids[shot_position(starts, index)]) if len(ids) else 0
                 if shot_id != shot_of_last:
                     state, recent, shot_of_last = ParticleState(), [], shot_id
                 bgr = reduced_bgr(frame, width, height)

@@ -15,12 +15,13 @@ import pandas as pd
 
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
-from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr
+from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr, reduced_height
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.temporal.flow import FlowEstimator, camera_displacement, camera_fit, flow_summary, shot_flow
 from animproc.temporal.structure import face_cadence
 from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, link_shot,
                                       track_summary)
+from animproc.video.shots import shot_position
 
 FLOW_STRIDE = 4
 
@@ -152,11 +153,11 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
     with open_media(path) as container:
         cc = container.streams.video[0].codec_context
         width = config.analysis_width
-        height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
+        height = reduced_height(cc.width, cc.height, width)
         sx, sy = width / max(cc.width, 1), height / max(cc.height, 1)
         try:
             for index, frame in analysis_frames(container, fps):
-                k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+                k = shot_position(starts, index)
                 found = []
                 while pending and pending[0] <= index:
                     f = pending.pop(0)
@@ -175,7 +176,8 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
                 dets = [Detection(d.box * np.array([sx, sy, sx, sy]), d.score, d.source, d.instance_id, d.label)
                         for d in found]
                 if face_frame:
-                    big = reduced_bgr(frame, min(cc.width, 2 * width), min(cc.height, 2 * height))
+                    big_width = min(cc.width, 2 * width)
+                    big = reduced_bgr(frame, big_width, reduced_height(cc.width, cc.height, big_width))
                     r = small.shape[1] / big.shape[1]
                     for f in detect_faces(big):
                         box = np.array(f.box, np.float64) * r

@@ -13,8 +13,9 @@ import pandas as pd
 
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
-from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr
+from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr, reduced_height
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
+from animproc.video.shots import shot_position
 
 SCALES = ("extreme_close_up", "close_up", "medium_close_up", "medium", "medium_long", "long", "extreme_long")
 
@@ -104,10 +105,10 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     with open_media(path) as container:
         cc = container.streams.video[0].codec_context
         width = config.analysis_width
-        height = max(2, int(round(cc.height * width / max(cc.width, 1))) // 2 * 2)
+        height = reduced_height(cc.width, cc.height, width)
         try:
             for index, frame in analysis_frames(container, fps):
-                k = max(0, int(np.searchsorted(starts, index, side="right")) - 1)
+                k = shot_position(starts, index)
                 face_frame = detect_faces is not None and face_due.setdefault(
                     k, face_cadence(starts[k], ends[k], face_step)).due(index)
                 sample = samples.due(index)
@@ -118,7 +119,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                     acc[int(ids[k - 1])].last = None  # that shot is over: keep one small frame at a time
                 small = None
                 if face_frame:  # faces at 1.5x the analysis width: about 10 px faces (long shots) still show
-                    bgr = reduced_bgr(frame, min(cc.width, 3 * width // 2 // 2 * 2), min(cc.height, 3 * height // 2 // 2 * 2))
+                    face_width = min(cc.width, 3 * width // 2 // 2 * 2)
+                    bgr = reduced_bgr(frame, face_width, reduced_height(cc.width, cc.height, face_width))
                     found = detect_faces(bgr)
                     if found:
                         faces[a.shot_id].append(max(f.height for f in found) / bgr.shape[0])

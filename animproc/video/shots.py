@@ -323,3 +323,8 @@ class BoundaryTracker:
             accepted.append(t)
         self.transitions += accepted
         return [t for t in accepted if t.boundary is not None]
+
+
+def shot_position(starts: np.ndarray, frame_index: int) -> int:
+    """Position, in shots sorted by start frame (`starts`), of the shot that holds `frame_index`."""
+    return max(0, int(np.searchsorted(starts, frame_index, side="right")) - 1)
