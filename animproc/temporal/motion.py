@@ -172,17 +172,19 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
                     if current is not None:
                         results.append(_emit(current, width, height, config, pose, recognizer, on_shot))
                     current = _Shot(shot_id)
-                small = reduced_bgr(frame, width, height)
                 dets = [Detection(d.box * np.array([sx, sy, sx, sy]), d.score, d.source, d.instance_id, d.label)
                         for d in found]
-                if face_frame:
+                if face_frame:  # one conversion at twice the width serves the faces and the sample
                     big_width = min(cc.width, 2 * width)
                     big = reduced_bgr(frame, big_width, reduced_height(cc.width, cc.height, big_width))
-                    r = small.shape[1] / big.shape[1]
+                    small = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
+                    r = width / big.shape[1]
                     for f in detect_faces(big):
                         box = np.array(f.box, np.float64) * r
                         if not any(_contains(d.box, box) for d in dets):
                             dets.append(Detection(box, float(f.score), "face"))
+                else:
+                    small = reduced_bgr(frame, width, height)
                 _advance(current, index, index / fps, small, dets, keep_images, flow)
         except av.error.FFmpegError as exc:
             raise MediaError(path, f"decoding failed ({exc})") from None

@@ -124,7 +124,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                     found = detect_faces(bgr)
                     if found:
                         faces[a.shot_id].append(max(f.height for f in found) / bgr.shape[0])
-                    small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+                    if sample:  # the sampled picture from the same conversion
+                        small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
                 if not sample:
                     continue
                 if small is None:
