@@ -13,7 +13,7 @@ from animproc.image.preview import contact_sheet, encode_image, figure_png, mark
 from animproc.library import source_path
 from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, transformation_scores
 from animproc.temporal.motion import scan_motion
-from animproc.temporal.tracks import Detection
+from animproc.temporal.tracks import Detection, centre_inside
 from animproc.temporal.zero_shot import confirm_events
 from animproc.video.shots import shot_position
 from animproc.temporal.structure import (figure_scale, group_acts, group_scenes, narrative_graph, pacing,
@@ -212,8 +212,7 @@ def known_detections(st, film: str) -> tuple[dict[int, list[Detection]], list[st
         for r in faces[~faces["excluded"].astype(bool)].itertuples() if "excluded" in faces else faces.itertuples():
             box = np.array([r.x0, r.y0, r.x1, r.y1], np.float64)
             frame = out.setdefault(int(r.frame_index), [])
-            if not any(d.source == "instance" and d.box[0] <= (box[0] + box[2]) / 2 <= d.box[2]
-                       and d.box[1] <= (box[1] + box[3]) / 2 <= d.box[3] for d in frame):
+            if not any(d.source == "instance" and centre_inside(d.box, box) for d in frame):
                 frame.append(Detection(box, float(r.score), "face"))
         used.append("faces")
     return out, used

@@ -19,8 +19,8 @@ from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr, re
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.temporal.flow import FlowEstimator, camera_displacement, camera_fit, flow_summary, shot_flow
 from animproc.temporal.structure import face_cadence
-from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, link_shot,
-                                      track_summary)
+from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, centre_inside, drop_duplicates,
+                                      link_shot, track_summary)
 from animproc.video.shots import shot_position
 
 FLOW_STRIDE = 4
@@ -181,7 +181,7 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
                     r = width / big.shape[1]
                     for f in detect_faces(big):
                         box = np.array(f.box, np.float64) * r
-                        if not any(_contains(d.box, box) for d in dets):
+                        if not any(centre_inside(d.box, box) for d in dets):
                             dets.append(Detection(box, float(f.score), "face"))
                 else:
                     small = reduced_bgr(frame, width, height)
@@ -191,11 +191,6 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
     if current is not None:
         results.append(_emit(current, width, height, config, pose, recognizer, on_shot))
     return results
-
-
-def _contains(outer: np.ndarray, inner: np.ndarray) -> bool:
-    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
-    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3]
 
 
 def _advance(shot: _Shot, index: int, t: float, small: np.ndarray, dets: list[Detection], keep_images: bool,

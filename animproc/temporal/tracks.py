@@ -83,6 +83,12 @@ def carry(box: np.ndarray, flow: np.ndarray | None, stride: int, backward: bool 
     return box + (-1 if backward else 1) * np.array([d[0], d[1], d[0], d[1]])
 
 
+def centre_inside(outer: np.ndarray, inner: np.ndarray) -> bool:
+    """Whether `inner`'s centre lies in `outer`: a face inside a body's box belongs to that body."""
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return bool(outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3])
+
+
 def inside_share(box: np.ndarray, width: int, height: int) -> float:
     area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
     x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], width), min(box[3], height)
