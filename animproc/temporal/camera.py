@@ -99,3 +99,14 @@ def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate
         return CameraMovement("handheld", round(min(1.0, 0.5 * jitter / shake), 3), evidence)
     calm = max(abs(vx) / pan_rate, abs(vy) / pan_rate, abs(vs) / zoom_rate, abs(vr) / roll_rate, jitter / shake)
     return CameraMovement("static", round(float(np.clip(1 - 0.5 * calm, 0.5, 1.0)), 3), evidence)
+
+
+def shot_movement(frames: list[tuple[float, np.ndarray]], masks: dict[int, np.ndarray] | None = None,
+                  **thresholds) -> CameraMovement:
+    """`frames`: (time, grey image) pairs of one shot in order, already reduced; masks by position in the list
+    (255 where tracking may look, 0 over characters)."""
+    pairs = []
+    for k in range(1, len(frames)):
+        (t0, a), (t1, b) = frames[k - 1], frames[k]
+        pairs.append(pair_motion(a, b, t1 - t0, (masks or {}).get(k - 1)))
+    return classify_movement([p for p in pairs if p is not None], **thresholds)
