@@ -70,8 +70,12 @@ class Storage:
         self.write_bytes(path, buf.getvalue())
 
     def read_parquet(self, path: UPath) -> pd.DataFrame:
+        """Through an Arrow buffer, not a Python file object: pyarrow reading a Python file sometimes left a
+        thread that aborted the interpreter at exit ("terminate called without an active exception")."""
+        import pyarrow as pa
+
         with path.open("rb") as fh:
-            return pd.read_parquet(fh)
+            return pd.read_parquet(pa.BufferReader(fh.read()))
 
     @contextmanager
     def publish_dir(self, film: str, asset: str) -> Iterator[UPath]:
