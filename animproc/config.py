@@ -94,12 +94,15 @@ class PosesConfig(_Strict):
 class TemporalConfig(_Strict):
     analysis_width: int = Field(320, ge=64, le=1920, description="width of the reduced decode for global motion")
     motion_fps: float = Field(6.0, gt=0, le=60, description="frame pairs per second of film for camera motion")
-    # shot scale from the largest face's height as a share of the picture height, from closest to widest
-    extreme_close_up: float = Field(0.5, gt=0, le=1)
-    close_up: float = Field(0.25, gt=0, le=1)
-    medium_close_up: float = Field(0.15, gt=0, le=1)
-    medium: float = Field(0.09, gt=0, le=1)
-    medium_long: float = Field(0.05, gt=0, le=1)
+    # shot scale from the largest face's height (forehead to chin) as a share of the picture height, from closest
+    # to widest; the defaults are the conventional framings of a figure about 8 heads tall, in face heights the
+    # picture spans: a face alone < 1.7, head and shoulders < 2.8, chest up < 3.8, waist up < 5.5, knees up to
+    # the whole figure < 12, a small whole figure < 40
+    extreme_close_up: float = Field(0.6, gt=0, le=1)
+    close_up: float = Field(0.36, gt=0, le=1)
+    medium_close_up: float = Field(0.26, gt=0, le=1)
+    medium: float = Field(0.18, gt=0, le=1)
+    medium_long: float = Field(0.083, gt=0, le=1)
     long: float = Field(0.025, gt=0, le=1)
     figure_medium_long: float = Field(0.6, gt=0, le=1, description="whole-figure height share from which a faceless shot is medium_long")
     figure_long: float = Field(0.15, gt=0, le=1, description="whole-figure height share from which it is long (below: extreme_long)")

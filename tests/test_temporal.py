@@ -13,14 +13,19 @@ from dagster_helpers import run_film
 
 
 def test_scale_follows_the_largest_face_and_no_face_is_no_subject():
+    """The median face height / picture height falls in the configured bands (defaults: the conventional
+    framings of a figure about 8 heads tall); no face at all is no_subject."""
     c = TemporalConfig()
     assert shot_scale([], c)[0] == "no_subject"
     assert shot_scale([0.7, 0.6, 0.65], c)[0] == "extreme_close_up"
-    assert shot_scale([0.3], c)[0] == "close_up"
-    assert shot_scale([0.1, 0.1], c)[0] == "medium"
+    assert shot_scale([0.45], c)[0] == "close_up"
+    assert shot_scale([0.3], c)[0] == "medium_close_up"
+    assert shot_scale([0.12, 0.1], c)[0] == "medium_long"
+    assert shot_scale([0.05], c)[0] == "long"
     assert shot_scale([0.01], c)[0] == "extreme_long"
     label, confidence, evidence = shot_scale([0.2, 0.2, 0.2], c)
-    assert label == "medium_close_up" and 0.5 <= confidence <= 1 and evidence["frames_with_face"] == 3
+    assert label == "medium" and 0 < confidence < shot_scale([0.2] * 10, c)[1] <= 1 and evidence["frames_with_face"] == 3
+    assert shot_scale([0.2], TemporalConfig(medium=0.25, medium_close_up=0.3))[0] == "medium_long"
 
 
 def test_scenes_break_where_the_colours_change():
@@ -55,9 +60,10 @@ def test_pacing_and_scene_graph():
     assert graph["nodes"][0]["dominant_scale"] == "close_up" and graph["nodes"][0]["duration_s"] == 70.0
 
 
-def test_shot_structure_on_the_sample_film_names_every_camera_movement(tmp_path, sample_film):
+def test_shot_structure_on_the_sample_film_names_every_camera_movement_and_scale(tmp_path, sample_film):
     """The asset, one reduced decode pass: the sample film's six shots get its rendered camera movements
-    (static, static, pan right, zoom in, static, static), with evidence; scenes and pacing are written."""
+    (static, static, pan right, zoom in, static, static) and scales (medium, close-up, long, medium close-up,
+    medium, medium long), with evidence; scenes and pacing are written."""
     from animproc_dagster.definitions import build_defs
     from resources.film_config import FilmConfigResource
     from resources.shot_detector import ShotDetectorResource
@@ -74,6 +80,9 @@ def test_shot_structure_on_the_sample_film_names_every_camera_movement(tmp_path,
         assert result.success
     table = st.read_parquet(st.asset_dir("sample", "shot_structure") / "shot_structure.parquet")
     assert list(table["camera"]) == [s["camera"] for s in truth["shots"]]
+    assert list(table["scale"]) == [s["scale"] for s in truth["shots"]]
+    for row, shot in zip(table.itertuples(), truth["shots"]):  # measured within 20 % of the rendered faces
+        assert abs(json.loads(row.scale_evidence)["face_height_ratio"] / shot["face_height_ratio"] - 1) < 0.2
     assert all(json.loads(e)["pairs"] >= 2 for e in table["camera_evidence"])
     scenes = json.loads((tmp_path / "data" / "sample" / "shot_structure" / "scenes.json").read_text())
     assert scenes["pacing"]["shots"] == len(truth["shots"])

@@ -66,37 +66,76 @@ def _paste(dst: np.ndarray, dst_a: np.ndarray, img: np.ndarray, a: np.ndarray, x
     dst_a[y0:y1, x0:x1] = np.maximum(dst_a[y0:y1, x0:x1], sa[..., 0])
 
 
-@lru_cache(maxsize=64)
+SPRITE_H, SPRITE_W = 1000, 420
+FACE_H = 125  # the head's height: the figure is 8 heads tall, like an adult in most 3D films
+FACE_TOP = 0.15  # the face box runs from the forehead (this share of the head down) to the chin, as face
+# detectors box faces; the sample's scale labels are measured on it
+
+
+@lru_cache(maxsize=16)
 def character_sprite(name: str, mouth: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
-    """The character at 600 px tall: (BGR float, alpha, face box x0, y0, x1, y1). `mouth` 0..3 is how open."""
+    """The whole character, SPRITE_H px tall: (BGR float, alpha, face box x0, y0, x1, y1, forehead to chin).
+    `mouth` 0..3 is how open. A face with the structure real faces have (brows, shaded sockets, nose, lips, ears), so that face
+    detectors trained on people find it as they find the faces of CG films."""
     c = BY_NAME[name]
-    sh, sw = 600, 300
-    img = np.zeros((sh, sw, 3), np.float32)
-    alpha = np.zeros((sh, sw), np.float32)
-    body, ba = _shade_ellipsoid(380, 240, c.body)
-    _paste(img, alpha, body, ba, 30, 210)
-    head, ha = _shade_ellipsoid(190, 170, c.skin)
-    hx, hy = 65, 40
+    img = np.zeros((SPRITE_H, SPRITE_W, 3), np.float32)
+    alpha = np.zeros((SPRITE_H, SPRITE_W), np.float32)
+    cx, fw, fh = SPRITE_W // 2, 80, FACE_H
+    hx, hy = cx - fw // 2, 16
+    trousers = tuple(int(v * 0.45) for v in c.body)
+    for dx in (-48, 48):  # legs, then feet
+        leg, la = _shade_ellipsoid(470, 86, trousers)
+        _paste(img, alpha, leg, la, cx + dx - 43, 480)
+        foot, fa = _shade_ellipsoid(44, 96, (35, 35, 40))
+        _paste(img, alpha, foot, fa, cx + dx - 48 + (dx > 0) * 8, 950)
+    for dx in (-128, 128):  # arms
+        arm, aa = _shade_ellipsoid(340, 60, c.body)
+        _paste(img, alpha, arm, aa, cx + dx - 30, 175)
+        hand, ha = _shade_ellipsoid(50, 44, c.skin)
+        _paste(img, alpha, hand, ha, cx + dx - 22, 500)
+    torso, ta = _shade_ellipsoid(370, 230, c.body)
+    _paste(img, alpha, torso, ta, cx - 115, 160)
+    neck, na = _shade_ellipsoid(70, 50, tuple(int(v * 0.8) for v in c.skin))
+    _paste(img, alpha, neck, na, cx - 25, hy + fh - 20)
+    for ex in (hx - 11, hx + fw - 9):  # ears
+        ear, ea = _shade_ellipsoid(36, 20, tuple(int(v * 0.9) for v in c.skin))
+        _paste(img, alpha, ear, ea, ex, hy + 50)
     if c.hair_style == "tall":
-        hair, hra = _shade_ellipsoid(170, 150, c.hair)
-        _paste(img, alpha, hair, hra, 75, 0)
+        hair, hra = _shade_ellipsoid(110, 108, c.hair)
+        _paste(img, alpha, hair, hra, hx - 4, hy - 16)
+    head, ha = _shade_ellipsoid(fh, fw, c.skin, light=(-0.3, -0.4, 0.85))
     _paste(img, alpha, head, ha, hx, hy)
     if c.hair_style == "cap":
-        hair, hra = _shade_ellipsoid(110, 186, c.hair)
-        hra[55:] = 0
-        _paste(img, alpha, hair, hra, hx - 8, hy - 18)
+        hair, hra = _shade_ellipsoid(72, fw + 12, c.hair)
+        hra[34:] = 0
+        _paste(img, alpha, hair, hra, hx - 6, hy - 10)
+    elif c.hair_style == "none":
+        hair, hra = _shade_ellipsoid(64, fw + 4, c.hair)
+        hra[27:] = 0
+        _paste(img, alpha, hair, hra, hx - 2, hy - 3)
     canvas = img.astype(np.uint8).copy()
-    for ex in (hx + 50, hx + 120):
-        cv2.ellipse(canvas, (ex, hy + 90), (18, 14), 0, 0, 360, (245, 245, 245), -1, cv2.LINE_AA)
-        cv2.circle(canvas, (ex + 3, hy + 92), 8, c.eyes, -1, cv2.LINE_AA)
-        cv2.circle(canvas, (ex + 3, hy + 92), 3, (10, 10, 10), -1, cv2.LINE_AA)
-        cv2.circle(canvas, (ex + 6, hy + 88), 2, (255, 255, 255), -1, cv2.LINE_AA)
-    nose, na = _shade_ellipsoid(30, 24, tuple(int(v * 0.85) for v in c.skin))
-    img2 = canvas.astype(np.float32)
-    _paste(img2, alpha, nose, na, hx + 73, hy + 105)
-    canvas = img2.astype(np.uint8)
-    cv2.ellipse(canvas, (hx + 85, hy + 152), (24, 3 + 6 * mouth), 0, 0, 360, (40, 30, 90), -1, cv2.LINE_AA)
-    return canvas.astype(np.float32), alpha, (hx, hy, hx + 170, hy + 190)
+    k = fh / 175  # features drawn on a 175 px face, scaled
+    p = lambda v: int(round(v * k))  # noqa: E731
+    fx = hx + fw // 2
+    ey = hy + int(fh * 0.45)
+    dark = tuple(int(v * 0.55) for v in c.skin)
+    for s in (-1, 1):
+        ex = fx + s * int(fw * 0.22)
+        cv2.ellipse(canvas, (ex, ey - p(2)), (p(17), p(11)), 0, 0, 360, dark, -1, cv2.LINE_AA)
+        cv2.ellipse(canvas, (ex, ey), (p(12), p(6)), 0, 0, 360, (235, 235, 235), -1, cv2.LINE_AA)
+        cv2.circle(canvas, (ex, ey), p(5), c.eyes, -1, cv2.LINE_AA)
+        cv2.circle(canvas, (ex, ey), max(1, p(2)), (10, 10, 10), -1, cv2.LINE_AA)
+        cv2.ellipse(canvas, (ex, ey), (p(12), p(6)), 0, 180, 360, (30, 30, 30), 2, cv2.LINE_AA)
+        cv2.ellipse(canvas, (ex, ey - p(14)), (p(15), p(5)), 0, 190, 350, (30, 35, 45), 2, cv2.LINE_AA)
+    ny = hy + int(fh * 0.66)
+    cv2.line(canvas, (fx - 2, ey + p(6)), (fx - p(6), ny - p(4)), dark, 2, cv2.LINE_AA)
+    cv2.ellipse(canvas, (fx, ny), (p(11), p(5)), 0, 0, 180, dark, 2, cv2.LINE_AA)
+    for s in (-1, 1):
+        cv2.circle(canvas, (fx + s * p(5), ny), max(1, p(2)), (40, 40, 60), -1)
+    my = hy + int(fh * 0.80)
+    cv2.ellipse(canvas, (fx, my), (p(17), p(3) + p(4) * mouth), 0, 0, 360, (70, 70, 160), -1, cv2.LINE_AA)
+    cv2.line(canvas, (fx - p(17), my), (fx + p(17), my), (40, 30, 70), 2, cv2.LINE_AA)
+    return canvas.astype(np.float32), alpha, (hx, hy + round(FACE_TOP * fh), hx + fw, hy + fh)
 
 
 def _background(seed: int, sky: tuple[int, int, int], ground: tuple[int, int, int]) -> np.ndarray:
@@ -143,22 +182,38 @@ def _static(x: float, y: float, zoom: float):
     return lambda t: (x, y, zoom)
 
 
+def _stand(name: str, x: Callable[[float], float], face_ratio: float, cam: tuple[float, float, float],
+           head_top: float) -> Placement:
+    """A character framed so that its face box is `face_ratio` of the picture height and the top of its head
+    `head_top` of the way down the picture, with the camera at `cam` (centre x, y, zoom)."""
+    _, cy, zoom = cam
+    height = face_ratio * H / ((1 - FACE_TOP) * FACE_H / SPRITE_H) / zoom
+    top = cy - H / zoom / 2 + head_top * H / zoom - 16 * height / SPRITE_H
+    return Placement(name, x, height, top + height)
+
+
 def shot_list() -> list[ShotSpec]:
+    """Each shot framed for its scale: the largest face's height / picture height in the middle of the band
+    that `TemporalConfig`'s defaults give that scale (for the zoom, at the shot's middle)."""
     mid = WORLD_W / 2
+    zoom_in = lambda t: (mid, 540, 0.8 * 1.08 ** t)  # noqa: E731
+    wide = (mid, 600, 0.8)
     return [
-        ShotSpec(0.0, 6.0, "medium", "static", 0, _static(mid, 620, 1.0),
-                 [Placement("ava", lambda t: mid - 170, 700, 1200), Placement("bo", lambda t: mid + 170, 720, 1210)]),
-        ShotSpec(6.0, 11.0, "close_up", "static", 1, _static(mid, 680, 1.0),
-                 [Placement("cy", lambda t: mid, 1000, 1450)]),
-        ShotSpec(11.0, 19.0, "long", "pan_right", 2, lambda t: (660 + 75 * t, 640, 0.5),
-                 [Placement("ava", lambda t: -150 + 160 * t, 300, 1010), Placement("bo", lambda t: 1150 + 140 * t, 310, 1000)]),
-        ShotSpec(19.0, 26.0, "medium_close_up", "zoom_in", 3, lambda t: (mid, 560 - 14 * t, 0.6 * 1.16 ** t),
-                 [Placement("bo", lambda t: mid, 560, 900)]),
-        ShotSpec(25.0, 32.0, "medium", "static", 4, _static(mid, 620, 1.0),
-                 [Placement("ava", lambda t: mid - 180, 700, 1200), Placement("cy", lambda t: mid + 180, 740, 1220)]),
-        ShotSpec(32.0, 38.0, "long", "static", 0, _static(mid, 650, 0.55),
-                 [Placement("ava", lambda t: mid - 420, 330, 1020), Placement("bo", lambda t: mid, 340, 1020),
-                  Placement("cy", lambda t: mid + 420, 350, 1020)]),
+        ShotSpec(0.0, 6.0, "medium", "static", 0, _static(mid, 540, 1.0),
+                 [_stand("ava", lambda t: mid - 150, 0.235, (mid, 540, 1.0), 0.06),
+                  _stand("bo", lambda t: mid + 150, 0.24, (mid, 540, 1.0), 0.05)]),
+        ShotSpec(6.0, 11.0, "close_up", "static", 1, _static(mid, 540, 1.0),
+                 [_stand("cy", lambda t: mid, 0.46, (mid, 540, 1.0), 0.1)]),
+        ShotSpec(11.0, 18.0, "long", "pan_right", 2, lambda t: (660 + 75 * t, 640, 0.5),
+                 [Placement("ava", lambda t: -150 + 160 * t, 390, 960), Placement("bo", lambda t: 1150 + 140 * t, 400, 950)]),
+        ShotSpec(18.5, 26.0, "medium_close_up", "zoom_in", 3, zoom_in,
+                 [_stand("bo", lambda t: mid, 0.32, zoom_in(3.75), 0.14)]),
+        ShotSpec(25.0, 32.0, "medium", "static", 4, _static(mid, 540, 1.0),
+                 [_stand("ava", lambda t: mid - 160, 0.235, (mid, 540, 1.0), 0.06),
+                  _stand("cy", lambda t: mid + 160, 0.23, (mid, 540, 1.0), 0.04)]),
+        ShotSpec(32.0, 38.0, "medium_long", "static", 0, _static(*wide),
+                 [_stand("ava", lambda t: mid - 300, 0.12, wide, 0.08), _stand("bo", lambda t: mid, 0.125, wide, 0.07),
+                  _stand("cy", lambda t: mid + 300, 0.12, wide, 0.09)]),
     ]
 
 
@@ -168,34 +223,59 @@ FADE_OUT, BLACK, FADE_IN, DISSOLVE = (17.0, 18.0), (18.0, 18.5), (18.5, 19.5), (
 DURATION = 38.0
 
 
-def _render_shot(spec: ShotSpec, t: float, backgrounds: dict, mouth: dict[str, int]) -> tuple[np.ndarray, list[dict]]:
+def _layout(spec: ShotSpec, t: float) -> tuple[tuple[float, float, float], list[tuple[Placement, float, float, float]]]:
+    """Where the camera looks at film time `t` ((x0, y0, zoom): the picture's world origin and scale) and, per
+    cast member, (placement, sprite scale, left and top of its sprite in the picture)."""
     ts = t - spec.start
     cx, cy, zoom = spec.cam(ts)
-    vw, vh = W / zoom, H / zoom
-    x0, y0 = cx - vw / 2, cy - vh / 2
-    sx = W / vw
-    # Scale the visible part of the background straight into the frame (cheap), then draw characters.
-    m = np.float32([[sx, 0, -x0 * sx], [0, sx, -y0 * sx]])
-    frame = cv2.warpAffine(backgrounds[spec.background], m, (W, H), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT)
-    alpha = np.zeros((H, W), np.float32)
-    visible = []
+    x0, y0 = cx - W / zoom / 2, cy - H / zoom / 2
+    placed = []
     for p in spec.cast:
-        img, a, face = character_sprite(p.name, mouth.get(p.name, 0))
-        scale = p.height / a.shape[0] * sx
-        w, h = max(2, int(a.shape[1] * scale)), max(2, int(a.shape[0] * scale))
-        fx, fy = (p.x(ts) - x0) * sx - w / 2, (p.ground - y0) * sx - h
-        simg = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        sa = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
-        _paste(frame, alpha, simg, sa, int(fx), int(fy))
-        box = [fx, fy, fx + w, fy + h]
+        scale = p.height / SPRITE_H * zoom
+        placed.append((p, scale, (p.x(ts) - x0) * zoom - SPRITE_W * scale / 2, (p.ground - y0) * zoom - SPRITE_H * scale))
+    return (x0, y0, zoom), placed
+
+
+def _on_screen(placed: list, face: tuple[int, int, int, int]) -> list[dict]:
+    visible = []
+    for p, scale, fx, fy in placed:
+        box = [fx, fy, fx + SPRITE_W * scale, fy + SPRITE_H * scale]
         fbox = [fx + face[0] * scale, fy + face[1] * scale, fx + face[2] * scale, fy + face[3] * scale]
         clipped = [max(0, box[0]), max(0, box[1]), min(W, box[2]), min(H, box[3])]
         if clipped[2] - clipped[0] > 8 and clipped[3] - clipped[1] > 8:
             visible.append({"name": p.name, "bbox": [round(v, 1) for v in clipped],
-                            "face_bbox": [round(v, 1) for v in fbox],
-                            "fully_visible": clipped == box})
-    return frame, visible
+                            "face_bbox": [round(v, 1) for v in fbox], "fully_visible": clipped == box})
+    return visible
+
+
+def _render_shot(spec: ShotSpec, t: float, backgrounds: dict, mouth: dict[str, int]) -> tuple[np.ndarray, list[dict]]:
+    (x0, y0, zoom), placed = _layout(spec, t)
+    # Scale the visible part of the background straight into the frame (cheap), then draw characters.
+    m = np.float32([[zoom, 0, -x0 * zoom], [0, zoom, -y0 * zoom]])
+    frame = cv2.warpAffine(backgrounds[spec.background], m, (W, H), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+    alpha = np.zeros((H, W), np.float32)
+    face = (0, 0, 0, 0)
+    for p, scale, fx, fy in placed:
+        img, a, face = character_sprite(p.name, mouth.get(p.name, 0))
+        if scale < 1:  # shrink the sprite (area-averaged), then paste it
+            w, h = max(2, int(SPRITE_W * scale)), max(2, int(SPRITE_H * scale))
+            _paste(frame, alpha, cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA),
+                   cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA), int(fx), int(fy))
+        else:  # enlarge straight into the picture: only what is on screen is interpolated
+            m = np.float32([[scale, 0, fx], [0, scale, fy]])
+            sa = cv2.warpAffine(a, m, (W, H), flags=cv2.INTER_LINEAR)[..., None]
+            frame = frame * (1 - sa) + cv2.warpAffine(img, m, (W, H), flags=cv2.INTER_LINEAR) * sa
+            alpha = np.maximum(alpha, sa[..., 0])
+    return frame, _on_screen(placed, face)
+
+
+def largest_face_ratio(spec: ShotSpec, t: float) -> float:
+    """The tallest face box on screen at film time `t` (the part inside the picture) / picture height."""
+    face = character_sprite(spec.cast[0].name, 0)[2] if spec.cast else None
+    boxes = [c["face_bbox"] for c in _on_screen(_layout(spec, t)[1], face)] if face else []
+    return max((min(H, b[3]) - max(0.0, b[1]) for b in boxes if b[2] > 0 and b[0] < W and b[3] > 0 and b[1] < H),
+               default=0.0) / H
 
 
 def _dialogue(duration: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -214,6 +294,21 @@ def _dialogue(duration: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 def _frame_index(t: float) -> int:
     return int(round(t * FPS))
+
+
+def shot_face_ratio(spec: ShotSpec, start: int, end: int) -> float:
+    """The shot's scale measure: the median over its frames of the largest face's height / picture height.
+    Its label is the scale `TemporalConfig`'s default bands give this measure; a framing that drifts out of
+    its band is refused here rather than written as truth."""
+    from animproc.config import TemporalConfig
+    from animproc.temporal.structure import shot_scale
+
+    times = [i / FPS for i in range(start, end + 1) if spec.start <= i / FPS < spec.end]
+    ratio = float(np.median([largest_face_ratio(spec, t) for t in times]))
+    measured = shot_scale([ratio], TemporalConfig())[0]
+    if measured != spec.scale:
+        raise ValueError(f"sample shot at {spec.start}s is framed {measured} (face ratio {ratio:.3f}), not {spec.scale}")
+    return ratio
 
 
 def ground_truth() -> dict:
@@ -237,7 +332,8 @@ def ground_truth() -> dict:
             {"kind": "cut", "first": boundaries[4], "last": boundaries[4], "boundary": boundaries[4]},
         ],
         "black_frames": [bl[0], bl[1] - 1],
-        "shots": [{"shot_id": i, "start_frame": s, "end_frame": e, "scale": spec.scale, "camera": spec.camera,
+        "shots": [{"shot_id": i, "start_frame": s, "end_frame": e, "scale": spec.scale,
+                   "face_height_ratio": round(shot_face_ratio(spec, s, e), 4), "camera": spec.camera,
                    "characters": [p.name for p in spec.cast]} for i, (s, e, spec) in enumerate(zip(starts, ends, shots))],
         "speech": [{"speaker": n, "start": s, "end": e} for n, s, e in SPEECH],
     }
@@ -266,7 +362,7 @@ def render_sample_film(out: str | Path) -> dict:
             sample = min(int(t * SR), len(audio) - 1)
             mouth = {n: int(min(3, e[sample:sample + SR // FPS].mean() * 4)) for n, e in envelopes.items()}
             active = [s for s in shots if s.start <= t < s.end]
-            frame, visible = _render_shot(active[0], t, backgrounds, mouth)
+            frame, visible = _render_shot(active[0], t, backgrounds, mouth) if active else (np.zeros((H, W, 3)), [])
             if len(active) > 1:  # the dissolve
                 other, vis2 = _render_shot(active[1], t, backgrounds, mouth)
                 k = (t - DISSOLVE[0]) / (DISSOLVE[1] - DISSOLVE[0])
