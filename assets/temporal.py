@@ -13,9 +13,9 @@ from animproc.image.preview import contact_sheet, encode_image, figure_png, mark
 from animproc.library import source_path
 from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, transformation_scores
 from animproc.temporal.motion import scan_motion
-from animproc.temporal.tracks import Detection, centre_inside
+from animproc.temporal.tracks import Detection, centre_inside, face_detection
 from animproc.temporal.zero_shot import confirm_events
-from animproc.video.shots import shot_position
+from animproc.video.shots import dissolve_ranges, in_ranges, shot_position
 from animproc.temporal.structure import (figure_scale, group_acts, group_scenes, narrative_graph, pacing,
                                          scan_structure, scene_loudness, shot_scale)
 from assets import fail
@@ -116,13 +116,18 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     shots, probe, fps = _shots_and_probe(st, film)
     frame_height = float(probe.get("height") or 1)
     faces = _optional(st, film, "faces", "faces.parquet")
+    transitions = _optional(st, film, "shots", "transitions.parquet")
+    dissolves = dissolve_ranges(transitions)
+    if faces is not None:
+        faces = faces[[not in_ranges(dissolves, int(f)) for f in faces["frame_index"]]]
     started = time.perf_counter()
     try:
         with st.local_copy(source_path(st, film)) as local:
             found = scan_structure(local, shots, fps, config.temporal,
                                    None if faces is not None else CenterFaceDetector(config.identities.face_threshold),
                                    foreground={f: [box for _, box in boxes] for f, boxes in
-                                               _track_boxes(_optional(st, film, "motion", "tracks.parquet")).items()})
+                                               _track_boxes(_optional(st, film, "motion", "tracks.parquet")).items()},
+                                   dissolves=dissolves)
     except AnimprocError as exc:
         raise fail(exc) from None
     if faces is not None:  # the faces asset looked more often and at full resolution: use its boxes
@@ -145,7 +150,6 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
                      "camera_evidence": json.dumps(cam.evidence)})
     table = pd.DataFrame(rows)
     cast = _characters_by_shot(st, film)
-    transitions = _optional(st, film, "shots", "transitions.parquet")
     table["scene_id"] = group_scenes([found[int(s)]["hist"] for s in shots["shot_id"]],
                                      config.temporal.scene_similarity,
                                      [cast.get(int(s), set()) for s in shots["shot_id"]],
@@ -182,6 +186,15 @@ def _optional(st, film: str, asset_name: str, file: str) -> pd.DataFrame | None:
     return st.read_parquet(path) if path.exists() else None
 
 
+def _face_names(st, film: str) -> dict[str, str]:
+    """face id -> character name, once the identity review has named them."""
+    index = _optional(st, film, "characters", "index.parquet")
+    if index is None or not len(index):
+        return {}
+    named = index[index["kind"] == "face"]
+    return dict(zip(named["id"].astype(str), named["character"].astype(str)))
+
+
 def _instance_names(st, film: str) -> dict[str, str]:
     """instance id -> character name (after the identity review) or identity cluster."""
     index = _optional(st, film, "characters", "index.parquet")
@@ -194,9 +207,12 @@ def _instance_names(st, film: str) -> dict[str, str]:
     return {}
 
 
-def known_detections(st, film: str) -> tuple[dict[int, list[Detection]], list[str]]:
+def known_detections(st, film: str, width: int, height: int) -> tuple[dict[int, list[Detection]], list[str]]:
     """What the film already knows of its characters, by frame index: reviewed instances (with names once the
-    identity review has named them) and faces. Returns the detections and the sources used."""
+    identity review has named them) and faces (as the figures they imply in the `width` x `height` picture;
+    all of them: the size and sharpness limits are for clustering, not for being there). A face inside an
+    instance is that instance, except where an instance holds two faces or more: it is a group, and the faces
+    stand for its characters. Returns the detections and the sources used."""
     out: dict[int, list[Detection]] = {}
     used = []
     instances = _optional(st, film, "instances_filtered", "instances.parquet")
@@ -209,11 +225,17 @@ def known_detections(st, film: str) -> tuple[dict[int, list[Detection]], list[st
         used.append("instances_filtered")
     faces = _optional(st, film, "faces", "faces.parquet")
     if faces is not None and len(faces):
-        for r in faces[~faces["excluded"].astype(bool)].itertuples() if "excluded" in faces else faces.itertuples():
-            box = np.array([r.x0, r.y0, r.x1, r.y1], np.float64)
-            frame = out.setdefault(int(r.frame_index), [])
-            if not any(d.source == "instance" and centre_inside(d.box, box) for d in frame):
-                frame.append(Detection(box, float(r.score), "face"))
+        face_names = _face_names(st, film)
+        for frame_index, g in faces.groupby("frame_index"):
+            frame = out.setdefault(int(frame_index), [])
+            boxes = [np.array([r.x0, r.y0, r.x1, r.y1], np.float64) for r in g.itertuples()]
+            groups = [d for d in frame if sum(centre_inside(d.box, b) for b in boxes) >= 2]
+            frame[:] = [d for d in frame if all(d is not x for x in groups)]
+            for r, box in zip(g.itertuples(), boxes):
+                if not any(d.source == "instance" and centre_inside(d.box, box) for d in frame):
+                    d = face_detection(box, float(r.score), width, height)
+                    d.label = face_names.get(str(r.face_id))
+                    frame.append(d)
         used.append("faces")
     return out, used
 
@@ -231,8 +253,8 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
-    shots, _, fps = _shots_and_probe(st, film)
-    detections, used = known_detections(st, film)
+    shots, probe, fps = _shots_and_probe(st, film)
+    detections, used = known_detections(st, film, int(probe.get("width") or 1), int(probe.get("height") or 1))
     started = time.perf_counter()
     try:
         flow = optical_flow.estimator()
@@ -241,7 +263,8 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
         detect_faces = None if "faces" in used else CenterFaceDetector(config.identities.face_threshold)
         with st.local_copy(source_path(st, film)) as local:
             results = scan_motion(local, shots, fps, config.temporal, flow, detections, detect_faces, pose, recognizer,
-                                  on_shot=lambda r: context.log.debug(f"shot {r.shot_id}: {len(r.tracks)} tracks"))
+                                  on_shot=lambda r: context.log.debug(f"shot {r.shot_id}: {len(r.tracks)} tracks"),
+                                  dissolves=dissolve_ranges(_optional(st, film, "shots", "transitions.parquet")))
     except AnimprocError as exc:
         raise fail(exc) from None
     flow_rows = [{"film": film, "shot_id": r.shot_id, **r.flow, "flow_backend": flow.name} for r in results]

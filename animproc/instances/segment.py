@@ -9,7 +9,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from animproc.image.faces import Face
+from animproc.image.faces import Face, figure_box
 from animproc.errors import ModelError
 from animproc.image.masks import mask_iou
 
@@ -64,12 +64,7 @@ def foreground_map(image_bgr: np.ndarray) -> np.ndarray:
 
 
 def body_box(face: Face, bounds: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """Where the rest of a character is likely to be, from its face: about three face widths across and
-    up to eight face heights down (a standing figure), clipped to the picture."""
-    cx = (face.box[0] + face.box[2]) / 2
-    x0, y0, x1, y1 = bounds
-    return (int(max(x0, cx - 1.7 * face.width)), int(max(y0, face.box[1] - 0.45 * face.height)),
-            int(min(x1, cx + 1.7 * face.width)), int(min(y1, face.box[1] + 8 * face.height)))
+    return tuple(int(v) for v in figure_box(face.box, bounds))
 
 
 class EmbeddedSegmenter:

@@ -26,6 +26,7 @@ class TrackSample:
     relative_motion: np.ndarray  # box flow minus camera flow at the box, pixels per second
     limb_motion: float  # mean deviation of the flow inside the box from its median, pixels per second
     keypoints: np.ndarray | None = None
+    face_height: float | None = None  # reduced-frame pixels, when a face was seen on this sample
 
 
 @dataclass
@@ -48,7 +49,9 @@ def window_features(samples: list[TrackSample], face_track: bool, frame_height: 
             "rise": float(-rel[:, 1].min()), "drop": float(rel[:, 1].max()),
             "limbs": float(np.median([s.limb_motion for s in samples])) / body,
             "aspect_change": float(aspect[-1] / max(aspect[0], 1e-6)),
-            "face_track": face_track, "size": body / frame_height}
+            "face_track": face_track, "size": body / frame_height,
+            "face_size": float(np.median(faces)) / frame_height if (faces := [s.face_height for s in samples
+                                                                               if s.face_height]) else None}
 
 
 class HeuristicActionRecognizer:
@@ -70,7 +73,7 @@ class HeuristicActionRecognizer:
             return "fighting", min(1.0, 0.4 + 0.2 * f["limbs"] / self.fight)
         if f["speed"] >= self.walk:
             return "walking", min(1.0, 0.4 + 0.3 * f["speed"] / self.run)
-        if f["face_track"] and f["size"] >= self.talking_size:
+        if f["face_track"] and (f["size"] if f.get("face_size") is None else f["face_size"]) >= self.talking_size:
             return "talking_head", 0.6
         return "standing", round(float(np.clip(1 - f["speed"] / self.walk, 0.4, 0.9)), 3)
 

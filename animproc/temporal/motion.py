@@ -20,8 +20,9 @@ from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.temporal.flow import FlowEstimator, camera_displacement, camera_fit, flow_summary, shot_flow
 from animproc.temporal.structure import face_cadence
 from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, centre_inside, drop_duplicates,
+                                      face_detection,
                                       link_shot, track_summary)
-from animproc.video.shots import shot_position
+from animproc.video.shots import in_ranges, shot_position
 
 FLOW_STRIDE = 4
 
@@ -114,7 +115,9 @@ def _track_samples(t: Track, shot: _Shot) -> list[TrackSample]:
     for k in sorted(t.boxes):
         dt = frames[k + 1].time - frames[k].time if k + 1 < len(frames) else 0.0
         rel, limbs = _box_flow(frames[k], t.boxes[k], dt)
-        out.append(TrackSample(frames[k].time, t.boxes[k], rel, limbs))
+        seen = min(t.face_heights, key=lambda j: abs(j - k)) if t.face_heights else None  # the nearest face seen
+        out.append(TrackSample(frames[k].time, t.boxes[k], rel, limbs,
+                               face_height=t.face_heights[seen] if seen is not None else None))
     return out
 
 
@@ -136,9 +139,12 @@ def _poses(t: Track, track_id: str, shot: _Shot, pose, every_s: float, width: in
 def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, flow: FlowEstimator,
                 detections: dict[int, list[Detection]] | None = None,
                 detect_faces: Callable[[np.ndarray], list] | None = None, pose=None, recognizer=None,
-                on_shot: Callable[[ShotMotion], None] | None = None) -> list[ShotMotion]:
+                on_shot: Callable[[ShotMotion], None] | None = None,
+                dissolves: list[tuple[int, int]] | None = None) -> list[ShotMotion]:
     """`detections`: by frame index, boxes in the source's pixels (rescaled here). `detect_faces` is run about
-    every `face_interval_seconds` on frames at twice the analysis width. Results arrive per shot."""
+    every `face_interval_seconds` on frames at twice the analysis width. Inside `dissolves` (first, last frame)
+    nothing is detected and given detections are set aside: a face there may be the other shot's, and a track
+    started on it would be carried back through a shot it is not in. Results arrive per shot."""
     recognizer = recognizer or HeuristicActionRecognizer()
     detections = detections or {}
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
@@ -159,11 +165,12 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
             for index, frame in analysis_frames(container, fps):
                 k = shot_position(starts, index)
                 found = []
+                blended = in_ranges(dissolves or [], index)
                 while pending and pending[0] <= index:
                     f = pending.pop(0)
-                    if f >= starts[k]:  # a detection from the shot before stays there
+                    if f >= starts[k] and not in_ranges(dissolves or [], f):  # a detection from the shot before stays there
                         found.extend(detections[f])
-                face_frame = detect_faces is not None and face_due.setdefault(
+                face_frame = detect_faces is not None and not blended and face_due.setdefault(
                     k, face_cadence(starts[k], ends[k], face_step)).due(index)
                 if not samples.due(index) and not found and not face_frame:
                     continue
@@ -172,8 +179,8 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
                     if current is not None:
                         results.append(_emit(current, width, height, config, pose, recognizer, on_shot))
                     current = _Shot(shot_id)
-                dets = [Detection(d.box * np.array([sx, sy, sx, sy]), d.score, d.source, d.instance_id, d.label)
-                        for d in found]
+                dets = [Detection(d.box * np.array([sx, sy, sx, sy]), d.score, d.source, d.instance_id, d.label,
+                                  face_height=None if d.face_height is None else d.face_height * sy) for d in found]
                 if face_frame:  # one conversion at twice the width serves the faces and the sample
                     big_width = min(cc.width, 2 * width)
                     big = reduced_bgr(frame, big_width, reduced_height(cc.width, cc.height, big_width))
@@ -182,7 +189,7 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
                     for f in detect_faces(big):
                         box = np.array(f.box, np.float64) * r
                         if not any(centre_inside(d.box, box) for d in dets):
-                            dets.append(Detection(box, float(f.score), "face"))
+                            dets.append(face_detection(box, float(f.score), width, height))
                 else:
                     small = reduced_bgr(frame, width, height)
                 _advance(current, index, index / fps, small, dets, keep_images, flow)

@@ -15,7 +15,7 @@ from animproc.config import TemporalConfig
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr, reduced_height
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
-from animproc.video.shots import shot_position
+from animproc.video.shots import in_ranges, shot_position
 
 SCALES = ("extreme_close_up", "close_up", "medium_close_up", "medium", "medium_long", "long", "extreme_long")
 
@@ -88,9 +88,11 @@ def foreground_mask(boxes: list[np.ndarray] | None, width: int, height: int, kee
 
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
                    detect_faces=None, face_every_s: float = 2.0,
-                   foreground: dict[int, list[np.ndarray]] | None = None) -> dict[int, dict]:
+                   foreground: dict[int, list[np.ndarray]] | None = None,
+                   dissolves: list[tuple[int, int]] | None = None) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
-    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`). `foreground`:
+    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`, not inside
+    `dissolves`, where the other shot's faces show through). `foreground`:
     character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
     tracks; the nearest within a sampling step is left out of the camera's corners."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
@@ -109,7 +111,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
         try:
             for index, frame in analysis_frames(container, fps):
                 k = shot_position(starts, index)
-                face_frame = detect_faces is not None and face_due.setdefault(
+                face_frame = detect_faces is not None and not in_ranges(dissolves or [], index) and face_due.setdefault(
                     k, face_cadence(starts[k], ends[k], face_step)).due(index)
                 sample = samples.due(index)
                 if not sample and not face_frame:

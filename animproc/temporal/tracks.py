@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from animproc.identity.tracks import box_iou
+from animproc.image.faces import figure_box
 from animproc.temporal.flow import camera_displacement
 
 
@@ -27,6 +28,7 @@ class Detection:
     instance_id: str | None = None
     label: str | None = None  # character name or identity cluster, when known
     appearance: np.ndarray | None = None
+    face_height: float | None = None  # for a face: its own height (the box is then the figure it implies)
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Track:
     instance_ids: list[str] = field(default_factory=list)
     appearance: np.ndarray | None = None
     reference: np.ndarray | None = None  # colours in the box where the subject was last seen (thumbnail scale)
+    face_heights: dict[int, float] = field(default_factory=dict)
+    tentative: bool = False  # started by a weak detection: kept only if seen again
 
 
 def appearance(bgr: np.ndarray, box: np.ndarray) -> np.ndarray | None:
@@ -83,6 +87,13 @@ def carry(box: np.ndarray, flow: np.ndarray | None, stride: int, backward: bool 
     return box + (-1 if backward else 1) * np.array([d[0], d[1], d[0], d[1]])
 
 
+def face_detection(face_box: np.ndarray, score: float, width: int, height: int) -> Detection:
+    """A face as a tracking detection: its box is the figure the face implies (a face a few pixels wide is too
+    small to carry by flow, to match or to recognise by colour; the body is not), its height kept aside."""
+    box = np.array(figure_box(face_box, (0, 0, width, height)), np.float64)
+    return Detection(box, score, "face", face_height=float(face_box[3] - face_box[1]))
+
+
 def centre_inside(outer: np.ndarray, inner: np.ndarray) -> bool:
     """Whether `inner`'s centre lies in `outer`: a face inside a body's box belongs to that body."""
     cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
@@ -95,11 +106,23 @@ def inside_share(box: np.ndarray, width: int, height: int) -> float:
     return max(0.0, x1 - x0) * max(0.0, y1 - y0) / area
 
 
-def _cost(tracks: list[Track], boxes: list[np.ndarray], dets: list[Detection], appearance_weight: float) -> np.ndarray:
+def _grown(box: np.ndarray, min_side: float) -> np.ndarray:
+    """The box grown about its centre to at least `min_side` each way: a far-away face a few pixels wide would
+    otherwise lose its match to a pixel of drift in the carried box."""
+    c, half = (box[:2] + box[2:]) / 2, np.maximum((box[2:] - box[:2]) / 2, min_side / 2)
+    return np.concatenate([c - half, c + half])
+
+
+def match_iou(a: np.ndarray, b: np.ndarray, min_side: float) -> float:
+    return box_iou(_grown(a, min_side), _grown(b, min_side))
+
+
+def _cost(tracks: list[Track], boxes: list[np.ndarray], dets: list[Detection], appearance_weight: float,
+          min_side: float) -> np.ndarray:
     cost = np.ones((len(tracks), len(dets)))
     for i, (t, b) in enumerate(zip(tracks, boxes)):
         for j, d in enumerate(dets):
-            iou = box_iou(b, d.box)
+            iou = match_iou(b, d.box, min_side)
             similar = 1.0
             if t.appearance is not None and d.appearance is not None:
                 similar = float(np.minimum(t.appearance, d.appearance).sum())
@@ -108,9 +131,11 @@ def _cost(tracks: list[Track], boxes: list[np.ndarray], dets: list[Detection], a
 
 
 def link_shot(frames: list[SampledFrame], width: int, height: int, flow_stride: int = 4, high: float = 0.5,
-              match_iou: float = 0.2, appearance_weight: float = 0.3, min_inside: float = 0.4,
-              min_similarity: float = 0.5) -> list[Track]:
-    """Tracks of one shot from its sampled frames in order (see the module's docstring)."""
+              min_iou: float = 0.2, appearance_weight: float = 0.3, min_inside: float = 0.4,
+              min_similarity: float = 0.5, min_match_side: float = 0.1) -> list[Track]:
+    """Tracks of one shot from its sampled frames in order (see the module's docstring). Boxes smaller than
+    `min_match_side` of the picture height are matched as if that size."""
+    min_side = min_match_side * height
     tracks: list[Track] = []
     active: dict[int, np.ndarray] = {}  # track id -> box on the current frame
     for k, frame in enumerate(frames):
@@ -127,27 +152,27 @@ def link_shot(frames: list[SampledFrame], width: int, height: int, flow_stride: 
                 continue
             matched_dets: set[int] = set()
             if free:
-                cost = _cost([tracks[t] for t in free], [active[t] for t in free], group, appearance_weight)
+                cost = _cost([tracks[t] for t in free], [active[t] for t in free], group, appearance_weight, min_side)
                 rows, cols = linear_sum_assignment(cost)
                 taken = []
                 for r, c in zip(rows, cols):
-                    if box_iou(active[free[r]], group[c].box) >= match_iou:
+                    if match_iou(active[free[r]], group[c].box, min_side) >= min_iou:
                         _observe(tracks[free[r]], k, group[c], active[free[r]])
                         active[free[r]] = tracks[free[r]].boxes[k]
                         matched_dets.add(c)
                         taken.append(free[r])
                 free = [t for t in free if t not in taken]
-            if new_tracks:
-                for j, d in enumerate(group):
-                    if j not in matched_dets:
-                        t = Track(len(tracks))
-                        _observe(t, k, d)
-                        tracks.append(t)
-                        active[t.track_id] = d.box
+            for j, d in enumerate(group):  # weak detections (not moving regions) start tracks on probation
+                if j not in matched_dets and (new_tracks or d.source != "motion"):
+                    t = Track(len(tracks), tentative=not new_tracks)
+                    _observe(t, k, d)
+                    tracks.append(t)
+                    active[t.track_id] = d.box
         for tid, b in active.items():
             tracks[tid].boxes.setdefault(k, b)
             if k in tracks[tid].observed and frame.thumb is not None:
                 tracks[tid].reference = appearance(frame.thumb, tracks[tid].boxes[k] / flow_stride)
+    tracks = [t for t in tracks if not t.tentative or len(t.observed) >= 2]
     for t in tracks:
         _extend_back(t, frames, width, height, flow_stride, min_inside, min_similarity)
     return tracks
@@ -164,6 +189,8 @@ def _blend(carried: np.ndarray, seen: np.ndarray, size_weight: float = 0.2) -> n
 def _observe(track: Track, k: int, d: Detection, carried: np.ndarray | None = None) -> None:
     track.boxes[k] = _blend(carried, d.box) if carried is not None and d.source == "motion" else d.box
     track.observed.add(k)
+    if d.face_height is not None:
+        track.face_heights[k] = d.face_height
     track.sources[d.source] += 1
     if d.label:
         track.labels[d.label] += 1

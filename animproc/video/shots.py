@@ -328,3 +328,16 @@ class BoundaryTracker:
 def shot_position(starts: np.ndarray, frame_index: int) -> int:
     """Position, in shots sorted by start frame (`starts`), of the shot that holds `frame_index`."""
     return max(0, int(np.searchsorted(starts, frame_index, side="right")) - 1)
+
+
+def dissolve_ranges(transitions) -> list[tuple[int, int]]:
+    """(first, last) frames of each dissolve in a transitions table: there two shots' pictures overlap, so
+    what a detector finds may belong to either shot."""
+    if transitions is None or not len(transitions):
+        return []
+    rows = transitions[transitions["kind"] == "dissolve"]
+    return [(int(a), int(b)) for a, b in zip(rows["first"], rows["last"])]
+
+
+def in_ranges(ranges: list[tuple[int, int]], frame_index: int) -> bool:
+    return any(a <= frame_index <= b for a, b in ranges)
