@@ -29,12 +29,17 @@ class Character:
     eyes: tuple[int, int, int]
     hair_style: str  # cap | tall | none
     voice: Voice
+    face_width: int = 80  # of a head FACE_H tall: faces differ in build as well as in colour
+    eye_size: float = 1.0
+    mouth_width: int = 17
 
 
 CHARACTERS = (
-    Character("ava", (40, 110, 235), (170, 200, 240), (30, 40, 170), (160, 110, 40), "cap", Voice(225, 1.18, 0.10, 4.8)),
-    Character("bo", (200, 120, 40), (70, 110, 150), (20, 20, 20), (40, 70, 20), "none", Voice(105, 0.88, 0.05, 3.8, 4.0)),
-    Character("cy", (80, 170, 60), (190, 215, 235), (150, 60, 140), (30, 30, 30), "tall", Voice(160, 1.02, 0.22, 5.6, 6.0)),
+    Character("ava", (40, 110, 235), (170, 200, 240), (30, 40, 170), (160, 110, 40), "cap", Voice(225, 1.18, 0.10, 4.8),
+              face_width=72, eye_size=1.2, mouth_width=14),
+    Character("bo", (200, 120, 40), (70, 110, 150), (20, 20, 20), (40, 70, 20), "none", Voice(105, 0.88, 0.05, 3.8, 4.0),
+              face_width=88, eye_size=0.9, mouth_width=20),
+    Character("cy", (80, 170, 60), (120, 160, 205), (150, 60, 140), (30, 30, 30), "tall", Voice(160, 1.02, 0.22, 5.6, 6.0)),
 )
 BY_NAME = {c.name: c for c in CHARACTERS}
 
@@ -80,7 +85,7 @@ def character_sprite(name: str, mouth: int) -> tuple[np.ndarray, np.ndarray, tup
     c = BY_NAME[name]
     img = np.zeros((SPRITE_H, SPRITE_W, 3), np.float32)
     alpha = np.zeros((SPRITE_H, SPRITE_W), np.float32)
-    cx, fw, fh = SPRITE_W // 2, 80, FACE_H
+    cx, fw, fh = SPRITE_W // 2, c.face_width, FACE_H
     hx, hy = cx - fw // 2, 16
     trousers = tuple(int(v * 0.45) for v in c.body)
     for dx in (-48, 48):  # legs, then feet
@@ -121,11 +126,12 @@ def character_sprite(name: str, mouth: int) -> tuple[np.ndarray, np.ndarray, tup
     dark = tuple(int(v * 0.55) for v in c.skin)
     for s in (-1, 1):
         ex = fx + s * int(fw * 0.22)
-        cv2.ellipse(canvas, (ex, ey - p(2)), (p(17), p(11)), 0, 0, 360, dark, -1, cv2.LINE_AA)
-        cv2.ellipse(canvas, (ex, ey), (p(12), p(6)), 0, 0, 360, (235, 235, 235), -1, cv2.LINE_AA)
-        cv2.circle(canvas, (ex, ey), p(5), c.eyes, -1, cv2.LINE_AA)
+        e = c.eye_size
+        cv2.ellipse(canvas, (ex, ey - p(2)), (p(17 * e), p(11 * e)), 0, 0, 360, dark, -1, cv2.LINE_AA)
+        cv2.ellipse(canvas, (ex, ey), (p(12 * e), p(6 * e)), 0, 0, 360, (235, 235, 235), -1, cv2.LINE_AA)
+        cv2.circle(canvas, (ex, ey), p(5 * e), c.eyes, -1, cv2.LINE_AA)
         cv2.circle(canvas, (ex, ey), max(1, p(2)), (10, 10, 10), -1, cv2.LINE_AA)
-        cv2.ellipse(canvas, (ex, ey), (p(12), p(6)), 0, 180, 360, (30, 30, 30), 2, cv2.LINE_AA)
+        cv2.ellipse(canvas, (ex, ey), (p(12 * e), p(6 * e)), 0, 180, 360, (30, 30, 30), 2, cv2.LINE_AA)
         cv2.ellipse(canvas, (ex, ey - p(14)), (p(15), p(5)), 0, 190, 350, (30, 35, 45), 2, cv2.LINE_AA)
     ny = hy + int(fh * 0.66)
     cv2.line(canvas, (fx - 2, ey + p(6)), (fx - p(6), ny - p(4)), dark, 2, cv2.LINE_AA)
@@ -133,8 +139,9 @@ def character_sprite(name: str, mouth: int) -> tuple[np.ndarray, np.ndarray, tup
     for s in (-1, 1):
         cv2.circle(canvas, (fx + s * p(5), ny), max(1, p(2)), (40, 40, 60), -1)
     my = hy + int(fh * 0.80)
-    cv2.ellipse(canvas, (fx, my), (p(17), p(3) + p(4) * mouth), 0, 0, 360, (70, 70, 160), -1, cv2.LINE_AA)
-    cv2.line(canvas, (fx - p(17), my), (fx + p(17), my), (40, 30, 70), 2, cv2.LINE_AA)
+    mw = p(c.mouth_width)
+    cv2.ellipse(canvas, (fx, my), (mw, p(3) + p(4) * mouth), 0, 0, 360, (70, 70, 160), -1, cv2.LINE_AA)
+    cv2.line(canvas, (fx - mw, my), (fx + mw, my), (40, 30, 70), 2, cv2.LINE_AA)
     return canvas.astype(np.float32), alpha, (hx, hy + round(FACE_TOP * fh), hx + fw, hy + fh)
 
 
@@ -236,9 +243,10 @@ def _layout(spec: ShotSpec, t: float) -> tuple[tuple[float, float, float], list[
     return (x0, y0, zoom), placed
 
 
-def _on_screen(placed: list, face: tuple[int, int, int, int]) -> list[dict]:
+def _on_screen(placed: list) -> list[dict]:
     visible = []
     for p, scale, fx, fy in placed:
+        face = character_sprite(p.name, 0)[2]
         box = [fx, fy, fx + SPRITE_W * scale, fy + SPRITE_H * scale]
         fbox = [fx + face[0] * scale, fy + face[1] * scale, fx + face[2] * scale, fy + face[3] * scale]
         clipped = [max(0, box[0]), max(0, box[1]), min(W, box[2]), min(H, box[3])]
@@ -255,9 +263,8 @@ def _render_shot(spec: ShotSpec, t: float, backgrounds: dict, mouth: dict[str, i
     frame = cv2.warpAffine(backgrounds[spec.background], m, (W, H), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT)
     alpha = np.zeros((H, W), np.float32)
-    face = (0, 0, 0, 0)
     for p, scale, fx, fy in placed:
-        img, a, face = character_sprite(p.name, mouth.get(p.name, 0))
+        img, a, _ = character_sprite(p.name, mouth.get(p.name, 0))
         if scale < 1:  # shrink the sprite (area-averaged), then paste it
             w, h = max(2, int(SPRITE_W * scale)), max(2, int(SPRITE_H * scale))
             _paste(frame, alpha, cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA),
@@ -267,13 +274,12 @@ def _render_shot(spec: ShotSpec, t: float, backgrounds: dict, mouth: dict[str, i
             sa = cv2.warpAffine(a, m, (W, H), flags=cv2.INTER_LINEAR)[..., None]
             frame = frame * (1 - sa) + cv2.warpAffine(img, m, (W, H), flags=cv2.INTER_LINEAR) * sa
             alpha = np.maximum(alpha, sa[..., 0])
-    return frame, _on_screen(placed, face)
+    return frame, _on_screen(placed)
 
 
 def largest_face_ratio(spec: ShotSpec, t: float) -> float:
     """The tallest face box on screen at film time `t` (the part inside the picture) / picture height."""
-    face = character_sprite(spec.cast[0].name, 0)[2] if spec.cast else None
-    boxes = [c["face_bbox"] for c in _on_screen(_layout(spec, t)[1], face)] if face else []
+    boxes = [c["face_bbox"] for c in _on_screen(_layout(spec, t)[1])]
     return max((min(H, b[3]) - max(0.0, b[1]) for b in boxes if b[2] > 0 and b[0] < W and b[3] > 0 and b[1] < H),
                default=0.0) / H
 
