@@ -8,6 +8,7 @@ import shutil
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -335,6 +336,8 @@ def cmd_eval_identities(args) -> int:
     from animproc.errors import AnimprocError
     from animproc.identity.images import film_assignment, load_reference, score_assignment
 
+    if args.name and not args.assignment and _is_screen_truth(Path(args.reference)):
+        return _eval_identities_on_screen(args.name, Path(args.reference))
     try:
         reference = load_reference(Path(args.reference))
         if args.assignment:
@@ -352,6 +355,32 @@ def cmd_eval_identities(args) -> int:
         print(f"  {scene}: " + ", ".join(f"{p} {'in' if ok else 'NOT in'} their cluster" for p, ok in people.items()))
     if s["missing_images"]:
         print(f"  no face found in: {', '.join(s['missing_images'])}")
+    return 0
+
+
+def _is_screen_truth(path: Path) -> bool:
+    try:
+        return "on_screen" in json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, TypeError):
+        return False
+
+
+def _eval_identities_on_screen(name: str, reference: Path) -> int:
+    """A film's face clusters against a ground truth that places every character's face on every frame (the
+    sample film's `.truth.json`)."""
+    from animproc.identity.evaluate import identity_scores, labels_on_screen
+
+    st = _storage()
+    path = st.asset_dir(name, "identity_clusters") / "faces.parquet"
+    if not path.exists():
+        return _fail(f"{name}: no identity_clusters yet (materialise it first)")
+    predicted, labels = labels_on_screen(st.read_parquet(path), json.loads(reference.read_text())["on_screen"])
+    s = identity_scores(predicted, labels)
+    print(f"purity {s['purity']:.3f}  coverage {s['coverage']:.3f}  ARI {s['ari']:.3f}  clusters {s['clusters']} "
+          f"(reference identities {s['reference_identities']}, faces scored {s['faces']})")
+    for who in sorted(set(labels)):
+        counts = Counter(p for p, r in zip(predicted, labels) if r == who)
+        print(f"  {who}: " + ", ".join(f"cluster {c} x{n}" if c >= 0 else f"noise x{n}" for c, n in counts.most_common()))
     return 0
 
 
@@ -508,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     ident = evaluate.add_parser("identities", help="purity, coverage, ARI and cluster count of identity clusters")
     ident.add_argument("name", nargs="?", help="a film (its identity_clusters asset)")
     ident.add_argument("--reference", required=True,
-                       help="JSON mapping image or instance file names to identity labels")
+                       help="JSON mapping image or instance file names to identity labels, or a ground truth "
+                            "listing the characters' face boxes per frame (`on_screen`, as the sample film's)")
     ident.add_argument("--assignment", help="an assignment JSON written by `animproc cluster-images` instead of a film")
     ident.set_defaults(func=cmd_eval_identities)
     struct = evaluate.add_parser("shot-structure", help="accuracy and confusion of shot scale and camera movement")

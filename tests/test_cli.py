@@ -27,7 +27,9 @@ def cli(tmp_path):
 
 def test_film_add_list_run_export_remove(cli, tmp_path, sample_film):
     """The whole command-line path: add, list, run everything with progress (with `review: auto` the run goes
-    on through the review gate as the sensor would), export, remove."""
+    on through the review gates as the sensor would), export, score shot structure and identities against the
+    sample's ground truth (every scale and camera movement right, the three characters' faces in clusters of
+    their own), remove."""
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "sample.yaml").write_text("review: auto\n")
     added = cli("film", "add", "sample", str(sample_film[0]))
@@ -45,6 +47,13 @@ def test_film_add_list_run_export_remove(cli, tmp_path, sample_film):
     assert cameras == [s["camera"] for s in sample_film[1]["shots"]]
     scored = cli("eval", "shot-structure", "sample", "--reference", str(sample_film[0].with_suffix(".truth.json")))
     assert "6 of 6 reference shots matched" in scored.stdout and "camera: accuracy 1.000" in scored.stdout
+    assert "scale: accuracy 1.000" in scored.stdout
+    assert "materialised characters" in run.stdout
+    identities = cli("eval", "identities", "sample", "--reference", str(sample_film[0].with_suffix(".truth.json")))
+    purity = float(identities.stdout.split("purity ")[1].split()[0])
+    assert purity >= 0.95 and "reference identities 3" in identities.stdout, identities.stdout
+    for name in ("ava", "bo", "cy"):  # each character's faces mostly in one cluster of its own
+        assert f"  {name}: cluster" in identities.stdout, identities.stdout
     assert len(csv_text.splitlines()) == 1 + len(sample_film[1]["shots"])
     out = tmp_path / "shots.json"
     cli("export", "shots", "sample", "--format", "json", "--output", str(out))

@@ -143,8 +143,10 @@ def test_torchvision_action_backend_with_random_weights(tmp_path):
 
 
 def test_motion_asset_on_the_sample_film(tmp_path, sample_film):
-    """Flow per shot (the pan is camera motion, the static shots still), tracks in the pan shot for both walking
-    characters, actions with their method, pose recorded as skipped without a model."""
+    """Flow per shot (the pan is camera motion, the static shots still), with no reviewed data: one track per
+    character on screen in every shot from the faces found on the way (the pan's two walkers included), none
+    switching character, actions with their method, pose recorded as skipped without a model."""
+    from animproc.temporal.evaluate import track_identities
     from animproc_dagster.definitions import build_defs
     from resources.film_config import FilmConfigResource
     from resources.pose_estimator import PoseEstimatorResource
@@ -168,6 +170,10 @@ def test_motion_asset_on_the_sample_film(tmp_path, sample_film):
     tracks = st.read_parquet(out / "tracks.parquet")
     in_pan = tracks[tracks["shot_id"] == pan]
     assert len(in_pan) == 2 and (in_pan["speed"] > 0.02).all()
+    found = track_identities(tracks, truth["on_screen"], truth["width"], truth["height"])
+    assert all(t["share"] == 1.0 for t in found.values()), found
+    for s in truth["shots"]:
+        assert sorted(t["character"] for t in found.values() if t["shot_id"] == s["shot_id"]) == sorted(s["characters"])
     assert "skipped" in json.loads((out / "pose_status.json").read_text())["pose"]
     actions = st.read_parquet(out / "actions.parquet")
     assert set(actions["track_id"]) <= set(tracks["track_id"]) and actions["method"].str.contains("heuristic").all()

@@ -22,3 +22,19 @@ def identity_scores(predicted: Sequence[int], reference: Sequence[str]) -> dict:
             "coverage": round(len(clustered) / len(pairs), 4) if pairs else 0.0,
             "ari": (round(float(adjusted_rand_score(list(reference), [str(s) for s in singletons])), 4)
                     if pairs else 0.0)}
+
+
+def labels_on_screen(faces, on_screen: list[dict]) -> tuple[list[int], list[str]]:
+    """(cluster, reference name) of each clustered face whose centre lies in a reference face box of its frame
+    (`on_screen`: per frame, the characters with their `face_bbox`, as the sample film's ground truth lists
+    them); faces on no reference face are left out."""
+    frames = {int(e["frame"]): e["characters"] for e in on_screen}
+    predicted, reference = [], []
+    for r in faces.itertuples():
+        cx, cy = (r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2
+        names = [c["name"] for c in frames.get(int(r.frame_index), []) if "face_bbox" in c
+                 and c["face_bbox"][0] <= cx <= c["face_bbox"][2] and c["face_bbox"][1] <= cy <= c["face_bbox"][3]]
+        if names:
+            predicted.append(int(r.cluster))
+            reference.append(names[0])
+    return predicted, reference
