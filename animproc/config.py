@@ -96,9 +96,9 @@ class TemporalConfig(_Strict):
     motion_fps: float = Field(6.0, gt=0, le=60, description="frame pairs per second of film for camera motion")
     # shot scale from the largest face's height (forehead to chin) as a share of the picture height, from closest
     # to widest; the defaults are the conventional framings of a figure about 8 heads tall, in face heights the
-    # picture spans: a face alone < 1.7, head and shoulders < 2.8, chest up < 3.8, waist up < 5.5, knees up to
-    # the whole figure < 12, a small whole figure < 40
-    extreme_close_up: float = Field(0.6, gt=0, le=1)
+    # picture spans: the face fills it < 1.25, head and shoulders < 2.8, chest up < 3.8, waist up < 5.5, knees up
+    # to the whole figure < 12, a small whole figure < 40
+    extreme_close_up: float = Field(0.8, gt=0, le=1)
     close_up: float = Field(0.36, gt=0, le=1)
     medium_close_up: float = Field(0.26, gt=0, le=1)
     medium: float = Field(0.18, gt=0, le=1)

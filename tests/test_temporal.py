@@ -17,7 +17,8 @@ def test_scale_follows_the_largest_face_and_no_face_is_no_subject():
     framings of a figure about 8 heads tall); no face at all is no_subject."""
     c = TemporalConfig()
     assert shot_scale([], c)[0] == "no_subject"
-    assert shot_scale([0.7, 0.6, 0.65], c)[0] == "extreme_close_up"
+    assert shot_scale([0.9, 0.85, 0.95], c)[0] == "extreme_close_up"
+    assert shot_scale([0.65], c)[0] == "close_up"
     assert shot_scale([0.45], c)[0] == "close_up"
     assert shot_scale([0.3], c)[0] == "medium_close_up"
     assert shot_scale([0.12, 0.1], c)[0] == "medium_long"
