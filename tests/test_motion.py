@@ -68,6 +68,32 @@ def test_a_face_inside_a_body_track_is_the_same_subject():
     assert len(tracks) == 2 and len(drop_duplicates(tracks)) == 1
 
 
+def test_weak_detections_start_tracks_only_when_seen_again():
+    """A face below the strong score starts a track on probation: seen once it is dropped (a false alarm), seen
+    again in the same place it is kept, with the shot before carried back; moving regions never start one."""
+    weak = Detection(np.array([100.0, 40, 140, 150]), 0.35, "face")
+    once = link_shot(_frames(8, 0.0, {2: [weak]}), 320, 180)
+    twice = link_shot(_frames(8, 0.0, {2: [weak], 5: [weak]}), 320, 180)
+    moving = link_shot(_frames(8, 0.0, {2: [Detection(weak.box, 0.3, "motion")], 5: [Detection(weak.box, 0.3, "motion")]}),
+                       320, 180)
+    assert once == [] and moving == []
+    assert len(twice) == 1 and twice[0].observed == {2, 5} and min(twice[0].boxes) == 0
+
+
+def test_small_faces_match_across_drift_and_stand_for_their_figure():
+    """A far-away face a few pixels wide, found again 4 px away after the carried box drifted, stays one track
+    (boxes under a tenth of the picture height match as if that size); as a detection a face becomes the figure
+    it implies, clipped to the picture, its own height kept."""
+    from animproc.temporal.tracks import face_detection
+
+    first = Detection(np.array([100.0, 80, 104, 85]), 0.9, "face")
+    later = Detection(np.array([104.0, 81, 108, 86]), 0.9, "face")
+    assert len(link_shot(_frames(6, 0.0, {0: [first], 3: [later]}), 320, 180)) == 1
+    d = face_detection(np.array([150.0, 30, 170, 54]), 0.8, 320, 180)
+    assert d.face_height == 24 and d.box[0] == pytest.approx(126) and d.box[2] == pytest.approx(194)
+    assert d.box[1] == pytest.approx(30 - 0.45 * 24) and d.box[3] == 180  # eight face heights would pass the bottom
+
+
 def _samples(speed_px_s, limbs=0.0, n=12, height=100.0):
     return [TrackSample(k / 6, np.array([100 + speed_px_s * k / 6, 40, 140 + speed_px_s * k / 6, 40 + height]),
                         np.array([speed_px_s, 0.0]), limbs) for k in range(n)]
