@@ -73,6 +73,7 @@ def _paste(dst: np.ndarray, dst_a: np.ndarray, img: np.ndarray, a: np.ndarray, x
 
 SPRITE_H, SPRITE_W = 1000, 420
 FACE_H = 125  # the head's height: the figure is 8 heads tall, like an adult in most 3D films
+HEAD_TOP = 16  # the top of the head, sprite pixels below the sprite's top
 FACE_TOP = 0.15  # the face box runs from the forehead (this share of the head down) to the chin, as face
 # detectors box faces; the sample's scale labels are measured on it
 
@@ -86,7 +87,7 @@ def character_sprite(name: str, mouth: int) -> tuple[np.ndarray, np.ndarray, tup
     img = np.zeros((SPRITE_H, SPRITE_W, 3), np.float32)
     alpha = np.zeros((SPRITE_H, SPRITE_W), np.float32)
     cx, fw, fh = SPRITE_W // 2, c.face_width, FACE_H
-    hx, hy = cx - fw // 2, 16
+    hx, hy = cx - fw // 2, HEAD_TOP
     trousers = tuple(int(v * 0.45) for v in c.body)
     for dx in (-48, 48):  # legs, then feet
         leg, la = _shade_ellipsoid(470, 86, trousers)
@@ -195,13 +196,13 @@ def _stand(name: str, x: Callable[[float], float], face_ratio: float, cam: tuple
     `head_top` of the way down the picture, with the camera at `cam` (centre x, y, zoom)."""
     _, cy, zoom = cam
     height = face_ratio * H / ((1 - FACE_TOP) * FACE_H / SPRITE_H) / zoom
-    top = cy - H / zoom / 2 + head_top * H / zoom - 16 * height / SPRITE_H
+    top = cy - H / zoom / 2 + head_top * H / zoom - HEAD_TOP * height / SPRITE_H
     return Placement(name, x, height, top + height)
 
 
 def shot_list() -> list[ShotSpec]:
-    """Each shot framed for its scale: the largest face's height / picture height in the middle of the band
-    that `TemporalConfig`'s defaults give that scale (for the zoom, at the shot's middle)."""
+    """Each shot framed for its scale: the largest face's height / picture height well inside the band that
+    `TemporalConfig`'s defaults give that scale (for the zoom, at the shot's middle)."""
     mid = WORLD_W / 2
     zoom_in = lambda t: (mid, 540, 0.8 * 1.08 ** t)  # noqa: E731
     wide = (mid, 600, 0.8)
