@@ -13,10 +13,11 @@ from animproc.image.preview import contact_sheet, encode_image, figure_png, mark
 from animproc.library import source_path
 from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, transformation_scores
 from animproc.temporal.motion import scan_motion
-from animproc.temporal.tracks import Detection, centre_inside, face_detection
+from animproc.identity.tracks import centre_inside
+from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.temporal.zero_shot import confirm_events
-from animproc.video.shots import dissolve_ranges, in_ranges, shot_position
-from animproc.temporal.structure import (figure_scale, group_acts, group_scenes, narrative_graph, pacing,
+from animproc.video.shots import dissolve_ranges, shot_position
+from animproc.temporal.structure import (face_ratios, figure_scale, group_acts, group_scenes, narrative_graph, pacing,
                                          scan_structure, scene_loudness, shot_scale)
 from assets import fail
 from partitions import film_partitions
@@ -118,8 +119,6 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     faces = _optional(st, film, "faces", "faces.parquet")
     transitions = _optional(st, film, "shots", "transitions.parquet")
     dissolves = dissolve_ranges(transitions)
-    if faces is not None:
-        faces = faces[[not in_ranges(dissolves, int(f)) for f in faces["frame_index"]]]
     started = time.perf_counter()
     try:
         with st.local_copy(source_path(st, film)) as local:
@@ -131,10 +130,9 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     except AnimprocError as exc:
         raise fail(exc) from None
     if faces is not None:  # the faces asset looked more often and at full resolution: use its boxes
-        for shot_id, g in faces.groupby("shot_id"):
-            if int(shot_id) in found:
-                found[int(shot_id)]["face_ratios"] = list(g.groupby("frame_index").apply(
-                    lambda x: float((x["y1"] - x["y0"]).max()) / frame_height, include_groups=False))
+        for shot_id, ratios in face_ratios(faces, frame_height, dissolves).items():
+            if shot_id in found:
+                found[shot_id]["face_ratios"] = ratios
     figures = _largest_figures(_optional(st, film, "instances_filtered", "instances.parquet"), frame_height)
     rows = []
     for s in shots.itertuples():
@@ -186,21 +184,20 @@ def _optional(st, film: str, asset_name: str, file: str) -> pd.DataFrame | None:
     return st.read_parquet(path) if path.exists() else None
 
 
-def _face_names(st, film: str) -> dict[str, str]:
-    """face id -> character name, once the identity review has named them."""
+def _character_names(st, film: str, kind: str) -> dict[str, str] | None:
+    """face or instance id (`kind`) -> character name; None before the identity review has named any."""
     index = _optional(st, film, "characters", "index.parquet")
     if index is None or not len(index):
-        return {}
-    named = index[index["kind"] == "face"]
+        return None
+    named = index[index["kind"] == kind]
     return dict(zip(named["id"].astype(str), named["character"].astype(str)))
 
 
 def _instance_names(st, film: str) -> dict[str, str]:
     """instance id -> character name (after the identity review) or identity cluster."""
-    index = _optional(st, film, "characters", "index.parquet")
-    if index is not None and len(index):
-        named = index[index["kind"] == "instance"]
-        return dict(zip(named["id"].astype(str), named["character"].astype(str)))
+    names = _character_names(st, film, "instance")
+    if names is not None:
+        return names
     clusters = _optional(st, film, "identity_clusters", "instances.parquet")
     if clusters is not None and len(clusters):
         return {str(i): f"cluster {int(c)}" for i, c in zip(clusters["instance_id"], clusters["cluster"]) if int(c) >= 0}
@@ -225,12 +222,11 @@ def known_detections(st, film: str, width: int, height: int) -> tuple[dict[int, 
         used.append("instances_filtered")
     faces = _optional(st, film, "faces", "faces.parquet")
     if faces is not None and len(faces):
-        face_names = _face_names(st, film)
+        face_names = _character_names(st, film, "face") or {}
         for frame_index, g in faces.groupby("frame_index"):
             frame = out.setdefault(int(frame_index), [])
             boxes = [np.array([r.x0, r.y0, r.x1, r.y1], np.float64) for r in g.itertuples()]
-            groups = [d for d in frame if sum(centre_inside(d.box, b) for b in boxes) >= 2]
-            frame[:] = [d for d in frame if all(d is not x for x in groups)]
+            frame[:] = [d for d in frame if sum(centre_inside(d.box, b) for b in boxes) < 2]  # groups give way
             for r, box in zip(g.itertuples(), boxes):
                 if not any(d.source == "instance" and centre_inside(d.box, box) for d in frame):
                     d = face_detection(box, float(r.score), width, height)
@@ -331,8 +327,8 @@ def _track_boxes(tracks: pd.DataFrame | None) -> dict[int, list[tuple[str, np.nd
     if tracks is None:
         return out
     for track_id, path in zip(tracks["track_id"].astype(str), tracks["path"]):
-        for f, cx, cy, w, h in json.loads(path):
-            out.setdefault(int(f), []).append((track_id, np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])))
+        for f, box in path_boxes(path):
+            out.setdefault(f, []).append((track_id, box))
     return out
 
 

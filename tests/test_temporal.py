@@ -29,6 +29,18 @@ def test_scale_follows_the_largest_face_and_no_face_is_no_subject():
     assert shot_scale([0.2], TemporalConfig(medium=0.25, medium_close_up=0.3))[0] == "medium_long"
 
 
+def test_face_ratios_per_shot_from_a_faces_table_leave_dissolves_out():
+    """The faces asset's boxes give each shot the tallest face per frame over the picture height; frames inside
+    a dissolve are left out (the next shot's faces show through there); a film without faces gives none."""
+    from animproc.temporal.structure import face_ratios
+
+    faces = pd.DataFrame({"frame_index": [5, 5, 9, 30, 31], "shot_id": [0, 0, 0, 1, 1],
+                          "y0": [0.0, 10, 0, 0, 0], "y1": [90.0, 100, 36, 36, 72]})
+    assert face_ratios(faces, 360.0, [(28, 30)]) == {0: [0.25, 0.1], 1: [0.2]}
+    assert face_ratios(faces, 360.0)[1] == [0.1, 0.2]
+    assert face_ratios(faces.iloc[:0], 360.0) == {}
+
+
 def test_scenes_break_where_the_colours_change():
     red, blue = np.zeros(128), np.zeros(128)
     red[3], blue[90] = 1.0, 1.0

@@ -28,12 +28,13 @@ def labels_on_screen(faces, on_screen: list[dict]) -> tuple[list[int], list[str]
     """(cluster, reference name) of each clustered face whose centre lies in a reference face box of its frame
     (`on_screen`: per frame, the characters with their `face_bbox`, as the sample film's ground truth lists
     them); faces on no reference face are left out."""
+    from animproc.identity.tracks import centre_inside
+
     frames = {int(e["frame"]): e["characters"] for e in on_screen}
     predicted, reference = [], []
     for r in faces.itertuples():
-        cx, cy = (r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2
-        names = [c["name"] for c in frames.get(int(r.frame_index), []) if "face_bbox" in c
-                 and c["face_bbox"][0] <= cx <= c["face_bbox"][2] and c["face_bbox"][1] <= cy <= c["face_bbox"][3]]
+        names = [c["name"] for c in frames.get(int(r.frame_index), [])
+                 if "face_bbox" in c and centre_inside(c["face_bbox"], (r.x0, r.y0, r.x1, r.y1))]
         if names:
             predicted.append(int(r.cluster))
             reference.append(names[0])

@@ -16,6 +16,13 @@ def box_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def centre_inside(outer, inner) -> bool:
+    """Whether `inner`'s centre lies in `outer` (boxes x0, y0, x1, y1): a face inside a body's box belongs to
+    that body."""
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return bool(outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3])
+
+
 def link_tracks(faces: pd.DataFrame, min_iou: float = 0.3) -> np.ndarray:
     """A track id per face (columns shot_id, frame_index, x0, y0, x1, y1): faces of the same shot in
     consecutive sampled frames are linked greedily by box IoU (highest first), one to one."""

@@ -33,19 +33,20 @@ def track_identities(tracks: pd.DataFrame, on_screen: list[dict], width: int, he
     """Per track: which reference character its box overlaps most on each of its samples (`on_screen`: per frame
     index, characters with `name` and `bbox` in pixels), the majority character and its share of the samples
     that overlap anyone. A track that switches characters has a share below 1."""
-    import json
     from collections import Counter
 
     import numpy as np
 
     from animproc.identity.tracks import box_iou
+    from animproc.temporal.tracks import path_boxes
 
     frames = {int(e["frame"]): e["characters"] for e in on_screen}
+    scale = np.array([width, height, width, height])
     out = {}
     for t in tracks.itertuples():
         names = Counter()
-        for f, cx, cy, w, h in json.loads(t.path):
-            box = np.array([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height])
+        for f, fraction in path_boxes(t.path):
+            box = fraction * scale
             scored = [(box_iou(box, np.array(c["bbox"], float)), c["name"]) for c in frames.get(int(f), [])]
             iou, name = max(scored, default=(0.0, None))
             if iou >= min_iou:

@@ -19,8 +19,8 @@ from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr, re
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.temporal.flow import FlowEstimator, camera_displacement, camera_fit, flow_summary, shot_flow
 from animproc.temporal.structure import face_cadence
-from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, centre_inside, drop_duplicates,
-                                      face_detection,
+from animproc.identity.tracks import centre_inside
+from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, face_detection,
                                       link_shot, track_summary)
 from animproc.video.shots import in_ranges, shot_position
 
@@ -146,7 +146,7 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
     nothing is detected and given detections are set aside: a face there may be the other shot's, and a track
     started on it would be carried back through a shot it is not in. Results arrive per shot."""
     recognizer = recognizer or HeuristicActionRecognizer()
-    detections = detections or {}
+    detections, dissolves = detections or {}, dissolves or []
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     ends = shots["end_frame"].to_numpy() if "end_frame" in shots else np.full(len(ids), 1 << 40)
     step = max(1, int(round(fps / config.motion_fps)))
@@ -165,10 +165,10 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
             for index, frame in analysis_frames(container, fps):
                 k = shot_position(starts, index)
                 found = []
-                blended = in_ranges(dissolves or [], index)
+                blended = in_ranges(dissolves, index)
                 while pending and pending[0] <= index:
                     f = pending.pop(0)
-                    if f >= starts[k] and not in_ranges(dissolves or [], f):  # a detection from the shot before stays there
+                    if f >= starts[k] and not in_ranges(dissolves, f):  # a detection from the shot before stays there
                         found.extend(detections[f])
                 face_frame = detect_faces is not None and not blended and face_due.setdefault(
                     k, face_cadence(starts[k], ends[k], face_step)).due(index)

@@ -74,6 +74,15 @@ def face_cadence(start: int, end: int, every: int) -> Cadence:
     return Cadence(every, start, min(every, end - start + 1) // 2)
 
 
+def face_ratios(faces: pd.DataFrame, frame_height: float,
+                dissolves: list[tuple[int, int]] | None = None) -> dict[int, list[float]]:
+    """Per shot id, from a faces table (frame_index, shot_id, y0, y1 in pixels): the largest face's height /
+    picture height on each of its frames, frames inside `dissolves` left out as in the scan."""
+    kept = faces[np.array([not in_ranges(dissolves or [], int(f)) for f in faces["frame_index"]], dtype=bool)]
+    tallest = (kept["y1"] - kept["y0"]).groupby([kept["shot_id"], kept["frame_index"]]).max() / frame_height
+    return {int(shot_id): [float(v) for v in g] for shot_id, g in tallest.groupby(level=0)}
+
+
 def foreground_mask(boxes: list[np.ndarray] | None, width: int, height: int, keep: float = 0.4) -> np.ndarray | None:
     """255 where corners may be tracked, 0 over the characters' boxes (fractions of the picture); None when
     there are none, or when masking them would leave less than `keep` of the picture (a close-up: the camera

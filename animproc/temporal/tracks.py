@@ -8,6 +8,7 @@ shot's start and on towards its end while its box stays in the picture and still
 subject had when last seen, so a subject found once is followed through the shot and no further. Boxes are x0, y0, x1, y1 in the reduced frame's pixels."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -92,12 +93,6 @@ def face_detection(face_box: np.ndarray, score: float, width: int, height: int) 
     small to carry by flow, to match or to recognise by colour; the body is not), its height kept aside."""
     box = np.array(figure_box(face_box, (0, 0, width, height)), np.float64)
     return Detection(box, score, "face", face_height=float(face_box[3] - face_box[1]))
-
-
-def centre_inside(outer: np.ndarray, inner: np.ndarray) -> bool:
-    """Whether `inner`'s centre lies in `outer`: a face inside a body's box belongs to that body."""
-    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
-    return bool(outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3])
 
 
 def inside_share(box: np.ndarray, width: int, height: int) -> float:
@@ -246,6 +241,12 @@ def drop_duplicates(tracks: list[Track], overlap: float = 0.5) -> list[Track]:
         if not duplicate:
             kept.append(t)
     return sorted(kept, key=lambda t: t.track_id)
+
+
+def path_boxes(path: str) -> list[tuple[int, np.ndarray]]:
+    """A stored track path (JSON rows of frame index, centre x, centre y, width, height, as fractions of the
+    picture) as (frame index, box x0, y0, x1, y1 in fractions)."""
+    return [(int(f), np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])) for f, cx, cy, w, h in json.loads(path)]
 
 
 def track_summary(track: Track, frames: list[SampledFrame], width: int, height: int) -> dict:
