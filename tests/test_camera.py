@@ -23,12 +23,12 @@ def _shot(move: str, seconds: float = 3.0, fps: float = 6.0) -> list[tuple[float
     for k in range(int(seconds * fps)):
         t = k / fps
         cx, cy, zoom, angle = 640.0, 360.0, 1.0, 0.0
-        if move == "pan_right":
-            cx += 0.08 * W * t * 2  # the camera turns right: the picture moves left
-        elif move == "tilt_up":
-            cy -= 0.08 * H * t * 2
-        elif move == "zoom_out":
-            zoom = np.exp(-0.12 * t)
+        if move in ("pan_right", "pan_left"):
+            cx += (1 if move == "pan_right" else -1) * 0.08 * W * t * 2  # turning right: the picture moves left
+        elif move in ("tilt_up", "tilt_down"):
+            cy += (-1 if move == "tilt_up" else 1) * 0.08 * H * t * 2
+        elif move in ("zoom_in", "zoom_out"):
+            zoom = np.exp((1 if move == "zoom_in" else -1) * 0.12 * t)
         elif move == "roll":
             angle = 6.0 * t
         elif move == "handheld":
@@ -40,11 +40,28 @@ def _shot(move: str, seconds: float = 3.0, fps: float = 6.0) -> list[tuple[float
     return frames
 
 
-@pytest.mark.parametrize("move", ["static", "pan_right", "tilt_up", "zoom_out", "roll", "handheld"])
+@pytest.mark.parametrize("move", ["static", "pan_right", "pan_left", "tilt_up", "tilt_down", "zoom_in", "zoom_out",
+                                  "roll", "handheld"])
 def test_synthetic_camera_moves_are_named(move):
     result = shot_movement(_shot(move))
     assert result.label == move, result.evidence
     assert 0.5 <= result.confidence <= 1.0
+
+
+def test_dolly_is_a_scale_change_with_parallax_and_mixed_moves_are_complex():
+    """A steady scale change that the similarity fit explains is a zoom; the same change leaving parallax in the
+    fit's residual is a dolly (the camera moved, near and far things scale differently); two movements of
+    similar strength are complex, and one that dominates names the shot."""
+    from animproc.temporal.camera import PairMotion
+
+    def pairs(tx=0.0, log_scale=0.0, residual=0.001):
+        return [PairMotion(1 / 6, tx, 0.0, log_scale, 0.0, 0.9, residual) for _ in range(12)]
+
+    assert classify_movement(pairs(log_scale=0.02)).label == "zoom_in"
+    assert classify_movement(pairs(log_scale=0.02, residual=0.01)).label == "dolly_in"
+    assert classify_movement(pairs(log_scale=-0.02, residual=0.01)).label == "dolly_out"
+    assert classify_movement(pairs(tx=-0.01, log_scale=0.012)).label == "complex"
+    assert classify_movement(pairs(tx=-0.03, log_scale=0.006)).label == "pan_right"
 
 
 def test_too_few_pairs_says_so():
