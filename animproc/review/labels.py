@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from animproc.errors import AnimprocError
+from animproc.films import path_component_problem
 from animproc.storage import Storage
 
 FORMAT = "animproc-review/1"
@@ -44,12 +45,25 @@ class Review:
                 "decisions": self.decisions, **self.extra}
 
 
+def character_folder(key: str, cluster: dict) -> str:
+    """The folder a reviewed cluster's character gets under `characters/`: its name, else `character_{key}`."""
+    return (cluster.get("name") or f"character_{key}").strip()
+
+
 def review_path(storage: Storage, film: str, kind: str):
     return storage.film_dir(film) / "reviews" / f"{kind}.json"
 
 
+def _check_component(name, what: str, where: str) -> None:
+    """Keys and names become folder names (`characters/{name}/`, `character_{key}`): the storage's one rule."""
+    problem = path_component_problem(name)
+    if problem:
+        raise ReviewFileError(where, f"{what} cannot be used as a folder name: {problem}")
+
+
 def _check_instance_decisions(decisions: dict, where: str) -> None:
     for key, d in decisions.items():
+        _check_component(key, f"instance id {key!r}", where)
         if not isinstance(d, dict):
             raise ReviewFileError(where, f"decision for {key!r} must be an object")
         if d.get("keep") not in (True, False):
@@ -64,14 +78,20 @@ def _check_identity_decisions(decisions: dict, where: str) -> None:
         raise ReviewFileError(where, "identity decisions must be "
                                      "{'faces': {face: cluster}, 'clusters': {cluster: {...}}}")
     for face, cluster in faces.items():
+        _check_component(face, f"face id {face!r}", where)
         if not isinstance(cluster, str) or not cluster:
             raise ReviewFileError(where, f"face {face!r}: its cluster must be a non-empty string")
+        _check_component(cluster, f"face {face!r}: cluster key {cluster!r}", where)
     for key, c in clusters.items():
+        _check_component(key, f"cluster key {key!r}", where)
         if not isinstance(c, dict):
             raise ReviewFileError(where, f"cluster {key!r} must be an object")
         name = c.get("name")
-        if name is not None and (not isinstance(name, str) or not name.strip() or "/" in name or name.startswith(".")):
-            raise ReviewFileError(where, f"cluster {key!r}: name {name!r} cannot be used as a folder name")
+        if name is not None:
+            _check_component(name.strip() if isinstance(name, str) else name,
+                             f"cluster {key!r}: name {name!r}", where)
+            c["name"] = name.strip()
+        _check_component(character_folder(key, c), f"cluster {key!r}: its folder", where)
         if c.get("character", True) not in (True, False):
             raise ReviewFileError(where, f"cluster {key!r}: 'character' must be true or false")
     names = [c["name"].strip() for c in clusters.values() if c.get("name") and c.get("character", True)]
