@@ -1,6 +1,7 @@
 """Reliability and security of the platform's edges (issue 20): names that become paths, killed runs, review
 files and saves, the folder swap, bad media, the review server's socket handling and file modes."""
 import json
+from pathlib import Path
 
 import pytest
 from dagster import instance_for_test, materialize
@@ -11,6 +12,7 @@ from animproc.review.labels import ReviewFileError, parse_review, review_path
 from review_helpers import fake_identities
 
 FORMAT = "animproc-review/1"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _identities(clusters: dict, faces: dict | None = None, **top) -> str:
@@ -78,3 +80,123 @@ def test_characters_asset_refuses_a_review_that_would_write_outside_the_storage_
     assert "cannot be used as a folder name" in str(failure.event_specific_data.error.message)
     outside = [p for p in tmp_path.rglob("*") if root not in p.parents and p != root and p not in root.parents]
     assert outside == [] and not (st.asset_dir("demo", "characters")).exists()
+
+
+SLOW_VOCALS = """import sys, time
+import assets.audio as audio
+real = audio._audio_info
+def slow(*args):  # the vocals step (a `gpu` pool step) takes its time, so it can be killed while it holds the slot
+    time.sleep(300)
+    return real(*args)
+audio._audio_info = slow
+from animproc_dagster.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class _Cli:
+    """`animproc` subprocesses with their own storage and Dagster home, their output collected line by line."""
+
+    def __init__(self, tmp_path):
+        import os
+
+        self.cwd = tmp_path
+        self.env = {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "home"),
+                    "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs"), "PYTHONUNBUFFERED": "1",
+                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+    def start(self, *args, slow: bool = False):
+        import queue
+        import subprocess
+        import sys
+        import threading
+
+        code = ["-c", SLOW_VOCALS] if slow else ["-m", "animproc_dagster.cli"]
+        proc = subprocess.Popen([sys.executable, *code, *args], cwd=self.cwd, env=self.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc.lines, proc.seen = queue.Queue(), []
+        threading.Thread(target=lambda: [proc.lines.put(line) for line in proc.stdout], daemon=True).start()
+        return proc
+
+    @staticmethod
+    def wait_for(proc, text: str, timeout: float = 90) -> str:
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = proc.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            proc.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not printed in {timeout} s:\n{''.join(proc.seen)}")
+
+    @staticmethod
+    def finish(proc, timeout: float = 90) -> str:
+        import queue
+
+        import subprocess
+
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        while True:
+            try:
+                proc.seen.append(proc.lines.get(timeout=1))
+            except queue.Empty:
+                break
+        assert rc == 0, "".join(proc.seen)
+        return "".join(proc.seen)
+
+
+def test_a_killed_run_does_not_block_later_runs(tmp_path, monkeypatch):
+    """`kill -9` of `animproc run` while its `gpu` pool step runs: the next run marks the dead run failed and frees
+    its slot; a run already waiting on a killed run's slot says what it waits for, then frees it and finishes;
+    in the end no slot is held and nothing waits."""
+    import os
+    import signal
+
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    from media_helpers import textured, write_video
+
+    import shutil
+
+    from animproc.library import store_source
+    from animproc.storage import Storage
+    from partitions import add_film
+
+    cli = _Cli(tmp_path)
+    (tmp_path / "home").mkdir()
+    shutil.copyfile(ROOT / "dagster.yaml", tmp_path / "home" / "dagster.yaml")  # as `animproc` seeds it
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    store_source(Storage(tmp_path / "data"), "clip", write_video(tmp_path / "clip.mp4", [textured(k // 6) for k in range(24)]))
+    with DagsterInstance.get() as instance:
+        add_film(instance, "clip")
+    first = cli.start("run", "clip", "--select", "vocals", slow=True)
+    try:
+        cli.wait_for(first, "running vocals")
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    second = cli.start("run", "clip", "--select", "vocals", slow=True)
+    try:
+        freed = cli.wait_for(second, "died with its process")
+        cli.wait_for(second, "running vocals")  # it got the slot the killed run held
+        third = cli.start("run", "clip", "--select", "vocals")
+        waits = cli.wait_for(third, "vocals waits for a free slot in pool 'gpu'")
+    finally:
+        os.kill(second.pid, signal.SIGKILL)
+    out = cli.finish(third)
+    assert "marked failed, its pool slots freed" in freed and "of film 'clip'" in waits
+    assert "died with its process" in out and "done in" in out
+    with DagsterInstance.get() as instance:
+        statuses = sorted(r.status.value for r in instance.get_runs())
+        info = instance.event_log_storage.get_concurrency_info("gpu")
+    assert statuses == ["FAILURE", "FAILURE", "SUCCESS"]
+    assert info.claimed_slots == [] and info.pending_steps == []
