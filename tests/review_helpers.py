@@ -36,28 +36,31 @@ def fake_instances(root: Path, film: str = "demo", count: int = 12) -> tuple[Sto
     return st, table
 
 
-def fake_identities(root: Path, film: str = "demo") -> tuple[Storage, pd.DataFrame]:
+def fake_identities(root: Path, film: str = "demo", unowned: int = 0) -> tuple[Storage, pd.DataFrame]:
     """Identity clusters as `identity_clusters` writes them: 3 clusters of 4 faces and 2 noise faces, each face
-    in its own kept instance."""
+    in its own kept instance; then `unowned` faces of cluster 0 found on interval-sampled frames, which belong
+    to no instance (a null instance id, as on every real film)."""
     import json
 
     st = Storage(root)
     rows, instances = [], []
-    labels = [0] * 4 + [1] * 4 + [2] * 4 + [-1] * 2
+    labels = [0] * 4 + [1] * 4 + [2] * 4 + [-1] * 2 + [0] * unowned
     for k, cluster in enumerate(labels):
-        face_id, iid = f"{k:07d}_f00", f"{k:07d}_00"
+        face_id, iid = f"{k:07d}_f00", (f"{k:07d}_00" if k < 14 else None)
         crop = np.full((112, 112, 3), (60 * (cluster + 2)) % 255, np.uint8)
         cv2.putText(crop, str(k), (30, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
         st.write_bytes(st.asset_dir(film, "faces") / "crops" / f"{face_id}.jpg", cv2.imencode(".jpg", crop)[1].tobytes())
-        rgba = np.dstack([crop, np.full((112, 112), 255, np.uint8)])
-        st.write_bytes(st.asset_dir(film, "instances_filtered") / "cutouts" / f"{iid}.png",
-                       cv2.imencode(".png", rgba)[1].tobytes())
         rows.append({"face_id": face_id, "film": film, "frame_index": k, "time": k / 24, "shot_id": 0,
                      "instance_id": iid, "x0": 0.0, "y0": 0.0, "x1": 60.0, "y1": 60.0, "score": 0.9, "size": 20.0,
                      "landmarks": [20, 25, 40, 25, 30 + (k % 3) * 5, 35, 22, 45, 38, 45],
                      "sharpness": 50.0, "excluded": None, "crop_path": f"{film}/faces/crops/{face_id}.jpg",
                      "track_id": k, "cluster": cluster, "probability": 1.0})
-        instances.append({"instance_id": iid, "frame_index": k, "cutout_path": f"{film}/instances_filtered/cutouts/{iid}.png"})
+        if iid is not None:
+            rgba = np.dstack([crop, np.full((112, 112), 255, np.uint8)])
+            st.write_bytes(st.asset_dir(film, "instances_filtered") / "cutouts" / f"{iid}.png",
+                           cv2.imencode(".png", rgba)[1].tobytes())
+            instances.append({"instance_id": iid, "frame_index": k,
+                              "cutout_path": f"{film}/instances_filtered/cutouts/{iid}.png"})
     faces = pd.DataFrame(rows)
     st.write_parquet(st.asset_dir(film, "identity_clusters") / "faces.parquet", faces)
     st.write_parquet(st.asset_dir(film, "instances_filtered") / "instances.parquet", pd.DataFrame(instances))

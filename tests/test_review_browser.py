@@ -182,3 +182,14 @@ def test_an_edit_after_finishing_reopens_the_review(tmp_path):
         expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
     review = load_review(st, "demo", "instances")
     assert review.submitted and review.version == 3
+
+
+def test_the_identity_page_loads_when_faces_belong_to_no_instance(tmp_path):
+    """Faces found on interval-sampled frames have no instance: the page still loads and shows them."""
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities
+
+    st, _ = fake_identities(tmp_path / "data", unowned=3)
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster", timeout=10000)
+        assert page.locator("#n-clustered").inner_text() == "15"

@@ -148,7 +148,13 @@ class ReviewServer:
                 self.wfile.write(body)
 
             def _json(self, status: int, obj) -> None:
-                self._send(status, json.dumps(obj).encode(), "application/json", {"Cache-Control": "no-store"})
+                """Strict JSON only (a browser's JSON.parse refuses NaN): a source that lets one through is
+                answered as a server error naming the problem, never as a page stuck on "loading"."""
+                try:
+                    body = json.dumps(obj, allow_nan=False)
+                except ValueError as exc:
+                    status, body = HTTPStatus.INTERNAL_SERVER_ERROR, json.dumps({"error": f"not strict JSON: {exc}"})
+                self._send(status, body.encode(), "application/json", {"Cache-Control": "no-store"})
 
             def do_GET(self):
                 if not self._host_ok():

@@ -11,6 +11,11 @@ def _film_relative(film: str, path: str) -> str:
     return path.removeprefix(f"{film}/")
 
 
+def _text_or_none(value) -> str | None:
+    """A table's text cell for JSON: pandas reads a null string as NaN, which no browser parses."""
+    return value if isinstance(value, str) else None
+
+
 def instances_source(storage: Storage, film: str) -> ReviewSource:
     table_path = storage.asset_dir(film, "instances") / "instances.parquet"
 
@@ -40,7 +45,8 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
                  "frame": (f"frames_processed/images/{r.face_id.rsplit('_f', 1)[0]}.jpg"
                            if isinstance(r.instance_id, str) else _film_relative(film, r.crop_path)),
                  "cluster": "noise" if r.cluster < 0 else str(int(r.cluster)), "medoid": r.face_id in medoids,
-                 "suggested_name": (summary.get(int(r.cluster)) or {}).get("suggested_name"),
-                 "instance_id": r.instance_id, "frame_index": int(r.frame_index)} for r in faces.itertuples()]
+                 "suggested_name": _text_or_none((summary.get(int(r.cluster)) or {}).get("suggested_name")),
+                 "instance_id": _text_or_none(r.instance_id), "frame_index": int(r.frame_index)}
+                for r in faces.itertuples()]
 
     return ReviewSource("identities", f"Identities of {film}", items)
