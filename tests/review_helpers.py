@@ -36,10 +36,12 @@ def fake_instances(root: Path, film: str = "demo", count: int = 12) -> tuple[Sto
     return st, table
 
 
-def fake_identities(root: Path, film: str = "demo", unowned: int = 0) -> tuple[Storage, pd.DataFrame]:
+def fake_identities(root: Path, film: str = "demo", unowned: int = 0, embedded: bool = False) -> tuple[Storage, pd.DataFrame]:
     """Identity clusters as `identity_clusters` writes them: 3 clusters of 4 faces and 2 noise faces, each face
     in its own kept instance; then `unowned` faces of cluster 0 found on interval-sampled frames, which belong
-    to no instance (a null instance id, as on every real film)."""
+    to no instance (a null instance id, as on every real film). `embedded` writes the faces' embeddings too:
+    within a cluster the distance to the medoid (its first face) grows with the face's place, so its last face
+    is the outlier."""
     import json
 
     st = Storage(root)
@@ -64,6 +66,11 @@ def fake_identities(root: Path, film: str = "demo", unowned: int = 0) -> tuple[S
     faces = pd.DataFrame(rows)
     st.write_parquet(st.asset_dir(film, "identity_clusters") / "faces.parquet", faces)
     st.write_parquet(st.asset_dir(film, "instances_filtered") / "instances.parquet", pd.DataFrame(instances))
+    if embedded:
+        vectors = [np.eye(4)[c] + 0.15 * (k % 4) * np.eye(4)[3] if c >= 0 else np.array([0.5, 0.5, 0, 0])
+                   for k, c in enumerate(labels)]
+        st.write_parquet(st.asset_dir(film, "faces") / "faces.parquet", pd.DataFrame(
+            {"face_id": faces["face_id"], "embedding": [v.tolist() for v in vectors]}))
     summary = [{"cluster": c, "size": 4, "medoid_face": f"{4 * c:07d}_f00", "suggested_name": None} for c in range(3)]
     st.write_text(st.asset_dir(film, "identity_clusters") / "clusters.json", json.dumps({"clusters": summary}))
     return st, faces

@@ -116,17 +116,20 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
         page.wait_for_selector(".cluster")
         rows = page.locator(".cluster")
         assert rows.count() == 4  # three clusters and noise
-        rows.nth(0).locator("input.name").fill("sintel")
-        rows.nth(0).locator("input.name").press("Enter")
+        assert page.locator(".face").count() == 4  # only the focused cluster is open
+        page.locator("#name").fill("sintel")
+        page.locator("#name").press("Enter")
         page.keyboard.press("ArrowDown")
         page.keyboard.press("c")  # select cluster 1
         page.keyboard.press("ArrowDown")
         page.keyboard.press("c")  # select cluster 2
         page.keyboard.press("m")  # merge 2 into 1
         assert page.locator(".cluster").count() == 3
+        page.locator('.cluster[data-key="0"] .head').click()
         page.locator('.face[data-id="0000002_f00"]').click()
         page.locator('.face[data-id="0000003_f00"]').click()
         page.locator("#split").click()  # faces 2 and 3 leave "sintel" for a new cluster
+        page.locator('.cluster[data-key="1"] .head').click()
         page.locator('.face[data-id="0000005_f00"]').click()
         page.locator("#target").select_option("noise")
         page.locator("#move").click()
@@ -193,3 +196,68 @@ def test_the_identity_page_loads_when_faces_belong_to_no_instance(tmp_path):
     with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
         page.wait_for_selector(".cluster", timeout=10000)
         assert page.locator("#n-clustered").inner_text() == "15"
+
+
+def test_identity_review_by_keyboard_alone_with_outliers_first_and_a_named_merge(tmp_path):
+    """Rename (r), merge (c, c, m; the dropped name is said), split (space, s), move (v, choose, Enter; Delete
+    to noise), undo and redo (z, Ctrl+Y), a refused duplicate name: keys only. The open cluster shows its faces
+    farthest from the medoid first."""
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities
+
+    st, _ = fake_identities(tmp_path / "data", embedded=True)
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster")
+        keys = page.keyboard
+        assert [page.locator(".face").nth(i).get_attribute("data-id") for i in range(4)] == [
+            "0000003_f00", "0000002_f00", "0000001_f00", "0000000_f00"]  # the outlier first, the medoid last
+        for name, down in [("anna", 0), ("bob", 1), ("carl", 1)]:
+            for _ in range(down):
+                keys.press("ArrowDown")
+            keys.press("r")
+            keys.type(name)
+            keys.press("Enter")
+        expect(page.locator('.cluster[data-key="2"] .label')).to_have_text("2: carl")
+        keys.press("k")
+        keys.press("c")  # bob
+        keys.press("j")
+        keys.press("c")  # carl
+        keys.press("m")
+        expect(page.locator("#status")).to_contain_text('dropped the name "carl"')
+        assert page.locator('.cluster[data-key="1"] .size').inner_text() == "8 faces"
+        keys.press("r")
+        keys.type("anna")
+        keys.press("Enter")  # already cluster 0's name: refused, not left on the page
+        expect(page.locator("#status")).to_contain_text('"anna" is already cluster 0')
+        assert page.locator("#name").input_value() == "bob"
+        keys.press("j")  # cluster 0 (anna) comes after the merged one
+        assert page.locator(".cluster.focused").get_attribute("data-key") == "0"
+        keys.press(" ")
+        keys.press("ArrowRight")
+        keys.press(" ")  # faces 3 and 2, the two outliers
+        keys.press("s")
+        expect(page.locator('.cluster[data-key="new1"]')).to_have_count(1)
+        keys.press("k")  # back to the merged cluster 1
+        keys.press(" ")
+        keys.press("v")
+        for _ in range(3):  # 1, 0, new1, noise
+            keys.press("ArrowDown")
+        keys.press("Enter")
+        expect(page.locator("#status")).to_contain_text("to noise")
+        keys.press(" ")
+        keys.press("Delete")
+        assert page.locator("#n-noise").inner_text() == "4"
+        keys.press("z")
+        assert page.locator("#n-noise").inner_text() == "3"
+        keys.press("Control+y")
+        assert page.locator("#n-noise").inner_text() == "4"
+        keys.press("z")
+        expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+    review = load_review(st, "demo", "identities")
+    f, c = review.decisions["faces"], review.decisions["clusters"]
+    assert [c[k]["name"] for k in ("0", "1")] == ["anna", "bob"] and "2" not in c
+    assert f["0000003_f00"] == f["0000002_f00"] == "new1" and f["0000001_f00"] == f["0000000_f00"] == "0"
+    assert sorted(k for k, v in f.items() if v == "noise") == ["0000007_f00", "0000012_f00", "0000013_f00"]
+    assert all(f[f"{k:07d}_f00"] == "1" for k in (4, 5, 6, 8, 9, 10, 11))

@@ -176,7 +176,8 @@ class ReviewServer:
                     source = server.sources[kind]
                     files = resources.files("animproc.review")
                     page = files.joinpath(f"{kind}.html").read_text()
-                    page = page.replace("{{COMMON_CSS}}", files.joinpath("review.css").read_text())
+                    page = page.replace("{{COMMON_CSS}}", files.joinpath("review.css").read_text()) \
+                        .replace("{{COMMON_JS}}", files.joinpath("review.js").read_text())
                     page = page.replace("{{TOKEN}}", server.token).replace("{{FILM}}", server.film) \
                         .replace("{{TITLE}}", source.title).replace("{{BASE}}", f"/{kind}")
                     return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8",
