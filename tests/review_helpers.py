@@ -1,4 +1,6 @@
 """A film with instances written the way the `instances` asset writes them, for review tests."""
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -6,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from animproc.image.masks import encode_rle
+from animproc.review.server import ReviewServer
 from animproc.storage import Storage
 
 CATEGORIES = ["character", "object", "character", "background", "character", "object"]
@@ -74,3 +77,24 @@ def fake_identities(root: Path, film: str = "demo", unowned: int = 0, embedded: 
     summary = [{"cluster": c, "size": 4, "medoid_face": f"{4 * c:07d}_f00", "suggested_name": None} for c in range(3)]
     st.write_text(st.asset_dir(film, "identity_clusters") / "clusters.json", json.dumps({"clusters": summary}))
     return st, faces
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def review_page(storage, film: str, sources, path: str):
+    """A review server on a free port and a headless Chromium page open at `path` on it."""
+    from playwright.sync_api import sync_playwright
+
+    server = ReviewServer(storage, film, sources)
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(server.url + path)
+            yield page
+            browser.close()
+    finally:
+        server.stop()

@@ -2,43 +2,22 @@
 sensor and the instances_filtered run that follow."""
 import json
 import re
-import shutil
-from contextlib import contextmanager
 
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
 from animproc.library import store_source
 from animproc.review.labels import load_review
-from animproc.review.server import ReviewServer
 from animproc.review.sources import instances_source
 from animproc.storage import Storage
 from animproc_dagster.definitions import build_defs
 from animproc_dagster.sensors import review_sensor
 from dagster_helpers import run_film
+from review_helpers import CHROMIUM, review_page
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@contextmanager
-def review_page(storage, film: str, sources, path: str):
-    """A review server on a free port and a headless Chromium page open at `path` on it."""
-    from playwright.sync_api import sync_playwright
-
-    server = ReviewServer(storage, film, sources)
-    server.start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(server.url + path)
-            yield page
-            browser.close()
-    finally:
-        server.stop()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM, reason="Debian chromium is not installed")]
 
 
@@ -76,6 +55,7 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
             assert "kept" in cards.nth(0).get_attribute("class")
             assert "pending" in cards.nth(2).get_attribute("class")
             page.locator("#finish").click()
+            page.locator("#confirm-yes").click()
             expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
         review = load_review(st, "sample", "instances")
         assert review.submitted and review.decided_by == "person"
@@ -139,6 +119,7 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
         expect(page.locator("#status")).to_have_text(re.compile("^saved"))
         assert page.locator("#n-noise").inner_text() == "3"
         page.locator("#finish").click()
+        page.locator("#confirm-yes").click()
         expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
     review = load_review(st, "demo", "identities")
     assert review.submitted
@@ -175,6 +156,7 @@ def test_an_edit_after_finishing_reopens_the_review(tmp_path):
     with review_page(st, "demo", instances_source(st, "demo"), "instances/") as page:
         page.wait_for_selector(".card")
         page.locator("#finish").click()
+        page.locator("#confirm-yes").click()
         expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
         assert load_review(st, "demo", "instances").submitted
         page.locator(".card").first.click()
@@ -182,6 +164,7 @@ def test_an_edit_after_finishing_reopens_the_review(tmp_path):
         expect(page.locator("#status")).to_have_text(re.compile("^saved"))
         assert not load_review(st, "demo", "instances").submitted
         page.locator("#finish").click()
+        page.locator("#confirm-yes").click()
         expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
     review = load_review(st, "demo", "instances")
     assert review.submitted and review.version == 3

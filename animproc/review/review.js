@@ -55,3 +55,30 @@ const Lightbox = (() => {
   }
   return {open, close, isOpen, key, current: () => current};
 })();
+
+/* A question asked once, on the page (a browser's confirm() is blocked or dismissed in some setups):
+   Enter or the button confirms, Esc or "Back" returns to the review. */
+const Confirm = (() => {
+  let root = null, action = null;
+  function build() {
+    root = document.createElement("div"); root.id = "confirm"; root.hidden = true;
+    root.innerHTML = '<div class="confirm-box"><p id="confirm-text"></p><button id="confirm-yes"></button> ' +
+      '<button id="confirm-no">Back to the review</button></div>';
+    document.body.appendChild(root);
+    root.querySelector("#confirm-yes").onclick = () => done(true);
+    root.querySelector("#confirm-no").onclick = () => done(false);
+    document.addEventListener("keydown", (e) => {
+      if (root.hidden) return;
+      if (e.key === "Enter") { e.preventDefault(); done(true); }
+      if (e.key === "Escape") { e.preventDefault(); done(false); }
+    });
+  }
+  function done(yes) { root.hidden = true; const fn = action; action = null; if (yes && fn) fn(); }
+  function ask(text, yesLabel, onYes) {
+    if (!root) build();
+    root.querySelector("#confirm-text").textContent = text;
+    root.querySelector("#confirm-yes").textContent = yesLabel;
+    action = onYes; root.hidden = false; root.querySelector("#confirm-yes").focus();
+  }
+  return {ask, isOpen: () => !!root && !root.hidden};
+})();
