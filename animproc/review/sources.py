@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import groupby
 
 import numpy as np
 import pandas as pd
 
-from animproc.identity.tracks import link_tracks
+from animproc.identity.tracks import box_iou
 from animproc.review.server import NothingToReview, ReviewSource
 from animproc.storage import Storage
 
@@ -38,22 +39,35 @@ def _track_neighbours(ids: list[str], tracks: np.ndarray, frames: np.ndarray) ->
     return prev, nxt
 
 
+def _linked_boxes(shots: np.ndarray, frames: np.ndarray, boxes: np.ndarray, min_iou: float = 0.3) -> tuple[list, list]:
+    """Previous and next position of each box in its track: boxes of one shot in consecutive sampled frames are
+    linked greedily by IoU (highest first), one to one, as faces are linked into tracks."""
+    prev, nxt = [None] * len(boxes), [None] * len(boxes)
+    order = np.lexsort((frames, shots))
+    groups = [list(g) for _, g in groupby(order, key=lambda k: (shots[k], frames[k]))]
+    for a, b in zip(groups, groups[1:]):
+        if shots[a[0]] != shots[b[0]]:
+            continue
+        pairs = sorted(((box_iou(boxes[i], boxes[j]), i, j) for i in a for j in b), reverse=True)
+        for iou, i, j in pairs:
+            if iou >= min_iou and nxt[i] is None and prev[j] is None:
+                nxt[i], prev[j] = j, i
+    return prev, nxt
+
+
 def instance_items(film: str, table: pd.DataFrame) -> list[dict]:
     """One item per instance, with its box in the source frame and its neighbours in the same track (instances
     linked by box overlap across a shot's sampled frames)."""
-    boxes = pd.DataFrame({"shot_id": table["shot_id"].to_numpy(), "frame_index": table["frame_index"].to_numpy(),
-                          "x0": table["bbox_x"].to_numpy(float), "y0": table["bbox_y"].to_numpy(float),
-                          "x1": (table["bbox_x"] + table["bbox_w"]).to_numpy(float),
-                          "y1": (table["bbox_y"] + table["bbox_h"]).to_numpy(float)})
-    tracks = link_tracks(boxes) if len(table) else np.zeros(0, int)
+    x, y, w, h = (table[c].to_numpy(float) for c in ("bbox_x", "bbox_y", "bbox_w", "bbox_h"))
+    prev, nxt = _linked_boxes(table["shot_id"].to_numpy(), table["frame_index"].to_numpy(),
+                              np.stack([x, y, x + w, y + h], axis=1) if len(table) else np.zeros((0, 4)))
     ids = list(table["instance_id"])
-    prev, nxt = _track_neighbours(ids, tracks, table["frame_index"].to_numpy())
     return [{"id": r.instance_id, "cutout": _film_relative(film, r.cutout_path),
              "frame": _film_relative(film, r.overlay_path), "frame_index": int(r.frame_index),
              "time": _finite(r.time, 3), "shot_id": int(r.shot_id), "category": r.category,
              "category_score": _finite(r.category_score) or 0.0, "area": int(r.area),
              "box": [int(r.bbox_x), int(r.bbox_y), int(r.bbox_w), int(r.bbox_h)], "frame_width": int(r.mask_width),
-             "track": int(tracks[k]), "prev": prev[k], "next": nxt[k]}
+             "prev": None if prev[k] is None else ids[prev[k]], "next": None if nxt[k] is None else ids[nxt[k]]}
             for k, r in enumerate(table.itertuples())]
 
 
