@@ -244,3 +244,51 @@ def test_identity_review_by_keyboard_alone_with_outliers_first_and_a_named_merge
     assert f["0000003_f00"] == f["0000002_f00"] == "new1" and f["0000001_f00"] == f["0000000_f00"] == "0"
     assert sorted(k for k, v in f.items() if v == "noise") == ["0000007_f00", "0000012_f00", "0000013_f00"]
     assert all(f[f"{k:07d}_f00"] == "1" for k in (4, 5, 6, 8, 9, 10, 11))
+
+
+def test_a_gate_without_anything_to_review_at_start_is_served_once_it_has(tmp_path):
+    """The server started before the clusters existed: /identities/ says what to materialise, and shows the
+    clusters on the next load once they are there, without a restart."""
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities, fake_instances
+
+    st, _ = fake_instances(tmp_path / "data")
+    with review_page(st, "demo", [instances_source(st, "demo"), identities_source(st, "demo")], "identities/") as page:
+        expect(page.locator("#status")).to_contain_text("materialise `identity_clusters` first (then reload this page)")
+        fake_identities(tmp_path / "data")
+        page.reload()
+        page.wait_for_selector(".cluster")
+        assert page.locator(".cluster").count() == 4
+
+
+def test_a_refused_save_returns_the_page_to_the_saved_state(tmp_path):
+    """Two clusters may share a name only while one is not a character; making it one again is refused by the
+    server, and the page then shows what the file holds, not the refused change."""
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities
+
+    st, _ = fake_identities(tmp_path / "data")
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster")
+        keys = page.keyboard
+        keys.press("r")
+        keys.type("anna")
+        keys.press("Enter")
+        keys.press("x")  # cluster 0 is not a character
+        keys.press("j")
+        keys.press("r")
+        keys.type("anna")
+        keys.press("Enter")  # allowed: the other "anna" is not a character
+        expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+        keys.press("k")
+        keys.press("x")  # two characters named anna: the server refuses
+        expect(page.locator("#status")).to_contain_text("not saved")
+        expect(page.locator("#status")).to_contain_text("back to the saved version")
+        assert "not-character" in page.locator('.cluster[data-key="0"]').get_attribute("class")
+        assert page.locator("#n-clusters").inner_text() == "2"
+    clusters = load_review(st, "demo", "identities").decisions["clusters"]
+    assert clusters["0"] == {"name": "anna", "character": False} and clusters["1"]["name"] == "anna"
