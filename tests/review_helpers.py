@@ -185,7 +185,7 @@ def measure_review_page(server_url: str, path: str, ready: str, keys: list[str])
         started = time.perf_counter()
         page.goto(server_url + path)
         page.wait_for_selector(ready, timeout=60000)
-        page.wait_for_function("document.getElementById('status').textContent !== 'loading'")
+        page.wait_for_function("() => document.getElementById('status').textContent !== 'loading'")
         load = time.perf_counter() - started
         times = page.evaluate(MEASURE_KEYS_JS, keys)
         browser.close()

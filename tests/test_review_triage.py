@@ -119,6 +119,8 @@ def test_filters_sort_jump_and_a_batch_rule_that_undo_reverts(tmp_path):
 
 
 def test_lightbox_shows_the_item_over_its_frame_and_walks_its_track_on_both_pages(tmp_path):
+    from playwright.sync_api import expect
+
     st, table = fake_instances(tmp_path / "data")
     with review_page(st, "demo", instances_source(st, "demo"), "instances/") as page:
         page.wait_for_selector(".card")
@@ -127,8 +129,7 @@ def test_lightbox_shows_the_item_over_its_frame_and_walks_its_track_on_both_page
         box = page.locator("#lightbox")
         assert box.is_visible() and box.get_attribute("data-id") == "000000_00"
         assert "shot 0, 0 s (frame 0)" in page.locator(".lb-caption").inner_text()
-        page.wait_for_function("!document.querySelector('.lb-box').hidden")
-        assert page.locator(".lb-box").is_visible()
+        expect(page.locator(".lb-box")).to_be_visible()  # drawn once the frame has loaded
         page.keyboard.press("ArrowRight")  # the same figure in the next sampled frame, not the other one beside it
         assert box.get_attribute("data-id") == "000001_00"
         page.keyboard.press("k")  # the page under the lightbox takes no keys
@@ -143,3 +144,14 @@ def test_lightbox_shows_the_item_over_its_frame_and_walks_its_track_on_both_page
         assert "distance to the medoid" in page.locator(".lb-caption").inner_text()
         page.keyboard.press("f")
         assert page.locator("#lightbox").is_hidden()
+
+
+def test_shift_arrows_select_faces_from_the_focused_one_on(tmp_path):
+    st, _ = fake_identities(tmp_path / "data", embedded=True)
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".face")
+        page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("Shift+ArrowRight")
+        assert page.locator("#n-selected").inner_text() == "3"
+        assert page.eval_on_selector_all(".face.selected", "els => els.map(e => e.dataset.id)") == [
+            "0000003_f00", "0000002_f00", "0000001_f00"]
