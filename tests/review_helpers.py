@@ -1,4 +1,5 @@
-"""A film with instances written the way the `instances` asset writes them, for review tests."""
+"""Films with review products written the way the assets write them (small ones and ones the size of a 90-minute
+film), and headless Chromium on a review server, for review tests and bench/review_pages.py."""
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
