@@ -336,9 +336,13 @@ def cmd_run(args) -> int:
         keys = sorted(keys, key=lambda k: k.to_user_string())
         if not ok or not keys:
             continue
-        if _gate_ready(instance, args.name, gate) or names:
+        if _gate_ready(instance, args.name, gate):
             ok = _execute(instance, job, args.name, keys)
-        elif not names:
+        else:
+            if names:  # chosen assets behind an unfinished review: said here, not as a failure inside Dagster
+                _fail(f"{', '.join(k.to_user_string() for k in keys)} need(s) the finished {gate.kind} review "
+                      f"of {args.name!r}; not run")
+                ok = False
             break
     print(f"outputs under {_storage().film_dir(args.name)}. Browse them with `make ui` (http://127.0.0.1:3000).")
     return 0 if ok else 1
@@ -568,6 +572,8 @@ def cmd_review(args) -> int:
     try:
         validate_film_key(args.name)
         st = _storage()
+        if not st.film_dir(args.name).exists():
+            return _fail(f"no film named {args.name!r}; add it with `animproc film add {args.name} PATH`")
         makers = {"instances": instances_source, "identities": identities_source}
         # the asked-for gate first (the root leads there); the others are served when they have something
         sources = [makers[args.kind](st, args.name)] + [m(st, args.name) for k, m in makers.items() if k != args.kind]
@@ -576,7 +582,7 @@ def cmd_review(args) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc}")
-    others = ", ".join(server.url_for(s) for s in server.sources if s != args.kind)
+    others = ", ".join(server.url_for(s) for s in server.sources if s != args.kind and server.ready(s))
     print(f"reviewing the {args.kind} of {args.name!r} at {server.url_for(args.kind)}  (Ctrl+C to stop)")
     if others:
         print(f"  the same server also serves {others}")

@@ -2,43 +2,22 @@
 sensor and the instances_filtered run that follow."""
 import json
 import re
-import shutil
-from contextlib import contextmanager
 
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
 from animproc.library import store_source
 from animproc.review.labels import load_review
-from animproc.review.server import ReviewServer
 from animproc.review.sources import instances_source
 from animproc.storage import Storage
 from animproc_dagster.definitions import build_defs
 from animproc_dagster.sensors import review_sensor
 from dagster_helpers import run_film
+from review_helpers import CHROMIUM, review_page
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@contextmanager
-def review_page(storage, film: str, sources, path: str):
-    """A review server on a free port and a headless Chromium page open at `path` on it."""
-    from playwright.sync_api import sync_playwright
-
-    server = ReviewServer(storage, film, sources)
-    server.start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(server.url + path)
-            yield page
-            browser.close()
-    finally:
-        server.stop()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM, reason="Debian chromium is not installed")]
 
 
@@ -76,6 +55,7 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
             assert "kept" in cards.nth(0).get_attribute("class")
             assert "pending" in cards.nth(2).get_attribute("class")
             page.locator("#finish").click()
+            page.locator("#confirm-yes").click()
             expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
         review = load_review(st, "sample", "instances")
         assert review.submitted and review.decided_by == "person"
@@ -116,17 +96,20 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
         page.wait_for_selector(".cluster")
         rows = page.locator(".cluster")
         assert rows.count() == 4  # three clusters and noise
-        rows.nth(0).locator("input.name").fill("sintel")
-        rows.nth(0).locator("input.name").press("Enter")
+        assert page.locator(".face").count() == 4  # only the focused cluster is open
+        page.locator("#name").fill("sintel")
+        page.locator("#name").press("Enter")
         page.keyboard.press("ArrowDown")
         page.keyboard.press("c")  # select cluster 1
         page.keyboard.press("ArrowDown")
         page.keyboard.press("c")  # select cluster 2
         page.keyboard.press("m")  # merge 2 into 1
         assert page.locator(".cluster").count() == 3
+        page.locator('.cluster[data-key="0"] .head').click()
         page.locator('.face[data-id="0000002_f00"]').click()
         page.locator('.face[data-id="0000003_f00"]').click()
         page.locator("#split").click()  # faces 2 and 3 leave "sintel" for a new cluster
+        page.locator('.cluster[data-key="1"] .head').click()
         page.locator('.face[data-id="0000005_f00"]').click()
         page.locator("#target").select_option("noise")
         page.locator("#move").click()
@@ -136,6 +119,7 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
         expect(page.locator("#status")).to_have_text(re.compile("^saved"))
         assert page.locator("#n-noise").inner_text() == "3"
         page.locator("#finish").click()
+        page.locator("#confirm-yes").click()
         expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
     review = load_review(st, "demo", "identities")
     assert review.submitted
@@ -172,6 +156,7 @@ def test_an_edit_after_finishing_reopens_the_review(tmp_path):
     with review_page(st, "demo", instances_source(st, "demo"), "instances/") as page:
         page.wait_for_selector(".card")
         page.locator("#finish").click()
+        page.locator("#confirm-yes").click()
         expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
         assert load_review(st, "demo", "instances").submitted
         page.locator(".card").first.click()
@@ -179,6 +164,7 @@ def test_an_edit_after_finishing_reopens_the_review(tmp_path):
         expect(page.locator("#status")).to_have_text(re.compile("^saved"))
         assert not load_review(st, "demo", "instances").submitted
         page.locator("#finish").click()
+        page.locator("#confirm-yes").click()
         expect(page.locator("#status")).to_have_text(re.compile("^submitted"))
     review = load_review(st, "demo", "instances")
     assert review.submitted and review.version == 3
@@ -193,3 +179,116 @@ def test_the_identity_page_loads_when_faces_belong_to_no_instance(tmp_path):
     with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
         page.wait_for_selector(".cluster", timeout=10000)
         assert page.locator("#n-clustered").inner_text() == "15"
+
+
+def test_identity_review_by_keyboard_alone_with_outliers_first_and_a_named_merge(tmp_path):
+    """Rename (r), merge (c, c, m; the dropped name is said), split (space, s), move (v, choose, Enter; Delete
+    to noise), undo and redo (z, Ctrl+Y), a refused duplicate name: keys only. The open cluster shows its faces
+    farthest from the medoid first."""
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities
+
+    st, _ = fake_identities(tmp_path / "data", embedded=True)
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster")
+        keys = page.keyboard
+        assert [page.locator(".face").nth(i).get_attribute("data-id") for i in range(4)] == [
+            "0000003_f00", "0000002_f00", "0000001_f00", "0000000_f00"]  # the outlier first, the medoid last
+        for name, down in [("anna", 0), ("bob", 1), ("carl", 1)]:
+            for _ in range(down):
+                keys.press("ArrowDown")
+            keys.press("r")
+            keys.type(name)
+            keys.press("Enter")
+        expect(page.locator('.cluster[data-key="2"] .label')).to_have_text("2: carl")
+        keys.press("k")
+        keys.press("c")  # bob
+        keys.press("j")
+        keys.press("c")  # carl
+        keys.press("m")
+        expect(page.locator("#status")).to_contain_text('dropped the name "carl"')
+        assert page.locator('.cluster[data-key="1"] .size').inner_text() == "8 faces"
+        keys.press("r")
+        keys.type("anna")
+        keys.press("Enter")  # already cluster 0's name: refused, not left on the page
+        expect(page.locator("#status")).to_contain_text('"anna" is already cluster 0')
+        assert page.locator("#name").input_value() == "bob"
+        keys.press("j")  # cluster 0 (anna) comes after the merged one
+        assert page.locator(".cluster.focused").get_attribute("data-key") == "0"
+        keys.press(" ")
+        keys.press("ArrowRight")
+        keys.press(" ")  # faces 3 and 2, the two outliers
+        keys.press("s")
+        expect(page.locator('.cluster[data-key="new1"]')).to_have_count(1)
+        keys.press("k")  # back to the merged cluster 1
+        keys.press(" ")
+        keys.press("v")
+        for _ in range(3):  # 1, 0, new1, noise
+            keys.press("ArrowDown")
+        keys.press("Enter")
+        expect(page.locator("#status")).to_contain_text("to noise")
+        keys.press(" ")
+        keys.press("Delete")
+        assert page.locator("#n-noise").inner_text() == "4"
+        keys.press("z")
+        assert page.locator("#n-noise").inner_text() == "3"
+        keys.press("Control+y")
+        assert page.locator("#n-noise").inner_text() == "4"
+        keys.press("z")
+        expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+    review = load_review(st, "demo", "identities")
+    f, c = review.decisions["faces"], review.decisions["clusters"]
+    assert [c[k]["name"] for k in ("0", "1")] == ["anna", "bob"] and "2" not in c
+    assert f["0000003_f00"] == f["0000002_f00"] == "new1" and f["0000001_f00"] == f["0000000_f00"] == "0"
+    assert sorted(k for k, v in f.items() if v == "noise") == ["0000007_f00", "0000012_f00", "0000013_f00"]
+    assert all(f[f"{k:07d}_f00"] == "1" for k in (4, 5, 6, 8, 9, 10, 11))
+
+
+def test_a_gate_without_anything_to_review_at_start_is_served_once_it_has(tmp_path):
+    """The server started before the clusters existed: /identities/ says what to materialise, and shows the
+    clusters on the next load once they are there, without a restart."""
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities, fake_instances
+
+    st, _ = fake_instances(tmp_path / "data")
+    with review_page(st, "demo", [instances_source(st, "demo"), identities_source(st, "demo")], "identities/") as page:
+        expect(page.locator("#status")).to_contain_text("materialise `identity_clusters` first (then reload this page)")
+        fake_identities(tmp_path / "data")
+        page.reload()
+        page.wait_for_selector(".cluster")
+        assert page.locator(".cluster").count() == 4
+
+
+def test_a_refused_save_returns_the_page_to_the_saved_state(tmp_path):
+    """Two clusters may share a name only while one is not a character; making it one again is refused by the
+    server, and the page then shows what the file holds, not the refused change."""
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities
+
+    st, _ = fake_identities(tmp_path / "data")
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster")
+        keys = page.keyboard
+        keys.press("r")
+        keys.type("anna")
+        keys.press("Enter")
+        keys.press("x")  # cluster 0 is not a character
+        keys.press("j")
+        keys.press("r")
+        keys.type("anna")
+        keys.press("Enter")  # allowed: the other "anna" is not a character
+        expect(page.locator("#status")).to_have_text(re.compile("^saved"))
+        keys.press("k")
+        keys.press("x")  # two characters named anna: the server refuses
+        expect(page.locator("#status")).to_contain_text("not saved")
+        expect(page.locator("#status")).to_contain_text("back to the saved version")
+        assert "not-character" in page.locator('.cluster[data-key="0"]').get_attribute("class")
+        assert page.locator("#n-clusters").inner_text() == "2"
+    clusters = load_review(st, "demo", "identities").decisions["clusters"]
+    assert clusters["0"] == {"name": "anna", "character": False} and clusters["1"]["name"] == "anna"

@@ -40,27 +40,48 @@ class NothingToReview(AnimprocError):
     pass
 
 
+class _Items(dict):
+    """Each source's items, read on first use: a gate with nothing to review when the server starts (the
+    clusters not made yet) is read again on the next request, so its page works without a restart."""
+
+    def __init__(self, sources: dict[str, ReviewSource]):
+        super().__init__()
+        self._sources, self._lock = sources, threading.Lock()
+
+    def load(self, kind: str) -> list[dict]:
+        return self[kind]
+
+    def __missing__(self, kind: str) -> list[dict]:
+        with self._lock:
+            if kind not in self:
+                self[kind] = self._sources[kind].items()
+            return self[kind]
+
+
 class ReviewServer:
     """Serves the given review sources. The first is the page the root leads to and must have something to
-    review (else NothingToReview); later ones with nothing to review yet are left out."""
+    review (else NothingToReview); later ones are served once they have something to review."""
 
     def __init__(self, storage: Storage, film: str, sources: ReviewSource | list[ReviewSource],
                  host: str = "127.0.0.1", port: int = 0):
         self.storage, self.film = storage, film
         sources = sources if isinstance(sources, list) else [sources]
-        self._items = {}
-        for k, source in enumerate(sources):
-            try:
-                self._items[source.kind] = source.items()
-            except NothingToReview:
-                if k == 0:
-                    raise
-        self.sources = {s.kind: s for s in sources if s.kind in self._items}
+        self.sources = {s.kind: s for s in sources}
+        self._items = _Items(self.sources)
+        self._items.load(sources[0].kind)  # the gate asked for must have something to review now
         self.token = secrets.token_urlsafe(24)
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
+
+    def ready(self, kind: str) -> bool:
+        """Whether `kind` has something to review now."""
+        try:
+            self._items.load(kind)
+            return True
+        except NothingToReview:
+            return False
 
     @property
     def url(self) -> str:
@@ -176,13 +197,19 @@ class ReviewServer:
                     source = server.sources[kind]
                     files = resources.files("animproc.review")
                     page = files.joinpath(f"{kind}.html").read_text()
-                    page = page.replace("{{COMMON_CSS}}", files.joinpath("review.css").read_text())
+                    page = page.replace("{{COMMON_CSS}}", files.joinpath("review.css").read_text()) \
+                        .replace("{{COMMON_JS}}", files.joinpath("review.js").read_text())
                     page = page.replace("{{TOKEN}}", server.token).replace("{{FILM}}", server.film) \
                         .replace("{{TITLE}}", source.title).replace("{{BASE}}", f"/{kind}")
                     return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8",
                                       {"Cache-Control": "no-store", "Content-Security-Policy":
                                        "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; "
                                        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"})
+                if rest in ("api/items", "api/all"):
+                    try:
+                        items = server._items.load(kind)
+                    except NothingToReview as exc:  # not yet: the page says what to materialise
+                        return self._json(HTTPStatus.NOT_FOUND, {"error": str(exc)})
                 if rest == "api/items":
                     q = parse_qs(url.query)
                     try:
@@ -190,11 +217,10 @@ class ReviewServer:
                         limit = min(1000, max(1, int(q.get("limit", ["200"])[0])))
                     except ValueError:
                         return self._json(HTTPStatus.BAD_REQUEST, {"error": "offset and limit must be integers"})
-                    items = server._items[kind]
                     return self._json(HTTPStatus.OK, {"total": len(items), "offset": offset,
                                                       "items": items[offset:offset + limit]})
                 if rest == "api/all":
-                    return self._json(HTTPStatus.OK, {"total": len(server._items[kind]), "items": server._items[kind]})
+                    return self._json(HTTPStatus.OK, {"total": len(items), "items": items})
                 if rest == "api/state":
                     try:
                         return self._json(HTTPStatus.OK, server.state(kind))

@@ -1,8 +1,15 @@
-"""What each review page shows, read from the film's assets."""
+"""What each review page shows, read from the film's assets. Every value is plain JSON (no NaN): a browser's
+JSON.parse refuses NaN, and pandas reads a null text cell as NaN."""
 from __future__ import annotations
 
 import json
+import math
+from itertools import groupby
 
+import numpy as np
+import pandas as pd
+
+from animproc.identity.tracks import box_iou
 from animproc.review.server import NothingToReview, ReviewSource
 from animproc.storage import Storage
 
@@ -16,19 +23,114 @@ def _text_or_none(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _finite(value, digits: int = 4) -> float | None:
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _track_neighbours(ids: list[str], tracks: np.ndarray, frames: np.ndarray) -> tuple[list, list]:
+    """For each item, the previous and next item of its track (in frame order), or None: the lightbox's
+    neighbours a key away."""
+    order = sorted(range(len(ids)), key=lambda k: (tracks[k], frames[k]))
+    prev, nxt = [None] * len(ids), [None] * len(ids)
+    for a, b in zip(order, order[1:]):
+        if tracks[a] == tracks[b]:
+            nxt[a], prev[b] = ids[b], ids[a]
+    return prev, nxt
+
+
+def _linked_boxes(shots: np.ndarray, frames: np.ndarray, boxes: np.ndarray, min_iou: float = 0.3) -> tuple[list, list]:
+    """Previous and next position of each box in its track: boxes of one shot in consecutive sampled frames are
+    linked greedily by IoU (highest first), one to one, as faces are linked into tracks."""
+    prev, nxt = [None] * len(boxes), [None] * len(boxes)
+    order = np.lexsort((frames, shots))
+    groups = [list(g) for _, g in groupby(order, key=lambda k: (shots[k], frames[k]))]
+    for a, b in zip(groups, groups[1:]):
+        if shots[a[0]] != shots[b[0]]:
+            continue
+        pairs = sorted(((box_iou(boxes[i], boxes[j]), i, j) for i in a for j in b), reverse=True)
+        for iou, i, j in pairs:
+            if iou >= min_iou and nxt[i] is None and prev[j] is None:
+                nxt[i], prev[j] = j, i
+    return prev, nxt
+
+
+def instance_items(film: str, table: pd.DataFrame) -> list[dict]:
+    """One item per instance, with its box in the source frame and its neighbours in the same track (instances
+    linked by box overlap across a shot's sampled frames)."""
+    x, y, w, h = (table[c].to_numpy(float) for c in ("bbox_x", "bbox_y", "bbox_w", "bbox_h"))
+    prev, nxt = _linked_boxes(table["shot_id"].to_numpy(), table["frame_index"].to_numpy(),
+                              np.stack([x, y, x + w, y + h], axis=1) if len(table) else np.zeros((0, 4)))
+    ids = list(table["instance_id"])
+    return [{"id": r.instance_id, "cutout": _film_relative(film, r.cutout_path),
+             "frame": _film_relative(film, r.overlay_path), "frame_index": int(r.frame_index),
+             "time": _finite(r.time, 3), "shot_id": int(r.shot_id), "category": r.category,
+             "category_score": _finite(r.category_score) or 0.0, "area": int(r.area),
+             "box": [int(r.bbox_x), int(r.bbox_y), int(r.bbox_w), int(r.bbox_h)], "frame_width": int(r.mask_width),
+             "prev": None if prev[k] is None else ids[prev[k]], "next": None if nxt[k] is None else ids[nxt[k]]}
+            for k, r in enumerate(table.itertuples())]
+
+
 def instances_source(storage: Storage, film: str) -> ReviewSource:
     table_path = storage.asset_dir(film, "instances") / "instances.parquet"
 
     def items() -> list[dict]:
         if not table_path.exists():
             raise NothingToReview(f"{table_path}: no instances for film {film!r}; materialise `instances` first")
-        table = storage.read_parquet(table_path)
-        return [{"id": r.instance_id, "cutout": _film_relative(film, r.cutout_path),
-                 "frame": _film_relative(film, r.overlay_path), "frame_index": int(r.frame_index),
-                 "time": round(float(r.time), 3), "shot_id": int(r.shot_id), "category": r.category,
-                 "category_score": float(r.category_score), "area": int(r.area)} for r in table.itertuples()]
+        return instance_items(film, storage.read_parquet(table_path))
 
     return ReviewSource("instances", f"Instances of {film}", items)
+
+
+def _medoid_distances(faces: pd.DataFrame, embeddings: dict[str, np.ndarray], medoids: dict[int, str]) -> list:
+    """Each face's cosine distance to its cluster's medoid (a noise face: to the nearest medoid), so the page
+    can show the outliers, where the mistakes are, first. Without embeddings, 1 - the cluster probability."""
+    if not embeddings or not medoids:
+        return [_finite(1.0 - p) if p is not None else None for p in faces.get("probability", [None] * len(faces))]
+    centres = {c: embeddings[f] / (np.linalg.norm(embeddings[f]) or 1.0) for c, f in medoids.items() if f in embeddings}
+    out = []
+    for r in faces.itertuples():
+        e = embeddings.get(r.face_id)
+        if e is None or not centres:
+            out.append(None)
+            continue
+        e = e / (np.linalg.norm(e) or 1.0)
+        own = centres.get(int(r.cluster))
+        out.append(_finite(1.0 - float(e @ own)) if own is not None
+                   else _finite(min(1.0 - float(e @ c) for c in centres.values())))
+    return out
+
+
+def _face_embeddings(storage: Storage, film: str) -> dict[str, np.ndarray]:
+    path = storage.asset_dir(film, "faces") / "faces.parquet"
+    if not path.exists():
+        return {}
+    table = storage.read_parquet(path)
+    if "embedding" not in table:
+        return {}
+    return {f: np.asarray(e, np.float32) for f, e in zip(table["face_id"], table["embedding"]) if e is not None}
+
+
+def identity_items(film: str, faces: pd.DataFrame, summary: dict[int, dict],
+                   embeddings: dict[str, np.ndarray]) -> list[dict]:
+    medoids = {c: s["medoid_face"] for c, s in summary.items() if s.get("medoid_face")}
+    distances = _medoid_distances(faces, embeddings, medoids)
+    tracks = faces["track_id"].to_numpy() if "track_id" in faces else np.arange(len(faces))
+    prev, nxt = _track_neighbours(list(faces["face_id"]), tracks, faces["frame_index"].to_numpy())
+    items = []
+    for k, r in enumerate(faces.itertuples()):
+        owned = isinstance(r.instance_id, str)
+        items.append({
+            "id": r.face_id, "crop": _film_relative(film, r.crop_path),
+            "frame": (f"frames_processed/images/{r.face_id.rsplit('_f', 1)[0]}.jpg" if owned
+                      else _film_relative(film, r.crop_path)),
+            "cluster": "noise" if r.cluster < 0 else str(int(r.cluster)), "medoid": r.face_id in medoids.values(),
+            "suggested_name": _text_or_none((summary.get(int(r.cluster)) or {}).get("suggested_name")),
+            "instance_id": _text_or_none(r.instance_id), "frame_index": int(r.frame_index),
+            "time": _finite(getattr(r, "time", math.nan), 3), "shot_id": int(getattr(r, "shot_id", 0)),
+            "box": [_finite(getattr(r, c, math.nan), 1) for c in ("x0", "y0", "x1", "y1")] if owned else None,
+            "distance": distances[k], "track": int(tracks[k]), "prev": prev[k], "next": nxt[k]})
+    return items
 
 
 def identities_source(storage: Storage, film: str) -> ReviewSource:
@@ -40,13 +142,6 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
                                   "`identity_clusters` first")
         faces = storage.read_parquet(folder / "faces.parquet")
         summary = {c["cluster"]: c for c in json.loads((folder / "clusters.json").read_text())["clusters"]}
-        medoids = {c.get("medoid_face") for c in summary.values()}
-        return [{"id": r.face_id, "crop": _film_relative(film, r.crop_path),
-                 "frame": (f"frames_processed/images/{r.face_id.rsplit('_f', 1)[0]}.jpg"
-                           if isinstance(r.instance_id, str) else _film_relative(film, r.crop_path)),
-                 "cluster": "noise" if r.cluster < 0 else str(int(r.cluster)), "medoid": r.face_id in medoids,
-                 "suggested_name": _text_or_none((summary.get(int(r.cluster)) or {}).get("suggested_name")),
-                 "instance_id": _text_or_none(r.instance_id), "frame_index": int(r.frame_index)}
-                for r in faces.itertuples()]
+        return identity_items(film, faces, summary, _face_embeddings(storage, film))
 
     return ReviewSource("identities", f"Identities of {film}", items)
