@@ -96,7 +96,8 @@ def review_sensor(context: SensorEvaluationContext, storage: StorageResource):
             todo = gate_assets(context.instance, graph, job_keys(graph, gate.job), film, gate, update.version)
             events.append(update.observation(st))
             if not todo:
-                context.log.info(f"{film}: {gate.kind} review version {update.review.version} changes nothing downstream")
+                context.log.info(f"{film}: {gate.kind} review version {update.review.version} changes nothing "
+                                 "downstream")
                 continue
             runs.append(RunRequest(job_name=gate.job, partition_key=film, asset_selection=sorted(todo),
                                    run_key=f"review:{film}:{gate.kind}:{update.version}", tags=update.run_tag))

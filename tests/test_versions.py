@@ -14,7 +14,8 @@ from animproc.product_version import product_version
 from animproc.review.labels import Review, load_review, save_review
 from animproc.storage import Storage
 from animproc_dagster.definitions import build_defs
-from animproc_dagster.reviews import GATES, REVIEW_READERS, REVIEW_TAG, decision_version
+from animproc_dagster.jobs import job_keys
+from animproc_dagster.reviews import GATES, REVIEW_READERS, REVIEW_TAG, decision_version, gate_assets
 from animproc_dagster.sensors import review_sensor
 from animproc_dagster.staleness import out_of_date
 from partitions import film_partitions
@@ -139,6 +140,15 @@ def _mtimes(root, assets) -> dict:
     return {str(p): p.stat().st_mtime_ns for a in assets for p in (root / FILM / a).rglob("*") if p.is_file()}
 
 
+def _downstream(graph, key: AssetKey) -> set:
+    found, todo = set(), [key]
+    while todo:
+        children = set(graph.get(todo.pop()).child_keys) - found
+        found |= children
+        todo += children
+    return found
+
+
 def _rename_first_character(st, name: str) -> Review:
     review = load_review(st, FILM, "identities")
     first = sorted(review.decisions["clusters"])[0]
@@ -157,7 +167,8 @@ def test_renaming_one_identity_reruns_only_what_follows_identity_review_once(cli
     assets downstream of identity_review (and the assets that read the names, REVIEW_READERS) run once, shots,
     frames and instances are neither recomputed nor rewritten; the sensor then finds the decision acted on.
     A second rename taken by the sensor first: `animproc run` refuses to overlap its run, and once it has run
-    finds nothing left to do. A run left STARTED by a killed `animproc run` blocks nothing."""
+    finds nothing left to do. A run left STARTED by a killed `animproc run` blocks nothing. A changed
+    instance decision makes only what follows instance_review out of date, never `instances`."""
     data, configs = tmp_path / "data", tmp_path / "configs"
     configs.mkdir()
     (configs / f"{FILM}.yaml").write_text("review: auto\n")
@@ -173,20 +184,16 @@ def test_renaming_one_identity_reruns_only_what_follows_identity_review_once(cli
     graph = defs.resolve_asset_graph()
     all_keys = [k.to_user_string() for k in graph.get_all_asset_keys()]
     identity_review = AssetKey("identity_review")
-    affected = {k for k in graph.get(identity_review).child_keys}
-    todo = list(affected)
-    while todo:
-        affected |= (children := set(graph.get(todo.pop()).child_keys) - affected)
-        todo += children
+    affected = _downstream(graph, identity_review)
     names_readers = {AssetKey(r) for r in REVIEW_READERS}
     expected = sorted(k.to_user_string() for k in affected | names_readers)
     untouched = [k for k in all_keys if AssetKey(k) not in affected | names_readers and k != "identity_review"]
     assert {"characters", "pose_subclusters"} <= set(expected) and {"shots", "frames", "instances"} <= set(untouched)
     counts = {k: _materialisations(instance, k) for k in all_keys}
     mtimes = _mtimes(data, ["shots", "frames", "instances"])
-    characters_version = instance.fetch_materializations(AssetKey("characters"), limit=1).records[0] \
-        .event_log_entry.tags["dagster/data_version"]
-    assert characters_version == product_version(st, FILM, "characters")  # products carry their content version
+    for product in ("characters", "shots", "frames"):  # products carry their content version (returned, yielded)
+        latest = instance.fetch_materializations(AssetKey(product), limit=1).records[0]
+        assert latest.event_log_entry.tags["dagster/data_version"] == product_version(st, FILM, product)
 
     renamed = _rename_first_character(st, "ava")
     stale = out_of_date(instance, graph, FILM, {identity_review: decision_version(renamed)})
@@ -233,3 +240,14 @@ def test_renaming_one_identity_reruns_only_what_follows_identity_review_once(cli
     assert "materialising" not in last and _observations(instance, "identity_review") == observed
     for key, before in counts.items():
         assert _materialisations(instance, key) == before + 2 * (key in expected), key
+
+    instance_review = AssetKey("instance_review")
+    reviewed = load_review(st, FILM, "instances")
+    first = sorted(reviewed.decisions)[0]
+    reviewed.decisions[first]["keep"] = not reviewed.decisions[first]["keep"]
+    changed = decision_version(save_review(st, reviewed, reviewed.version))
+    assert set(out_of_date(instance, graph, FILM, {instance_review: changed})) == {
+        k for k in _downstream(graph, instance_review) if graph.get(k).is_materializable}
+    plan = gate_assets(instance, graph, job_keys(graph, GATES[0].job), FILM, GATES[0], changed)
+    assert set(plan) == _downstream(graph, instance_review) & job_keys(graph, GATES[0].job)
+    assert AssetKey("instances") not in plan and AssetKey("instances_filtered") in plan
