@@ -213,7 +213,7 @@ def _blocked_pool(ev) -> str | None:
     return None
 
 
-def _execute(instance, job, film: str, selection) -> bool:
+def _execute(instance, job, film: str, selection, tags: dict | None = None) -> bool:
     """Run `selection` of `job` for one film in this process, printing progress as events arrive. The run is
     tagged with this process, so a later `animproc run` can tell it died; while a step waits for a pool slot,
     holders whose process is gone are released."""
@@ -227,7 +227,7 @@ def _execute(instance, job, film: str, selection) -> bool:
         try:
             outcome["result"] = job.execute_in_process(
                 instance=instance, partition_key=film, asset_selection=selection, run_id=run_id,
-                tags={PROCESS_TAG: _this_process()}, raise_on_error=False,
+                tags={**(tags or {}), PROCESS_TAG: _this_process()}, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
         except Exception as exc:  # reported below, after progress stops
             outcome["error"] = exc
@@ -284,13 +284,12 @@ def _execute(instance, job, film: str, selection) -> bool:
     return ok
 
 
-def _job_keys(job) -> set:
-    return set(job.asset_layer.executable_asset_keys)
 
 
-def _gate_ready(instance, film: str, gate) -> bool:
-    """Whether the film's review for `gate` is finished; if so it is reported as a materialisation of the gate
-    asset (as the review sensor does), so the run that follows sees it."""
+def _gate_ready(instance, film: str, gate):
+    """The film's finished review for `gate` (None while there is none). Its decision is reported as an
+    observation of the gate asset, as the review sensor does, unless the sensor or an earlier run
+    already reported it: one decision is acted on once."""
     from animproc_dagster.reviews import review_update
 
     st = _storage()
@@ -302,49 +301,99 @@ def _gate_ready(instance, film: str, gate) -> bool:
     elif not update.review.submitted:
         print(f"{film}: the {gate.kind} review is saved but not finished; finish it in the review page")
     else:
-        instance.report_runless_asset_event(update.materialization(st))
-        return True
-    return False
+        if not update.reported(instance):
+            instance.report_runless_asset_event(update.observation(st))
+        return update
+    return None
+
+
+def _run_in_progress(instance, film: str):
+    """A run of this film that is queued or running (from the UI, a sensor or another `animproc run`): a
+    second run would write the same products. A run left STARTED by an `animproc run` process that is gone
+    (killed) is marked failed instead, so it blocks neither this command nor the run queue."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    statuses = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
+                DagsterRunStatus.CANCELING]
+    for record in instance.get_run_records(RunsFilter(tags={"dagster/partition": film}, statuses=statuses)):
+        run = record.dagster_run
+        process = run.tags.get(PROCESS_TAG)
+        if process and _process_gone(process):
+            instance.report_run_failed(run, f"the `animproc run` process {process} that ran it is gone")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            continue
+        return run
+    return None
+
+
+
+def _plan(instance, graph, film: str, job_name: str, gate, update, chosen) -> dict:
+    """What this step of `animproc run` materialises, with why: the chosen assets in the job (--select), or
+    the job's assets that are missing or out of date (a changed review, code version or upstream product)."""
+    from animproc_dagster.jobs import job_keys
+    from animproc_dagster.reviews import gate_assets
+    from animproc_dagster.staleness import out_of_date
+
+    keys = job_keys(graph, job_name)
+    if chosen is not None:
+        return {k: "selected" for k in chosen & keys}
+    if gate is None:
+        return {k: why for k, why in out_of_date(instance, graph, film).items() if k in keys}
+    return gate_assets(instance, graph, keys, film, gate, update.version)
 
 
 def cmd_run(args) -> int:
+    from dagster import AssetKey
+
     from animproc_dagster.definitions import defs
+    from animproc_dagster.jobs import job_keys
+    from animproc_dagster.reviews import GATES, REVIEW_READERS
     from partitions import films
 
     instance = _instance()
-    if args.name not in films(instance):
-        return _fail(f"no film named {args.name!r}; add it with `animproc film add {args.name} PATH`")
+    film = args.name
+    if film not in films(instance):
+        return _fail(f"no film named {film!r}; add it with `animproc film add {film} PATH`")
     for line in release_dead_runs(instance):
         print(line, flush=True)
     names = [s.strip() for s in args.select.split(",") if s.strip()] if args.select else None
-    selection = set(_selection(defs, names, instance, args.name))
-    main_job = defs.resolve_job_def("film_assets")
-    ok = True
-    first = sorted(selection & _job_keys(main_job), key=lambda k: k.to_user_string())
-    if first:
-        ok = _execute(instance, main_job, args.name, first)
-    from dagster import AssetKey
-
-    from animproc_dagster.reviews import GATES, REVIEW_READERS
-
+    chosen = set(_selection(defs, names, instance, film)) if names else None
+    graph = defs.resolve_asset_graph()
     readers = {AssetKey(r) for r in REVIEW_READERS}
-    for gate in GATES:  # in pipeline order: a gate's job may write the next gate's review (review: auto)
-        job = defs.resolve_job_def(gate.job)
-        keys = selection & _job_keys(job)
-        if not keys - readers:  # readers run again only after reviewed products, not on their own twice
-            keys -= set(first)
-        keys = sorted(keys, key=lambda k: k.to_user_string())
-        if not ok or not keys:
-            continue
-        if _gate_ready(instance, args.name, gate):
-            ok = _execute(instance, job, args.name, keys)
-        else:
-            if names:  # chosen assets behind an unfinished review: said here, not as a failure inside Dagster
-                _fail(f"{', '.join(k.to_user_string() for k in keys)} need(s) the finished {gate.kind} review "
-                      f"of {args.name!r}; not run")
+    tags: dict = {}
+    ran: set = set()
+    ok = True
+    for job_name, gate in [("film_assets", None)] + [(g.job, g) for g in GATES]:  # a gate's job may write the
+        update = _gate_ready(instance, film, gate) if gate is not None else None  # next review (review: auto)
+        todo = _plan(instance, graph, film, job_name, gate, update, chosen) if update or gate is None else {}
+        if gate is not None and update is None:
+            if names and (behind := set(job_keys(graph, job_name)) & chosen):
+                # chosen assets behind an unfinished review: said here, not as a failure inside Dagster
+                _fail(f"{', '.join(sorted(k.to_user_string() for k in behind))} need(s) the finished "
+                      f"{gate.kind} review of {film!r}; not run")
                 ok = False
             break
-    print(f"outputs under {_storage().film_dir(args.name)}. Browse them with `make ui` (http://127.0.0.1:3000).")
+        if chosen is not None and not set(todo) - readers:
+            todo = {k: why for k, why in todo.items() if k not in ran}  # readers run twice only after reviews
+        if not todo:
+            if chosen is None:
+                print(f"{film}: {job_name}: up to date")
+            continue
+        if chosen is None:
+            print(f"{film}: {job_name}: " + ", ".join(f"{k.to_user_string()} ({why})" for k, why in
+                                                      sorted(todo.items(), key=lambda kv: kv[0].to_user_string())))
+        busy = _run_in_progress(instance, film)
+        if busy is not None:
+            print(f"animproc: film {film!r} has run {busy.run_id} ({busy.job_name}, {busy.status.value}) in "
+                  "progress, which writes the same products; run again once it has finished", file=sys.stderr)
+            return 1
+        keys = sorted(todo, key=lambda k: k.to_user_string())
+        ok = _execute(instance, defs.resolve_job_def(job_name), film, keys,
+                      {**tags, **(update.run_tag if update else {})})
+        ran |= set(keys)
+        if not ok:
+            break
+    print(f"outputs under {_storage().film_dir(film)}. Browse them with `make ui` (http://127.0.0.1:3000).")
     return 0 if ok else 1
 
 

@@ -31,3 +31,9 @@ def _gate_selection(gate) -> AssetSelection:
 gate_jobs = {g.job: define_asset_job(g.job, selection=_gate_selection(g), partitions_def=film_partitions,
                                      description=f"What runs for a film once its {g.kind} review is finished.")
              for g in GATES}
+
+
+def job_keys(graph, job_name: str) -> set:
+    """The assets a job of this module can materialise, in `graph` (a resolved asset graph)."""
+    job = film_job if job_name == film_job.name else gate_jobs[job_name]
+    return {k for k in job.selection.resolve(graph) if graph.get(k).is_materializable}

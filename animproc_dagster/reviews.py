@@ -1,14 +1,23 @@
-"""Review gates: a reviewed-label file becomes a materialisation of the gate's external asset, and the
-assets downstream of the gate run for that film. Shared by the review sensor and `animproc run`."""
+"""Review gates: a reviewed-label file becomes an observation of the gate's external asset, and the assets
+downstream of the gate run for that film. Shared by the review sensor and `animproc run`.
+
+A finished review is one decision, identified by its decision version (a hash of what the review decided).
+It is reported once, as an observation with that version as the gate asset's data version (observations are
+what Dagster reads an external asset's data version from, so the UI marks its downstream stale too). Whoever
+comes second (the sensor after `animproc run`, or the other way round) finds the decision recorded and does
+not act on it again. What it makes run is what its new version makes out of date, nothing upstream."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
-from dagster import AssetMaterialization, MetadataValue
+from dagster import AssetKey, AssetObservation, DagsterInstance, MetadataValue
 
 from animproc.errors import AnimprocError
 from animproc.review.labels import Review, load_review, review_digest, review_path
 from animproc.storage import Storage
+from animproc_dagster.staleness import DATA_VERSION_TAG, current_data_version, out_of_date
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,14 @@ GATES = (  # in pipeline order
     Gate("identities", "identity_review", "identities_reviewed"))
 # run before the gates (they work without reviewed data) and again after the last one, which they then read
 REVIEW_READERS = ("shot_structure", "motion", "effects_catalog")
+REVIEW_TAG = "animproc/review"  # on a run acting on a decision: "{kind}:{decision version}"
+
+
+def decision_version(review: Review) -> str:
+    """What the review decided, hashed: saving the same decisions again (a new file version, a new saved_at)
+    is the same decision and re-runs nothing."""
+    decided = {"decided_by": review.decided_by, "decisions": review.decisions, "extra": review.extra}
+    return hashlib.sha256(json.dumps(decided, sort_keys=True).encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -33,7 +50,20 @@ class ReviewUpdate:
     review: Review | None = None
     error: str | None = None
 
-    def materialization(self, storage: Storage) -> AssetMaterialization:
+    @property
+    def version(self) -> str:
+        return decision_version(self.review)
+
+    @property
+    def run_tag(self) -> dict[str, str]:
+        return {REVIEW_TAG: f"{self.gate.kind}:{self.version}"}
+
+    def reported(self, instance: DagsterInstance) -> bool:
+        """Whether this decision is already the gate asset's current data version (reported by the sensor or
+        by `animproc run`)."""
+        return current_data_version(instance, AssetKey(self.gate.asset), self.film, external=True) == self.version
+
+    def observation(self, storage: Storage) -> AssetObservation:
         r = self.review
         if self.gate.kind == "identities":
             clusters = r.decisions.get("clusters", {})
@@ -43,9 +73,11 @@ class ReviewUpdate:
         else:
             kept = sum(1 for d in r.decisions.values() if d.get("keep"))
             summary = {"decisions": len(r.decisions), "kept": kept, "discarded": len(r.decisions) - kept}
-        return AssetMaterialization(asset_key=self.gate.asset, partition=self.film, metadata={
-            "version": r.version, "decided_by": r.decided_by, "saved_at": r.saved_at or "", **summary,
-            "digest": self.digest, "path": MetadataValue.path(str(review_path(storage, self.film, self.gate.kind)))})
+        return AssetObservation(
+            asset_key=self.gate.asset, partition=self.film, tags={DATA_VERSION_TAG: self.version}, metadata={
+                "version": r.version, "decided_by": r.decided_by, "saved_at": r.saved_at or "", **summary,
+                "digest": self.digest, "decision_version": self.version,
+                "path": MetadataValue.path(str(review_path(storage, self.film, self.gate.kind)))})
 
 
 def review_update(storage: Storage, film: str, gate: Gate, last_digest: str | None) -> ReviewUpdate | None:
@@ -61,3 +93,17 @@ def review_update(storage: Storage, film: str, gate: Gate, last_digest: str | No
         return ReviewUpdate(film, gate, digest, review=load_review(storage, film, gate.kind))
     except AnimprocError as exc:
         return ReviewUpdate(film, gate, digest, error=str(exc))
+
+
+def gate_assets(instance: DagsterInstance, graph, job_keys: set[AssetKey], film: str, gate: Gate,
+                version: str | None = None) -> dict[AssetKey, str]:
+    """What the gate's job must run for `film`, with why: its out-of-date assets, judged with the gate asset at
+    `version` when that decision is not recorded yet. The assets that read reviewed products without
+    declaring them (REVIEW_READERS) join whenever the last gate's job runs anything."""
+    overrides = {AssetKey(gate.asset): version} if version else {}
+    todo = {k: why for k, why in out_of_date(instance, graph, film, overrides).items() if k in job_keys}
+    if todo and gate is GATES[-1]:
+        for name in REVIEW_READERS:
+            if AssetKey(name) in job_keys:
+                todo.setdefault(AssetKey(name), "reads the reviewed products")
+    return todo

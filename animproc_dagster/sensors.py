@@ -1,5 +1,6 @@
 """Sensors: media dropped into `{root}/inbox/` becomes a registered film with a run requested; a finished
-review file becomes an observation of its gate asset with the downstream assets requested."""
+review file becomes an observation of its gate asset with a run of the assets its decision makes out of
+date (once: a decision `animproc run` already reported is left alone)."""
 import json
 import time
 from pathlib import Path
@@ -9,8 +10,9 @@ from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, Se
 from animproc.errors import AnimprocError, FilmKeyError
 from animproc.films import MEDIA_SUFFIXES, slugify
 from animproc.library import store_source
-from animproc_dagster.jobs import gate_jobs
-from animproc_dagster.reviews import GATES, review_update
+from animproc_dagster.jobs import gate_jobs, job_keys
+from animproc_dagster.reviews import GATES, gate_assets, review_update
+from animproc_dagster.staleness import keys_named
 from partitions import film_partitions
 from resources.storage import StorageResource
 
@@ -66,9 +68,9 @@ def inbox_sensor(context: SensorEvaluationContext, storage: StorageResource):
 
 
 @sensor(jobs=list(gate_jobs.values()), minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING,
-        description="Watches {root}/{film}/reviews/*.json. A finished review is reported as a materialisation of "
-                    "its gate asset (instance_review, ...) and the assets downstream run for that film. A malformed "
-                    "or half-written file is reported in this log and starts nothing.")
+        description="Watches {root}/{film}/reviews/*.json. A finished review is reported as an observation of "
+                    "its gate asset (instance_review, ...) and the assets its decision makes out of date run for "
+                    "that film, once. A malformed or half-written file is reported in this log and starts nothing.")
 def review_sensor(context: SensorEvaluationContext, storage: StorageResource):
     st = storage.storage()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
@@ -86,11 +88,30 @@ def review_sensor(context: SensorEvaluationContext, storage: StorageResource):
             if not update.review.submitted:
                 context.log.info(f"{film}: {gate.kind} review saved (version {update.review.version}), not finished yet")
                 continue
-            events.append(update.materialization(st))
-            runs.append(RunRequest(job_name=gate.job, partition_key=film,
-                                   run_key=f"review:{film}:{gate.kind}:{update.digest}"))
-            context.log.info(f"{film}: {gate.kind} review version {update.review.version} finished: running {gate.job}")
+            if update.reported(context.instance):
+                context.log.info(f"{film}: {gate.kind} decision {update.version} is already recorded (by `animproc "
+                                 "run` or an earlier tick): not acting on it again")
+                continue
+            graph = _asset_graph(context)
+            todo = gate_assets(context.instance, graph, job_keys(graph, gate.job), film, gate, update.version)
+            events.append(update.observation(st))
+            if not todo:
+                context.log.info(f"{film}: {gate.kind} review version {update.review.version} changes nothing "
+                                 "downstream")
+                continue
+            runs.append(RunRequest(job_name=gate.job, partition_key=film, asset_selection=sorted(todo),
+                                   run_key=f"review:{film}:{gate.kind}:{update.version}", tags=update.run_tag))
+            context.log.info(f"{film}: {gate.kind} review version {update.review.version} finished: running "
+                             f"{', '.join(keys_named(todo))}")
     cursor = json.dumps(seen, sort_keys=True)
-    if not runs:
+    if not runs and not events:
         return SensorResult(skip_reason=SkipReason("no finished review changed"), cursor=cursor)
     return SensorResult(asset_events=events, run_requests=runs, cursor=cursor)
+
+
+def _asset_graph(context: SensorEvaluationContext):
+    if context.repository_def is not None:
+        return context.repository_def.asset_graph
+    from animproc_dagster.definitions import defs  # a context built in a test carries no definitions
+
+    return defs.resolve_asset_graph()

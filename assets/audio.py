@@ -14,6 +14,7 @@ from animproc.errors import AnimprocError
 from animproc.image.preview import figure_png, markdown_image, markdown_table
 from animproc.library import source_path
 from assets import fail
+from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.diarizer import DiarizerResource
 from resources.film_config import FilmConfigResource
@@ -28,9 +29,10 @@ def _audio_info(st, film: str) -> dict:
     return json.loads((st.asset_dir(film, "audio") / "audio.json").read_text())
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["source_video"], kinds={"wav", "flac"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["source_video"], kinds={"wav", "flac"},
        description="The film's first audio track: a 16 kHz mono WAV for analysis and a full-rate stereo FLAC for "
                    "separation (other layouts downmixed). A film without audio records that plainly.")
+@content_versioned
 def audio(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
     film = context.partition_key
     st = storage.storage()
@@ -56,9 +58,10 @@ def audio(context: AssetExecutionContext, storage: StorageResource) -> Materiali
         "seconds": round(time.perf_counter() - started, 2)})
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["audio"], kinds={"flac"}, pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["audio"], kinds={"flac"}, pool="gpu",
        description="Dialogue and accompaniment stems (stereo FLAC at the film's rate), separated chunk by chunk "
                    "so a feature film never sits in memory.")
+@content_versioned
 def vocals(context: AssetExecutionContext, storage: StorageResource, separator: SeparatorResource) -> MaterializeResult:
     from animproc.audio.separate import separate_file
 
@@ -102,10 +105,11 @@ def _timeline(segments: pd.DataFrame, duration: float) -> str:
     return markdown_image(figure_png(fig), "image/png", "speakers")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["audio", "vocals"], kinds={"parquet"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["audio", "vocals"], kinds={"parquet"},
        description="Who speaks when, on the mixture or (film config `audio.diarize_on: vocals`) the vocals stem: "
                    "speech segments (start, end, speaker, confidence, overlap), an RTTM file, and a voice sample "
                    "clip per speaker.")
+@content_versioned
 def diarization(context: AssetExecutionContext, storage: StorageResource, diarizer: DiarizerResource,
                 film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key
@@ -193,10 +197,11 @@ def _feature_plots(table: pd.DataFrame) -> str:
     return markdown_image(figure_png(fig), "image/png", "voice features")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["diarization"], kinds={"parquet"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["diarization"], kinds={"parquet"},
        description="Per speaker: F0 distribution (pYIN), timbre (MFCC, spectral statistics), speaking rate, loudness "
                    "dynamics, prosody (F0 range and slope) and a heuristic arousal/tone estimate that says how it "
                    "was obtained.")
+@content_versioned
 def voice_features(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
     from animproc.audio.features import TONE_METHOD, speaker_features
 

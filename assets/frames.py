@@ -15,6 +15,7 @@ from animproc.library import film_record, source_path
 from animproc.video.probe import probe_media
 from animproc.video.scan import FrameWriter, ScanResult, scan_film
 from assets import fail
+from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.shot_detector import ShotDetectorResource
@@ -28,9 +29,10 @@ def _config_metadata(config, path) -> dict:
             "config_source": MetadataValue.text(path or "generic 3D defaults (no configs/projects file)")}
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, kinds={"video"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", kinds={"video"},
        description="The film's source media, probed with PyAV: duration, fps (VFR flagged), resolution, "
                    "codecs, audio streams and channel layouts, rotation.")
+@content_versioned
 def source_video(context: AssetExecutionContext, storage: StorageResource,
                  film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key
@@ -80,14 +82,15 @@ def _timeline_plot(result: ScanResult) -> bytes:
 @multi_asset(
     partitions_def=film_partitions, group_name=GROUP, can_subset=False,
     specs=[
-        AssetSpec("shots", deps=["source_video"], kinds={"parquet"},
+        AssetSpec("shots", deps=["source_video"], code_version="1", kinds={"parquet"},
                   description="Every shot and transition: hard cuts, fades to/from black and dissolves, with "
                               "presentation-order frame indices from 0 and times in seconds."),
-        AssetSpec("frames", deps=["shots"], kinds={"parquet", "jpeg"},
+        AssetSpec("frames", deps=["shots"], code_version="1", kinds={"parquet", "jpeg"},
                   description="Full-resolution frames sampled per the film's mode (scene / interval / hybrid), "
                               "with a Parquet manifest (film, frame index, time, shot id, path, size)."),
     ],
 )
+@content_versioned
 def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                      shot_detector: ShotDetectorResource):
     """One decode pass produces both assets: detection rides on frames that are decoded anyway."""
@@ -153,10 +156,11 @@ def _frames_sheet(frames: pd.DataFrame, folder, limit: int = 24) -> str:
     return markdown_image(encode_image(contact_sheet(images, labels, thumb_width=160)), alt="frames")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["frames"], kinds={"parquet", "jpeg"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["frames"], kinds={"parquet", "jpeg"},
        description="Frames that pass the film's quality thresholds (sharpness, blur, brightness, contrast) and "
                    "are not near duplicates of a better frame anywhere in the film. The manifest keeps every "
                    "frame's metrics and why each dropped frame was dropped.")
+@content_versioned
 def frames_processed(context: AssetExecutionContext, storage: StorageResource,
                      film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key

@@ -20,6 +20,7 @@ from animproc.library import source_path
 from animproc.review.labels import auto_identity_review, load_review, write_auto_review
 from animproc.video.shots import shot_position
 from assets import fail
+from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
@@ -44,13 +45,14 @@ def _owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
     return min(hits)[1] if hits else None  # the smallest mask holding the face centre is its nearest body
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, pool="gpu", kinds={"parquet", "jpeg"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", pool="gpu", kinds={"parquet", "jpeg"},
        deps=["frames_processed", "instances_filtered", "instances_inpainted", "shots"],
        description="Every face in the kept frames and in a frame every `face_interval_seconds`: box, 5 "
                    "landmarks, detection score, aligned 112x112 crop, L2-normalised embedding, size and "
                    "sharpness, and the reviewed character instance it belongs "
                    "to (none when no kept instance holds it). Faces too small or blurred stay in the table with "
                    "the reason and are left out of clustering.")
+@content_versioned
 def faces(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
           face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
     film = context.partition_key
@@ -150,11 +152,12 @@ def _projection_plot(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, st
     return figure_png(fig), method
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["faces"], kinds={"parquet", "jpeg"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["faces"], kinds={"parquet", "jpeg"},
        description="Faces grouped into identities: faces linked into tracks within shots, HDBSCAN on one point "
                    "per track (its mean embedding, optionally joined with its instances' costume colours; min "
                    "cluster size from the film config), noise kept as its own bucket; every kept instance assigned through its face. "
                    "Per cluster: size, medoid, contact sheet, intra-cluster similarity, suggested name.")
+@content_versioned
 def identity_clusters(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                       face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
     film = context.partition_key
@@ -251,7 +254,8 @@ def _suggest_names(config, config_path, face_analyzer, emb, result) -> dict[int,
 
 
 identity_review = AssetSpec(
-    "identity_review", partitions_def=film_partitions, group_name=GROUP, deps=["identity_clusters"],
+    "identity_review", partitions_def=film_partitions, group_name=GROUP, code_version="1",
+    deps=["identity_clusters"],
     description="The person's (or auto mode's) naming, merging, splitting and moving of a film's identity "
                 "clusters: `{root}/{film}/reviews/identities.json`, written by `animproc review identities NAME`.")
 
@@ -264,11 +268,13 @@ def _decision(review, face_id: str, original: str, key: str, name: str) -> str:
     return f"cluster {key} named {name!r} in review" if not name.startswith("character_") else f"cluster {key} kept"
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["identity_clusters", "identity_review"],
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
+       deps=["identity_clusters", "identity_review"],
        kinds={"parquet", "png"},
        description="One folder per named character with its instances (RGBA) and face crops, and a Parquet index "
                    "with the review decision that put each there. Noise and clusters marked not-a-character are "
                    "left out; an instance goes to the character most of its faces belong to.")
+@content_versioned
 def characters(context: AssetExecutionContext, storage: StorageResource,
                film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key
@@ -321,11 +327,13 @@ def characters(context: AssetExecutionContext, storage: StorageResource,
     })
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["characters"], kinds={"parquet", "jpeg"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
+       deps=["characters"], kinds={"parquet", "jpeg"},
        description="Per character: each instance's viewing angle (front / three-quarter / profile from the face "
                    "landmarks; back or unknown without a face), sub-clusters inside each bucket (UMAP + HDBSCAN "
                    "on silhouette and costume), bucket counts, a balanced sample of the configured size, and a "
                    "contact sheet per bucket.")
+@content_versioned
 def pose_subclusters(context: AssetExecutionContext, storage: StorageResource,
                      film_config: FilmConfigResource) -> MaterializeResult:
     from animproc.identity.poses import appearance_vector, balanced_sample, bucket_of, subclusters

@@ -21,6 +21,7 @@ from animproc.library import source_path
 from animproc.review.labels import auto_instance_review, load_review, write_auto_review
 from animproc.video.decode import read_frames
 from assets import fail
+from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.inpainter import InpainterResource
@@ -46,11 +47,13 @@ def _example_grid(st, paths: list[str], labels: list[str], limit: int = 18) -> s
                           alt="instances")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["frames_processed"], kinds={"parquet", "png"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
+       deps=["frames_processed"], kinds={"parquet", "png"},
        pool="gpu",
        description="Every character (and other object) instance in every kept frame: RGBA cutout with soft alpha, "
                    "COCO RLE mask, box, area, source frame / time / shot, predicted category with a score, and an "
                    "overlay per frame. With `review: auto` the predicted categories are also written as the review.")
+@content_versioned
 def instances(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
               segmenter: SegmenterResource) -> MaterializeResult:
     film = context.partition_key
@@ -108,16 +111,17 @@ def instances(context: AssetExecutionContext, storage: StorageResource, film_con
 
 
 instance_review = AssetSpec(
-    "instance_review", partitions_def=film_partitions, group_name=GROUP, deps=["instances"],
+    "instance_review", partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["instances"],
     description="The person's (or auto mode's) decisions on a film's instances: "
                 "`{root}/{film}/reviews/instances.json`, written by `animproc review instances NAME`. "
                 "Observed by the review sensor, which then runs the assets downstream.")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["instances", "instance_review"],
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["instances", "instance_review"],
        kinds={"parquet", "png"},
        description="The character instances the review kept (category character after review), with a JSON of "
                    "every decision and statistics.")
+@content_versioned
 def instances_filtered(context: AssetExecutionContext, storage: StorageResource,
                        film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key
@@ -162,11 +166,13 @@ def _neighbour_indices(frame_index: int, start: int, end: int, window: int) -> l
     return [i for d in steps for i in (frame_index - d, frame_index + d) if start <= i <= end]
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["instances_filtered", "shots"], pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
+       deps=["instances_filtered", "shots"], pool="gpu",
        kinds={"parquet", "png"},
        description="Kept character instances with occluded parts filled: from neighbouring frames of the same shot "
                    "(homography-aligned) first, then the inpainter; only above the film's occlusion threshold. "
                    "Records the occlusion ratio and the method per instance.")
+@content_versioned
 def instances_inpainted(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                         inpainter: InpainterResource) -> MaterializeResult:
     film = context.partition_key

@@ -20,6 +20,7 @@ from animproc.video.shots import dissolve_ranges, shot_position
 from animproc.temporal.structure import (face_ratios, figure_scale, group_acts, group_scenes, narrative_graph, pacing,
                                          scan_structure, scene_loudness, shot_scale)
 from assets import fail
+from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.action_recognizer import ActionRecognizerResource
 from resources.film_config import FilmConfigResource
@@ -103,12 +104,13 @@ def _timeline(table: pd.DataFrame, duration: float) -> bytes:
     return figure_png(fig)
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video", "motion"],
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["shots", "source_video", "motion"],
        kinds={"parquet", "json"},
        description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from global "
                    "motion with the tracked characters left out; shot scale from the largest face (the faces asset's "
                    "when it exists), else the tallest reviewed instance (no_subject without either); each with a "
                    "confidence and its evidence. Scenes (colour, fades, characters), acts, pacing, a scene graph.")
+@content_versioned
 def shot_structure(context: AssetExecutionContext, storage: StorageResource,
                    film_config: FilmConfigResource) -> MaterializeResult:
     film = context.partition_key
@@ -236,13 +238,14 @@ def known_detections(st, film: str, width: int, height: int) -> tuple[dict[int, 
     return out, used
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video"], pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["shots", "source_video"], pool="gpu",
        kinds={"parquet"},
        description="Per shot: optical flow (motion energy, dominant direction of the picture's motion, camera vs "
                    "subject split). Character tracks within shots over the reviewed instances and faces when the "
                    "film has them (names once the identity review named them; re-materialise after `characters`), "
                    "else over faces and moving regions found here; per track duration, path and speed. Pose per "
                    "track when a pose model is configured (else recorded as skipped), actions per track segment.")
+@content_versioned
 def motion(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
            optical_flow: OpticalFlowResource, pose_estimator: PoseEstimatorResource,
            action_recognizer: ActionRecognizerResource) -> MaterializeResult:
@@ -332,13 +335,15 @@ def _track_boxes(tracks: pd.DataFrame | None) -> dict[int, list[tuple[str, np.nd
     return out
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, deps=["shots", "source_video", "motion"], pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
+       deps=["shots", "source_video", "motion"], pool="gpu",
        kinds={"parquet", "jpeg"},
        description="Visual effects with timestamps, shot, type and intensity 0-1: lighting (glow, flash, coloured "
                    "light), particles (snow, rain, sparks, dust), weather, camera effects (depth of field, motion "
                    "blur, lens flare, fades, dissolves) and transformations of tracked characters, from measured "
                    "per-frame signals, each confirmed by CLIP when a model is configured; effect-tagged frames; a "
                    "contact sheet per effect type.")
+@content_versioned
 def effects_catalog(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                     zero_shot: ZeroShotResource) -> MaterializeResult:
     film = context.partition_key

@@ -175,9 +175,12 @@ def test_a_killed_run_does_not_block_later_runs(tmp_path, monkeypatch):
     (tmp_path / "home").mkdir()
     shutil.copyfile(ROOT / "dagster.yaml", tmp_path / "home" / "dagster.yaml")  # as `animproc` seeds it
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    store_source(Storage(tmp_path / "data"), "clip", write_video(tmp_path / "clip.mp4", [textured(k // 6) for k in range(24)]))
+    video = write_video(tmp_path / "clip.mp4", [textured(k // 6) for k in range(24)])
+    for film in ("clip", "other"):  # a second film: two runs of one film never overlap, two films share the pool
+        store_source(Storage(tmp_path / "data"), film, video)
     with DagsterInstance.get() as instance:
         add_film(instance, "clip")
+        add_film(instance, "other")
     first = cli.start("run", "clip", "--select", "vocals", slow=True)
     try:
         cli.wait_for(first, "running vocals")
@@ -188,7 +191,7 @@ def test_a_killed_run_does_not_block_later_runs(tmp_path, monkeypatch):
     try:
         freed = cli.wait_for(second, "died with its process")
         cli.wait_for(second, "running vocals")  # it got the slot the killed run held
-        third = cli.start("run", "clip", "--select", "vocals")
+        third = cli.start("run", "other", "--select", "vocals")
         waits = cli.wait_for(third, "vocals waits for a free slot in pool 'gpu'")
     finally:
         os.kill(second.pid, signal.SIGKILL)
