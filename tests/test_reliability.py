@@ -200,3 +200,65 @@ def test_a_killed_run_does_not_block_later_runs(tmp_path, monkeypatch):
         info = instance.event_log_storage.get_concurrency_info("gpu")
     assert statuses == ["FAILURE", "FAILURE", "SUCCESS"]
     assert info.claimed_slots == [] and info.pending_steps == []
+
+
+def _instances(decisions: dict | str = "{}", **top) -> str:
+    head = json.dumps({"format": FORMAT, "film": "demo", "kind": "instances", "version": 1, **top})
+    body = decisions if isinstance(decisions, str) else json.dumps(decisions)
+    return head[:-1] + f', "decisions": {body}}}'
+
+
+HOSTILE = {
+    "integer over 4300 digits": _instances(extra="1" * 5000).replace('"extra": "' + "1" * 5000 + '"', '"extra": ' + "1" * 5000),
+    "deep nesting": _instances().replace('"decisions"', '"deep": ' + "[" * 100000 + "]" * 100000 + ', "decisions"'),
+    "moderate nesting": _instances().replace('"decisions"', '"deep": ' + "[" * 40 + "]" * 40 + ', "decisions"'),
+    "NaN": _instances().replace('"version": 1', '"version": 1, "x": NaN'),
+    "infinity by overflow": _instances().replace('"version": 1', '"version": 1, "x": 1e999'),
+    "huge version": _instances().replace('"version": 1', '"version": ' + "9" * 30),
+    "invalid UTF-8": _instances().encode() + b"\xff",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_review_files_raise_only_the_projects_error(case):
+    with pytest.raises(ReviewFileError, match="refused|not valid JSON"):
+        parse_review(HOSTILE[case], "instances.json", "demo", "instances")
+
+
+@pytest.mark.parametrize("value", ['"false"', '"0"', '"no"', "[0]", "0", "1", "null"])
+def test_submitted_must_be_a_json_boolean(value):
+    with pytest.raises(ReviewFileError, match="'submitted' must be true or false"):
+        parse_review(_instances().replace('"version": 1', f'"version": 1, "submitted": {value}'),
+                     "instances.json", "demo", "instances")
+
+
+@pytest.mark.parametrize("keep", ["1", "0", "1.0", '"true"'])
+def test_keep_must_be_a_json_boolean(keep):
+    with pytest.raises(ReviewFileError, match="'keep' must be true or false"):
+        parse_review(_instances(f'{{"000000_00": {{"keep": {keep}}}}}'), "instances.json", "demo", "instances")
+
+
+def test_a_hostile_review_file_is_reported_and_the_sensor_goes_on_with_other_films(tmp_path):
+    """One film's review file with a 5,000-digit integer: the tick logs it and still reports the other film's
+    finished review (before, the tick raised and no film's review was reported again)."""
+    from dagster import build_sensor_context
+
+    from animproc_dagster.sensors import review_sensor
+    from partitions import add_film
+    from resources.storage import StorageResource
+    from review_helpers import fake_instances
+
+    st, _ = fake_instances(tmp_path / "data", "bad")
+    fake_instances(tmp_path / "data", "good")
+    for film in ("bad", "good"):
+        review_path(st, film, "instances").parent.mkdir(parents=True)
+    review_path(st, "bad", "instances").write_text(HOSTILE["integer over 4300 digits"].replace('"demo"', '"bad"'))
+    review_path(st, "good", "instances").write_text(
+        _instances({"000000_00": {"keep": True}}, submitted=True).replace('"demo"', '"good"'))
+    with instance_for_test() as instance:
+        add_film(instance, "bad")
+        add_film(instance, "good")
+        context = build_sensor_context(instance=instance, resources={"storage": StorageResource(root=str(tmp_path / "data"))})
+        result = review_sensor(context)
+    assert [r.partition_key for r in result.run_requests] == ["good"]
+    assert set(json.loads(result.cursor)) == {"bad/instances", "good/instances"}
