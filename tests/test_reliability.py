@@ -262,3 +262,126 @@ def test_a_hostile_review_file_is_reported_and_the_sensor_goes_on_with_other_fil
         result = review_sensor(context)
     assert [r.partition_key for r in result.run_requests] == ["good"]
     assert set(json.loads(result.cursor)) == {"bad/instances", "good/instances"}
+
+
+def _python(code: str, *args: str, **kwargs):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **kwargs)
+
+
+SLOW_SAVE = """import sys, time
+from animproc.review.labels import Review, VersionConflict, save_review
+from animproc.storage import Storage
+real = Storage.write_bytes
+def slow(self, path, data):  # a slow disk: the write comes well after the version check
+    time.sleep(0.4)
+    real(self, path, data)
+Storage.write_bytes = slow
+st = Storage(sys.argv[1])
+while time.time() < float(sys.argv[2]):
+    time.sleep(0.005)
+try:
+    save_review(st, Review("demo", "instances", decisions={"000000_00": {"keep": True}}), 0)
+    print("saved")
+except VersionConflict:
+    print("conflict")
+"""
+
+
+def test_of_parallel_saves_from_one_version_across_processes_exactly_one_succeeds(tmp_path):
+    """Four processes (as two review servers of one film would) save from version 0 at the same moment."""
+    import time
+
+    start = time.time() + 4
+    procs = [_python(SLOW_SAVE, str(tmp_path), str(start)) for _ in range(4)]
+    outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outcomes == ["conflict", "conflict", "conflict", "saved"], [p.stderr for p in procs]
+    assert json.loads((tmp_path / "demo" / "reviews" / "instances.json").read_text())["version"] == 1
+
+
+READER = """import os, sys, time
+target, stop = sys.argv[1], sys.argv[2]
+reads = misses = 0
+while not os.path.exists(stop):
+    try:
+        with open(os.path.join(target, "a.txt")) as fh:
+            fh.read()
+    except FileNotFoundError:
+        misses += 1
+    reads += 1
+print(reads, misses)
+"""
+
+PUBLISHER = """import sys
+from animproc.storage import Storage
+st = Storage(sys.argv[1])
+for k in range(int(sys.argv[2])):
+    with st.publish_dir("f", "asset") as out:
+        st.write_text(out / "a.txt", sys.argv[3] + str(k))
+"""
+
+
+def test_a_concurrent_reader_never_finds_a_published_folder_missing(tmp_path):
+    from animproc.storage import Storage
+
+    st = Storage(tmp_path)
+    with st.publish_dir("f", "asset") as out:
+        st.write_text(out / "a.txt", "first")
+    reader = _python(READER, str(tmp_path / "f" / "asset"), str(tmp_path / "stop"))
+    try:
+        for k in range(300):
+            with st.publish_dir("f", "asset") as out:
+                st.write_text(out / "a.txt", str(k))
+    finally:
+        (tmp_path / "stop").touch()
+    reads, misses = map(int, reader.communicate(timeout=60)[0].split())
+    assert reads > 0 and misses == 0, (reads, misses)
+
+
+def test_two_writers_publishing_the_same_asset_all_succeed_and_leave_no_staging(tmp_path):
+    writers = [_python(PUBLISHER, str(tmp_path), "150", name) for name in ("a", "b")]
+    results = [(w.wait(timeout=120), w.stderr.read()) for w in writers]
+    assert [rc for rc, _ in results] == [0, 0], results
+    assert (tmp_path / "f" / "asset" / "a.txt").read_text() in ("a149", "b149")
+    assert list((tmp_path / "f" / ".staging").iterdir()) == []
+
+
+def test_a_failed_swap_keeps_the_old_product_and_leaves_no_staging(tmp_path, monkeypatch):
+    from animproc.storage import Storage
+
+    st = Storage(tmp_path)
+    with st.publish_dir("f", "asset") as out:
+        st.write_text(out / "a.txt", "old")
+
+    def broken(*args):
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(Storage, "_swap_in", broken)
+    with pytest.raises(OSError):
+        with st.publish_dir("f", "asset") as out:
+            st.write_text(out / "a.txt", "new")
+    assert (tmp_path / "f" / "asset" / "a.txt").read_text() == "old"
+    assert list((tmp_path / "f" / ".staging").iterdir()) == []
+
+
+def test_written_files_get_the_umask_mode_not_0600(tmp_path):
+    import os
+    import stat
+
+    from animproc.storage import Storage
+
+    st = Storage(tmp_path)
+    old = os.umask(0o022)
+    try:
+        st.write_text(st.root / "f" / "single.json", "{}")
+        with st.publish_dir("f", "asset") as out:
+            st.write_bytes(out / "a.bin", b"x")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "f" / "single.json", tmp_path / "f" / "asset" / "a.bin"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

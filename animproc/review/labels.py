@@ -64,15 +64,18 @@ def review_digest(storage: Storage, film: str, kind: str) -> str | None:
 
 
 def save_review(storage: Storage, review: Review, expected_version: int) -> Review:
-    """Write `review` as version expected+1 if the file is still at `expected_version`.
-    The caller serialises saves (one server process per film and kind)."""
-    current = load_review(storage, review.film, review.kind)
-    current_version = current.version if current else 0
-    if current_version != expected_version:
-        raise VersionConflict(expected_version, current_version)
-    review.version = expected_version + 1
-    review.saved_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    storage.write_text(review_path(storage, review.film, review.kind), json.dumps(review.to_json(), indent=1))
+    """Write `review` as version expected+1 if the file is still at `expected_version`. The check and the write
+    are one step under the film's review lock, across processes (two review servers of one film, the CLI's
+    auto review), so of two saves from the same version exactly one succeeds."""
+    with storage.locked(review.film, f"review-{review.kind}"):
+        current = load_review(storage, review.film, review.kind)
+        current_version = current.version if current else 0
+        if current_version != expected_version:
+            raise VersionConflict(expected_version, current_version)
+        review.version = expected_version + 1
+        review.saved_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        text = json.dumps(review.to_json(), indent=1, allow_nan=False)
+        storage.write_text(review_path(storage, review.film, review.kind), text)
     return review
 
 
