@@ -385,3 +385,143 @@ def test_written_files_get_the_umask_mode_not_0600(tmp_path):
         os.umask(old)
     for path in (tmp_path / "f" / "single.json", tmp_path / "f" / "asset" / "a.bin"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_every_file_of_the_bad_media_corpus_is_refused_naming_it_and_nothing_is_stored(tmp_path):
+    import re
+
+    from animproc.errors import MediaError
+    from animproc.library import store_source
+    from animproc.storage import Storage
+    from bad_media import refused_media
+
+    st = Storage(tmp_path / "data")
+    for name, (path, problem) in refused_media(tmp_path / "corpus").items():
+        with pytest.raises(MediaError) as err:
+            store_source(st, "film", path)
+        assert str(path) in str(err.value) and re.search(problem, str(err.value)), (name, str(err.value))
+        assert not st.film_dir("film").exists(), name
+
+
+def test_audio_without_speech_gives_empty_valid_audio_products(tmp_path):
+    """A 2 s tone, and a film with 8 audio streams of it: diarization and voice_features materialise with no
+    speakers (before, diarization raised KeyError: 'speaker')."""
+    from dagster import AssetKey
+
+    from animproc.library import store_source
+    from animproc.storage import Storage
+    from animproc_dagster.definitions import build_defs
+    from bad_media import odd_media
+    from dagster_helpers import run_film
+    from resources.film_config import FilmConfigResource
+    from resources.storage import StorageResource
+
+    st = Storage(tmp_path / "data")
+    media = odd_media(tmp_path / "media")
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)))
+    keys = [AssetKey(k) for k in ("source_video", "audio", "diarization", "voice_features")]
+    with instance_for_test() as instance:
+        for film, name in (("tone", "tone"), ("eight", "eight audio streams")):
+            info = store_source(st, film, media[name])
+            assert len(info.audio) == (8 if film == "eight" else 1)
+            result = run_film(defs, instance, film, asset_selection=keys, raise_on_error=False)
+            assert result.success, film
+            segments = st.read_parquet(st.asset_dir(film, "diarization") / "segments.parquet")
+            assert segments.empty and list(segments.columns) == ["film", "start", "end", "speaker", "confidence",
+                                                                 "overlap"]
+            assert (st.asset_dir(film, "diarization") / f"{film}.rttm").read_text() == ""
+            assert st.read_parquet(st.asset_dir(film, "voice_features") / "voice_features.parquet").empty
+
+
+def test_a_1x1_video_run_prints_why_its_check_failed(tmp_path):
+    from bad_media import odd_media
+
+    cli = _Cli(tmp_path)
+    cli.finish(cli.start("film", "add", "tiny", str(odd_media(tmp_path / "media")["1x1"])))
+    proc = cli.start("run", "tiny", "--select", "frames")
+    line = cli.wait_for(proc, "check frames_indices_and_counts FAILED")
+    assert "FAILED: no frames were sampled" in line
+    assert proc.wait(timeout=60) == 1
+
+
+def test_the_storage_roots_own_folder_names_are_not_film_names():
+    from animproc.films import slugify
+
+    for name in ("inbox", "Inbox"):
+        with pytest.raises(FilmKeyError, match="reserved|not a lowercase slug"):
+            validate_film_key(name)
+    with pytest.raises(FilmKeyError, match="reserved"):
+        slugify("Inbox")
+
+
+@pytest.fixture
+def review_server(tmp_path):
+    from animproc.review.server import ReviewServer
+    from animproc.review.sources import instances_source
+    from review_helpers import fake_instances
+
+    st, _ = fake_instances(tmp_path / "data")
+    srv = ReviewServer(st, "demo", instances_source(st, "demo"), request_timeout=1.0)
+    srv.start()
+    yield srv, st
+    srv.stop()
+
+
+def _raw(srv, data: bytes, wait: float = 5.0) -> bytes:
+    """Send raw bytes on one connection and read until the server closes it (or `wait` passes)."""
+    import socket
+    import time
+
+    with socket.create_connection((srv.host, srv.port), timeout=wait) as sock:
+        sock.sendall(data)
+        got, deadline = b"", time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                return got
+            got += chunk
+    raise AssertionError(f"the connection was still open after {wait} s; got {got[:200]!r}")
+
+
+def _post(srv, body: bytes, token: bool = True, length: int | None = None, close: bool = False) -> bytes:
+    headers = (f"POST /instances/api/save HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+               + ("Connection: close\r\n" if close else "") +
+               f"Content-Type: application/json\r\nContent-Length: {len(body) if length is None else length}\r\n"
+               + (f"X-Review-Token: {srv.token}\r\n" if token else "") + "\r\n")
+    return headers.encode() + body
+
+
+def test_a_body_shorter_than_its_content_length_is_cut_off_by_the_socket_timeout(review_server):
+    srv, _ = review_server
+    _raw(srv, _post(srv, b'{"version": 0', length=100), wait=5.0)  # closed after the 1 s timeout
+
+
+def test_a_request_hidden_in_a_refused_body_is_never_answered(review_server):
+    srv, _ = review_server
+    hidden = f"GET /instances/api/state HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode()
+    reply = _raw(srv, _post(srv, hidden, token=False))
+    assert reply.count(b"HTTP/1.1 ") == 1 and reply.startswith(b"HTTP/1.1 403")
+
+
+def test_hostile_save_bodies_are_answered_400_and_extra_fields_are_bounded(review_server):
+    srv, st = review_server
+    from animproc.review.labels import load_review
+
+    bodies = {
+        "huge integer": b'{"version": 0, "decisions": {}, "extra": {"n": ' + b"7" * 5000 + b"}}",
+        "deep nesting": b'{"version": 0, "decisions": ' + b"[" * 50000 + b"]" * 50000 + b"}",
+        "string submitted": b'{"version": 0, "decisions": {}, "submitted": "false"}',
+        "numeric keep": b'{"version": 0, "decisions": {"000000_00": {"keep": 1}}}',
+        "large extra": json.dumps({"version": 0, "decisions": {}, "extra": {"notes": "x" * 200_000}}).encode(),
+        "climbing id": b'{"version": 0, "decisions": {"../x": {"keep": true}}}',
+    }
+    for name, body in bodies.items():
+        reply = _raw(srv, _post(srv, body, close=True), wait=10)
+        assert reply.startswith(b"HTTP/1.1 400"), (name, reply[:300])
+    assert load_review(st, "demo", "instances") is None
+    small = json.dumps({"version": 0, "decisions": {}, "extra": {"notes": "fine"}}).encode()
+    assert _raw(srv, _post(srv, small, close=True), wait=10).startswith(b"HTTP/1.1 200")
+    assert load_review(st, "demo", "instances").extra == {"notes": "fine"}
