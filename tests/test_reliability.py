@@ -189,7 +189,11 @@ def test_a_killed_run_does_not_block_later_runs(tmp_path, monkeypatch):
         freed = cli.wait_for(second, "died with its process")
         cli.wait_for(second, "running vocals")  # it got the slot the killed run held
         third = cli.start("run", "clip", "--select", "vocals")
-        waits = cli.wait_for(third, "vocals waits for a free slot in pool 'gpu'")
+        try:
+            waits = cli.wait_for(third, "vocals waits for a free slot in pool 'gpu'")
+        except AssertionError:
+            third.kill()
+            raise
     finally:
         os.kill(second.pid, signal.SIGKILL)
     out = cli.finish(third)
