@@ -3,15 +3,22 @@
 Writes never expose partial results: single files go to a temporary name and are renamed; an asset's
 whole output folder is built in a staging folder and swapped in only when the asset succeeds, so a run
 killed mid-way leaves the previous outputs (or nothing) visible, and re-materialising leaves no stale files.
+On local roots the swap is one `renameat2(RENAME_EXCHANGE)` (Linux), so a reader never finds the folder
+missing, and it is done under a lock per film and asset, so two writers publish one after the other; a failed
+swap removes its staging folder. Files get the mode the umask gives (as any program's), not mkstemp's 0600.
 On object stores each object is written in one PUT (atomic per object) and the folder swap is a copy.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
 import io
 import os
 import shutil
 import socket
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +28,7 @@ import pandas as pd
 from upath import UPath
 
 STAGING = ".staging"
+LOCKS = ".locks"
 
 
 class Storage:
@@ -49,13 +57,14 @@ class Storage:
     def write_bytes(self, path: UPath, data: bytes) -> None:
         if self.is_local:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".part")
+            tmp = Path(path).with_name(f".{Path(path).name}.{uuid.uuid4().hex[:12]}.part")
             try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
                 os.replace(tmp, path)
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
                 raise
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,17 +87,34 @@ class Storage:
             return pd.read_parquet(pa.BufferReader(fh.read()))
 
     @contextmanager
+    def locked(self, film: str, name: str) -> Iterator[None]:
+        """An exclusive lock named `name` for one film: across processes on local roots (flock on
+        `{film}/.locks/{name}.lock`, released by the kernel if the holder dies), within the process otherwise."""
+        if not self.is_local:
+            with _process_lock(f"{self.root}/{film}/{name}"):
+                yield
+            return
+        path = Path(self.film_dir(film)) / LOCKS / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _process_lock(str(path)), open(path, "a") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    @contextmanager
     def publish_dir(self, film: str, asset: str) -> Iterator[UPath]:
         """Yield an empty staging folder; on success it replaces `{root}/{film}/{asset}` whole."""
         self._remove_abandoned_staging(film, asset)
         staging = self.film_dir(film) / STAGING / f"{asset}@{socket.gethostname()}@{os.getpid()}@{uuid.uuid4().hex[:8]}"
-        staging.mkdir(parents=True, exist_ok=True)
         try:
+            staging.mkdir(parents=True, exist_ok=True)
             yield staging
-        except BaseException:
-            self.remove_tree(staging)
-            raise
-        self._swap_in(staging, self.asset_dir(film, asset))
+            with self.locked(film, f"{asset}.publish"):
+                self._swap_in(staging, self.asset_dir(film, asset))
+        finally:
+            self.remove_tree(staging)  # what was there before the swap, or the unused staging folder
 
     def _remove_abandoned_staging(self, film: str, asset: str) -> None:
         """Staging folders left by killed runs on this host (their process is gone) are deleted."""
@@ -107,18 +133,20 @@ class Storage:
                 pass
 
     def _swap_in(self, staging: UPath, target: UPath) -> None:
+        """Put `staging` at `target`; afterwards `staging` holds the previous outputs (or is gone)."""
         if self.is_local:
-            trash = Path(str(staging) + ".old")
-            if Path(target).exists():
+            if not Path(target).exists():
+                os.rename(staging, target)
+            elif not _exchange(Path(staging), Path(target)):
+                trash = Path(str(staging) + ".old")  # no RENAME_EXCHANGE here: a moment without the folder
                 os.replace(target, trash)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
+                os.replace(staging, target)
+                os.replace(trash, staging)
             return
         fs = target.fs
         if target.exists():
             fs.rm(target.path, recursive=True)
         fs.copy(staging.path, target.path, recursive=True)
-        fs.rm(staging.path, recursive=True)
 
     def remove_tree(self, path: UPath) -> None:
         if self.is_local:
@@ -151,6 +179,44 @@ class Storage:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             source.fs.copy(source.path, target.path)
+
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(name: str) -> threading.Lock:
+    """flock excludes other processes (and other open files); threads of this process wait on this first."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(name, threading.Lock())
+
+
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def _renameat2():
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn
+
+
+_RENAMEAT2 = _renameat2()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2); False where the system or filesystem cannot."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

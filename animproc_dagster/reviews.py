@@ -93,6 +93,10 @@ def review_update(storage: Storage, film: str, gate: Gate, last_digest: str | No
         return ReviewUpdate(film, gate, digest, review=load_review(storage, film, gate.kind))
     except AnimprocError as exc:
         return ReviewUpdate(film, gate, digest, error=str(exc))
+    except Exception as exc:  # never expected (the parser raises only ReviewFileError), but one film's file
+        # must not stop the sensor's tick for every film
+        return ReviewUpdate(film, gate, digest, error=f"{review_path(storage, film, gate.kind)}: cannot be used "
+                                                      f"({type(exc).__name__}: {exc})")
 
 
 def gate_assets(instance: DagsterInstance, graph, job_keys: set[AssetKey], film: str, gate: Gate,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from animproc.audio.diarize import SR, to_rttm
+from animproc.audio.diarize import SR, segments_table, to_rttm
 from animproc.audio.extract import extract_audio, read_mono
 from animproc.errors import AnimprocError
 from animproc.image.preview import figure_png, markdown_image, markdown_table
@@ -22,7 +22,6 @@ from resources.separator import SeparatorResource
 from resources.storage import StorageResource
 
 GROUP = "audio"
-SEGMENT_COLUMNS = ["film", "start", "end", "speaker", "confidence", "overlap"]
 
 
 def _audio_info(st, film: str) -> dict:
@@ -117,7 +116,7 @@ def diarization(context: AssetExecutionContext, storage: StorageResource, diariz
     info = _audio_info(st, film)
     if not info["has_audio"]:
         with st.publish_dir(film, "diarization") as out:
-            st.write_parquet(out / "segments.parquet", pd.DataFrame(columns=SEGMENT_COLUMNS))
+            st.write_parquet(out / "segments.parquet", segments_table(film, []))
             st.write_text(out / f"{film}.rttm", "")
         return MaterializeResult(metadata={"has_audio": False, "speakers": 0, "note": "the film has no audio"})
     started = time.perf_counter()
@@ -133,7 +132,7 @@ def diarization(context: AssetExecutionContext, storage: StorageResource, diariz
     except AnimprocError as exc:
         raise fail(exc) from None
     segments = engine(wav)
-    table = pd.DataFrame([{"film": film, **s.to_dict()} for s in segments], columns=SEGMENT_COLUMNS)
+    table = segments_table(film, segments)
     with st.publish_dir(film, "diarization") as out:
         st.write_parquet(out / "segments.parquet", table)
         st.write_text(out / f"{film}.rttm", to_rttm(segments, film))

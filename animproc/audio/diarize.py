@@ -141,6 +141,19 @@ def _merge_steps(steps) -> list[SpeechSegment]:
     return sorted(out, key=lambda s: (s.start, s.speaker))
 
 
+SEGMENT_COLUMNS = {"film": "object", "start": "float64", "end": "float64", "speaker": "object",
+                   "confidence": "float64", "overlap": "bool"}
+
+
+def segments_table(film: str, segments: list[SpeechSegment]):
+    """The diarization product's table, typed even when empty: audio without speech (a tone, music, silence) is
+    a valid product with no rows, and boolean masks and groupbys on it work as on any other."""
+    import pandas as pd
+
+    rows = [{"film": film, **s.to_dict()} for s in segments]
+    return pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS)).astype(SEGMENT_COLUMNS)
+
+
 def to_rttm(segments: list[SpeechSegment], file_id: str) -> str:
     return "".join(f"SPEAKER {file_id} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
                    for s in segments)

@@ -4,7 +4,10 @@ model, one save format.
 Security: binds to 127.0.0.1 by default; answers only requests whose Host is the address it serves (no DNS
 rebinding); refuses writes that come from another origin (Origin / Sec-Fetch-Site) or lack the page's
 per-process token; serves only image files inside the film's storage folder; validates every request body.
-Saves go through `save_review` (atomic, versioned), under a lock.
+Saves go through `save_review` (atomic, versioned, locked across processes). Robustness: every socket has a
+timeout; a refused write is answered and its connection closed without reading its body (so nothing hidden
+in it is taken for a next request); bodies are decoded and validated by the review files' own bounded
+validator, extra fields included; an unexpected error is answered (500), never a dropped connection.
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ from importlib import resources
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from animproc.errors import AnimprocError
-from animproc.review.labels import Review, ReviewFileError, VersionConflict, load_review, parse_review, save_review
+from animproc.review.labels import (FORMAT, Review, ReviewFileError, VersionConflict, load_review,
+                                    review_from_document, save_review)
+from animproc.review.schema import decode_json
 from animproc.storage import Storage
 
 MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -63,8 +68,8 @@ class ReviewServer:
     review (else NothingToReview); later ones are served once they have something to review."""
 
     def __init__(self, storage: Storage, film: str, sources: ReviewSource | list[ReviewSource],
-                 host: str = "127.0.0.1", port: int = 0):
-        self.storage, self.film = storage, film
+                 host: str = "127.0.0.1", port: int = 0, request_timeout: float = 30.0):
+        self.storage, self.film, self.request_timeout = storage, film, request_timeout
         sources = sources if isinstance(sources, list) else [sources]
         self.sources = {s.kind: s for s in sources}
         self._items = _Items(self.sources)
@@ -106,16 +111,18 @@ class ReviewServer:
         review = load_review(self.storage, self.film, kind)
         return (review or Review(self.film, kind)).to_json()
 
-    def save(self, kind: str, body: dict) -> dict:
-        expected = body.get("version")
-        if not isinstance(expected, int) or isinstance(expected, bool):
-            raise ReviewFileError("request", "'version' must be an integer")
-        doc = {"format": "animproc-review/1", "film": self.film, "kind": kind, "version": expected,
-               "submitted": bool(body.get("submitted")), "decided_by": "person",
+    def save(self, kind: str, body) -> dict:
+        """Validate a page's save request by the review files' one validator, then save it if the page's
+        version is still the file's (under a lock across processes: see `save_review`)."""
+        if not isinstance(body, dict):
+            raise ReviewFileError("request", "the body must be a JSON object")
+        extra = body.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ReviewFileError("request", "'extra' must be an object")
+        doc = {**extra, "format": FORMAT, "film": self.film, "kind": kind, "version": body.get("version"),
+               "submitted": body.get("submitted", False), "decided_by": "person", "saved_at": None,
                "decisions": body.get("decisions")}
-        if isinstance(body.get("extra"), dict):
-            doc.update({k: v for k, v in body["extra"].items() if k not in doc})
-        review = parse_review(json.dumps(doc), "request", self.film, kind)
+        review = review_from_document(doc, "request", self.film, kind)
         ids = {item["id"] for item in self._items[kind]}
         named = review.decisions.get("faces", {}) if kind == "identities" else review.decisions
         unknown = sorted(set(named) - ids)
@@ -123,7 +130,7 @@ class ReviewServer:
             raise ReviewFileError("request", f"unknown {'face' if kind == 'identities' else 'instance'} ids: "
                                              f"{unknown[:5]}")
         with self.lock:
-            saved = save_review(self.storage, review, expected)
+            saved = save_review(self.storage, review, review.version)
         return {"version": saved.version, "saved_at": saved.saved_at}
 
     def media(self, relative: str):
@@ -149,6 +156,7 @@ class ReviewServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = server.request_timeout  # a client that stops sending (short body, idle keep-alive) is cut off
 
             def log_message(self, fmt, *args):  # quiet; errors are answered to the page
                 pass
@@ -228,36 +236,51 @@ class ReviewServer:
                         return self._json(HTTPStatus.CONFLICT, {"error": str(exc)})
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
+            def _refuse(self, status: int, error: str) -> None:
+                """Answer an error and close the connection: the body was not read, so whatever follows on the
+                socket is never taken for a next request."""
+                self.close_connection = True
+                self._send(status, json.dumps({"error": error}).encode(), "application/json",
+                           {"Cache-Control": "no-store", "Connection": "close"})
+
             def do_POST(self):
+                try:
+                    self._post()
+                except (TimeoutError, ConnectionError):
+                    self.close_connection = True
+                except Exception as exc:  # a bug must not drop the connection without an answer
+                    self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, f"the server could not handle this: {exc!r}")
+
+            def _post(self):
                 if not self._host_ok():
-                    return self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header"})
+                    return self._refuse(HTTPStatus.FORBIDDEN, "unexpected Host header")
                 origin = self.headers.get("Origin")
                 if origin is not None and origin not in {f"http://{h}" for h in (
                         f"{server.host}:{server.port}", f"localhost:{server.port}", f"127.0.0.1:{server.port}")}:
-                    return self._json(HTTPStatus.FORBIDDEN, {"error": "cross-origin writes are refused"})
+                    return self._refuse(HTTPStatus.FORBIDDEN, "cross-origin writes are refused")
                 if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-                    return self._json(HTTPStatus.FORBIDDEN, {"error": "cross-site writes are refused"})
+                    return self._refuse(HTTPStatus.FORBIDDEN, "cross-site writes are refused")
                 if not secrets.compare_digest(self.headers.get("X-Review-Token", ""), server.token):
-                    return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong review token"})
+                    return self._refuse(HTTPStatus.FORBIDDEN, "missing or wrong review token")
                 kind, _, rest = urlsplit(self.path).path.lstrip("/").partition("/")
                 if kind not in server.sources or rest != "api/save":
-                    return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+                    return self._refuse(HTTPStatus.NOT_FOUND, "not found")
                 if not self.headers.get("Content-Type", "").startswith("application/json"):
-                    return self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send application/json"})
+                    return self._refuse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                 except ValueError:
                     length = -1
                 if not 0 < length <= MAX_BODY:
-                    return self._json(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
+                    return self._refuse(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+                data = self.rfile.read(length)
+                if len(data) < length:
+                    return self._refuse(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
                 try:
-                    body = json.loads(self.rfile.read(length))
-                    if not isinstance(body, dict):
-                        raise ValueError("body must be a JSON object")
-                    return self._json(HTTPStatus.OK, server.save(kind, body))
+                    return self._json(HTTPStatus.OK, server.save(kind, decode_json(data, "request")))
                 except VersionConflict as exc:
                     return self._json(HTTPStatus.CONFLICT, {"error": str(exc), "version": exc.current})
-                except (ValueError, ReviewFileError) as exc:
+                except ReviewFileError as exc:
                     return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
 
         return Handler

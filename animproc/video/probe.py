@@ -77,7 +77,8 @@ def probe_media(path: str | Path, require_video: bool = True) -> MediaInfo:
             for s in container.streams.audio
         ]
         duration = float(container.duration / av.time_base) if container.duration else 0.0
-        base = dict(path=str(path), container=container.format.name, duration_s=duration,
+        container_name = container.format.name
+        base = dict(path=str(path), container=container_name, duration_s=duration,
                     size_bytes=path.stat().st_size, audio=audio)
         if not container.streams.video:
             if require_video:
@@ -98,6 +99,10 @@ def probe_media(path: str | Path, require_video: bool = True) -> MediaInfo:
             pts = _packet_times(container, stream)
         except av.error.FFmpegError as exc:
             raise MediaError(path, f"video stream is corrupt ({exc.strerror or exc})") from None
+    if container_name.endswith("_pipe") or container_name == "image2":
+        raise MediaError(path, f"is a still image ({cc.name}, read by the {container_name} demuxer), not a video")
+    if len(pts) == 0:
+        raise MediaError(path, "video stream has no frames with timestamps (0 frames): not a usable video")
     declared = stream.frames or 0
     if declared and len(pts) < 0.9 * declared:
         raise MediaError(path, f"truncated: the container declares {declared} video frames but only {len(pts)} are present")
