@@ -90,3 +90,19 @@ def natural_scene(seed: int, h: int, w: int) -> np.ndarray:
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
         cv2.circle(img, (x, y), int(rng.integers(3, max(4, h // 8))), colour, -1)
     return img
+
+
+def upscale_video(src: Path, dst: Path, width: int, height: int, preset: str = "veryfast") -> Path:
+    """Re-encode `src` at width x height (libswscale's scaler, x264 crf 20), as a delivered upscale is."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=inp.streams.video[0].average_rate or 24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "20", "preset": preset}
+        stream.thread_count = 0
+        for frame in inp.decode(video=0):
+            img = frame.to_ndarray(format="rgb24", width=width, height=height)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return dst

@@ -1,7 +1,9 @@
 """Frame selection that adapts to the film: the same decisions for a native delivery and a soft upscale,
 each shot keeping its best frames, and a warning when the checks drop most of the sampled frames."""
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,8 +12,11 @@ import pytest
 
 from animproc.config import FilmConfig
 from animproc.image.curate import curate
+from animproc.image.preview import read_image
 from animproc.image.quality import content_box, film_detail, probe_gray
-from media_helpers import natural_scene
+from animproc.video.probe import probe_media
+from animproc.video.scan import FrameWriter, scan_film
+from media_helpers import natural_scene, upscale_video, write_video
 
 W, H, SHOTS, PER_SHOT = 384, 216, 6, 7
 DROPPED = {0: ("too dark",), 3: ("smeared", "soft for its shot"), 6: ("soft for its shot",)}  # frame in a shot
@@ -128,3 +133,51 @@ def test_duplicates_alone_give_no_warning():
     still = [frames[1]] * len(frames)  # one frame over and over: nothing is lost by dropping copies
     result = curate(table, lambda i: still[i], FilmConfig())
     assert int(result.frames["kept"].sum()) == 1 and result.warning is None
+
+
+def _select(path, folder) -> pd.DataFrame:
+    """Sampling and frames_processed's selection, as the assets run them."""
+    folder.mkdir()
+    config = FilmConfig()
+    scan = scan_film(path, config, probe_media(path).fps, FrameWriter(lambda n, b: (folder / n).write_bytes(b)),
+                     skip_loop_filter="noref")
+    table = scan.frames_table()
+    return curate(table, lambda i: read_image(folder / table.loc[i, "image"]), config).frames
+
+
+@pytest.mark.media
+@pytest.mark.slow
+def test_sintel_trailer_at_480p_and_as_a_1080p_upscale_keeps_counts_within_20_percent(shared_media, tmp_path):
+    """The trailer (480x204) and the same re-encoded to 1920x1080: the kept counts within 20% of each other,
+    and nearly every kept frame of one has a kept frame of the other within half a second."""
+    source = shared_media / "sintel_trailer" / "sintel.mp4"
+    upscale = upscale_video(source, tmp_path / "sintel_1080p.mp4", 1920, 1080, preset="ultrafast")
+    native, big = _select(source, tmp_path / "native"), _select(upscale, tmp_path / "1080p")
+    kept_native, kept_big = int(native["kept"].sum()), int(big["kept"].sum())
+    assert kept_native >= 16 and abs(kept_big - kept_native) <= 0.2 * kept_native, (kept_native, kept_big)
+    times_native, times_big = native.loc[native["kept"], "time"].to_numpy(), big.loc[big["kept"], "time"].to_numpy()
+    matched = np.mean([np.abs(times_big - t).min() <= 0.5 for t in times_native])
+    assert matched >= 0.8, matched
+
+
+@pytest.mark.slow
+def test_cli_run_prints_the_warning_when_the_checks_drop_most_frames(tmp_path):
+    """A film whose config calls nearly every frame flat: `animproc run` says so, naming the setting."""
+    clip = [cv2.cvtColor(natural_scene(s, 144, 256), cv2.COLOR_BGR2RGB) for s in (1, 2) for _ in range(36)]
+    video = write_video(tmp_path / "flat.mp4", clip)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "flat.yaml").write_text("quality: {min_contrast: 200}\n")
+    env = {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "home"),
+           "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+
+    def cli(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    cli("film", "add", "flat", str(video))
+    out = cli("run", "flat", "--select", "frames_processed")
+    line = next(x for x in out.splitlines() if "WARNING frames_processed" in x)
+    assert "'low contrast' (quality.min_contrast = 200.0)" in line and "shots keep frames" in line
