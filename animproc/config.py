@@ -36,11 +36,21 @@ class SamplingConfig(_Strict):
 
 
 class QualityConfig(_Strict):
-    min_sharpness: float = Field(80.0, ge=0, description="Laplacian variance at 512 px; below it a frame is blurred")
-    max_blur: float = Field(0.6, gt=0, le=1, description="blur effect (0 sharp, 1 blurred); above it a frame is blurred")
+    """frames_processed: an absolute floor for broken frames (black, washed out, flat, smeared), then frames
+    ranked by sharpness within their shot, measured at the film's own detail level (see image/quality.py)."""
+    max_blur: float = Field(0.6, gt=0, le=1, description="blur effect at the film's working size (0 sharp, 1 "
+                                                         "blurred); above it a frame is smeared, and dropped")
     min_brightness: float = Field(10.0, ge=0, le=255)
     max_brightness: float = Field(240.0, ge=0, le=255)
     min_contrast: float = Field(12.0, ge=0, description="standard deviation of luma")
+    shot_relative_sharpness: float = Field(
+        0.1, gt=0, le=1, description="a frame with less than this share of its shot's sharpest frame's Laplacian "
+                                     "variance is soft for its shot (a whip pan, a focus pull) and dropped")
+    min_sharpness: float | None = Field(
+        None, ge=0, description="optional absolute floor: Laplacian variance at the film's working size; a frame "
+                                "below it is dropped unless it is one of its shot's best frames (null: off)")
+    starved_share: float = Field(0.5, gt=0, lt=1, description="share of the sampled frames dropped by these checks "
+                                                              "(duplicates aside) above which frames_processed warns")
 
     @model_validator(mode="after")
     def _brightness_range(self) -> "QualityConfig":

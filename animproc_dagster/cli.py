@@ -261,6 +261,8 @@ def _execute(instance, job, film: str, selection, tags: dict | None = None) -> b
                            if isinstance(v.value, (int, float, str)) and len(str(v.value)) < 40}
                 print(f"{elapsed}   materialised {mat.asset_key.to_user_string()}: "
                       + ", ".join(f"{k}={v}" for k, v in list(summary.items())[:6]), flush=True)
+                if "warning" in mat.metadata:
+                    print(f"{elapsed}   WARNING {mat.asset_key.to_user_string()}: {mat.metadata['warning'].value}", flush=True)
             elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                 check = ev.event_specific_data
                 state = "passed" if check.passed else "FAILED"

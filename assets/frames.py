@@ -9,7 +9,7 @@ from dagster import (AssetExecutionContext, AssetKey, AssetSpec, MaterializeResu
                      multi_asset)
 
 from animproc.errors import AnimprocError
-from animproc.image.curate import curate_frames
+from animproc.image.curate import curate
 from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, markdown_table, read_image
 from animproc.library import film_record, source_path
 from animproc.video.probe import probe_media
@@ -156,10 +156,11 @@ def _frames_sheet(frames: pd.DataFrame, folder, limit: int = 24) -> str:
     return markdown_image(encode_image(contact_sheet(images, labels, thumb_width=160)), alt="frames")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["frames"], kinds={"parquet", "jpeg"},
-       description="Frames that pass the film's quality thresholds (sharpness, blur, brightness, contrast) and "
-                   "are not near duplicates of a better frame anywhere in the film. The manifest keeps every "
-                   "frame's metrics and why each dropped frame was dropped.")
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="2", deps=["frames"], kinds={"parquet", "jpeg"},
+       description="Each shot's best frames, measured at the film's own detail level (the same for a 480p and "
+                   "an upscaled 1080p delivery): broken frames (dark, flat, smeared) and near duplicates of a "
+                   "better frame anywhere in the film are dropped. The manifest keeps every frame's metrics "
+                   "and the reason for every decision.")
 @content_versioned
 def frames_processed(context: AssetExecutionContext, storage: StorageResource,
                      film_config: FilmConfigResource) -> MaterializeResult:
@@ -169,7 +170,8 @@ def frames_processed(context: AssetExecutionContext, storage: StorageResource,
     started = time.perf_counter()
     frames = st.read_parquet(st.asset_dir(film, "frames") / "manifest.parquet")
     paths = [st.resolve(p) for p in frames["path"]]
-    curated = curate_frames(frames, lambda i: read_image(paths[i]), config)
+    curation = curate(frames, lambda i: read_image(paths[i]), config)
+    curated = curation.frames
     with st.publish_dir(film, "frames_processed") as out:
         images = out / "images"
         images.mkdir(parents=True, exist_ok=True)
@@ -191,5 +193,7 @@ def frames_processed(context: AssetExecutionContext, storage: StorageResource,
         "dropped": MetadataValue.json(dict(reasons)),
         "thresholds": MetadataValue.json({**config.quality.model_dump(), **config.dedup.model_dump()}),
         "median_sharpness": round(float(curated["sharpness"].median()), 2) if len(curated) else 0.0,
+        "film_detail": MetadataValue.json(curation.detail.to_dict() if curation.detail else {}),
+        **({"warning": MetadataValue.text(curation.warning)} if curation.warning else {}),
         "contact_sheet": MetadataValue.md(sheet), "seconds": round(time.perf_counter() - started, 2),
     })

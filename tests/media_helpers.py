@@ -70,3 +70,39 @@ def set_mp4_rotation(path: Path, clockwise: int) -> Path:
     data[offset:offset + 36] = struct.pack(">9I", *[v & 0xFFFFFFFF for v in matrix])
     path.write_bytes(bytes(data))
     return path
+
+
+def natural_scene(seed: int, h: int, w: int) -> np.ndarray:
+    """A picture with a natural picture's spectrum (power falling as 1/f^2 in colour and brightness) and
+    hard-edged shapes on it, sharp to the pixel."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    amplitude = 1 / np.maximum(np.hypot(fx, fy), 1 / max(h, w))
+    layers = []
+    for _ in range(3):
+        field = np.real(np.fft.ifft2(amplitude * np.exp(2j * np.pi * rng.random((h, w)))))
+        layers.append(120 + 45 * (field - field.mean()) / field.std())
+    img = np.clip(np.dstack(layers), 0, 255).astype(np.uint8)
+    for _ in range(30):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        cv2.circle(img, (x, y), int(rng.integers(3, max(4, h // 8))), colour, -1)
+    return img
+
+
+def upscale_video(src: Path, dst: Path, width: int, height: int, preset: str = "veryfast") -> Path:
+    """Re-encode `src` at width x height (libswscale's scaler, x264 crf 20), as a delivered upscale is."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=inp.streams.video[0].average_rate or 24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "20", "preset": preset}
+        stream.thread_count = 0
+        for frame in inp.decode(video=0):
+            img = frame.to_ndarray(format="rgb24", width=width, height=height)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return dst

@@ -35,7 +35,7 @@ def test_missing_config_gives_3d_defaults(tmp_path):
     config, path = load_film_config(tmp_path, "nothing-here")
     assert path is None
     assert config.instances.alpha_threshold == 0.15
-    assert config.quality.min_sharpness == 80
+    assert config.quality.min_sharpness is None and config.quality.max_blur == 0.6  # no absolute sharpness floor
     assert config.identities.min_cluster_size == 10
 
 

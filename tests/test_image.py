@@ -5,7 +5,7 @@ import pytest
 from animproc.config import FilmConfig
 from animproc.image.dedup import deduplicate, diverse_subset
 from animproc.image.hashing import dhash, hamming_matrix, phash, ssim
-from animproc.image.quality import blur_effect, measure, rejection_reason
+from animproc.image.quality import blur_effect, broken_reason, measure
 from animproc.image.curate import curate_frames
 from media_helpers import detailed
 
@@ -32,12 +32,14 @@ def test_motion_blur_is_detected_by_blur_effect():
     assert blur_effect(cv2.cvtColor(moved, cv2.COLOR_BGR2GRAY)) > blur_effect(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)) + 0.2
 
 
-def test_rejection_reasons_name_the_failed_check():
+def test_broken_reasons_name_the_failed_check():
     q = measure(np.full((100, 100, 3), 3, np.uint8))
-    assert rejection_reason(q, 80, 0.6, 10, 240, 12).startswith("too dark")
+    assert broken_reason(q, 0.6, 10, 240, 12).startswith("too dark")
     q = measure(np.full((100, 100, 3), 128, np.uint8))
-    assert rejection_reason(q, 80, 0.6, 10, 240, 12).startswith("low contrast")
-    assert rejection_reason(measure(_sharp()), 80, 0.6, 10, 240, 12) is None
+    assert broken_reason(q, 0.6, 10, 240, 12).startswith("low contrast")
+    kernel = np.full((1, 41), 1 / 41, np.float32)
+    assert broken_reason(measure(cv2.filter2D(_sharp(), -1, kernel)), 0.6, 10, 240, 12).startswith("smeared")
+    assert broken_reason(measure(_sharp()), 0.6, 10, 240, 12) is None
 
 
 def test_hashes_match_near_duplicates_and_separate_different_images():
@@ -88,16 +90,22 @@ def test_diverse_subset_covers_every_group_before_repeats():
 
 
 def test_curate_frames_keeps_every_frame_with_metrics_and_reasons():
-    images = [_sharp(1), _sharp(1), cv2.GaussianBlur(_sharp(2), (0, 0), 6), np.zeros((360, 640, 3), np.uint8), _sharp(5)]
-    frames = pd.DataFrame({"frame_index": range(5), "shot_id": [0, 0, 1, 1, 2], "path": [f"f/{i}.jpg" for i in range(5)]})
+    """Broken frames (black, smeared) and duplicates are dropped; a soft frame that is its shot's best is
+    kept; every frame says why."""
+    smear = np.full((1, 41), 1 / 41, np.float32)
+    images = [_sharp(1), _sharp(1), cv2.GaussianBlur(_sharp(2), (0, 0), 2), np.zeros((360, 640, 3), np.uint8),
+              cv2.filter2D(_sharp(5), -1, smear), _sharp(6)]
+    frames = pd.DataFrame({"frame_index": range(6), "shot_id": [0, 0, 1, 1, 2, 2], "path": [f"f/{i}.jpg" for i in range(6)]})
     out = curate_frames(frames, lambda i: images[i], FilmConfig())
-    assert len(out) == 5
-    assert out["kept"].tolist() == [True, False, False, False, True]
+    assert len(out) == 6
+    assert out["kept"].tolist() == [True, False, True, False, False, True]
     assert "near duplicate of frame 0" in out.loc[1, "drop_reason"]
     assert out.loc[1, "duplicate_of"] == 0
-    assert out.loc[2, "drop_reason"].startswith("not sharp")
+    assert out.loc[2, "keep_reason"].startswith("rank 1 of 1 in shot 1")
     assert out.loc[3, "drop_reason"].startswith("too dark")
-    assert {"sharpness", "blur", "brightness", "contrast", "phash", "dhash"} <= set(out.columns)
+    assert out.loc[4, "drop_reason"].startswith(("smeared", "soft for its shot"))
+    assert out["kept"].eq(out["drop_reason"].isna()).all() and out["kept"].eq(out["keep_reason"].notna()).all()
+    assert {"sharpness", "blur", "brightness", "contrast", "phash", "dhash", "shot_rank"} <= set(out.columns)
 
 
 def test_curate_frames_caps_for_diversity():
