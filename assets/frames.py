@@ -17,6 +17,7 @@ from animproc.video.scan import FrameWriter, ScanResult, scan_film
 from assets import fail
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
+from resources.placement import step_pool, step_tags
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
@@ -29,6 +30,7 @@ def _config_metadata(config, path) -> dict:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, kinds={"video"},
+       op_tags=step_tags("source_video"), pool=step_pool("source_video"),
        description="The film's source media, probed with PyAV: duration, fps (VFR flagged), resolution, "
                    "codecs, audio streams and channel layouts, rotation.")
 def source_video(context: AssetExecutionContext, storage: StorageResource,
@@ -79,6 +81,7 @@ def _timeline_plot(result: ScanResult) -> bytes:
 
 @multi_asset(
     partitions_def=film_partitions, group_name=GROUP, can_subset=False,
+    op_tags=step_tags("shots_and_frames"), pool=step_pool("shots_and_frames"),
     specs=[
         AssetSpec("shots", deps=["source_video"], kinds={"parquet"},
                   description="Every shot and transition: hard cuts, fades to/from black and dissolves, with "
@@ -154,6 +157,7 @@ def _frames_sheet(frames: pd.DataFrame, folder, limit: int = 24) -> str:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, deps=["frames"], kinds={"parquet", "jpeg"},
+       op_tags=step_tags("frames_processed"), pool=step_pool("frames_processed"),
        description="Frames that pass the film's quality thresholds (sharpness, blur, brightness, contrast) and "
                    "are not near duplicates of a better frame anywhere in the film. The manifest keeps every "
                    "frame's metrics and why each dropped frame was dropped.")
