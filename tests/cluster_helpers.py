@@ -200,3 +200,57 @@ def assert_same_products(got: dict[str, object], want: dict[str, object]) -> Non
             pd.testing.assert_frame_equal(got[rel], value, obj=rel)
         else:
             assert got[rel] == value, rel
+
+
+BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+
+
+def _graphql(port: int, query: str, variables: dict) -> dict:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
+                                 data=json.dumps({"query": query, "variables": variables}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())["data"]
+
+
+@contextmanager
+def dagster_dev(env: dict[str, str], folder: Path) -> Iterator[int]:
+    """`dagster dev` (webserver + daemon: run queue, backfills, run retries) on a free port; yields the port."""
+    import urllib.request
+
+    port = free_port()
+    log = folder / "dagster_dev.log"
+    proc = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                             "-p", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(log, "w"), start_new_session=True)
+
+    def up() -> bool:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5)
+            return True
+        except OSError:
+            return False
+
+    try:
+        _wait_for(up, "dagster dev", 240, log)
+        yield port
+    finally:
+        _stop(proc, grace=30)
+
+
+def launch_backfill(port: int, films: list[str], assets: list[str], title: str) -> str:
+    """What the UI's "Materialize > backfill" dialog sends; returns the backfill id."""
+    launched = _graphql(port, BACKFILL, {"params": {
+        "partitionNames": films, "assetSelection": [{"path": [a]} for a in assets], "title": title}})
+    result = launched["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return result["backfillId"]
+
+
+def wait_until(check, what: str, timeout: float, log: Path | None = None) -> None:
+    _wait_for(check, what, timeout, log)
