@@ -5,6 +5,7 @@ from dagster import Definitions, PreviewWarning
 
 warnings.filterwarnings("ignore", category=PreviewWarning)  # partitioned asset checks are "preview"
 
+from animproc_dagster.executors import executor_from_env
 from animproc_dagster.jobs import film_job, gate_jobs
 from animproc_dagster.sensors import inbox_sensor, review_sensor
 from assets.audio import audio, diarization, vocals, voice_features
@@ -45,6 +46,7 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
         asset_checks=FRAME_CHECKS,
         jobs=[film_job, *gate_jobs.values()],
         sensors=[inbox_sensor, review_sensor],
+        executor=executor_from_env(),
         resources={
             "storage": storage or StorageResource(),
             "film_config": film_config or FilmConfigResource(),

@@ -18,6 +18,7 @@ from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.diarizer import DiarizerResource
 from resources.film_config import FilmConfigResource
+from resources.placement import step_pool, step_tags
 from resources.separator import SeparatorResource
 from resources.storage import StorageResource
 
@@ -29,6 +30,7 @@ def _audio_info(st, film: str) -> dict:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["source_video"], kinds={"wav", "flac"},
+       op_tags=step_tags("audio"), pool=step_pool("audio"),
        description="The film's first audio track: a 16 kHz mono WAV for analysis and a full-rate stereo FLAC for "
                    "separation (other layouts downmixed). A film without audio records that plainly.")
 @content_versioned
@@ -57,7 +59,8 @@ def audio(context: AssetExecutionContext, storage: StorageResource) -> Materiali
         "seconds": round(time.perf_counter() - started, 2)})
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["audio"], kinds={"flac"}, pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["audio"], kinds={"flac"},
+       op_tags=step_tags("vocals"), pool=step_pool("vocals"),
        description="Dialogue and accompaniment stems (stereo FLAC at the film's rate), separated chunk by chunk "
                    "so a feature film never sits in memory.")
 @content_versioned
@@ -105,6 +108,7 @@ def _timeline(segments: pd.DataFrame, duration: float) -> str:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["audio", "vocals"], kinds={"parquet"},
+       op_tags=step_tags("diarization"), pool=step_pool("diarization"),
        description="Who speaks when, on the mixture or (film config `audio.diarize_on: vocals`) the vocals stem: "
                    "speech segments (start, end, speaker, confidence, overlap), an RTTM file, and a voice sample "
                    "clip per speaker.")
@@ -197,6 +201,7 @@ def _feature_plots(table: pd.DataFrame) -> str:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["diarization"], kinds={"parquet"},
+       op_tags=step_tags("voice_features"), pool=step_pool("voice_features"),
        description="Per speaker: F0 distribution (pYIN), timbre (MFCC, spectral statistics), speaking rate, loudness "
                    "dynamics, prosody (F0 range and slope) and a heuristic arousal/tone estimate that says how it "
                    "was obtained.")

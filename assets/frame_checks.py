@@ -6,6 +6,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
 
 from animproc.video.manifests import count_problems, frame_index_problems, shot_problems
 from partitions import film_partitions
+from resources.placement import step_pool, step_tags
 from resources.storage import StorageResource
 
 
@@ -19,6 +20,7 @@ def _frame_count(st, film: str) -> int:
 
 
 @asset_check(asset=AssetKey("shots"), partitions_def=film_partitions, blocking=True,
+             op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Shots start at frame 0, follow each other without gaps or overlaps, and end on the last frame.")
 def shots_cover_film(context, storage: StorageResource) -> AssetCheckResult:
     st, film = storage.storage(), context.partition_key
@@ -27,6 +29,7 @@ def shots_cover_film(context, storage: StorageResource) -> AssetCheckResult:
 
 
 @asset_check(asset=AssetKey("frames"), partitions_def=film_partitions, blocking=True,
+             op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Every image in the frames manifest exists in storage.")
 def frames_files_exist(context, storage: StorageResource) -> AssetCheckResult:
     st, film = storage.storage(), context.partition_key
@@ -36,6 +39,7 @@ def frames_files_exist(context, storage: StorageResource) -> AssetCheckResult:
 
 
 @asset_check(asset=AssetKey("frames"), partitions_def=film_partitions, blocking=True,
+             op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Frame indices are unique, increasing and inside the film; frame counts are sane.")
 def frames_indices_and_counts(context, storage: StorageResource) -> AssetCheckResult:
     st, film = storage.storage(), context.partition_key
@@ -46,6 +50,7 @@ def frames_indices_and_counts(context, storage: StorageResource) -> AssetCheckRe
 
 
 @asset_check(asset=AssetKey("frames_processed"), partitions_def=film_partitions, blocking=True,
+             op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Kept frames exist in storage, indices are unique and ordered, every dropped frame says why.")
 def frames_processed_consistent(context, storage: StorageResource) -> AssetCheckResult:
     st, film = storage.storage(), context.partition_key

@@ -18,6 +18,7 @@ from assets import fail
 from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
+from resources.placement import step_pool, step_tags
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
@@ -30,6 +31,7 @@ def _config_metadata(config, path) -> dict:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", kinds={"video"},
+       op_tags=step_tags("source_video"), pool=step_pool("source_video"),
        description="The film's source media, probed with PyAV: duration, fps (VFR flagged), resolution, "
                    "codecs, audio streams and channel layouts, rotation.")
 @content_versioned
@@ -81,6 +83,7 @@ def _timeline_plot(result: ScanResult) -> bytes:
 
 @multi_asset(
     partitions_def=film_partitions, group_name=GROUP, can_subset=False,
+    op_tags=step_tags("shots_and_frames"), pool=step_pool("shots_and_frames"),
     specs=[
         AssetSpec("shots", deps=["source_video"], code_version="1", kinds={"parquet"},
                   description="Every shot and transition: hard cuts, fades to/from black and dissolves, with "
@@ -157,6 +160,7 @@ def _frames_sheet(frames: pd.DataFrame, folder, limit: int = 24) -> str:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="2", deps=["frames"], kinds={"parquet", "jpeg"},
+       op_tags=step_tags("frames_processed"), pool=step_pool("frames_processed"),
        description="Each shot's best frames, measured at the film's own detail level (the same for a 480p and "
                    "an upscaled 1080p delivery): broken frames (dark, flat, smeared) and near duplicates of a "
                    "better frame anywhere in the film are dropped. The manifest keeps every frame's metrics "

@@ -24,6 +24,7 @@ from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
+from resources.placement import step_pool, step_tags
 from resources.storage import StorageResource
 
 GROUP = "identities"
@@ -45,7 +46,8 @@ def _owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
     return min(hits)[1] if hits else None  # the smallest mask holding the face centre is its nearest body
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", pool="gpu", kinds={"parquet", "jpeg"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", kinds={"parquet", "jpeg"},
+       op_tags=step_tags("faces"), pool=step_pool("faces"),
        deps=["frames_processed", "instances_filtered", "instances_inpainted", "shots"],
        description="Every face in the kept frames and in a frame every `face_interval_seconds`: box, 5 "
                    "landmarks, detection score, aligned 112x112 crop, L2-normalised embedding, size and "
@@ -153,6 +155,7 @@ def _projection_plot(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, st
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["faces"], kinds={"parquet", "jpeg"},
+       op_tags=step_tags("identity_clusters"), pool=step_pool("identity_clusters"),
        description="Faces grouped into identities: faces linked into tracks within shots, HDBSCAN on one point "
                    "per track (its mean embedding, optionally joined with its instances' costume colours; min "
                    "cluster size from the film config), noise kept as its own bucket; every kept instance assigned through its face. "
@@ -268,8 +271,8 @@ def _decision(review, face_id: str, original: str, key: str, name: str) -> str:
     return f"cluster {key} named {name!r} in review" if not name.startswith("character_") else f"cluster {key} kept"
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
-       deps=["identity_clusters", "identity_review"],
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["identity_clusters", "identity_review"],
+       op_tags=step_tags("characters"), pool=step_pool("characters"),
        kinds={"parquet", "png"},
        description="One folder per named character with its instances (RGBA) and face crops, and a Parquet index "
                    "with the review decision that put each there. Noise and clusters marked not-a-character are "
@@ -327,8 +330,8 @@ def characters(context: AssetExecutionContext, storage: StorageResource,
     })
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
-       deps=["characters"], kinds={"parquet", "jpeg"},
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["characters"], kinds={"parquet", "jpeg"},
+       op_tags=step_tags("pose_subclusters"), pool=step_pool("pose_subclusters"),
        description="Per character: each instance's viewing angle (front / three-quarter / profile from the face "
                    "landmarks; back or unknown without a face), sub-clusters inside each bucket (UMAP + HDBSCAN "
                    "on silhouette and costume), bucket counts, a balanced sample of the configured size, and a "

@@ -25,6 +25,7 @@ from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.inpainter import InpainterResource
+from resources.placement import step_pool, step_tags
 from resources.segmenter import SegmenterResource
 from resources.storage import StorageResource
 
@@ -47,9 +48,8 @@ def _example_grid(st, paths: list[str], labels: list[str], limit: int = 18) -> s
                           alt="instances")
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
-       deps=["frames_processed"], kinds={"parquet", "png"},
-       pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["frames_processed"], kinds={"parquet", "png"},
+       op_tags=step_tags("instances"), pool=step_pool("instances"),
        description="Every character (and other object) instance in every kept frame: RGBA cutout with soft alpha, "
                    "COCO RLE mask, box, area, source frame / time / shot, predicted category with a score, and an "
                    "overlay per frame. With `review: auto` the predicted categories are also written as the review.")
@@ -118,6 +118,7 @@ instance_review = AssetSpec(
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["instances", "instance_review"],
+       op_tags=step_tags("instances_filtered"), pool=step_pool("instances_filtered"),
        kinds={"parquet", "png"},
        description="The character instances the review kept (category character after review), with a JSON of "
                    "every decision and statistics.")
@@ -166,8 +167,8 @@ def _neighbour_indices(frame_index: int, start: int, end: int, window: int) -> l
     return [i for d in steps for i in (frame_index - d, frame_index + d) if start <= i <= end]
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
-       deps=["instances_filtered", "shots"], pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["instances_filtered", "shots"],
+       op_tags=step_tags("instances_inpainted"), pool=step_pool("instances_inpainted"),
        kinds={"parquet", "png"},
        description="Kept character instances with occluded parts filled: from neighbouring frames of the same shot "
                    "(homography-aligned) first, then the inpainter; only above the film's occlusion threshold. "

@@ -25,6 +25,7 @@ from partitions import film_partitions
 from resources.action_recognizer import ActionRecognizerResource
 from resources.film_config import FilmConfigResource
 from resources.optical_flow import OpticalFlowResource
+from resources.placement import step_pool, step_tags
 from resources.pose_estimator import PoseEstimatorResource
 from resources.storage import StorageResource
 from resources.zero_shot import ZeroShotResource
@@ -105,6 +106,7 @@ def _timeline(table: pd.DataFrame, duration: float) -> bytes:
 
 
 @asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["shots", "source_video", "motion"],
+       op_tags=step_tags("shot_structure"), pool=step_pool("shot_structure"),
        kinds={"parquet", "json"},
        description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from global "
                    "motion with the tracked characters left out; shot scale from the largest face (the faces asset's "
@@ -238,7 +240,8 @@ def known_detections(st, film: str, width: int, height: int) -> tuple[dict[int, 
     return out, used
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["shots", "source_video"], pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["shots", "source_video"],
+       op_tags=step_tags("motion"), pool=step_pool("motion"),
        kinds={"parquet"},
        description="Per shot: optical flow (motion energy, dominant direction of the picture's motion, camera vs "
                    "subject split). Character tracks within shots over the reviewed instances and faces when the "
@@ -335,8 +338,8 @@ def _track_boxes(tracks: pd.DataFrame | None) -> dict[int, list[tuple[str, np.nd
     return out
 
 
-@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1",
-       deps=["shots", "source_video", "motion"], pool="gpu",
+@asset(partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["shots", "source_video", "motion"],
+       op_tags=step_tags("effects_catalog"), pool=step_pool("effects_catalog"),
        kinds={"parquet", "jpeg"},
        description="Visual effects with timestamps, shot, type and intensity 0-1: lighting (glow, flash, coloured "
                    "light), particles (snow, rain, sparks, dust), weather, camera effects (depth of field, motion "
