@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster
 export ANIMPROC_DATA ?= $(CURDIR)/data
 SAMPLE := $(ANIMPROC_DATA)/.samples/sample.mp4
 
-.PHONY: setup run ui test bench clean
+.PHONY: setup setup-gpu run ui test bench clean
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q wheel
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-deps --no-build-isolation sam2==1.1.0
 	touch $@
+
+# On a CUDA machine: the `gpu` extra's onnxruntime-gpu over the CPU wheel (both ship the `onnxruntime` module;
+# reinstalling the GPU wheel last leaves its files in place).
+setup-gpu: setup
+	$(BIN)/pip install -q -e ".[gpu]"
+	$(BIN)/pip install -q --force-reinstall --no-deps onnxruntime-gpu==1.31.1
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

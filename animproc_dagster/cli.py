@@ -469,7 +469,7 @@ def cmd_eval_diarization(args) -> int:
 def _face_analyzer(backend: str | None):
     from resources.face_analyzer import FaceAnalyzerResource
 
-    return FaceAnalyzerResource(**({"backend": backend} if backend else {})).analyzer()
+    return FaceAnalyzerResource(**({"backend": backend} if backend else {})).model()
 
 
 def cmd_cluster_images(args) -> int:

@@ -75,8 +75,8 @@ def vocals(context: AssetExecutionContext, storage: StorageResource, separator: 
         return MaterializeResult(metadata={"has_audio": False, "note": "the film has no audio"})
     started = time.perf_counter()
     try:
-        engine = separator.separator()
-    except (ValueError, OSError) as exc:
+        engine = separator.model()
+    except AnimprocError as exc:
         raise fail(exc) from None
     with st.local_copy(st.asset_dir(film, "audio") / "audio.flac") as flac, st.publish_dir(film, "vocals") as out, \
             tempfile.TemporaryDirectory(prefix="animproc-vocals-") as tmp:
@@ -132,7 +132,7 @@ def diarization(context: AssetExecutionContext, storage: StorageResource, diariz
     with st.local_copy(source) as wav_path:
         wav = read_mono(wav_path)
     try:
-        engine = diarizer.diarizer()
+        engine = diarizer.model()
     except AnimprocError as exc:
         raise fail(exc) from None
     segments = engine(wav)

@@ -102,6 +102,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
     try:
         config, _ = film_config.load(film)
         media = source_path(st, film)
+        detectors = shot_detector.model(config)
     except AnimprocError as exc:
         raise fail(exc) from None
     started = time.perf_counter()
@@ -113,7 +114,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
             images.mkdir(parents=True, exist_ok=True)
             writer = FrameWriter(lambda name, data: st.write_bytes(images / name, data),
                                  config.sampling.image_format, config.sampling.jpeg_quality)
-            result = scan_film(local, config, info.fps or 24.0, writer, shot_detector.factory(config),
+            result = scan_film(local, config, info.fps or 24.0, writer, detectors,
                                progress=lambda i: context.log.info(f"decoded {i} of {info.frame_count} frames"),
                                skip_loop_filter="noref" if config.shots.fast_decode else None)
         except AnimprocError as exc:
@@ -132,7 +133,7 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
     kinds = Counter(t.kind for t in result.transitions)
     lengths = (shots["end_time"] - shots["start_time"]) if len(shots) else pd.Series([0.0])
     yield MaterializeResult(asset_key=AssetKey("shots"), metadata={
-        "shots": len(shots), "frame_count": result.frame_count, "detector": shot_detector.backend_for(config),
+        "shots": len(shots), "frame_count": result.frame_count, "detector": detectors.name,
         "transitions": MetadataValue.json(dict(kinds)),
         "mean_shot_seconds": round(float(lengths.mean()), 3),
         "cuts_per_minute": round(60 * max(0, len(shots) - 1) / max(result.frame_count / result.fps, 1e-9), 2),

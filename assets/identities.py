@@ -62,7 +62,7 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
     config, _ = film_config.load(film)
     c = config.identities
     try:
-        analyzer = face_analyzer.analyzer(c.face_threshold)
+        analyzer = face_analyzer.model(config)
     except AnimprocError as exc:
         raise fail(exc) from None
     frames = st.read_parquet(st.asset_dir(film, "frames_processed") / "manifest.parquet")
@@ -239,7 +239,7 @@ def _suggest_names(config, config_path, face_analyzer, emb, result) -> dict[int,
     refs = [ch for ch in config.characters if ch.reference_image]
     if not refs or not result.medoids:
         return {}
-    analyzer = face_analyzer.analyzer(config.identities.face_threshold)
+    analyzer = face_analyzer.model(config)
     names: dict[int, tuple[str, float]] = {}
     for ch in refs:
         path = Path(ch.reference_image)

@@ -11,7 +11,6 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, Failure, MaterializeResult, MetadataValue, asset
 
 from animproc.errors import AnimprocError
-from animproc.image.faces import CenterFaceDetector
 from animproc.image.masks import decode_rle, soft_alpha
 from animproc.image.preview import contact_sheet, encode_image, markdown_image, on_checkerboard, read_image
 from animproc.instances.extract import extract_instances, frame_overlay
@@ -23,6 +22,7 @@ from animproc.video.decode import read_frames
 from assets import fail
 from assets.versioning import content_versioned
 from partitions import film_partitions
+from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
 from resources.inpainter import InpainterResource
 from resources.placement import step_pool, step_tags
@@ -55,17 +55,17 @@ def _example_grid(st, paths: list[str], labels: list[str], limit: int = 18) -> s
                    "overlay per frame. With `review: auto` the predicted categories are also written as the review.")
 @content_versioned
 def instances(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
-              segmenter: SegmenterResource) -> MaterializeResult:
+              segmenter: SegmenterResource, face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
     try:
-        seg = segmenter.segmenter(config)
+        seg = segmenter.model(config)
+        detector = face_analyzer.model(config).detector
     except AnimprocError as exc:
         raise fail(exc) from None
     frames = st.read_parquet(st.asset_dir(film, "frames_processed") / "manifest.parquet")
     frames = frames[frames["kept"]]
-    detector = CenterFaceDetector()
     started, seconds_segmenting = time.perf_counter(), 0.0
     rows: list[dict] = []
     per_frame: list[int] = []
@@ -181,7 +181,7 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
     config, _ = film_config.load(film)
     c = config.instances
     try:
-        painter = inpainter.inpainter()
+        painter = inpainter.model(config)
         prompts = inpainter.prompts(film)
     except AnimprocError as exc:
         raise fail(exc) from None

@@ -8,7 +8,6 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from animproc.errors import AnimprocError
-from animproc.image.faces import CenterFaceDetector
 from animproc.image.preview import contact_sheet, encode_image, figure_png, markdown_image, markdown_table
 from animproc.library import source_path
 from animproc.temporal.effects import CATEGORIES, catalogue, scan_effects, transformation_scores
@@ -23,6 +22,7 @@ from assets import fail
 from assets.versioning import content_versioned
 from partitions import film_partitions
 from resources.action_recognizer import ActionRecognizerResource
+from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
 from resources.optical_flow import OpticalFlowResource
 from resources.placement import step_pool, step_tags
@@ -114,7 +114,7 @@ def _timeline(table: pd.DataFrame, duration: float) -> bytes:
                    "confidence and its evidence. Scenes (colour, fades, characters), acts, pacing, a scene graph.")
 @content_versioned
 def shot_structure(context: AssetExecutionContext, storage: StorageResource,
-                   film_config: FilmConfigResource) -> MaterializeResult:
+                   film_config: FilmConfigResource, face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
@@ -125,9 +125,9 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource,
     dissolves = dissolve_ranges(transitions)
     started = time.perf_counter()
     try:
+        detect_faces = None if faces is not None else face_analyzer.model(config).detector
         with st.local_copy(source_path(st, film)) as local:
-            found = scan_structure(local, shots, fps, config.temporal,
-                                   None if faces is not None else CenterFaceDetector(config.identities.face_threshold),
+            found = scan_structure(local, shots, fps, config.temporal, detect_faces,
                                    foreground={f: [box for _, box in boxes] for f, boxes in
                                                _track_boxes(_optional(st, film, "motion", "tracks.parquet")).items()},
                                    dissolves=dissolves)
@@ -251,7 +251,7 @@ def known_detections(st, film: str, width: int, height: int) -> tuple[dict[int, 
 @content_versioned
 def motion(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
            optical_flow: OpticalFlowResource, pose_estimator: PoseEstimatorResource,
-           action_recognizer: ActionRecognizerResource) -> MaterializeResult:
+           action_recognizer: ActionRecognizerResource, face_analyzer: FaceAnalyzerResource) -> MaterializeResult:
     film = context.partition_key
     st = storage.storage()
     config, _ = film_config.load(film)
@@ -259,10 +259,10 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
     detections, used = known_detections(st, film, int(probe.get("width") or 1), int(probe.get("height") or 1))
     started = time.perf_counter()
     try:
-        flow = optical_flow.estimator()
-        pose, pose_status = pose_estimator.estimator()
-        recognizer = action_recognizer.recognizer()
-        detect_faces = None if "faces" in used else CenterFaceDetector(config.identities.face_threshold)
+        flow = optical_flow.model(config)
+        pose = pose_estimator.model(config)
+        recognizer = action_recognizer.model(config)
+        detect_faces = None if "faces" in used else face_analyzer.model(config).detector
         with st.local_copy(source_path(st, film)) as local:
             results = scan_motion(local, shots, fps, config.temporal, flow, detections, detect_faces, pose, recognizer,
                                   on_shot=lambda r: context.log.debug(f"shot {r.shot_id}: {len(r.tracks)} tracks"),
@@ -285,11 +285,11 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
         st.write_parquet(out / "tracks.parquet", tracks)
         st.write_parquet(out / "actions.parquet", actions)
         st.write_parquet(out / "poses.parquet", poses)
-        st.write_text(out / "pose_status.json", json.dumps({"pose": pose_status}))
+        st.write_text(out / "pose_status.json", json.dumps({"pose": pose.status}))
     seconds = round(time.perf_counter() - started, 2)
     return MaterializeResult(metadata={
         "shots": len(flow_rows), "tracks": len(tracks), "named_tracks": int(tracks["label"].notna().sum()),
-        "action_segments": len(actions), "poses": len(poses), "pose": pose_status, "seconds": seconds,
+        "action_segments": len(actions), "poses": len(poses), "pose": pose.status, "seconds": seconds,
         "flow_backend": flow.name, "detections_from": ", ".join(used) or "faces and moving regions found here",
         "actions": MetadataValue.json(dict(Counter(actions["action"]))),
         "preview": MetadataValue.md(markdown_table(pd.DataFrame(flow_rows)[
@@ -366,11 +366,10 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource, fi
     samples = scan.samples + [{**c, "shot_id": _shot_of(shots, c["frame_index"])} for c in changes]
     events = catalogue(samples, transitions, fps, tc.effect_threshold)
     try:
-        confirmer = zero_shot.confirmer()
+        confirmer = zero_shot.model(config)
     except AnimprocError as exc:
         raise fail(exc) from None
-    if confirmer is not None:
-        confirm_events(events, scan.thumbnails, confirmer, tc.effect_prompts)
+    confirm_events(events, scan.thumbnails, confirmer, tc.effect_prompts)
     table = pd.DataFrame([{**e, "film": film} for e in events],
                          columns=["film", "type", "category", "shot_id", "start_frame", "end_frame", "start_time",
                                   "end_time", "intensity", "peak", "peak_frame", "samples", "track_id", "detail",
@@ -395,7 +394,7 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource, fi
                 sheets[kind] = sheet
     seconds = round(time.perf_counter() - started, 2)
     metadata = {"effects": len(table), "tagged_frames": len(tagged), "seconds": seconds,
-                "confirmed_by": confirmer.name if confirmer is not None else "measured signals only",
+                "confirmed_by": confirmer.name,
                 "by_type": MetadataValue.json(dict(Counter(table["type"]))),
                 "preview": MetadataValue.md(markdown_table(table[["type", "start_time", "end_time", "intensity"]].head(20))
                                             if len(table) else "no effects found")}

@@ -49,7 +49,7 @@ def load_frames() -> list[tuple[str, np.ndarray, list[list[int]]]]:
 
 
 def evaluate(name: str, segmenter, frames, detector) -> dict:
-    from animproc.identity.tracks import box_iou
+    from animproc.image.boxes import box_iou
     from animproc.instances.extract import extract_instances
     from animproc.instances.segment import content_box
 
@@ -123,11 +123,11 @@ def main() -> None:
 
     if args.threads:
         cv2.setNumThreads(args.threads)
-    from animproc.image.faces import CenterFaceDetector
     from animproc.instances.segment import EmbeddedSegmenter
+    from resources.face_analyzer import FaceAnalyzerResource
 
     frames = load_frames()
-    detector = CenterFaceDetector()
+    detector = FaceAnalyzerResource().model().detector  # ANIMPROC_FACE_ANALYZER picks it, as in the assets
     detector(frames[0][1])  # load the face model before timing
     rows = [evaluate("embedded: faces only", EmbeddedSegmenter(use_foreground=False), frames, detector),
             evaluate("embedded: foreground regions only", EmbeddedSegmenter(use_faces=False), frames, detector),

@@ -48,14 +48,15 @@ def stage(name: str, path: str) -> dict:
     import av
 
     from animproc.config import TemporalConfig
-    from animproc.image.faces import CenterFaceDetector
     from animproc.temporal.effects import scan_effects
     from animproc.temporal.flow import DisFlow
     from animproc.temporal.motion import scan_motion
     from animproc.temporal.structure import scan_structure
     from animproc.video.probe import probe_media
+    from resources.face_analyzer import FaceAnalyzerResource
 
     config = TemporalConfig()
+    detector = FaceAnalyzerResource().model().detector  # ANIMPROC_FACE_ANALYZER picks it, as in the assets
     shots = _shots(path) if name != "floor" else None
     fps = probe_media(path).fps
     extra = {}
@@ -64,10 +65,10 @@ def stage(name: str, path: str) -> dict:
         with av.open(path) as c:
             extra["frames"] = sum(1 for _ in c.decode(video=0))
     elif name == "shot_structure":
-        found = scan_structure(path, shots, fps, config, CenterFaceDetector(0.3))
+        found = scan_structure(path, shots, fps, config, detector)
         extra["shots"] = len(found)
     elif name == "motion":
-        results = scan_motion(path, shots, fps, config, DisFlow(), None, CenterFaceDetector(0.3))
+        results = scan_motion(path, shots, fps, config, DisFlow(), None, detector)
         extra = {"shots": len(results), "tracks": sum(len(r.tracks) for r in results),
                  "action_segments": sum(len(r.actions) for r in results)}
     elif name == "effects_catalog":

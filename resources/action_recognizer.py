@@ -5,21 +5,23 @@ from typing import Literal
 
 from dagster import ConfigurableResource
 
+from animproc.config import FilmConfig
 from animproc.errors import ModelError
+from animproc.models import ActionRecognizer
 from animproc.temporal.actions import HeuristicActionRecognizer, VideoActionRecognizer
 from resources import from_env
 
 
 class ActionRecognizerResource(ConfigurableResource):
     backend: Literal["heuristic", "torchvision"] = from_env("ANIMPROC_ACTION_RECOGNIZER", "heuristic")
-    model: str | None = from_env("ANIMPROC_ACTION_MODEL")
+    checkpoint: str | None = from_env("ANIMPROC_ACTION_MODEL")
     labels: str | None = from_env("ANIMPROC_ACTION_LABELS")
     architecture: Literal["r3d_18", "mc3_18", "r2plus1d_18"] = from_env("ANIMPROC_ACTION_ARCHITECTURE", "r3d_18")
     device: str = from_env("ANIMPROC_DEVICE", "auto")
 
-    def recognizer(self):
+    def model(self, config: FilmConfig | None = None) -> ActionRecognizer:
         if self.backend == "heuristic":
             return HeuristicActionRecognizer()
-        if not self.model or not self.labels:
+        if not self.checkpoint or not self.labels:
             raise ModelError("ANIMPROC_ACTION_MODEL", "the torchvision backend needs a checkpoint and a labels file")
-        return VideoActionRecognizer(self.model, self.labels, self.architecture, self.device)
+        return VideoActionRecognizer(self.checkpoint, self.labels, self.architecture, self.device)

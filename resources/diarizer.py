@@ -7,7 +7,9 @@ from typing import Literal
 from dagster import ConfigurableResource
 
 from animproc.audio.diarize import EmbeddedDiarizer, PyannoteDiarizer
+from animproc.config import FilmConfig
 from animproc.errors import ModelError
+from animproc.models import Diarizer
 from resources import from_env
 
 
@@ -18,7 +20,7 @@ class DiarizerResource(ConfigurableResource):
     max_speakers: int = 8
     vad_threshold: float = 0.5
 
-    def diarizer(self) -> EmbeddedDiarizer | PyannoteDiarizer:
+    def model(self, config: FilmConfig | None = None) -> Diarizer:
         if self.backend == "embedded":
             return EmbeddedDiarizer(vad_threshold=self.vad_threshold, max_speakers=self.max_speakers)
         if not self.pyannote_pipeline:

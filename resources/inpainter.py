@@ -6,9 +6,10 @@ from typing import Literal
 
 from dagster import ConfigurableResource
 
+from animproc.config import FilmConfig
 from animproc.errors import ModelError
-from animproc.instances.inpaint import (DiffusersInpainter, Inpainter, LamaInpainter, OpenCVInpainter,
-                                        load_prompts)
+from animproc.instances.inpaint import DiffusersInpainter, LamaInpainter, OpenCVInpainter, load_prompts
+from animproc.models import Inpainter
 from resources import from_env
 
 
@@ -20,7 +21,7 @@ class InpainterResource(ConfigurableResource):
     prompts_dir: str = from_env("ANIMPROC_INPAINT_PROMPTS_DIR", "configs/inpainting")
     device: str = from_env("ANIMPROC_DEVICE", "auto")
 
-    def inpainter(self) -> Inpainter:
+    def model(self, config: FilmConfig | None = None) -> Inpainter:
         if self.backend == "opencv":
             return OpenCVInpainter()
         if self.backend == "lama":

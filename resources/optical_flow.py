@@ -5,8 +5,10 @@ from typing import Literal
 
 from dagster import ConfigurableResource
 
+from animproc.config import FilmConfig
 from animproc.errors import ModelError
-from animproc.temporal.flow import DisFlow, FlowEstimator, RaftFlow
+from animproc.models import FlowEstimator
+from animproc.temporal.flow import DisFlow, RaftFlow
 from resources import from_env
 
 
@@ -16,7 +18,7 @@ class OpticalFlowResource(ConfigurableResource):
     raft_architecture: Literal["raft_small", "raft_large"] = from_env("ANIMPROC_RAFT_ARCHITECTURE", "raft_small")
     device: str = from_env("ANIMPROC_DEVICE", "auto")
 
-    def estimator(self) -> FlowEstimator:
+    def model(self, config: FilmConfig | None = None) -> FlowEstimator:
         if self.backend == "dis":
             return DisFlow()
         if not self.raft_checkpoint:

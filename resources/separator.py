@@ -6,6 +6,9 @@ from typing import Literal
 from dagster import ConfigurableResource
 
 from animproc.audio.separate import DemucsSeparator, EmbeddedSeparator
+from animproc.config import FilmConfig
+from animproc.errors import ModelError
+from animproc.models import Separator
 from resources import from_env
 
 
@@ -15,9 +18,9 @@ class SeparatorResource(ConfigurableResource):
     device: str = from_env("ANIMPROC_DEVICE", "auto")
     chunk_seconds: float = 30.0
 
-    def separator(self):
+    def model(self, config: FilmConfig | None = None) -> Separator:
         if self.backend == "embedded":
             return EmbeddedSeparator()
         if not self.demucs_model:
-            raise ValueError("separator backend 'demucs' needs a local checkpoint: set ANIMPROC_DEMUCS_MODEL")
+            raise ModelError("ANIMPROC_DEMUCS_MODEL", "the demucs separator needs a local checkpoint file")
         return DemucsSeparator(self.demucs_model, self.device)

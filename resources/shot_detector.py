@@ -6,9 +6,10 @@ from typing import Literal
 from dagster import ConfigurableResource
 
 from animproc.config import FilmConfig
-from animproc.video.scan import DetectorFactory, default_detectors
-from animproc.video.shots import FadeDetector
-from resources import from_env
+from animproc.models import ShotDetectors
+from animproc.video.scan import DefaultShotDetectors
+from animproc.video.transnet import TransNetV2Detectors, load_transnet
+from resources import film_config_or_default, from_env
 
 
 class ShotDetectorResource(ConfigurableResource):
@@ -17,15 +18,8 @@ class ShotDetectorResource(ConfigurableResource):
     device: str = from_env("ANIMPROC_DEVICE", "auto")
     threshold: float = 0.5
 
-    def backend_for(self, config: FilmConfig) -> str:
-        return config.models.shot_detector or self.backend
-
-    def factory(self, config: FilmConfig) -> DetectorFactory:
-        if self.backend_for(config) == "default":
-            return default_detectors(config)
-        from animproc.video.transnet import TransNetV2Detector, load_transnet
-
-        model = load_transnet(self.weights, self.device)
-        black = config.shots.black_level
-        # TransNetV2 finds cuts and gradual transitions; the fade detector still names fades through black.
-        return lambda fps: [TransNetV2Detector(model, fps, self.threshold, black), FadeDetector(fps)]
+    def model(self, config: FilmConfig | None = None) -> ShotDetectors:
+        config = film_config_or_default(config)
+        if (config.models.shot_detector or self.backend) == "default":
+            return DefaultShotDetectors(config)
+        return TransNetV2Detectors(load_transnet(self.weights, self.device), self.threshold, config.shots.black_level)

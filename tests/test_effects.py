@@ -121,10 +121,12 @@ def test_clip_confirmation_with_a_random_weight_model_through_the_resource(tmp_p
     """The zero-shot resource loads a local CLIP folder; every catalogued effect whose peak frame was kept gets
     a confirmation in 0..1, one model call per effect type, with the film's prompt where it sets one."""
     from animproc.temporal.zero_shot import confirm_events
+    from animproc.models import ZeroShotConfirmer
     from resources.zero_shot import ZeroShotResource
 
-    assert ZeroShotResource(backend="auto", clip_model=None).confirmer() is None
-    confirmer = ZeroShotResource(clip_model=str(_random_clip(tmp_path / "clip"))).confirmer()
+    assert ZeroShotResource(backend="auto", clip_model=None).model().name == "none"
+    confirmer = ZeroShotResource(clip_model=str(_random_clip(tmp_path / "clip"))).model()
+    assert isinstance(confirmer, ZeroShotConfirmer)
     calls = []
 
     def counting(images, prompt):

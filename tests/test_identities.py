@@ -3,7 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from animproc.config import FilmConfig
 from animproc.errors import ModelError
+from animproc.models import FaceAnalyzer, FaceDetector
 from animproc.identity.cluster import NOISE, cluster_embeddings, nearest_medoid
 from animproc.identity.evaluate import identity_scores
 from animproc.identity.images import load_reference, score_assignment
@@ -107,7 +109,9 @@ def test_insightface_backend_loads_a_buffalo_style_pack(tmp_path):
     from resources.face_analyzer import FaceAnalyzerResource
 
     pack = write_random_buffalo_pack(tmp_path / "buffalo_l")
-    analyzer = FaceAnalyzerResource(backend="insightface", insightface_pack=str(pack), device="cpu").analyzer(0.5)
+    analyzer = FaceAnalyzerResource(backend="insightface", insightface_pack=str(pack), device="cpu").model(
+        FilmConfig.model_validate({"identities": {"face_threshold": 0.5}}))
+    assert isinstance(analyzer, FaceAnalyzer) and isinstance(analyzer.detector, FaceDetector)
     image = np.zeros((360, 640, 3), np.uint8)
     image[100:200, 300:400] = 255
     faces = analyzer(image)
@@ -124,12 +128,12 @@ def test_insightface_backend_errors_name_the_pack(tmp_path):
     from resources.face_analyzer import FaceAnalyzerResource
 
     with pytest.raises(ModelError, match="ANIMPROC_INSIGHTFACE_PACK"):
-        FaceAnalyzerResource(backend="insightface", insightface_pack=None).analyzer()
+        FaceAnalyzerResource(backend="insightface", insightface_pack=None).model()
     with pytest.raises(ModelError, match="not found"):
-        FaceAnalyzerResource(backend="insightface", insightface_pack=str(tmp_path / "nope")).analyzer()
+        FaceAnalyzerResource(backend="insightface", insightface_pack=str(tmp_path / "nope")).model()
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="det_"):
-        FaceAnalyzerResource(backend="insightface", insightface_pack=str(tmp_path / "empty")).analyzer()
+        FaceAnalyzerResource(backend="insightface", insightface_pack=str(tmp_path / "empty")).model()
 
 
 def test_head_yaw_buckets_from_landmarks_and_faceless_instances():

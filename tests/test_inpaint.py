@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from animproc.errors import ConfigError, ModelError
+from animproc.models import Inpainter
 from animproc.instances.inpaint import (LamaInpainter, OpenCVInpainter, fill_occlusion, load_prompts,
                                         occluded_region, occlusion_ratio)
 
@@ -89,7 +90,8 @@ def test_lama_backend_loads_a_local_torchscript_and_crops_its_padding(tmp_path):
     path = tmp_path / "big-lama.pt"
     torch.manual_seed(0)
     torch.jit.script(_TinyLama()).save(str(path))
-    painter = InpainterResource(backend="lama", lama_model=str(path), device="cpu").inpainter()
+    painter = InpainterResource(backend="lama", lama_model=str(path), device="cpu").model()
+    assert isinstance(painter, Inpainter)
     img = _set()[:61, :77]
     mask = np.zeros((61, 77), bool)
     mask[20:40, 30:50] = True
@@ -138,7 +140,8 @@ def test_sd_backend_loads_a_local_diffusers_pipeline_and_uses_the_films_prompt(t
     (tmp_path / "prompts" / "demo_prompts.json").write_text('{"default": "a 3D animated character"}')
     resource = InpainterResource(backend="sd", sd_model=str(model), sd_steps=2, device="cpu",
                                  prompts_dir=str(tmp_path / "prompts"))
-    painter = resource.inpainter()
+    painter = resource.model()
+    assert isinstance(painter, Inpainter)
     assert resource.prompts("demo")["default"] == "a 3D animated character"
     img, own, pole = _character_frame(150)
     res = fill_occlusion(img, own, [pole], [], painter, threshold=0.15, prompt=resource.prompts("demo")["default"])
@@ -146,7 +149,7 @@ def test_sd_backend_loads_a_local_diffusers_pipeline_and_uses_the_films_prompt(t
     assert res.method == "sd" and res.image.shape == img.shape
     assert np.array_equal(res.image[~hidden], img[~hidden]) and not np.array_equal(res.image[hidden], img[hidden])
     with pytest.raises(ModelError, match="not-a-pipeline"):
-        InpainterResource(backend="sd", sd_model=str(tmp_path / "not-a-pipeline"), device="cpu").inpainter()
+        InpainterResource(backend="sd", sd_model=str(tmp_path / "not-a-pipeline"), device="cpu").model()
 
 
 def test_named_characters_get_their_own_prompt_and_others_the_default():
@@ -163,7 +166,7 @@ def test_inpainter_errors_name_the_weights(tmp_path):
     from resources.inpainter import InpainterResource
 
     with pytest.raises(ModelError, match="ANIMPROC_LAMA_MODEL"):
-        InpainterResource(backend="lama", lama_model=None).inpainter()
+        InpainterResource(backend="lama", lama_model=None).model()
     bad = tmp_path / "lama.pt"
     bad.write_text("nope")
     with pytest.raises(ModelError, match="lama.pt"):

@@ -11,6 +11,7 @@ from animproc.image.masks import bbox_of, cutout, decode_rle, encode_rle, mask_i
 from animproc.instances.classify import predict_category
 from animproc.instances.extract import extract_instances
 from animproc.instances.segment import EmbeddedSegmenter, Proposal, content_box
+from animproc.models import Segmenter
 from animproc.sample.film import character_sprite
 
 
@@ -140,7 +141,8 @@ def test_sam2_backend_loads_a_local_checkpoint_and_generates_masks(sam2_checkpoi
     config = FilmConfig.model_validate({"instances": {"points_per_side": 4, "pred_iou_thresh": 0.0,
                                                       "stability_score_thresh": 0.0}})
     seg = SegmenterResource(backend="sam2", sam2_checkpoint=str(sam2_checkpoint),
-                            sam2_config="configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu").segmenter(config)
+                            sam2_config="configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu").model(config)
+    assert isinstance(seg, Segmenter)
     image, _ = _scene()
     props = seg(image, [])
     assert props and all(p.mask.shape == (360, 640) and p.mask.dtype == bool and p.source == "sam2" for p in props)
@@ -177,12 +179,12 @@ def test_sam2_backend_errors_name_the_checkpoint(tmp_path):
     from resources.segmenter import SegmenterResource
 
     with pytest.raises(ModelError, match="ANIMPROC_SAM2_CHECKPOINT"):
-        SegmenterResource(backend="sam2", sam2_checkpoint=None).segmenter(FilmConfig())
+        SegmenterResource(backend="sam2", sam2_checkpoint=None).model(FilmConfig())
     bad = tmp_path / "weights.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="weights.pt"):
         SegmenterResource(backend="sam2", sam2_checkpoint=str(bad),
-                          sam2_config="configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu").segmenter(FilmConfig())
+                          sam2_config="configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu").model(FilmConfig())
 
 
 def test_embedded_segmenter_gives_the_same_instances_whatever_ran_before(sample_film):

@@ -10,6 +10,7 @@ import torch
 from dagster import AssetKey, instance_for_test
 
 from animproc.library import store_source
+from animproc.models import ActionRecognizer, FlowEstimator, PoseEstimator
 from animproc.storage import Storage
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample, VideoActionRecognizer
 from animproc.temporal.flow import DisFlow, direction_name, flow_summary
@@ -133,13 +134,15 @@ def test_rtmpose_backend_with_a_random_weight_onnx_through_the_resource(tmp_path
     path = tmp_path / "rtmpose.onnx"
     torch.onnx.export(_RtmPose().eval(), torch.zeros(1, 3, 256, 192), str(path), input_names=["input"],
                       output_names=["simcc_x", "simcc_y"], dynamo=False)
-    estimator, status = PoseEstimatorResource(rtmpose_model=str(path)).estimator()
-    assert status.startswith("rtmpose")
+    estimator = PoseEstimatorResource(rtmpose_model=str(path)).model()
+    assert isinstance(estimator, PoseEstimator)
+    assert estimator.status.startswith("rtmpose") and estimator.needs_frames
     kps = estimator(_texture(360, 640), [np.array([200.0, 50, 300, 330])])[0]
     assert kps.shape == (17, 3) and (kps[:, 2] >= 0).all() and (kps[:, 2] <= 1).all()
     assert (kps[:, 0] >= 200 - 100).all() and (kps[:, 0] <= 300 + 100).all() and (kps[:, 1] <= 330 + 60).all()
-    none, why = PoseEstimatorResource(backend="auto", rtmpose_model=None).estimator()
-    assert none is None and why.startswith("skipped") and "numpy" in why
+    none = PoseEstimatorResource(backend="auto", rtmpose_model=None).model()
+    assert none.status.startswith("skipped") and "numpy" in none.status and not none.needs_frames
+    assert none(_texture(360, 640), [np.array([200.0, 50, 300, 330])]) == []
 
 
 def test_raft_backend_with_random_weights_through_the_resource(tmp_path):
@@ -150,7 +153,8 @@ def test_raft_backend_with_random_weights_through_the_resource(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "raft_small.pth"
     torch.save(raft_small(weights=None).state_dict(), path)
-    flow = OpticalFlowResource(backend="raft", raft_checkpoint=str(path), device="cpu").estimator()
+    flow = OpticalFlowResource(backend="raft", raft_checkpoint=str(path), device="cpu").model()
+    assert isinstance(flow, FlowEstimator)
     out = flow(_texture(90, 150), _texture(90, 150, 1))
     assert out.shape == (90, 150, 2) and np.isfinite(out).all()
 
@@ -162,6 +166,7 @@ def test_torchvision_action_backend_with_random_weights(tmp_path):
     (tmp_path / "labels.txt").write_text("walking\nrunning\ndancing\n")
     torch.save(r3d_18(weights=None, num_classes=3).state_dict(), tmp_path / "r3d.pth")
     rec = VideoActionRecognizer(tmp_path / "r3d.pth", tmp_path / "labels.txt", size=32, clip_frames=4)
+    assert isinstance(rec, ActionRecognizer) and rec.needs_frames
     samples = _samples(30.0, n=8)
     frames = {s.time: _texture(180, 320, k) for k, s in enumerate(samples)}
     segs = rec.segments(samples, False, 180, 1.0, frames=frames)
@@ -266,8 +271,8 @@ def test_bad_model_files_are_refused_naming_the_file(tmp_path):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="junk.bin.*raft_small state dict"):
-        OpticalFlowResource(backend="raft", raft_checkpoint=str(junk)).estimator()
+        OpticalFlowResource(backend="raft", raft_checkpoint=str(junk)).model()
     with pytest.raises(ModelError, match="junk.bin.*ONNX"):
-        PoseEstimatorResource(rtmpose_model=str(junk)).estimator()
+        PoseEstimatorResource(rtmpose_model=str(junk)).model()
     with pytest.raises(ModelError, match="no-clip.*CLIP model folder not found"):
-        ZeroShotResource(clip_model=str(tmp_path / "no-clip")).confirmer()
+        ZeroShotResource(clip_model=str(tmp_path / "no-clip")).model()

@@ -7,6 +7,7 @@ from dagster import AssetKey, instance_for_test
 from animproc.audio.diarize import SR, SpeechSegment, to_rttm
 from animproc.errors import ModelError
 from animproc.library import store_source
+from animproc.models import Diarizer
 from animproc.storage import Storage
 from pyannote_helpers import write_random_pyannote_pipeline
 from resources.diarizer import DiarizerResource
@@ -20,7 +21,8 @@ def pipeline_dir(tmp_path_factory):
 def test_pyannote_backend_loads_a_local_pipeline_and_returns_speech_segments(pipeline_dir):
     """No hub and no token: the folder's config.yaml names local model folders; the result is our segments
     table (times inside the audio, speaker_NN labels), and RTTM can be written from it."""
-    diarizer = DiarizerResource(backend="pyannote", pyannote_pipeline=str(pipeline_dir), device="cpu").diarizer()
+    diarizer = DiarizerResource(backend="pyannote", pyannote_pipeline=str(pipeline_dir), device="cpu").model()
+    assert isinstance(diarizer, Diarizer)
     t = np.arange(SR * 12) / SR
     wav = (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 0.25 * t) > 0)).astype(np.float32)
     segments = diarizer(wav)
@@ -33,13 +35,13 @@ def test_pyannote_backend_loads_a_local_pipeline_and_returns_speech_segments(pip
 
 def test_pyannote_backend_errors_name_the_folder(tmp_path):
     with pytest.raises(ModelError, match="ANIMPROC_PYANNOTE_PIPELINE"):
-        DiarizerResource(backend="pyannote", pyannote_pipeline=None).diarizer()
+        DiarizerResource(backend="pyannote", pyannote_pipeline=None).model()
     with pytest.raises(ModelError, match="config.yaml missing"):
-        DiarizerResource(backend="pyannote", pyannote_pipeline=str(tmp_path)).diarizer()
+        DiarizerResource(backend="pyannote", pyannote_pipeline=str(tmp_path)).model()
     (tmp_path / "config.yaml").write_text("pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n"
                                           "  params:\n    segmentation: /nowhere/segmentation\n")
     with pytest.raises(ModelError, match="cannot load the pyannote pipeline"):
-        DiarizerResource(backend="pyannote", pyannote_pipeline=str(tmp_path)).diarizer()
+        DiarizerResource(backend="pyannote", pyannote_pipeline=str(tmp_path)).model()
 
 
 def test_diarization_asset_runs_with_the_pyannote_backend(pipeline_dir, tmp_path, sample_film):

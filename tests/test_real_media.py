@@ -7,7 +7,7 @@ import numpy as np
 from dagster import instance_for_test
 
 from animproc.config import FilmConfig
-from animproc.identity.tracks import box_iou
+from animproc.image.boxes import box_iou
 from animproc.library import store_source
 from animproc.storage import Storage
 from animproc.video.evaluate import score_boundaries
@@ -69,12 +69,12 @@ def test_embedded_segmenter_finds_characters_in_hand_boxed_real_frames(shared_me
     title card yields no face-backed character."""
     import av
 
-    from animproc.image.faces import CenterFaceDetector
     from animproc.instances.extract import extract_instances
     from animproc.instances.segment import EmbeddedSegmenter, content_box
+    from resources.face_analyzer import FaceAnalyzerResource
 
     ref = json.loads((REFERENCE.parent / "character_boxes.json").read_text())
-    detector, segmenter = CenterFaceDetector(), EmbeddedSegmenter()
+    detector, segmenter = FaceAnalyzerResource(backend="embedded").model().detector, EmbeddedSegmenter()
     found = total = 0
     for entry in ref["frames"]:
         with av.open(str(shared_media / entry["clip"])) as c:

@@ -5,6 +5,8 @@ import pytest
 from animproc.audio.evaluate import si_sdr
 from animproc.audio.extract import extract_audio
 from animproc.audio.separate import EmbeddedSeparator, StemWriter, read_chunks, separate_file
+from animproc.errors import ModelError
+from animproc.models import Separator
 from animproc.sample.film import CHARACTERS
 from animproc.sample.voices import speak
 from resources.separator import SeparatorResource
@@ -117,7 +119,8 @@ def test_demucs_backend_loads_a_local_checkpoint(tmp_path):
     model = HTDemucs(sources=["drums", "bass", "other", "vocals"], samplerate=RATE, segment=2.0, channels=8, depth=2)
     path = tmp_path / "htdemucs-random.th"
     torch.save(serialize_model(model, OmegaConf.create({}), half=False), path)
-    engine = SeparatorResource(backend="demucs", demucs_model=str(path), device="cpu").separator()
+    engine = SeparatorResource(backend="demucs", demucs_model=str(path), device="cpu").model()
+    assert isinstance(engine, Separator)
     for name, tensor in model.state_dict().items():
         assert torch.equal(engine.model.state_dict()[name], tensor), name
     mix = np.random.default_rng(2).uniform(-0.3, 0.3, (2, int(RATE * 2.5))).astype(np.float32)
@@ -128,9 +131,13 @@ def test_demucs_backend_loads_a_local_checkpoint(tmp_path):
     assert v.shape == mix.shape and np.allclose(v + a, mix, atol=2e-4)
 
 
-def test_demucs_backend_without_a_checkpoint_says_what_to_set():
-    with pytest.raises(ValueError, match="ANIMPROC_DEMUCS_MODEL"):
-        SeparatorResource(backend="demucs", demucs_model=None).separator()
+def test_demucs_backend_without_a_checkpoint_says_what_to_set(tmp_path):
+    with pytest.raises(ModelError, match="ANIMPROC_DEMUCS_MODEL"):
+        SeparatorResource(backend="demucs", demucs_model=None).model()
+    junk = tmp_path / "htdemucs.th"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="htdemucs.th: not a Demucs checkpoint"):
+        SeparatorResource(backend="demucs", demucs_model=str(junk), device="cpu").model()
 
 
 def test_eval_separation_cli_prints_si_sdr_and_improvement(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from animproc.config import FilmConfig
 from animproc.video.decode import FrameSignal
 from animproc.video.evaluate import score_boundaries
-from animproc.video.scan import FrameWriter, default_detectors, scan_film
+from animproc.video.scan import FrameWriter, DefaultShotDetectors, scan_film
 from animproc.video.shots import BoundaryTracker
 from media_helpers import textured, write_video
 
@@ -18,7 +18,7 @@ def _signal(i: int, rgb: np.ndarray) -> FrameSignal:
 
 
 def _transitions(images: list[np.ndarray]):
-    tracker = BoundaryTracker(default_detectors(FilmConfig())(24.0), min_shot_frames=10)
+    tracker = BoundaryTracker(DefaultShotDetectors(FilmConfig())(24.0), min_shot_frames=10)
     for i, img in enumerate(images):
         tracker.update(_signal(i, img))
     tracker.finish()

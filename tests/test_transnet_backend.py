@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from animproc.config import FilmConfig
+from animproc.models import ShotDetectors
 from animproc.video.decode import iter_signals
 from animproc.video.scan import FrameWriter, scan_film
 from animproc.video.shots import FadeDetector
@@ -30,8 +31,9 @@ def test_transnet_backend_finds_the_sample_films_hard_cuts(sample_film):
     path, truth = sample_film
     config = FilmConfig.model_validate({"models": {"shot_detector": "transnetv2"}})
     resource = ShotDetectorResource(backend="default", device="cpu")
-    assert resource.backend_for(config) == "transnetv2"
-    result = scan_film(path, config, 24.0, FrameWriter(lambda n, b: None), resource.factory(config))
+    detectors = resource.model(config)
+    assert detectors.name == "transnetv2"
+    result = scan_film(path, config, 24.0, FrameWriter(lambda n, b: None), detectors)
     starts = {s.start_frame for s in result.shots}
     for t in truth["transitions"]:
         if t["kind"] == "cut":
@@ -48,7 +50,9 @@ def test_weights_load_from_a_local_file(model, tmp_path, sample_film):
     weights = tmp_path / "transnetv2-random.pth"
     torch.save(random_model.state_dict(), weights)
     loaded = ShotDetectorResource(backend="transnetv2", weights=str(weights), device="cpu")
-    detectors = loaded.factory(FilmConfig())(24.0)
+    backend = loaded.model(FilmConfig())
+    assert isinstance(backend, ShotDetectors)
+    detectors = backend(24.0)
     assert isinstance(detectors[0], TransNetV2Detector) and isinstance(detectors[1], FadeDetector)
     for name, tensor in detectors[0].model.state_dict().items():
         assert torch.equal(tensor.cpu(), random_model.state_dict()[name].cpu()), name

@@ -22,6 +22,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from animproc.errors import MediaError, ModelError
+from animproc.models import Separator
+
 
 def read_chunks(path: str | Path, chunk_seconds: float, overlap_seconds: float) -> Iterator[tuple[np.ndarray, int, int]]:
     """Stereo float32 chunks (2, n) with `overlap` extra samples of context at the start; yields
@@ -135,10 +138,16 @@ class DemucsSeparator:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
-        package = torch.load(str(model_path), map_location="cpu", weights_only=False)
-        self.model = load_model(package).to(device).eval()
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(path, "Demucs checkpoint not found")
+        try:
+            package = torch.load(str(path), map_location="cpu", weights_only=False)
+            self.model = load_model(package).to(device).eval()
+        except Exception as exc:  # torch and demucs raise several types for a file that is not a checkpoint
+            raise ModelError(path, f"not a Demucs checkpoint ({str(exc).splitlines()[0]})") from None
         if "vocals" not in self.model.sources:
-            raise ValueError(f"{model_path}: model has no 'vocals' source (sources: {self.model.sources})")
+            raise ModelError(path, f"model has no 'vocals' source (sources: {self.model.sources})")
         self.name = f"demucs ({type(self.model).__name__}, {Path(model_path).name})"
 
     def vocals(self, stereo: np.ndarray, rate: int) -> np.ndarray:
@@ -157,7 +166,7 @@ class DemucsSeparator:
         return vocals.numpy()[:, : stereo.shape[1]]
 
 
-def separate_file(separator, flac_in: str | Path, vocals_out: str | Path, accompaniment_out: str | Path,
+def separate_file(separator: Separator, flac_in: str | Path, vocals_out: str | Path, accompaniment_out: str | Path,
                   chunk_seconds: float = 30.0, overlap_seconds: float = 2.0) -> dict:
     """Run `separator` over a stereo file chunk by chunk; memory is one chunk whatever the length."""
     vocals_writer = accomp_writer = None
@@ -171,7 +180,7 @@ def separate_file(separator, flac_in: str | Path, vocals_out: str | Path, accomp
         accomp_writer.write(chunk - vocals, lead, keep)
         seconds += (chunk.shape[1] - lead) / rate
     if vocals_writer is None:
-        raise ValueError(f"{flac_in}: no audio to separate")
+        raise MediaError(flac_in, "no audio to separate")
     vocals_writer.close()
     accomp_writer.close()
     return {"seconds": round(seconds, 3), "separator": separator.name}

@@ -28,7 +28,7 @@ def labels_on_screen(faces, on_screen: list[dict]) -> tuple[list[int], list[str]
     """(cluster, reference name) of each clustered face whose centre lies in a reference face box of its frame
     (`on_screen`: per frame, the characters with their `face_bbox`, as the sample film's ground truth lists
     them); faces on no reference face are left out."""
-    from animproc.identity.tracks import centre_inside
+    from animproc.image.boxes import centre_inside
 
     frames = {int(e["frame"]): e["characters"] for e in on_screen}
     predicted, reference = [], []

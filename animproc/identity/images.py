@@ -11,7 +11,7 @@ import numpy as np
 from animproc.errors import ConfigError
 from animproc.identity.cluster import cluster_embeddings
 from animproc.identity.evaluate import identity_scores
-from animproc.identity.faces import FaceAnalyzer
+from animproc.models import FaceAnalyzer
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 

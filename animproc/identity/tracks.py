@@ -7,20 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-
-def box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def centre_inside(outer, inner) -> bool:
-    """Whether `inner`'s centre lies in `outer` (boxes x0, y0, x1, y1): a face inside a body's box belongs to
-    that body."""
-    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
-    return bool(outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3])
+from animproc.image.boxes import box_iou, centre_inside  # noqa: F401  (centre_inside: callers' old import)
 
 
 def link_tracks(faces: pd.DataFrame, min_iou: float = 0.3) -> np.ndarray:

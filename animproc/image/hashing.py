@@ -1,8 +1,11 @@
-"""Perceptual hashes (pHash, dHash) as 64-bit integers, Hamming distances in bulk, and SSIM."""
+"""Perceptual hashes (pHash, dHash, computed by `imagehash`) as 64-bit integers, Hamming distances in bulk
+(numpy, a whole film's pairs at once), and SSIM."""
 from __future__ import annotations
 
 import cv2
+import imagehash
 import numpy as np
+from PIL import Image
 
 _BITS = np.array([1 << i for i in range(64)], dtype=np.uint64)
 
@@ -12,16 +15,13 @@ def _pack(bits: np.ndarray) -> int:
 
 
 def phash(gray: np.ndarray) -> int:
-    """DCT hash: the 8x8 lowest frequencies of a 32x32 image against their median (Zauner 2010)."""
-    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(small)[:8, :8]
-    return _pack(low > np.median(low.reshape(-1)[1:]))
+    """DCT hash (imagehash.phash): the 8x8 lowest frequencies of a 32x32 image against their median."""
+    return _pack(imagehash.phash(Image.fromarray(gray)).hash)
 
 
 def dhash(gray: np.ndarray) -> int:
-    """Gradient hash: whether each of 8x8 cells is brighter than its right neighbour."""
-    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
-    return _pack(small[:, 1:] > small[:, :-1])
+    """Gradient hash (imagehash.dhash): whether each of 8x8 cells is brighter than its right neighbour."""
+    return _pack(imagehash.dhash(Image.fromarray(gray)).hash)
 
 
 def hamming_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:

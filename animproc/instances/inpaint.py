@@ -7,18 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
 from animproc.errors import ConfigError, ModelError
-
-
-class Inpainter(Protocol):
-    name: str
-
-    def __call__(self, image_bgr: np.ndarray, mask: np.ndarray, prompt: str | None = None) -> np.ndarray: ...
+from animproc.models import Inpainter
 
 
 class OpenCVInpainter:

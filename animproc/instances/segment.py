@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Protocol
-
 import cv2
 import numpy as np
 
-from animproc.image.faces import Face, figure_box
+from animproc.image.boxes import figure_box
+from animproc.image.faces import Face
 from animproc.errors import ModelError
 from animproc.image.masks import mask_iou
 
@@ -20,12 +19,6 @@ class Proposal:
     score: float  # the segmenter's own confidence in the mask, 0..1
     source: str
     face: Face | None = None  # the face that seeded it
-
-
-class Segmenter(Protocol):
-    name: str
-
-    def __call__(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Proposal]: ...
 
 
 def content_box(image_bgr: np.ndarray, black_level: int = 20) -> tuple[int, int, int, int]:
@@ -68,7 +61,7 @@ def body_box(face: Face, bounds: tuple[int, int, int, int]) -> tuple[int, int, i
 
 
 class EmbeddedSegmenter:
-    """Faces (CenterFace) seed GrabCut inside a body-shaped box; foreground regions (focus + colour
+    """Faces (the face resource's detector) seed GrabCut inside a body-shaped box; foreground regions (focus + colour
     distinctness) seed GrabCut for characters whose face is hidden, turned away or not human. Works at
     `max_side` pixels and returns masks at frame size. About 0.3-1.2 s a frame on one CPU core."""
 

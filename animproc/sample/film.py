@@ -201,8 +201,8 @@ def _stand(name: str, x: Callable[[float], float], face_ratio: float, cam: tuple
 
 
 def shot_list() -> list[ShotSpec]:
-    """Each shot framed for its scale: the largest face's height / picture height well inside the band that
-    `TemporalConfig`'s defaults give that scale (for the zoom, at the shot's middle)."""
+    """Each shot framed for its scale: the largest face's height / picture height well inside that scale's
+    band of `FRAMINGS` (for the zoom, at the shot's middle)."""
     mid = WORLD_W / 2
     zoom_in = lambda t: (mid, 540, 0.8 * 1.08 ** t)  # noqa: E731
     wide = (mid, 600, 0.8)
@@ -303,19 +303,36 @@ def _frame_index(t: float) -> int:
     return int(round(t * FPS))
 
 
-def shot_face_ratio(spec: ShotSpec, start: int, end: int) -> float:
-    """The shot's scale measure: the median over its frames of the largest face's height / picture height.
-    Its label is the scale `TemporalConfig`'s default bands give this measure; a framing that drifts out of
-    its band is refused here rather than written as truth."""
-    from animproc.config import TemporalConfig
-    from animproc.temporal.structure import shot_scale
+# The sample's own framing convention for a figure about 8 heads tall, in face heights the picture spans (its
+# height / the face box's): the face fills it, head and shoulders, chest up, waist up, knees up to the whole
+# figure, a small whole figure; beyond the last, extreme long. The truth is labelled by this rule alone, so it
+# never follows the analysis code it checks.
+FRAMINGS = (("extreme_close_up", 1.25), ("close_up", 2.8), ("medium_close_up", 3.8), ("medium", 5.5),
+            ("medium_long", 12.0), ("long", 40.0))
 
+
+def framing_of(face_ratio: float) -> str:
+    """The scale a face `face_ratio` of the picture height is framed at, by the sample's convention."""
+    spans = 1 / face_ratio if face_ratio > 0 else float("inf")
+    return next((name for name, most in FRAMINGS if spans < most), "extreme_long")
+
+
+def shot_face_ratio(spec: ShotSpec, start: int, end: int) -> float:
+    """The shot's scale measure: the median over its frames of the largest face's height / picture height, as
+    rendered. A framing that drifts out of the scale the shot is meant to have is refused here rather than
+    written as truth."""
     times = [i / FPS for i in range(start, end + 1) if spec.start <= i / FPS < spec.end]
     ratio = float(np.median([largest_face_ratio(spec, t) for t in times]))
-    measured = shot_scale([ratio], TemporalConfig())[0]
-    if measured != spec.scale:
-        raise ValueError(f"sample shot at {spec.start}s is framed {measured} (face ratio {ratio:.3f}), not {spec.scale}")
+    if framing_of(ratio) != spec.scale:
+        raise ValueError(f"sample shot at {spec.start}s is framed {framing_of(ratio)} (face ratio {ratio:.3f}), "
+                         f"not {spec.scale}")
     return ratio
+
+
+def _shot_truth(shot_id: int, start: int, end: int, spec: ShotSpec) -> dict:
+    ratio = shot_face_ratio(spec, start, end)
+    return {"shot_id": shot_id, "start_frame": start, "end_frame": end, "scale": framing_of(ratio),
+            "face_height_ratio": round(ratio, 4), "camera": spec.camera, "characters": [p.name for p in spec.cast]}
 
 
 def ground_truth() -> dict:
@@ -339,9 +356,7 @@ def ground_truth() -> dict:
             {"kind": "cut", "first": boundaries[4], "last": boundaries[4], "boundary": boundaries[4]},
         ],
         "black_frames": [bl[0], bl[1] - 1],
-        "shots": [{"shot_id": i, "start_frame": s, "end_frame": e, "scale": spec.scale,
-                   "face_height_ratio": round(shot_face_ratio(spec, s, e), 4), "camera": spec.camera,
-                   "characters": [p.name for p in spec.cast]} for i, (s, e, spec) in enumerate(zip(starts, ends, shots))],
+        "shots": [_shot_truth(i, s, e, spec) for i, (s, e, spec) in enumerate(zip(starts, ends, shots))],
         "speech": [{"speaker": n, "start": s, "end": e} for n, s, e in SPEECH],
     }
 

@@ -56,6 +56,7 @@ def window_features(samples: list[TrackSample], face_track: bool, frame_height: 
 
 class HeuristicActionRecognizer:
     name = "heuristic"
+    needs_frames = False
     method = "heuristic: track motion relative to the background, limb motion inside the box, box shape"
 
     def __init__(self, walk: float = 0.25, run: float = 1.2, jump: float = 1.0, fall: float = 1.0,
@@ -120,6 +121,7 @@ class VideoActionRecognizer:
     """torchvision video classifier from a local state dict; labels from a text file, one per line."""
 
     name = "torchvision"
+    needs_frames = True
     mean = np.array([0.43216, 0.394666, 0.37645], np.float32)
     std = np.array([0.22803, 0.22145, 0.216989], np.float32)
 

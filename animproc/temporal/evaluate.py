@@ -37,7 +37,7 @@ def track_identities(tracks: pd.DataFrame, on_screen: list[dict], width: int, he
 
     import numpy as np
 
-    from animproc.identity.tracks import box_iou
+    from animproc.image.boxes import box_iou
     from animproc.temporal.tracks import path_boxes
 
     frames = {int(e["frame"]): e["characters"] for e in on_screen}

@@ -7,7 +7,6 @@ shape (h, w, 2)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -15,12 +14,6 @@ import numpy as np
 from animproc.errors import ModelError
 
 DIRECTIONS = ("right", "down_right", "down", "down_left", "left", "up_left", "up", "up_right")
-
-
-class FlowEstimator(Protocol):
-    name: str
-
-    def __call__(self, prev_bgr: np.ndarray, next_bgr: np.ndarray) -> np.ndarray: ...
 
 
 class DisFlow:

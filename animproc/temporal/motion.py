@@ -17,9 +17,11 @@ from animproc.config import TemporalConfig
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr, reduced_height
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
-from animproc.temporal.flow import FlowEstimator, camera_displacement, camera_fit, flow_summary, shot_flow
+from animproc.models import ActionRecognizer, FaceDetector, FlowEstimator, PoseEstimator
+from animproc.temporal.pose import NoPoseEstimator
+from animproc.temporal.flow import camera_displacement, camera_fit, flow_summary, shot_flow
 from animproc.temporal.structure import face_cadence
-from animproc.identity.tracks import centre_inside
+from animproc.image.boxes import centre_inside
 from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, face_detection,
                                       link_shot, track_summary)
 from animproc.video.shots import in_ranges, shot_position
@@ -74,7 +76,8 @@ def _box_flow(frame: SampledFrame, box: np.ndarray, dt: float) -> tuple[np.ndarr
     return (median - cam) * FLOW_STRIDE / dt, limbs * FLOW_STRIDE / dt
 
 
-def _finish_shot(shot: _Shot, width: int, height: int, config: TemporalConfig, pose, recognizer) -> ShotMotion:
+def _finish_shot(shot: _Shot, width: int, height: int, config: TemporalConfig, pose: PoseEstimator,
+                 recognizer: ActionRecognizer) -> ShotMotion:
     frames = shot.frames
     result = ShotMotion(shot.shot_id, shot_flow(shot.pairs))
     if not frames:
@@ -104,7 +107,7 @@ def _finish_shot(shot: _Shot, width: int, height: int, config: TemporalConfig, p
                                    "start_time": round(seg.start_time, 3), "end_time": round(seg.end_time, 3),
                                    "action": seg.action, "confidence": seg.confidence, "method": seg.method,
                                    "evidence": seg.evidence})
-        if pose is not None:
+        if pose.needs_frames:
             result.poses.extend(_poses(t, track_id, shot, pose, config.pose_interval_seconds, width, height))
     return result
 
@@ -121,14 +124,18 @@ def _track_samples(t: Track, shot: _Shot) -> list[TrackSample]:
     return out
 
 
-def _poses(t: Track, track_id: str, shot: _Shot, pose, every_s: float, width: int, height: int) -> list[dict]:
+def _poses(t: Track, track_id: str, shot: _Shot, pose: PoseEstimator, every_s: float, width: int,
+           height: int) -> list[dict]:
     rows, last = [], -1e9
     for k in sorted(t.boxes):
         f = shot.frames[k]
         if f.time - last < every_s:
             continue
         last = f.time
-        kps = pose(shot.images[k], [t.boxes[k]])[0]
+        found = pose(shot.images[k], [t.boxes[k]])
+        if not found:
+            continue
+        kps = found[0]
         rows.append({"track_id": track_id, "shot_id": shot.shot_id, "frame_index": f.frame_index,
                      "time": round(f.time, 3),
                      "keypoints": [[round(float(x) / width, 4), round(float(y) / height, 4), round(float(s), 3)]
@@ -138,20 +145,21 @@ def _poses(t: Track, track_id: str, shot: _Shot, pose, every_s: float, width: in
 
 def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, flow: FlowEstimator,
                 detections: dict[int, list[Detection]] | None = None,
-                detect_faces: Callable[[np.ndarray], list] | None = None, pose=None, recognizer=None,
+                detect_faces: FaceDetector | None = None, pose: PoseEstimator = NoPoseEstimator(),
+                recognizer: ActionRecognizer = HeuristicActionRecognizer(),
                 on_shot: Callable[[ShotMotion], None] | None = None,
                 dissolves: list[tuple[int, int]] | None = None) -> list[ShotMotion]:
     """`detections`: by frame index, boxes in the source's pixels (rescaled here). `detect_faces` is run about
     every `face_interval_seconds` on frames at twice the analysis width. Inside `dissolves` (first, last frame)
     nothing is detected and given detections are set aside: a face there may be the other shot's, and a track
-    started on it would be carried back through a shot it is not in. Results arrive per shot."""
-    recognizer = recognizer or HeuristicActionRecognizer()
+    started on it would be carried back through a shot it is not in. `detect_faces` is None where the film's
+    faces are known already (then given in `detections`). Results arrive per shot."""
     detections, dissolves = detections or {}, dissolves or []
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     ends = shots["end_frame"].to_numpy() if "end_frame" in shots else np.full(len(ids), 1 << 40)
     step = max(1, int(round(fps / config.motion_fps)))
     face_step = max(1, int(round(fps * config.face_interval_seconds)))
-    keep_images = pose is not None or getattr(recognizer, "name", "") != "heuristic"
+    keep_images = pose.needs_frames or recognizer.needs_frames
     results: list[ShotMotion] = []
     current: _Shot | None = None
     samples, face_due = Cadence(step), {}

@@ -25,8 +25,20 @@ SKIPPED_REASON = ("no pose model configured (ANIMPROC_RTMPOSE_MODEL) and no pack
                   "stack ships pose weights (mediapipe pins numpy < 2)")
 
 
+class NoPoseEstimator:
+    """The default without a model: estimates nothing, and says why in `status`."""
+
+    name = "none"
+    status = f"skipped: {SKIPPED_REASON}"
+    needs_frames = False
+
+    def __call__(self, bgr: np.ndarray, boxes: list[np.ndarray]) -> list[np.ndarray]:
+        return []
+
+
 class RtmPoseEstimator:
     name = "rtmpose"
+    needs_frames = True
     mean = np.array([123.675, 116.28, 103.53], np.float32)
     std = np.array([58.395, 57.12, 57.375], np.float32)
 
@@ -49,6 +61,7 @@ class RtmPoseEstimator:
         self.input_name = self.session.get_inputs()[0].name
         self.height, self.width = int(shape[2]), int(shape[3])
         self.split_ratio = split_ratio
+        self.status = f"rtmpose ({path})"
 
     def _warp(self, box: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = box

@@ -14,6 +14,7 @@ import pandas as pd
 from animproc.config import TemporalConfig
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr, reduced_height
+from animproc.models import FaceDetector
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
 from animproc.video.shots import in_ranges, shot_position
 
@@ -96,7 +97,7 @@ def foreground_mask(boxes: list[np.ndarray] | None, width: int, height: int, kee
 
 
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
-                   detect_faces=None, face_every_s: float = 2.0,
+                   detect_faces: FaceDetector | None = None, face_every_s: float = 2.0,
                    foreground: dict[int, list[np.ndarray]] | None = None,
                    dissolves: list[tuple[int, int]] | None = None) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at

@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from animproc.identity.tracks import box_iou
-from animproc.image.faces import figure_box
+from animproc.image.boxes import box_iou, figure_box, grown_box, inside_share, overlap_of_smaller
 from animproc.temporal.flow import camera_displacement
 
 
@@ -95,21 +94,8 @@ def face_detection(face_box: np.ndarray, score: float, width: int, height: int) 
     return Detection(box, score, "face", face_height=float(face_box[3] - face_box[1]))
 
 
-def inside_share(box: np.ndarray, width: int, height: int) -> float:
-    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
-    x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], width), min(box[3], height)
-    return max(0.0, x1 - x0) * max(0.0, y1 - y0) / area
-
-
-def _grown(box: np.ndarray, min_side: float) -> np.ndarray:
-    """The box grown about its centre to at least `min_side` each way: a far-away face a few pixels wide would
-    otherwise lose its match to a pixel of drift in the carried box."""
-    c, half = (box[:2] + box[2:]) / 2, np.maximum((box[2:] - box[:2]) / 2, min_side / 2)
-    return np.concatenate([c - half, c + half])
-
-
 def match_iou(a: np.ndarray, b: np.ndarray, min_side: float) -> float:
-    return box_iou(_grown(a, min_side), _grown(b, min_side))
+    return box_iou(grown_box(a, min_side), grown_box(b, min_side))
 
 
 def _cost(tracks: list[Track], boxes: list[np.ndarray], dets: list[Detection], appearance_weight: float,
@@ -218,14 +204,6 @@ def _extend_back(track: Track, frames: list[SampledFrame], width: int, height: i
         track.boxes[k] = box
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over the smaller box: a head's box inside its body's counts as the same subject."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return iw * ih / max(smaller, 1e-9)
-
-
 def drop_duplicates(tracks: list[Track], overlap: float = 0.5) -> list[Track]:
     """Of two tracks whose boxes overlap (intersection over the smaller >= `overlap`) on most of the frames they share, keep the one seen
     more often: a subject found by two detectors, or found twice before its tracks met, is one track."""
@@ -235,7 +213,7 @@ def drop_duplicates(tracks: list[Track], overlap: float = 0.5) -> list[Track]:
         duplicate = False
         for k in kept:
             common = set(t.boxes) & set(k.boxes)
-            if common and np.mean([_overlap(t.boxes[i], k.boxes[i]) >= overlap for i in common]) >= 0.5:
+            if common and np.mean([overlap_of_smaller(t.boxes[i], k.boxes[i]) >= overlap for i in common]) >= 0.5:
                 duplicate = True
                 break
         if not duplicate:

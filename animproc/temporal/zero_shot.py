@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from animproc.errors import ModelError
+from animproc.models import ZeroShotConfirmer
 
 NEUTRAL = "an ordinary frame from an animated film"
 DEFAULT_PROMPTS = {
@@ -19,6 +20,15 @@ DEFAULT_PROMPTS = {
     "lens_flare": "a lens flare", "transformation": "a character transforming", "fade": "a frame fading to black",
     "dissolve": "two images blended in a dissolve",
 }
+
+
+class NoConfirmer:
+    """The default without a model: effects stand on their measured signals, every confirmation None."""
+
+    name = "none"
+
+    def __call__(self, images_bgr: list[np.ndarray], prompt: str, neutral: str = NEUTRAL) -> list[float | None]:
+        return [None] * len(images_bgr)
 
 
 class ClipConfirmer:
@@ -52,10 +62,10 @@ class ClipConfirmer:
         return torch.softmax(logits, -1)[:, 0].cpu().tolist()
 
 
-def confirm_events(events: list[dict], thumbnails: dict[int, np.ndarray], confirmer,
+def confirm_events(events: list[dict], thumbnails: dict[int, np.ndarray], confirmer: ZeroShotConfirmer,
                    prompts: dict[str, str] | None = None) -> None:
-    """Adds `confirmation` (0-1, None where no peak frame was kept) to each event, in place, one model call
-    per effect type."""
+    """Adds `confirmation` (0-1, None where no peak frame was kept or the confirmer judges nothing) to each
+    event, in place, one model call per effect type."""
     prompts = {**DEFAULT_PROMPTS, **(prompts or {})}
     by_type: dict[str, list[dict]] = {}
     for e in events:
@@ -65,4 +75,4 @@ def confirm_events(events: list[dict], thumbnails: dict[int, np.ndarray], confir
     for kind, group in by_type.items():
         scores = confirmer([thumbnails[int(e["peak_frame"])] for e in group], prompts[kind])
         for e, p in zip(group, scores):
-            e["confirmation"] = round(float(p), 3)
+            e["confirmation"] = None if p is None else round(float(p), 3)

@@ -24,17 +24,21 @@ from animproc.video.shots import (BoundaryTracker, ContentCutDetector, DissolveD
 DetectorFactory = Callable[[float], list[ShotDetector]]
 
 
-def default_detectors(config: FilmConfig) -> DetectorFactory:
-    s = config.shots
+class DefaultShotDetectors:
+    """The `default` shot-detection backend (a `ShotDetectors`): content cuts, fades and dissolves, on CPU."""
 
-    def make(fps: float) -> list[ShotDetector]:
+    name = "default"
+
+    def __init__(self, config: FilmConfig):
+        self.shots = config.shots
+
+    def __call__(self, fps: float) -> list[ShotDetector]:
+        s = self.shots
         return [
             ContentCutDetector(fps, ratio=s.cut_threshold, min_score=s.min_cut_score),
             FadeDetector(fps),
             DissolveDetector(fps, black_level=s.black_level),
         ]
-
-    return make
 
 
 @dataclass
@@ -137,7 +141,7 @@ def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWri
     deblocking: cheaper, and fine for detection. Only frames decoded in full are picked for writing.
     """
     started = _time.perf_counter()
-    tracker = BoundaryTracker((detectors or default_detectors(config))(fps),
+    tracker = BoundaryTracker((detectors or DefaultShotDetectors(config))(fps),
                               min_shot_frames=int(round(config.shots.min_shot_seconds * fps)))
     sm = config.sampling
     sampler = ShotSampler(sm.mode, sm.frames_per_shot, sm.interval_seconds)

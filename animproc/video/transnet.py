@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from animproc.video.decode import FrameSignal
-from animproc.video.shots import Transition
+from animproc.errors import ModelError
+from animproc.video.shots import FadeDetector, ShotDetector, Transition
 
 WINDOW, STEP, CONTEXT = 100, 50, 25
 
@@ -25,8 +26,27 @@ def load_transnet(weights: str | Path | None = None, device: str = "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = TransNetV2(device=device)
     if weights is not None:
-        model.load_state_dict(torch.load(str(weights), map_location="cpu"))
+        path = Path(weights)
+        if not path.is_file():
+            raise ModelError(path, "TransNetV2 weights file not found")
+        try:
+            model.load_state_dict(torch.load(str(path), map_location="cpu"))
+        except Exception as exc:  # torch raises several types for a file that is not this state dict
+            raise ModelError(path, f"not a TransNetV2 state dict ({str(exc).splitlines()[0]})") from None
     return model.to(device).eval()
+
+
+class TransNetV2Detectors:
+    """The `transnetv2` shot-detection backend (a `ShotDetectors`): TransNetV2 finds cuts and gradual
+    transitions; the fade detector still names fades through black."""
+
+    name = "transnetv2"
+
+    def __init__(self, model, threshold: float = 0.5, black_level: float = 22.0):
+        self.model, self.threshold, self.black_level = model, threshold, black_level
+
+    def __call__(self, fps: float) -> list[ShotDetector]:
+        return [TransNetV2Detector(self.model, fps, self.threshold, self.black_level), FadeDetector(fps)]
 
 
 class TransNetV2Detector:
