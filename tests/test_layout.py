@@ -29,7 +29,6 @@ def test_box_helpers_are_defined_once_in_the_image_boxes_module():
 
 
 def test_no_private_dagster_imports():
-    pending = {"animproc_dagster/cli.py"}  # its run loop is being replaced in issue 20, with the import
     private = {p.relative_to(ROOT).as_posix() for p in SOURCES
                if any(m.startswith("dagster._") for m in _imported_modules(p))}
-    assert private <= pending
+    assert private == set()
