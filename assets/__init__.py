@@ -1,9 +1,86 @@
-"""Dagster assets, one module per product."""
-from dagster import Failure
+"""Dagster assets, one module per domain. Every asset body runs inside `film_step`, the one scaffold that gives
+it its film, storage, config, timing and a catalogue reader limited to the inputs it declares, and that turns
+the project's errors into failures that are not retried."""
+from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from dagster import (AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue, TableColumn,
+                     TableSchema, asset)
+
+from animproc.catalogue import FilmProducts, product
+from animproc.config import FilmConfig
 from animproc.errors import AnimprocError
+from animproc.storage import Storage
+from partitions import film_partitions
 
 
-def fail(exc: AnimprocError) -> Failure:
+def fail(problem: AnimprocError | str) -> Failure:
     """A user-facing error (it names the file and the problem) as a Dagster failure that is not retried."""
-    return Failure(description=str(exc), allow_retries=False)
+    return Failure(description=str(problem), allow_retries=False)
+
+
+def table_schemas(name: str) -> dict:
+    """The product's tables as UI metadata: the first as `dagster/column_schema`, each as `schema/{table}`."""
+    out = {}
+    for k, (table, spec) in enumerate(product(name).tables.items()):
+        schema = TableSchema(columns=[TableColumn(n, t) for n, t in spec.columns])
+        if k == 0:
+            out["dagster/column_schema"] = schema
+        out[f"schema/{table}"] = MetadataValue.table_schema(schema)
+    files = {**{t: s.file for t, s in product(name).tables.items()}, **product(name).files}
+    if files:
+        out["files"] = MetadataValue.json(files)
+    return out
+
+
+def film_asset(*, deps: list[str], **kwargs):
+    """`@asset` for a film-partitioned product of the catalogue (named by the function), with its schemas."""
+    def wrap(fn):
+        return asset(partitions_def=film_partitions, deps=deps, metadata=table_schemas(fn.__name__), **kwargs)(fn)
+    return wrap
+
+
+@dataclass
+class Step:
+    context: AssetExecutionContext
+    film: str
+    storage: Storage
+    products: FilmProducts
+    config: FilmConfig | None
+    config_path: str | None
+    started: float = field(default_factory=time.perf_counter)
+
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.started, 2)
+
+    def result(self, metadata: dict, asset_key: str | None = None) -> MaterializeResult:
+        """The asset's metadata with the inputs it opened (and optional inputs it found missing)."""
+        lineage = {"inputs_read": MetadataValue.json(sorted(self.products.reads))}
+        if self.products.missing:
+            lineage["inputs_missing"] = MetadataValue.json(sorted(self.products.missing))
+        return MaterializeResult(asset_key=AssetKey(asset_key) if asset_key else None,
+                                 metadata={**metadata, **lineage})
+
+
+def declared_inputs(context: AssetExecutionContext) -> tuple[set[str], set[str]]:
+    """The upstream products the asset's definition declares (for a multi-asset, outside its own outputs), and
+    its own."""
+    ad = context.assets_def
+    own = {k.to_user_string() for k in ad.keys}
+    return {k.to_user_string() for k in ad.dependency_keys} - own, own
+
+
+@contextmanager
+def film_step(context: AssetExecutionContext, storage, film_config=None) -> Iterator[Step]:
+    film = context.partition_key
+    try:
+        st = storage.storage()
+        config, config_path = film_config.load(film) if film_config is not None else (None, None)
+        declared, own = declared_inputs(context)
+        yield Step(context, film, st, FilmProducts(st, film, declared, own), config, config_path)
+    except AnimprocError as exc:
+        raise fail(exc) from None
