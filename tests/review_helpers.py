@@ -50,17 +50,17 @@ def fake_identities(root: Path, film: str = "demo") -> tuple[Storage, pd.DataFra
         cv2.putText(crop, str(k), (30, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
         st.write_bytes(st.asset_dir(film, "faces") / "crops" / f"{face_id}.jpg", cv2.imencode(".jpg", crop)[1].tobytes())
         rgba = np.dstack([crop, np.full((112, 112), 255, np.uint8)])
-        st.write_bytes(st.asset_dir(film, "instances_filtered") / "cutouts" / f"{iid}.png",
+        st.write_bytes(st.asset_dir(film, "instances_inpainted") / "cutouts" / f"{iid}.png",
                        cv2.imencode(".png", rgba)[1].tobytes())
         rows.append({"face_id": face_id, "film": film, "frame_index": k, "time": k / 24, "shot_id": 0,
                      "instance_id": iid, "x0": 0.0, "y0": 0.0, "x1": 60.0, "y1": 60.0, "score": 0.9, "size": 20.0,
                      "landmarks": [20, 25, 40, 25, 30 + (k % 3) * 5, 35, 22, 45, 38, 45],
                      "sharpness": 50.0, "excluded": None, "crop_path": f"{film}/faces/crops/{face_id}.jpg",
                      "track_id": k, "cluster": cluster, "probability": 1.0})
-        instances.append({"instance_id": iid, "frame_index": k, "cutout_path": f"{film}/instances_filtered/cutouts/{iid}.png"})
+        instances.append({"instance_id": iid, "frame_index": k, "cutout_path": f"{film}/instances_inpainted/cutouts/{iid}.png"})
     faces = pd.DataFrame(rows)
     st.write_parquet(st.asset_dir(film, "identity_clusters") / "faces.parquet", faces)
-    st.write_parquet(st.asset_dir(film, "instances_filtered") / "instances.parquet", pd.DataFrame(instances))
+    st.write_parquet(st.asset_dir(film, "instances_inpainted") / "instances.parquet", pd.DataFrame(instances))
     summary = [{"cluster": c, "size": 4, "medoid_face": f"{4 * c:07d}_f00", "suggested_name": None} for c in range(3)]
     st.write_text(st.asset_dir(film, "identity_clusters") / "clusters.json", json.dumps({"clusters": summary}))
     return st, faces
