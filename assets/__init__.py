@@ -37,11 +37,25 @@ def table_schemas(name: str) -> dict:
     return out
 
 
-def film_asset(*, deps: list[str], **kwargs):
-    """`@asset` for a film-partitioned product of the catalogue (named by the function), with its schemas."""
+OPTIONAL_INPUTS = "optional_inputs"
+
+
+def film_asset(*, deps: list[str], optional: list[str] = (), **kwargs):
+    """`@asset` for a film-partitioned product of the catalogue (named by the function), with its schemas.
+    `optional`: inputs that exist only after a review; declared like the others (the graph shows them), listed
+    in the definition's metadata, and looked up rather than required (absent ones show as `inputs_missing`)."""
     def wrap(fn):
-        return asset(partitions_def=film_partitions, deps=deps, metadata=table_schemas(fn.__name__), **kwargs)(fn)
+        metadata = table_schemas(fn.__name__)
+        if optional:
+            metadata[OPTIONAL_INPUTS] = MetadataValue.json(list(optional))
+        return asset(partitions_def=film_partitions, deps=[*deps, *optional], metadata=metadata, **kwargs)(fn)
     return wrap
+
+
+def optional_inputs(metadata: dict) -> set[str]:
+    """The optional inputs an asset definition's metadata lists."""
+    value = metadata.get(OPTIONAL_INPUTS)
+    return set(value.value if hasattr(value, "value") else value or [])
 
 
 @dataclass
@@ -54,8 +68,11 @@ class Step:
     config_path: str | None
     started: float = field(default_factory=time.perf_counter)
 
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
     def seconds(self) -> float:
-        return round(time.perf_counter() - self.started, 2)
+        return round(self.elapsed(), 2)
 
     def result(self, metadata: dict, asset_key: str | None = None) -> MaterializeResult:
         """The asset's metadata with the inputs it opened (and optional inputs it found missing)."""

@@ -1,8 +1,7 @@
 """What each review page shows, read from the film's assets."""
 from __future__ import annotations
 
-import json
-
+from animproc.catalogue import FilmProducts
 from animproc.review.server import NothingToReview, ReviewSource
 from animproc.storage import Storage
 
@@ -12,12 +11,13 @@ def _film_relative(film: str, path: str) -> str:
 
 
 def instances_source(storage: Storage, film: str) -> ReviewSource:
-    table_path = storage.asset_dir(film, "instances") / "instances.parquet"
+    products = FilmProducts(storage, film)
 
     def items() -> list[dict]:
-        if not table_path.exists():
-            raise NothingToReview(f"{table_path}: no instances for film {film!r}; materialise `instances` first")
-        table = storage.read_parquet(table_path)
+        table = products.optional_table("instances")
+        if table is None:
+            raise NothingToReview(f"{products.folder('instances')}: no instances for film {film!r}; materialise "
+                                  "`instances` first")
         return [{"id": r.instance_id, "cutout": _film_relative(film, r.cutout_path),
                  "frame": _film_relative(film, r.overlay_path), "frame_index": int(r.frame_index),
                  "time": round(float(r.time), 3), "shot_id": int(r.shot_id), "category": r.category,
@@ -27,14 +27,14 @@ def instances_source(storage: Storage, film: str) -> ReviewSource:
 
 
 def identities_source(storage: Storage, film: str) -> ReviewSource:
-    folder = storage.asset_dir(film, "identity_clusters")
+    products = FilmProducts(storage, film)
 
     def items() -> list[dict]:
-        if not (folder / "faces.parquet").exists():
-            raise NothingToReview(f"{folder}: no identity clusters for film {film!r}; materialise "
-                                  "`identity_clusters` first")
-        faces = storage.read_parquet(folder / "faces.parquet")
-        summary = {c["cluster"]: c for c in json.loads((folder / "clusters.json").read_text())["clusters"]}
+        faces = products.optional_table("identity_clusters", "faces")
+        if faces is None:
+            raise NothingToReview(f"{products.folder('identity_clusters')}: no identity clusters for film {film!r}; "
+                                  "materialise `identity_clusters` first")
+        summary = {c["cluster"]: c for c in products.json("identity_clusters", "clusters")["clusters"]}
         medoids = {c.get("medoid_face") for c in summary.values()}
         return [{"id": r.face_id, "crop": _film_relative(film, r.crop_path),
                  "frame": (f"frames_processed/images/{r.face_id.rsplit('_f', 1)[0]}.jpg"
