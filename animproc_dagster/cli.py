@@ -39,6 +39,13 @@ def _storage():
     return StorageResource().storage()
 
 
+def _products(film: str):
+    """The film's products, read through the catalogue."""
+    from animproc.catalogue import FilmProducts
+
+    return FilmProducts(_storage(), film)
+
+
 def _fail(message: str) -> int:
     print(f"animproc: {message}", file=sys.stderr)
     return 2
@@ -97,6 +104,8 @@ def cmd_film_remove(args) -> int:
 def _selection(defs, names: list[str] | None, instance, film: str):
     from dagster import AssetKey
 
+    from assets import optional_inputs
+
     graph = defs.resolve_asset_graph()
     all_keys = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
     if not names:
@@ -112,7 +121,10 @@ def _selection(defs, names: list[str] | None, instance, film: str):
         if key in chosen:
             continue
         chosen.add(key)
+        optional = optional_inputs(graph.get(key).metadata)  # products of the reviews: used when they exist
         for parent in graph.get(key).parent_keys:
+            if parent.to_user_string() in optional:
+                continue
             if parent in all_keys and film not in instance.get_materialized_partitions(parent):
                 todo.append(parent)  # missing upstream for this film: materialise it first
     for ad in defs.assets:
@@ -402,17 +414,15 @@ def cmd_run(args) -> int:
 def cmd_export_shots(args) -> int:
     from animproc.export import shots_csv, shots_json
 
-    st = _storage()
-    folder = st.asset_dir(args.name, "shots")
-    if not (folder / "shots.parquet").exists():
+    products = _products(args.name)
+    if not products.has("shots", "shots"):
         return _fail(f"film {args.name!r} has no shots yet; run `animproc run {args.name} --select shots`")
-    shots = st.read_parquet(folder / "shots.parquet")
-    structure = st.asset_dir(args.name, "shot_structure") / "shot_structure.parquet"
-    if structure.exists():
-        extra = st.read_parquet(structure)[["shot_id", "scale", "camera", "scene_id"]]
-        shots = shots.merge(extra, on="shot_id", how="left")
-    transitions = st.read_parquet(folder / "transitions.parquet")
-    probe = json.loads((st.asset_dir(args.name, "source_video") / "probe.json").read_text())
+    shots = products.table("shots", "shots")
+    structure = products.optional_table("shot_structure")
+    if structure is not None:
+        shots = shots.merge(structure[["shot_id", "scale", "camera", "scene_id"]], on="shot_id", how="left")
+    transitions = products.table("shots", "transitions")
+    probe = products.json("source_video", "probe")
     text = shots_csv(shots) if args.format == "csv" else json.dumps(
         shots_json(args.name, shots, transitions, probe), indent=2)
     if args.output:
@@ -424,11 +434,9 @@ def cmd_export_shots(args) -> int:
 
 
 def _diarization_turns(name: str):
-    st = _storage()
-    path = st.asset_dir(name, "diarization") / "segments.parquet"
-    if not path.exists():
+    table = _products(name).optional_table("diarization")
+    if table is None:
         raise SystemExit(_fail(f"film {name!r} has no diarization yet; run `animproc run {name} --select diarization`"))
-    table = st.read_parquet(path)
     return [(float(r.start), float(r.end), str(r.speaker)) for r in table.itertuples()], table
 
 
@@ -534,11 +542,10 @@ def _eval_identities_on_screen(name: str, reference: Path) -> int:
     sample film's `.truth.json`)."""
     from animproc.identity.evaluate import identity_scores, labels_on_screen
 
-    st = _storage()
-    path = st.asset_dir(name, "identity_clusters") / "faces.parquet"
-    if not path.exists():
+    faces = _products(name).optional_table("identity_clusters", "faces")
+    if faces is None:
         return _fail(f"{name}: no identity_clusters yet (materialise it first)")
-    predicted, labels = labels_on_screen(st.read_parquet(path), json.loads(reference.read_text())["on_screen"])
+    predicted, labels = labels_on_screen(faces, json.loads(reference.read_text())["on_screen"])
     s = identity_scores(predicted, labels)
     print(f"purity {s['purity']:.3f}  coverage {s['coverage']:.3f}  ARI {s['ari']:.3f}  clusters {s['clusters']} "
           f"(reference identities {s['reference_identities']}, faces scored {s['faces']})")
@@ -551,9 +558,8 @@ def _eval_identities_on_screen(name: str, reference: Path) -> int:
 def cmd_eval_shot_structure(args) -> int:
     from animproc.temporal.evaluate import structure_scores
 
-    st = _storage()
-    path = st.asset_dir(args.name, "shot_structure") / "shot_structure.parquet"
-    if not path.exists():
+    table = _products(args.name).optional_table("shot_structure")
+    if table is None:
         return _fail(f"film {args.name!r} has no shot_structure yet; "
                      f"run `animproc run {args.name} --select shot_structure`")
     try:
@@ -565,7 +571,7 @@ def cmd_eval_shot_structure(args) -> int:
                                               for s in shots):
         return _fail(f"{args.reference}: expected a list of shots (or {{'shots': [...]}}), each with "
                      "start_frame, end_frame and the labels scale and camera")
-    scores = structure_scores(st.read_parquet(path), shots)
+    scores = structure_scores(table, shots)
     print(f"{scores['matched']} of {scores['reference_shots']} reference shots matched to detected shots")
     for attr in ("scale", "camera"):
         if attr not in scores:

@@ -12,8 +12,10 @@ def _from(gate) -> AssetSelection:
 
 _all_gated = AssetSelection.assets(*[g.asset for g in GATES]).downstream(include_self=True)
 
-film_job = define_asset_job("film_assets", selection=AssetSelection.all() - _all_gated, partitions_def=film_partitions,
-                            description="Materialise one film's assets up to its review gates.")
+film_job = define_asset_job("film_assets", selection=(AssetSelection.all() - _all_gated)
+                            | AssetSelection.assets(*REVIEW_READERS), partitions_def=film_partitions,
+                            description="Materialise one film's assets up to its review gates, and the assets whose "
+                                        "reviewed inputs are optional (REVIEW_READERS) without them.")
 
 
 def _gate_selection(gate) -> AssetSelection:

@@ -1,9 +1,8 @@
 """Asset checks on the visual foundation assets (each carries the film partitions, as checks on
 partitioned assets must)."""
-import json
-
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
 
+from animproc.catalogue import FilmProducts
 from animproc.video.manifests import count_problems, frame_index_problems, shot_problems
 from partitions import film_partitions
 from resources.placement import step_pool, step_tags
@@ -15,26 +14,30 @@ def _result(problems: list[str], **metadata) -> AssetCheckResult:
                             description="; ".join(problems) or "ok", metadata=metadata)
 
 
-def _frame_count(st, film: str) -> int:
-    return int(json.loads((st.asset_dir(film, "source_video") / "probe.json").read_text())["frame_count"])
+def _products(context, storage: StorageResource) -> FilmProducts:
+    return FilmProducts(storage.storage(), context.partition_key)
+
+
+def _frame_count(products: FilmProducts) -> int:
+    return int(products.json("source_video", "probe")["frame_count"])
 
 
 @asset_check(asset=AssetKey("shots"), partitions_def=film_partitions, blocking=True,
              op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Shots start at frame 0, follow each other without gaps or overlaps, and end on the last frame.")
 def shots_cover_film(context, storage: StorageResource) -> AssetCheckResult:
-    st, film = storage.storage(), context.partition_key
-    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
-    return _result(shot_problems(shots, _frame_count(st, film)), shots=len(shots))
+    products = _products(context, storage)
+    shots = products.table("shots", "shots")
+    return _result(shot_problems(shots, _frame_count(products)), shots=len(shots))
 
 
 @asset_check(asset=AssetKey("frames"), partitions_def=film_partitions, blocking=True,
              op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Every image in the frames manifest exists in storage.")
 def frames_files_exist(context, storage: StorageResource) -> AssetCheckResult:
-    st, film = storage.storage(), context.partition_key
-    frames = st.read_parquet(st.asset_dir(film, "frames") / "manifest.parquet")
-    missing = [p for p in frames["path"] if not st.resolve(p).exists()]
+    products = _products(context, storage)
+    frames = products.table("frames")
+    missing = [p for p in frames["path"] if not products.resolve(p).exists()]
     return _result([f"{len(missing)} missing files, e.g. {missing[0]}"] if missing else [], checked=len(frames))
 
 
@@ -42,10 +45,9 @@ def frames_files_exist(context, storage: StorageResource) -> AssetCheckResult:
              op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Frame indices are unique, increasing and inside the film; frame counts are sane.")
 def frames_indices_and_counts(context, storage: StorageResource) -> AssetCheckResult:
-    st, film = storage.storage(), context.partition_key
-    frames = st.read_parquet(st.asset_dir(film, "frames") / "manifest.parquet")
-    shots = st.read_parquet(st.asset_dir(film, "shots") / "shots.parquet")
-    n = _frame_count(st, film)
+    products = _products(context, storage)
+    frames, shots = products.table("frames"), products.table("shots", "shots")
+    n = _frame_count(products)
     return _result(frame_index_problems(frames, n) + count_problems(frames, shots, n), frames=len(frames))
 
 
@@ -53,11 +55,11 @@ def frames_indices_and_counts(context, storage: StorageResource) -> AssetCheckRe
              op_tags=step_tags("frame_checks"), pool=step_pool("frame_checks"),
              description="Kept frames exist in storage, indices are unique and ordered, every dropped frame says why.")
 def frames_processed_consistent(context, storage: StorageResource) -> AssetCheckResult:
-    st, film = storage.storage(), context.partition_key
-    frames = st.read_parquet(st.asset_dir(film, "frames_processed") / "manifest.parquet")
+    products = _products(context, storage)
+    frames = products.table("frames_processed")
     kept = frames[frames["kept"]]
-    problems = frame_index_problems(frames, _frame_count(st, film))
-    missing = [p for p in kept["path"] if not st.resolve(p).exists()]
+    problems = frame_index_problems(frames, _frame_count(products))
+    missing = [p for p in kept["path"] if not products.resolve(p).exists()]
     if missing:
         problems.append(f"{len(missing)} kept frames missing, e.g. {missing[0]}")
     unexplained = int((~frames["kept"] & frames["drop_reason"].isna()).sum())

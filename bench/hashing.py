@@ -34,9 +34,15 @@ def opencv_dhash(gray: np.ndarray) -> int:  # the former animproc.image.hashing.
     return _pack(small[:, 1:] > small[:, :-1])
 
 
-def frames(path: Path, every_s: float = 0.25) -> list[np.ndarray]:
-    from animproc.image.quality import working_gray
+def working_gray(bgr: np.ndarray, size: int = 512) -> np.ndarray:
+    """Luma at 512 px on the longer side, as frames were measured before the detail-size rule."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    scale = min(1.0, size / max(gray.shape))
+    return cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+                      interpolation=cv2.INTER_AREA)
 
+
+def frames(path: Path, every_s: float = 0.25) -> list[np.ndarray]:
     out, next_t = [], 0.0
     with av.open(str(path)) as c:
         for f in c.decode(video=0):

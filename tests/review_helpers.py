@@ -63,13 +63,13 @@ def fake_identities(root: Path, film: str = "demo", unowned: int = 0, embedded: 
                      "track_id": k, "cluster": cluster, "probability": 1.0})
         if iid is not None:
             rgba = np.dstack([crop, np.full((112, 112), 255, np.uint8)])
-            st.write_bytes(st.asset_dir(film, "instances_filtered") / "cutouts" / f"{iid}.png",
+            st.write_bytes(st.asset_dir(film, "instances_inpainted") / "cutouts" / f"{iid}.png",
                            cv2.imencode(".png", rgba)[1].tobytes())
             instances.append({"instance_id": iid, "frame_index": k,
-                              "cutout_path": f"{film}/instances_filtered/cutouts/{iid}.png"})
+                              "cutout_path": f"{film}/instances_inpainted/cutouts/{iid}.png"})
     faces = pd.DataFrame(rows)
     st.write_parquet(st.asset_dir(film, "identity_clusters") / "faces.parquet", faces)
-    st.write_parquet(st.asset_dir(film, "instances_filtered") / "instances.parquet", pd.DataFrame(instances))
+    st.write_parquet(st.asset_dir(film, "instances_inpainted") / "instances.parquet", pd.DataFrame(instances))
     if embedded:
         vectors = [np.eye(4)[c] + 0.15 * (k % 4) * np.eye(4)[3] if c >= 0 else np.array([0.5, 0.5, 0, 0])
                    for k, c in enumerate(labels)]

@@ -104,9 +104,10 @@ def score_assignment(assignment: dict, reference: dict[str, str | list[str]]) ->
 def film_assignment(storage, film: str) -> dict:
     """A film's identity clusters in the shape `score_assignment` reads: frame image names (their faces) and
     instance cutout names (the instance's cluster) as keys."""
-    out = storage.asset_dir(film, "identity_clusters")
-    faces = storage.read_parquet(out / "faces.parquet")
-    instances = storage.read_parquet(out / "instances.parquet")
+    from animproc.catalogue import FilmProducts
+
+    products = FilmProducts(storage, film)
+    faces, instances = products.table("identity_clusters", "faces"), products.table("identity_clusters", "instances")
     images: dict[str, list[dict]] = {}
     for r in faces.itertuples():
         images.setdefault(f"{r.face_id.rsplit('_f', 1)[0]}.jpg", []).append(

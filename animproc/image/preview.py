@@ -78,3 +78,13 @@ def on_checkerboard(bgra: np.ndarray, cell: int = 8) -> np.ndarray:
     board = np.where(((yy // cell + xx // cell) % 2)[..., None] == 0, 150, 100).astype(np.float32)
     a = bgra[..., 3:4].astype(np.float32) / 255
     return (bgra[..., :3] * a + board * (1 - a)).astype(np.uint8)
+
+
+def spread_sheet(count: int, read, label, limit: int = 24, thumb_width: int = 160) -> bytes | None:
+    """A JPEG contact sheet of up to `limit` of `count` items spread evenly over them (`read(i)` gives item i's
+    image, `label(i)` its caption); None when there is nothing to show."""
+    if not count:
+        return None
+    picks = np.linspace(0, count - 1, min(limit, count)).astype(int)
+    return encode_image(contact_sheet([read(int(i)) for i in picks], [label(int(i)) for i in picks],
+                                      thumb_width=thumb_width))

@@ -2,14 +2,14 @@
 JSON.parse refuses NaN, and pandas reads a null text cell as NaN."""
 from __future__ import annotations
 
-import json
 import math
 from itertools import groupby
 
 import numpy as np
 import pandas as pd
 
-from animproc.identity.tracks import box_iou
+from animproc.catalogue import FilmProducts
+from animproc.image.boxes import box_iou
 from animproc.review.server import NothingToReview, ReviewSource
 from animproc.storage import Storage
 
@@ -72,12 +72,14 @@ def instance_items(film: str, table: pd.DataFrame) -> list[dict]:
 
 
 def instances_source(storage: Storage, film: str) -> ReviewSource:
-    table_path = storage.asset_dir(film, "instances") / "instances.parquet"
+    products = FilmProducts(storage, film)
 
     def items() -> list[dict]:
-        if not table_path.exists():
-            raise NothingToReview(f"{table_path}: no instances for film {film!r}; materialise `instances` first")
-        return instance_items(film, storage.read_parquet(table_path))
+        table = products.optional_table("instances")
+        if table is None:
+            raise NothingToReview(f"{products.folder('instances')}: no instances for film {film!r}; materialise "
+                                  "`instances` first")
+        return instance_items(film, table)
 
     return ReviewSource("instances", f"Instances of {film}", items)
 
@@ -101,12 +103,9 @@ def _medoid_distances(faces: pd.DataFrame, embeddings: dict[str, np.ndarray], me
     return out
 
 
-def _face_embeddings(storage: Storage, film: str) -> dict[str, np.ndarray]:
-    path = storage.asset_dir(film, "faces") / "faces.parquet"
-    if not path.exists():
-        return {}
-    table = storage.read_parquet(path)
-    if "embedding" not in table:
+def _face_embeddings(products: FilmProducts) -> dict[str, np.ndarray]:
+    table = products.optional_table("faces", "faces")
+    if table is None or "embedding" not in table:
         return {}
     return {f: np.asarray(e, np.float32) for f, e in zip(table["face_id"], table["embedding"]) if e is not None}
 
@@ -134,14 +133,14 @@ def identity_items(film: str, faces: pd.DataFrame, summary: dict[int, dict],
 
 
 def identities_source(storage: Storage, film: str) -> ReviewSource:
-    folder = storage.asset_dir(film, "identity_clusters")
+    products = FilmProducts(storage, film)
 
     def items() -> list[dict]:
-        if not (folder / "faces.parquet").exists():
-            raise NothingToReview(f"{folder}: no identity clusters for film {film!r}; materialise "
-                                  "`identity_clusters` first")
-        faces = storage.read_parquet(folder / "faces.parquet")
-        summary = {c["cluster"]: c for c in json.loads((folder / "clusters.json").read_text())["clusters"]}
-        return identity_items(film, faces, summary, _face_embeddings(storage, film))
+        faces = products.optional_table("identity_clusters", "faces")
+        if faces is None:
+            raise NothingToReview(f"{products.folder('identity_clusters')}: no identity clusters for film {film!r}; "
+                                  "materialise `identity_clusters` first")
+        summary = {c["cluster"]: c for c in products.json("identity_clusters", "clusters")["clusters"]}
+        return identity_items(film, faces, summary, _face_embeddings(products))
 
     return ReviewSource("identities", f"Identities of {film}", items)

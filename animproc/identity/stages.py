@@ -1,0 +1,245 @@
+"""The identity stages of a film, from faces to named characters and their poses: each reads its inputs through
+a `FilmProducts` reader and writes one product through its `ProductWriter`."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from animproc.catalogue import FilmProducts, ProductWriter
+from animproc.config import FilmConfig
+from animproc.identity.cluster import NOISE, Clustering, cluster_tracks, nearest_medoid
+from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
+from animproc.image.masks import decode_rle
+from animproc.image.preview import contact_sheet, encode_image, on_checkerboard, read_image
+from animproc.review.labels import Review
+from animproc.video.decode import read_frames
+from animproc.video.shots import shot_position
+
+FACE_COLUMNS = ["face_id", "film", "frame_index", "time", "shot_id", "instance_id", "x0", "y0", "x1", "y1",
+                "landmarks", "score", "size", "sharpness", "excluded", "crop_path", "embedding"]
+INDEX_COLUMNS = ["character", "kind", "id", "cluster", "path", "decision"]
+POSE_COLUMNS = ["character", "instance_id", "bucket", "yaw_ratio", "subcluster", "in_sample", "path"]
+
+
+def owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
+    """The instance a face belongs to: the smallest mask holding the face centre is its nearest body."""
+    cx, cy = int((face_box[0] + face_box[2]) / 2), int((face_box[1] + face_box[3]) / 2)
+    hits = [(int(m.sum()), iid) for iid, m in masks if 0 <= cy < m.shape[0] and 0 <= cx < m.shape[1] and m[cy, cx]]
+    return min(hits)[1] if hits else None
+
+
+def face_frames(products: FilmProducts, frames: pd.DataFrame, shots: pd.DataFrame, interval: float | None):
+    """The kept frames (from their images), then, when `interval` is set, a frame every `interval` seconds of
+    the film decoded from the source in one pass: (frame index, time, shot id, BGR image)."""
+    for frame in frames.itertuples():
+        yield int(frame.frame_index), float(frame.time), int(frame.shot_id), read_image(products.resolve(frame.path))
+    if not interval or shots.empty:
+        return
+    fps = float(products.json("source_video", "probe").get("fps") or 24.0)
+    step = max(1, round(interval * fps))
+    wanted = sorted(set(range(0, int(shots["end_frame"].max()) + 1, step)) - set(frames["frame_index"].astype(int)))
+    starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
+    with products.storage.local_copy(products.source_media()) as local:
+        for index, image in read_frames(local, wanted):
+            yield index, index / fps, int(ids[shot_position(starts, index)]), image
+
+
+def detect_faces(images, kept: pd.DataFrame, analyzer, config: FilmConfig, out: ProductWriter) -> pd.DataFrame:
+    """Every face `analyzer` finds in `images` (from `face_frames`), its crop written to `out`, with the kept
+    instance it belongs to and why it is left out of clustering (too small, too blurred) if it is."""
+    c = config.identities
+    rows = []
+    for index, time_s, shot_id, image in images:
+        inst = kept[kept["frame_index"] == index]
+        masks = [(r.instance_id, decode_rle({"size": [r.mask_height, r.mask_width], "counts": r.mask_rle}))
+                 for r in inst.itertuples()]
+        for k, f in enumerate(analyzer(image)):
+            face_id = f"{index:07d}_f{k:02d}"
+            excluded = None
+            if f.size < c.min_face_size:
+                excluded = f"too small ({f.size:.1f} px between the eyes < {c.min_face_size})"
+            elif f.sharpness < c.min_face_sharpness:
+                excluded = f"too blurred (sharpness {f.sharpness:.1f} < {c.min_face_sharpness})"
+            rows.append({"face_id": face_id, "film": out.film, "frame_index": int(index), "time": float(time_s),
+                         "shot_id": int(shot_id), "instance_id": owner(f.box, masks), "x0": f.box[0], "y0": f.box[1],
+                         "x1": f.box[2], "y1": f.box[3], "landmarks": f.landmarks.reshape(-1).tolist(),
+                         "score": f.score, "size": f.size, "sharpness": f.sharpness, "excluded": excluded,
+                         "crop_path": out.blob(f"crops/{face_id}.jpg", encode_image(f.crop, ".jpg", 92)),
+                         "embedding": f.embedding.tolist()})
+    return pd.DataFrame(rows, columns=FACE_COLUMNS)
+
+
+def suggest_names(config: FilmConfig, config_path: str | None, analyzer, emb: np.ndarray,
+                  result: Clustering) -> dict[int, str]:
+    """Character names from the film config, each given to the cluster whose medoid is nearest its reference
+    image (configs name the image relative to the config file). `analyzer()` makes the face analyzer."""
+    refs = [ch for ch in config.characters if ch.reference_image]
+    if not refs or not result.medoids:
+        return {}
+    analyze = analyzer()
+    names: dict[int, tuple[str, float]] = {}
+    for ch in refs:
+        path = Path(ch.reference_image)
+        if not path.is_absolute() and config_path:
+            path = Path(config_path).parent / path
+        image = cv2.imread(str(path))
+        found = analyze(image) if image is not None else []
+        if not found:
+            continue
+        best = max(found, key=lambda f: f.size)
+        hit = nearest_medoid(best.embedding, emb, result)
+        if hit and (hit[0] not in names or hit[1] > names[hit[0]][1]):
+            names[hit[0]] = (ch.name, hit[1])
+    return {k: v[0] for k, v in names.items()}
+
+
+@dataclass
+class Identities:
+    faces: pd.DataFrame  # the usable faces with track_id, cluster, probability
+    vectors: np.ndarray  # what was clustered, one row per face
+    result: Clustering
+    names: dict[int, str]
+    instances: pd.DataFrame  # instance_id, cluster
+    summary: list[dict]
+    medoids: list[tuple[np.ndarray, str]]  # (medoid crop, label)
+
+
+def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmProducts, config: FilmConfig,
+                       name_clusters) -> Identities:
+    """Faces linked into tracks, one point per track clustered (with its instances' costume colours when
+    `body_weight` > 0); every kept instance assigned the cluster most of its faces are in.
+    `name_clusters(emb, result)` gives suggested names."""
+    c = config.identities
+    usable = faces[faces["excluded"].isna()].reset_index(drop=True)
+    kept = kept.set_index("instance_id")
+    emb = np.array(usable["embedding"].tolist(), np.float32) if len(usable) else np.zeros((0, 1), np.float32)
+    tracks = link_tracks(usable) if len(usable) else np.zeros(0, int)
+    costumes = {}
+    if c.body_weight > 0:  # off by default: only then are the cutouts read, once per instance
+        costumes = {iid: costume_histogram(read_image(products.resolve(kept.loc[iid, "cutout_path"]),
+                                                      cv2.IMREAD_UNCHANGED))
+                    for iid in set(usable["instance_id"].dropna()) if iid in kept.index}
+    bodies = [costumes.get(iid) for iid in usable["instance_id"]]
+    vectors = clustering_vectors(emb, tracks, bodies, c.body_weight) if len(usable) else emb
+    result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
+                            c.reduce_dimensions, c.cluster_selection_epsilon)
+    names = name_clusters(emb, result)
+    usable["track_id"], usable["cluster"], usable["probability"] = tracks, result.labels, result.probabilities
+    assignment = (usable[usable["instance_id"].notna() & (usable["cluster"] != NOISE)]
+                  .groupby("instance_id")["cluster"].agg(lambda s: int(s.value_counts().index[0])))
+    instances = pd.DataFrame({"instance_id": kept.index})
+    instances["cluster"] = [int(assignment.get(i, NOISE)) for i in instances["instance_id"]]
+    return Identities(usable, vectors, result, names, instances, [], [])
+
+
+def write_identities(ids: Identities, products: FilmProducts, out: ProductWriter) -> None:
+    """Per cluster (noise too): a contact sheet and its summary entry (size, tracks, medoid, similarity,
+    suggested name); the tables and clusters.json."""
+    usable, result = ids.faces, ids.result
+    for cl in [*result.clusters, NOISE]:
+        members = usable[usable["cluster"] == cl]
+        if members.empty:
+            continue
+        crops = [read_image(products.resolve(p)) for p in members["crop_path"][:48]]
+        entry = {"cluster": int(cl), "size": len(members), "tracks": int(members["track_id"].nunique()),
+                 "instances": int(members["instance_id"].nunique()),
+                 "sheet": out.blob(f"sheets/cluster_{cl}.jpg",
+                                   encode_image(contact_sheet(crops, thumb_width=72, columns=12)))}
+        if cl != NOISE:
+            m = result.medoids[cl]
+            entry.update({"medoid_face": usable.loc[m, "face_id"],
+                          "intra_similarity": round(result.intra_similarity[cl], 4),
+                          "suggested_name": ids.names.get(cl)})
+            ids.medoids.append((read_image(products.resolve(usable.loc[m, "crop_path"])),
+                                f"{cl}: {ids.names.get(cl) or ''} ({len(members)})"))
+        ids.summary.append(entry)
+    out.table("faces", usable.drop(columns=["embedding"]))
+    out.table("instances", ids.instances)
+    out.json("clusters", {"film": out.film, "clusters": ids.summary, "reduced_to": result.reduced_to})
+
+
+def _decision(review: Review, original: str, key: str, name: str) -> str:
+    if review.decided_by == "auto":
+        return f"auto: cluster {original} as {name}"
+    if key != original:
+        return f"moved by a person from cluster {original} to {key} ({name})"
+    return f"cluster {key} named {name!r} in review" if not name.startswith("character_") else f"cluster {key} kept"
+
+
+def gather_characters(faces: pd.DataFrame, review: Review, kept: pd.DataFrame, out: ProductWriter
+                      ) -> tuple[pd.DataFrame, int]:
+    """One folder per named character with its face crops and instances, and the index with the decision that
+    put each there; an instance goes to the character most of its faces belong to. Returns the index and the
+    number of faces left out (noise, not-a-character clusters)."""
+    original = {f: ("noise" if c < 0 else str(int(c))) for f, c in zip(faces["face_id"], faces["cluster"])}
+    final = {f: review.decisions["faces"].get(f, original[f]) for f in faces["face_id"]}
+    names = {k: (c.get("name") or f"character_{k}").strip() for k, c in review.decisions["clusters"].items()
+             if c.get("character", True)}
+    kept = kept.set_index("instance_id")
+    rows, by_instance = [], {}
+    for r in faces.itertuples():
+        key = final[r.face_id]
+        if key not in names:
+            continue
+        rows.append({"character": names[key], "kind": "face", "id": r.face_id, "cluster": key,
+                     "path": out.copy(r.crop_path, f"{names[key]}/faces/{r.face_id}.jpg"),
+                     "decision": _decision(review, original[r.face_id], key, names[key])})
+        if isinstance(r.instance_id, str) and r.instance_id in kept.index:
+            by_instance.setdefault(r.instance_id, []).append(key)
+    for iid, keys in sorted(by_instance.items()):
+        key = Counter(keys).most_common(1)[0][0]
+        rows.append({"character": names[key], "kind": "instance", "id": iid, "cluster": key,
+                     "path": out.copy(kept.loc[iid, "cutout_path"], f"{names[key]}/instances/{iid}.png"),
+                     "decision": f"{len(keys)} of its faces in cluster {key}"})
+    index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    out.table("index", index)
+    return index, sum(1 for f in faces["face_id"] if final[f] not in names)
+
+
+def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProducts, out: ProductWriter,
+                 config: FilmConfig) -> tuple[pd.DataFrame, dict]:
+    """Per character: each instance's viewing angle from its face, sub-clusters inside each bucket, a balanced
+    sample and a contact sheet per bucket. Returns the poses table and the per-character summary."""
+    from animproc.identity.poses import appearance_vector, balanced_sample, bucket_of, subclusters
+
+    p = config.poses
+    face_of = {}
+    for r in faces.set_index("face_id").itertuples():
+        if isinstance(r.instance_id, str):
+            face_of.setdefault(r.instance_id, r)
+    rows, summary = [], {}
+    for name, group in index[index["kind"] == "instance"].groupby("character"):
+        images, buckets, ratios, quality = [], [], [], []
+        for r in group.itertuples():
+            rgba = read_image(products.resolve(r.path), cv2.IMREAD_UNCHANGED)
+            face = face_of.get(r.id)
+            bucket, ratio = bucket_of(list(face.landmarks) if face is not None else None,
+                                      (face.x1 - face.x0) if face is not None else None, rgba.shape[0],
+                                      p.front_max, p.profile_min, p.back_min_height)
+            images.append(rgba)
+            buckets.append(bucket)
+            ratios.append(ratio)
+            quality.append(float((rgba[..., 3] > 127).sum()))
+        groups = np.full(len(images), -1)
+        for b in set(buckets):
+            idx = [i for i, x in enumerate(buckets) if x == b]
+            groups[idx] = subclusters(np.stack([appearance_vector(images[i]) for i in idx]))
+        sample = set(balanced_sample(buckets, groups, quality, p.sample_size))
+        for k, r in enumerate(group.itertuples()):
+            rows.append({"character": name, "instance_id": r.id, "bucket": buckets[k], "yaw_ratio": ratios[k],
+                         "subcluster": int(groups[k]), "in_sample": k in sample, "path": r.path})
+        for b in set(buckets):
+            idx = [i for i, x in enumerate(buckets) if x == b][:36]
+            sheet = contact_sheet([on_checkerboard(images[i]) for i in idx], [f"g{groups[i]}" for i in idx],
+                                  thumb_width=96)
+            out.blob(f"{name}/{b}.jpg", encode_image(sheet))
+        summary[name] = {"buckets": dict(Counter(buckets)), "sample": [group.iloc[i]["id"] for i in sorted(sample)]}
+    table = pd.DataFrame(rows, columns=POSE_COLUMNS)
+    out.table("poses", table)
+    out.json("summary", summary)
+    return table, summary

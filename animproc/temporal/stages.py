@@ -1,0 +1,237 @@
+"""The temporal stages' film-level work: what the film already knows of its characters (reviewed instances,
+faces, names once the identity review named them), shot structure rows with scale fallback, scenes and acts,
+motion and effects tables. Inputs are read through a `FilmProducts` reader; the products that exist only after
+the reviews are optional inputs (each looked up, and recorded as missing when absent)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from animproc.catalogue import FilmProducts
+from animproc.config import FilmConfig
+from animproc.image.boxes import centre_inside
+from animproc.temporal.effects import CATEGORIES
+from animproc.temporal.structure import (face_ratios, figure_scale, group_acts, group_scenes, narrative_graph, pacing,
+                                         scene_loudness, shot_scale)
+from animproc.temporal.tracks import Detection, face_detection, path_boxes
+from animproc.video.shots import dissolve_ranges, shot_position
+
+STRUCTURE_COLUMNS = ["film", "shot_id", "start_frame", "end_frame", "start_time", "end_time", "duration", "scale",
+                     "scale_confidence", "scale_evidence", "camera", "camera_confidence", "camera_evidence"]
+FLOW_COLUMNS = ["film", "shot_id", "flow_pairs", "motion_energy", "camera_motion", "subject_motion", "camera_share",
+                "dominant_direction", "flow_backend"]
+TRACK_COLUMNS = ["film", "track_id", "shot_id", "label", "source", "start_frame", "end_frame", "start_time",
+                 "end_time", "duration", "observed", "samples", "speed", "path", "instance_ids"]
+ACTION_COLUMNS = ["film", "track_id", "shot_id", "label", "start_time", "end_time", "action", "confidence", "method",
+                  "evidence"]
+POSE_COLUMNS = ["film", "track_id", "shot_id", "frame_index", "time", "keypoints"]
+EFFECT_COLUMNS = ["film", "type", "category", "shot_id", "start_frame", "end_frame", "start_time", "end_time",
+                  "intensity", "peak", "peak_frame", "samples", "track_id", "detail", "confirmation"]
+
+
+def fps_of(probe: dict) -> float:
+    return float(probe.get("fps") or 24.0)
+
+
+def fade_starts(shots: pd.DataFrame, transitions: pd.DataFrame | None) -> set[int]:
+    """Positions (in `shots`) of the shots that begin by fading in from black."""
+    if transitions is None or not len(transitions):
+        return set()
+    starts = shots["start_frame"].to_numpy()
+    out = set()
+    for r in transitions[transitions["kind"] == "fade_in"].itertuples():
+        if r.boundary is not None and not pd.isna(r.boundary):
+            out.add(int(np.argmin(np.abs(starts - int(r.boundary)))))
+    return out
+
+
+def track_boxes(tracks: pd.DataFrame | None) -> dict[int, list[tuple[str, np.ndarray]]]:
+    """Frame index -> (track id, box x0, y0, x1, y1 as fractions of the picture), from the motion asset's paths."""
+    out: dict[int, list[tuple[str, np.ndarray]]] = {}
+    if tracks is None:
+        return out
+    for track_id, path in zip(tracks["track_id"].astype(str), tracks["path"]):
+        for f, box in path_boxes(path):
+            out.setdefault(f, []).append((track_id, box))
+    return out
+
+
+def shot_of(shots: pd.DataFrame, frame_index: int) -> int:
+    return int(shots["shot_id"].to_numpy()[shot_position(shots["start_frame"].to_numpy(), frame_index)])
+
+
+class KnownCharacters:
+    """The reviewed products a temporal stage may use, each an optional input: reviewed instances, faces, the
+    characters' index (names) and the identity clusters (cluster numbers before the names)."""
+
+    def __init__(self, products: FilmProducts):
+        self.instances = products.optional_table("instances_filtered")
+        self.faces = products.optional_table("faces")
+        index = products.optional_table("characters")
+        clusters = products.optional_table("identity_clusters", "instances")
+        self.index = index if index is not None and len(index) else None
+        self.clusters = clusters if clusters is not None and len(clusters) else None
+
+    def names(self, kind: str) -> dict[str, str] | None:
+        """face or instance id (`kind`) -> character name; None before the identity review has named any."""
+        if self.index is None:
+            return None
+        named = self.index[self.index["kind"] == kind]
+        return dict(zip(named["id"].astype(str), named["character"].astype(str)))
+
+    def instance_names(self) -> dict[str, str]:
+        """instance id -> character name (after the identity review) or identity cluster."""
+        names = self.names("instance")
+        if names is not None:
+            return names
+        if self.clusters is not None:
+            return {str(i): f"cluster {int(c)}" for i, c in zip(self.clusters["instance_id"], self.clusters["cluster"])
+                    if int(c) >= 0}
+        return {}
+
+    def by_shot(self) -> dict[int, set[str]]:
+        """Named characters (or identity clusters) seen in each shot, from the reviewed instances."""
+        names = self.instance_names()
+        out: dict[int, set[str]] = {}
+        if self.instances is not None:
+            for shot_id, instance_id in zip(self.instances["shot_id"], self.instances["instance_id"].astype(str)):
+                if instance_id in names:
+                    out.setdefault(int(shot_id), set()).add(names[instance_id])
+        return out
+
+    def largest_figures(self, frame_height: float) -> dict[int, list[tuple[float, float]]]:
+        """Per shot: (top, bottom) of the tallest reviewed character instance on each of its frames, as shares
+        of the picture height."""
+        out: dict[int, list[tuple[float, float]]] = {}
+        if self.instances is None or not len(self.instances):
+            return out
+        for (shot_id, _), g in self.instances.groupby(["shot_id", "frame_index"]):
+            r = g.loc[g["bbox_h"].idxmax()]
+            out.setdefault(int(shot_id), []).append((float(r.bbox_y) / frame_height,
+                                                     float(r.bbox_y + r.bbox_h) / frame_height))
+        return out
+
+    def detections(self, width: int, height: int) -> tuple[dict[int, list[Detection]], list[str]]:
+        """What the film already knows of its characters, by frame index: reviewed instances (with names once
+        the identity review has named them) and faces (as the figures they imply in the `width` x `height`
+        picture; all of them: the size and sharpness limits are for clustering, not for being there). A face
+        inside an instance is that instance, except where an instance holds two faces or more: it is a group,
+        and the faces stand for its characters. Returns the detections and the sources used."""
+        out: dict[int, list[Detection]] = {}
+        used = []
+        if self.instances is not None and len(self.instances):
+            names = self.instance_names()
+            for r in self.instances.itertuples():
+                box = np.array([r.bbox_x, r.bbox_y, r.bbox_x + r.bbox_w, r.bbox_y + r.bbox_h], np.float64)
+                out.setdefault(int(r.frame_index), []).append(
+                    Detection(box, 1.0, "instance", str(r.instance_id), names.get(str(r.instance_id))))
+            used.append("instances_filtered")
+        if self.faces is not None and len(self.faces):
+            face_names = self.names("face") or {}
+            for frame_index, g in self.faces.groupby("frame_index"):
+                frame = out.setdefault(int(frame_index), [])
+                boxes = [np.array([r.x0, r.y0, r.x1, r.y1], np.float64) for r in g.itertuples()]
+                frame[:] = [d for d in frame if sum(centre_inside(d.box, b) for b in boxes) < 2]  # groups give way
+                for r, box in zip(g.itertuples(), boxes):
+                    if not any(d.source == "instance" and centre_inside(d.box, box) for d in frame):
+                        d = face_detection(box, float(r.score), width, height)
+                        d.label = face_names.get(str(r.face_id))
+                        frame.append(d)
+            used.append("faces")
+        return out, used
+
+
+def known_detections(products: FilmProducts, width: int, height: int) -> tuple[dict[int, list[Detection]], list[str]]:
+    return KnownCharacters(products).detections(width, height)
+
+
+def structure_rows(film: str, shots: pd.DataFrame, found: dict, known: KnownCharacters, frame_height: float,
+                   dissolves: list, config: FilmConfig) -> pd.DataFrame:
+    """One row per shot: camera movement, and scale from the largest face (the faces product's boxes when it
+    exists: it looked more often and at full resolution), else the tallest reviewed instance."""
+    if known.faces is not None:
+        for shot_id, ratios in face_ratios(known.faces, frame_height, dissolves).items():
+            if shot_id in found:
+                found[shot_id]["face_ratios"] = ratios
+    figures = known.largest_figures(frame_height)
+    rows = []
+    for s in shots.itertuples():
+        f = found[int(s.shot_id)]
+        scale, scale_conf, scale_ev = shot_scale(f["face_ratios"], config.temporal)
+        if scale == "no_subject" and figures.get(int(s.shot_id)):
+            scale, scale_conf, scale_ev = figure_scale(figures[int(s.shot_id)], config.temporal)
+        cam = f["camera"]
+        rows.append({"film": film, "shot_id": int(s.shot_id), "start_frame": int(s.start_frame),
+                     "end_frame": int(s.end_frame), "start_time": float(s.start_time), "end_time": float(s.end_time),
+                     "duration": float(s.end_time - s.start_time), "scale": scale, "scale_confidence": scale_conf,
+                     "scale_evidence": json.dumps(scale_ev), "camera": cam.label, "camera_confidence": cam.confidence,
+                     "camera_evidence": json.dumps(cam.evidence)})
+    return pd.DataFrame(rows, columns=STRUCTURE_COLUMNS)
+
+
+def _scene_hists(table: pd.DataFrame, found: dict) -> list[np.ndarray | None]:
+    out = []
+    for _, g in table.groupby("scene_id", sort=True):
+        hs = [found[int(s)]["hist"] for s in g["shot_id"] if found[int(s)]["hist"] is not None]
+        out.append(np.sum(hs, axis=0) if hs else None)
+    return out
+
+
+def film_structure(products: FilmProducts, shots: pd.DataFrame, found: dict, config: FilmConfig
+                   ) -> tuple[pd.DataFrame, dict, dict, float]:
+    """The shot structure table (scale, camera, scene and act per shot), the scene graph (scenes with their act
+    and loudness, edges by shared characters), the pacing statistics and the film's duration."""
+    probe = products.json("source_video", "probe")
+    transitions = products.table("shots", "transitions")
+    known = KnownCharacters(products)
+    table = structure_rows(products.film, shots, found, known, float(probe.get("height") or 1),
+                           dissolve_ranges(transitions), config)
+    cast = known.by_shot()
+    table["scene_id"] = group_scenes([found[int(s)]["hist"] for s in shots["shot_id"]],
+                                     config.temporal.scene_similarity,
+                                     [cast.get(int(s), set()) for s in shots["shot_id"]],
+                                     fade_starts(shots, transitions)) if len(table) else []
+    duration = float(probe.get("duration_s") or (table["end_time"].max() if len(table) else 0.0))
+    stats = pacing(table, duration) if len(table) else {}
+    graph = narrative_graph(table, cast) if len(table) else {"nodes": [], "edges": []}
+    wav = products.file("audio", "analysis")
+    table["act_id"] = pd.Series(dtype="Int64")
+    if graph["nodes"]:
+        loudness = scene_loudness(wav, graph["nodes"])
+        acts = group_acts(graph["nodes"], _scene_hists(table, found), loudness, config.temporal.act_min_scenes)
+        for node, act, loud in zip(graph["nodes"], acts, loudness or [None] * len(acts)):
+            node["act"], node["loudness_db"] = act, loud
+        table["act_id"] = table["scene_id"].map({n["scene_id"]: n["act"] for n in graph["nodes"]})
+    return table, graph, stats, duration
+
+
+def motion_tables(film: str, results, flow_name: str) -> dict[str, pd.DataFrame]:
+    """The motion product's tables from `scan_motion`'s per-shot results."""
+    return {
+        "shot_motion": pd.DataFrame([{"film": film, "shot_id": r.shot_id, **r.flow, "flow_backend": flow_name}
+                                     for r in results], columns=FLOW_COLUMNS),
+        "tracks": pd.DataFrame([{**t, "film": film, "path": json.dumps(t["path"]),
+                                 "instance_ids": json.dumps(t["instance_ids"])} for r in results for t in r.tracks],
+                               columns=TRACK_COLUMNS),
+        "actions": pd.DataFrame([{**a, "film": film, "evidence": json.dumps(a["evidence"])}
+                                 for r in results for a in r.actions], columns=ACTION_COLUMNS),
+        "poses": pd.DataFrame([{**p, "film": film, "keypoints": json.dumps(p["keypoints"])}
+                               for r in results for p in r.poses], columns=POSE_COLUMNS)}
+
+
+def effect_tables(film: str, events: list[dict], samples: list[dict], threshold: float
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The effects table, the per-frame signals and the frames tagged with the effects above `threshold`."""
+    table = pd.DataFrame([{**e, "film": film} for e in events], columns=EFFECT_COLUMNS)
+    signals = pd.DataFrame(samples) if samples else pd.DataFrame(columns=["frame_index", "time", "shot_id"])
+    tagged = signals[["frame_index", "time", "shot_id"]].copy() if len(signals) else pd.DataFrame(
+        columns=["frame_index", "time", "shot_id"])
+    if len(signals):
+        kinds = [k for k in CATEGORIES if k in signals]
+        tagged["effects"] = [json.dumps([k for k in kinds if row[k] >= threshold]) for _, row in signals.iterrows()]
+        tagged = tagged[tagged["effects"] != "[]"]
+    else:
+        tagged["effects"] = pd.Series(dtype=str)
+    return table, signals, tagged
