@@ -74,3 +74,24 @@ def test_table_products_show_their_catalogue_schema_in_the_ui():
         assert [(c.name, c.type) for c in metadata["dagster/column_schema"].columns] == list(first.columns), name
         for table, spec in product.tables.items():
             assert [c.name for c in metadata[f"schema/{table}"].schema.columns] == spec.names, (name, table)
+
+
+def test_the_readme_asset_graph_is_the_graph_of_the_definitions():
+    from pathlib import Path
+
+    from animproc_dagster.definitions import defs
+    from animproc_dagster.lineage import BEGIN, END, readme_block
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = readme[readme.index(BEGIN):readme.index(END) + len(END)]
+    assert shown == readme_block(defs), "run: python -m animproc_dagster.lineage --write README.md"
+
+
+def test_the_asset_graph_draws_gates_as_hexagons_and_optional_inputs_dotted():
+    from animproc_dagster.definitions import defs
+    from animproc_dagster.lineage import mermaid
+
+    text = mermaid(defs)
+    assert "identity_review{{identity_review}}" in text and "instance_review{{instance_review}}" in text
+    assert "characters -.-> motion" in text and "shots --> motion" in text
+    assert "characters --> motion" not in text
