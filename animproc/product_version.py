@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+from animproc.catalogue import FilmProducts
 from animproc.storage import Storage
 
 HASHED_SUFFIXES = (".parquet", ".json", ".csv", ".rttm", ".txt", ".yaml", ".md")
@@ -15,7 +16,7 @@ HASHED_SUFFIXES = (".parquet", ".json", ".csv", ".rttm", ".txt", ".yaml", ".md")
 
 def product_version(storage: Storage, film: str, asset: str) -> str:
     """Hex digest of the product folder's files: names, sizes, and the bytes of its tables."""
-    folder = storage.asset_dir(film, asset)
+    folder = FilmProducts(storage, film).folder(asset)
     digest = hashlib.sha256()
     if not folder.exists():
         return digest.hexdigest()[:24]
