@@ -36,7 +36,7 @@ def test_medoid_sheet_labels_every_cluster_with_its_name_and_size():
     medoids = [(_crop(k), cluster_name(k, names), 10 + k) for k in range(20)]
     sheet = medoid_sheet(medoids, thumb=80, columns=8)
     assert sheet.captions == [f"{cluster_name(k, names)} ({10 + k})" for k in range(20)]
-    assert sheet.captions[3] == "ava (13)" and sheet.captions[5] == "character_5 (15)"
+    assert sheet.captions[3] == "ava (13)" and sheet.captions[5] == "cluster 5 (15)"
     cell_h = 80 + CAPTION_HEIGHT
     assert sheet.image.shape == (3 * cell_h, 8 * 80, 3)
     for k in range(20):
@@ -86,14 +86,15 @@ def test_character_sheet_has_a_row_per_character_with_its_counts_and_faces_for_f
 def test_pose_sheet_labels_each_character_with_its_bucket_counts_and_tags_the_examples():
     buckets = ["front"] * 5 + ["profile"] * 2 + ["back"]
     images = [_cutout(k) for k in range(len(buckets))]
-    sheet = pose_sheet([("ava", buckets, pose_examples(images, buckets, per_bucket=3, thumb=64)),
+    sheet = pose_sheet([("ava", buckets, pose_examples(images, buckets, slots=6, thumb=64)),
                         ("bo", ["unknown"], pose_examples(images[:1], ["unknown"], thumb=64))], thumb=64, per_row=10)
     assert sheet.captions == ["ava: front 5, profile 2, back 1 (8)", "bo: unknown 1 (1)"]
     row_h = CAPTION_HEIGHT + 64
     first = sheet.image[CAPTION_HEIGHT:row_h]
     shown = [k for k in range(10) if first[:, k * 64:(k + 1) * 64].any()]
-    assert shown == list(range(6))  # 3 fronts, 2 profiles, 1 back
+    assert shown == list(range(6))  # every bucket before any twice: 3 fronts, 2 profiles, 1 back
     assert all(_has_text(first[:TAG_HEIGHT, k * 64:(k + 1) * 64]) for k in shown)
+    assert [b for _, b in pose_examples(images, buckets, slots=3)] == ["front", "profile", "back"]
     assert _has_text(sheet.image[row_h:row_h + CAPTION_HEIGHT])
 
 

@@ -27,8 +27,9 @@ class Sheet:
 
 
 def cluster_name(cluster: int, names: dict[int, str]) -> str:
-    """A cluster's suggested name, else the name its character gets when the review keeps it unnamed."""
-    return names.get(cluster) or f"character_{cluster}"
+    """A cluster's suggested name, else its number (before the review: what its character is called depends on
+    the review mode)."""
+    return names.get(cluster) or f"cluster {cluster}"
 
 
 def count_caption(name: str, count: int | str) -> str:
@@ -111,15 +112,17 @@ def _bucket_rank(bucket: str) -> int:
     return BUCKET_ORDER.index(bucket) if bucket in BUCKET_ORDER else len(BUCKET_ORDER)
 
 
-def pose_examples(images: Sequence[np.ndarray], buckets: Sequence[str], per_bucket: int = 2,
+def pose_examples(images: Sequence[np.ndarray], buckets: Sequence[str], slots: int = 8,
                   thumb: int = 56) -> list[tuple[np.ndarray, str]]:
-    """Up to `per_bucket` instances of each bucket (in bucket order), as thumbnails with their bucket: what a
-    character's row of `pose_sheet` shows, small enough to keep for every character."""
-    shown = []
-    for bucket in sorted(set(buckets), key=_bucket_rank):
-        picks = [i for i, b in enumerate(buckets) if b == bucket][:per_bucket]
-        shown += [(fit_cell(images[i], thumb), bucket) for i in picks]
-    return shown
+    """Up to `slots` instances taken from the buckets in turn (in bucket order, so every bucket shows before
+    any shows twice), as thumbnails with their bucket: what a character's row of `pose_sheet` shows, small
+    enough to keep for every character."""
+    queues = [[i for i, b in enumerate(buckets) if b == bucket] for bucket in sorted(set(buckets), key=_bucket_rank)]
+    picks = []
+    for depth in range(max(map(len, queues), default=0)):
+        picks += [q[depth] for q in queues if depth < len(q)]
+    picks = sorted(picks[:slots], key=lambda i: (_bucket_rank(buckets[i]), i))
+    return [(fit_cell(images[i], thumb), buckets[i]) for i in picks]
 
 
 def pose_sheet(poses: Sequence[tuple[str, Sequence[str], list[tuple[np.ndarray, str]]]], thumb: int = 56,
