@@ -3,6 +3,7 @@
 from collections import Counter
 from functools import partial
 
+import cv2
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MetadataValue
@@ -10,6 +11,7 @@ from dagster import AssetExecutionContext, AssetSpec, MetadataValue
 from animproc.identity.cluster import NOISE
 from animproc.identity.stages import (cluster_identities, detect_faces, face_frames, gather_characters,
                                       pose_buckets, suggest_names, write_identities)
+from animproc.identity.sheets import Sheet, character_sheet, cluster_name, medoid_sheet
 from animproc.image.plots import face_projection
 from animproc.image.preview import contact_sheet, encode_image, markdown_image, read_image
 from animproc.review.gate import decided_review
@@ -21,6 +23,11 @@ from resources.film_config import FilmConfigResource
 from resources.storage import StorageResource
 
 GROUP = "identities"
+
+
+def _preview(sheet: Sheet, alt: str, empty: str) -> MetadataValue:
+    """A core preview sheet as a small inline JPEG (`empty` when it labels nothing)."""
+    return MetadataValue.md(markdown_image(sheet.jpeg(), alt=alt) if sheet.captions else empty)
 
 
 def _sheet(images: list, labels: list[str] | None, alt: str, empty: str, **kwargs) -> MetadataValue:
@@ -79,7 +86,8 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         review_version = (write_auto_review(step.storage, auto_identity_review(film, dict(zip(ids.faces["face_id"],
                                                                                                labels))))
                           if config.review == "auto" else None)
-        plot, method = face_projection(ids.vectors, ids.result.labels) if len(ids.faces) else (None, None)
+        names = {c: cluster_name(c, ids.names) for c in ids.result.clusters}
+        plot, method = face_projection(ids.vectors, ids.result.labels, names) if len(ids.faces) else (None, None)
         return step.result({
             "clusters": len(ids.result.clusters), "faces": len(ids.faces),
             "noise": int((ids.result.labels == NOISE).sum()), "tracks": int(len(np.unique(ids.faces["track_id"]))),
@@ -87,8 +95,7 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
             "instances_assigned": int((ids.instances["cluster"] != NOISE).sum()), "instances": len(ids.instances),
             "sizes": MetadataValue.json({str(e["cluster"]): e["size"] for e in ids.summary}),
             "suggested_names": MetadataValue.json({str(k): v for k, v in ids.names.items()}),
-            "medoids": _sheet([m for m, _ in ids.medoids], [t for _, t in ids.medoids], "medoids", "no clusters",
-                              thumb_width=96),
+            "medoids": _preview(medoid_sheet(ids.medoids), "medoids", "no clusters"),
             "projection": MetadataValue.md(markdown_image(plot, "image/png", method) if plot else "no faces"),
             "review": config.review if review_version is None else f"auto (review version {review_version})",
             "seconds": step.seconds()})
@@ -115,11 +122,13 @@ def characters(context: AssetExecutionContext, storage: StorageResource, film_co
                                                                             faces["cluster"].astype(int)))))
         with products.publish("characters") as out:
             index, left_out = gather_characters(faces, review, products.table("instances_inpainted"), out)
+            sheet = character_sheet(index, lambda p: read_image(out.staged(p), cv2.IMREAD_UNCHANGED))
         per = index.groupby(["character", "kind"]).size().unstack(fill_value=0) if len(index) else pd.DataFrame()
         return step.result({
             "characters": int(index["character"].nunique()) if len(index) else 0,
             "per_character": MetadataValue.json({c: {k: int(v) for k, v in row.items()} for c, row in per.iterrows()}),
-            "review_version": review.version, "decided_by": review.decided_by, "left_out_faces": left_out})
+            "review_version": review.version, "decided_by": review.decided_by, "left_out_faces": left_out,
+            "sheet": _preview(sheet, "characters", "no characters")})
 
 
 @film_asset(code_version="1", group_name=GROUP, deps=["characters", "identity_clusters"], kinds={"parquet", "jpeg"},
@@ -131,8 +140,10 @@ def pose_subclusters(context: AssetExecutionContext, storage: StorageResource, f
     with film_step(context, storage, film_config) as step:
         products = step.products
         with products.publish("pose_subclusters") as out:
-            table, summary = pose_buckets(products.table("characters"), products.table("identity_clusters", "faces"),
-                                          products, out, step.config)
+            table, summary, sheet = pose_buckets(products.table("characters"),
+                                                 products.table("identity_clusters", "faces"), products, out,
+                                                 step.config)
         return step.result({
             "characters": len(summary), "instances": len(table), "sample_size": step.config.poses.sample_size,
-            "buckets": MetadataValue.json({n: s["buckets"] for n, s in summary.items()})})
+            "buckets": MetadataValue.json({n: s["buckets"] for n, s in summary.items()}),
+            "sheet": _preview(sheet, "pose buckets", "no characters")})

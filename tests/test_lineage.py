@@ -59,6 +59,15 @@ def test_every_asset_reads_exactly_its_declared_inputs_on_the_sample_film(tmp_pa
             metadata = _metadata(inst, op.split(",")[0])
             assert "inputs_missing" not in metadata, (op, metadata["inputs_missing"].value)
             read[op] = set(metadata["inputs_read"].value)
+        # the identity previews a curator reads in the UI are there, as small inline images
+        assert _metadata(inst, "characters")["characters"].value > 0
+        previews = {(key, name): _metadata(inst, key)[name].value for key, name in (
+            ("identity_clusters", "medoids"), ("identity_clusters", "projection"), ("characters", "sheet"),
+            ("pose_subclusters", "sheet"))}
+    for (key, name), md in previews.items():
+        kind = "png" if name == "projection" else "jpeg"
+        assert md.startswith("![") and f"](data:image/{kind};base64," in md, (key, name, md[:80])
+    assert sum(map(len, previews.values())) < 400_000
     assert read == declared
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
 from animproc.identity.cluster import NOISE, Clustering, cluster_tracks, nearest_medoid
+from animproc.identity.sheets import Sheet, cluster_name, pose_examples, pose_sheet
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
 from animproc.image.preview import contact_sheet, encode_image, on_checkerboard, read_image
@@ -106,7 +107,7 @@ class Identities:
     names: dict[int, str]
     instances: pd.DataFrame  # instance_id, cluster
     summary: list[dict]
-    medoids: list[tuple[np.ndarray, str]]  # (medoid crop, label)
+    medoids: list[tuple[np.ndarray, str, int]]  # (medoid crop, name, size) of every cluster
 
 
 def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmProducts, config: FilmConfig,
@@ -156,7 +157,7 @@ def write_identities(ids: Identities, products: FilmProducts, out: ProductWriter
                           "intra_similarity": round(result.intra_similarity[cl], 4),
                           "suggested_name": ids.names.get(cl)})
             ids.medoids.append((read_image(products.resolve(usable.loc[m, "crop_path"])),
-                                f"{cl}: {ids.names.get(cl) or ''} ({len(members)})"))
+                                cluster_name(cl, ids.names), len(members)))
         ids.summary.append(entry)
     out.table("faces", usable.drop(columns=["embedding"]))
     out.table("instances", ids.instances)
@@ -202,9 +203,10 @@ def gather_characters(faces: pd.DataFrame, review: Review, kept: pd.DataFrame, o
 
 
 def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProducts, out: ProductWriter,
-                 config: FilmConfig) -> tuple[pd.DataFrame, dict]:
+                 config: FilmConfig) -> tuple[pd.DataFrame, dict, Sheet]:
     """Per character: each instance's viewing angle from its face, sub-clusters inside each bucket, a balanced
-    sample and a contact sheet per bucket. Returns the poses table and the per-character summary."""
+    sample and a contact sheet per bucket. Returns the poses table, the per-character summary and the preview
+    of every character's buckets (`pose_sheet`)."""
     from animproc.identity.poses import appearance_vector, balanced_sample, bucket_of, subclusters
 
     p = config.poses
@@ -212,7 +214,7 @@ def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProduct
     for r in faces.set_index("face_id").itertuples():
         if isinstance(r.instance_id, str):
             face_of.setdefault(r.instance_id, r)
-    rows, summary = [], {}
+    rows, summary, previews = [], {}, []
     for name, group in index[index["kind"] == "instance"].groupby("character"):
         images, buckets, ratios, quality = [], [], [], []
         for r in group.itertuples():
@@ -239,7 +241,8 @@ def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProduct
                                   thumb_width=96)
             out.blob(f"{name}/{b}.jpg", encode_image(sheet))
         summary[name] = {"buckets": dict(Counter(buckets)), "sample": [group.iloc[i]["id"] for i in sorted(sample)]}
+        previews.append((name, buckets, pose_examples(images, buckets)))
     table = pd.DataFrame(rows, columns=POSE_COLUMNS)
     out.table("poses", table)
     out.json("summary", summary)
-    return table, summary
+    return table, summary, pose_sheet(previews)

@@ -34,13 +34,14 @@ def transitions_timeline(transitions, shots, fps: float, frame_count: int) -> by
     return figure_png(fig)
 
 
-def face_projection(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, str]:
-    """2-D UMAP of the faces coloured by cluster (PCA when there are too few faces for UMAP); at most 5000
-    faces, drawn at random, so the plot costs the same for any film."""
+def face_projection(vectors: np.ndarray, labels: np.ndarray, names: dict[int, str] | None = None
+                    ) -> tuple[bytes, str]:
+    """2-D UMAP of the faces coloured by cluster (PCA when there are too few faces for UMAP), with a legend
+    naming every cluster (`names`, else its number) and its size; at most 5000 faces, drawn at random, so
+    the plot costs the same for any film."""
     if len(vectors) > 5000:
         pick = np.random.default_rng(0).choice(len(vectors), 5000, replace=False)
         vectors, labels = vectors[pick], labels[pick]
-    plt = _pyplot()
     if len(vectors) >= 15:
         import umap  # slow to import (~10 s): only here
 
@@ -51,12 +52,31 @@ def face_projection(vectors: np.ndarray, labels: np.ndarray) -> tuple[bytes, str
 
         xy = PCA(2).fit_transform(vectors) if len(vectors) >= 2 else np.zeros((len(vectors), 2))
         method = "PCA"
+    return figure_png(projection_figure(xy, labels, names or {}, method)), method
+
+
+def projection_figure(xy: np.ndarray, labels: np.ndarray, names: dict[int, str], method: str):
+    """The faces' 2-D points, one colour and one legend entry "name (size)" per cluster, noise in grey as
+    "noise (size)"; the legend sits beside the plot, in columns when there are many clusters."""
+    plt = _pyplot()
+    labels = np.asarray(labels)
+    clusters = sorted(int(c) for c in set(labels.tolist()) if c >= 0)
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab20", s=12)
-    ax.set_title(f"faces ({method}), coloured by cluster; noise = -1", fontsize=8)
+    if (labels < 0).any():
+        ax.scatter(xy[labels < 0, 0], xy[labels < 0, 1], c="0.45", marker="x", s=8, linewidths=0.6,
+                   label=f"noise ({int((labels < 0).sum())})")
+    cmap = plt.get_cmap("tab20")
+    for k, c in enumerate(clusters):
+        here = labels == c
+        ax.scatter(xy[here, 0], xy[here, 1], color=cmap(k % 20), s=12,
+                   label=f"{names.get(c, c)} ({int(here.sum())})")
+    if len(labels):
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), ncol=1 + len(clusters) // 24,
+                  markerscale=1.5, frameon=False)
+    ax.set_title(f"faces ({method}), coloured by cluster", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-    return figure_png(fig), method
+    return fig
 
 
 def structure_timeline(table: pd.DataFrame, duration: float) -> bytes:

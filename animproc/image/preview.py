@@ -88,3 +88,44 @@ def spread_sheet(count: int, read, label, limit: int = 24, thumb_width: int = 16
     picks = np.linspace(0, count - 1, min(limit, count)).astype(int)
     return encode_image(contact_sheet([read(int(i)) for i in picks], [label(int(i)) for i in picks],
                                       thumb_width=thumb_width))
+
+
+def fit_cell(image: np.ndarray, size: int) -> np.ndarray:
+    """An image (BGR, or BGRA shown over a flat grey) scaled to fit a `size` x `size` cell, centred on black,
+    so a sheet's cells are one size whatever the crops' shapes (a flat backing, not a checkerboard, keeps the
+    thumbnails' JPEG small)."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    h, w = image.shape[:2]
+    s = size / max(h, w)
+    t = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    if t.shape[2] == 4:
+        a = t[..., 3:4].astype(np.float32) / 255
+        t = (t[..., :3] * a + 110 * (1 - a)).astype(np.uint8)
+    cell = np.zeros((size, size, 3), np.uint8)
+    y, x = (size - t.shape[0]) // 2, (size - t.shape[1]) // 2
+    cell[y:y + t.shape[0], x:x + t.shape[1]] = t
+    return cell
+
+
+CAPTION_HEIGHT = 14
+
+
+def fitted_text(text: str, width: int, keep_tail: int = 0) -> tuple[str, float]:
+    """`text` and a font scale at which it fits `width` pixels: smaller type first, then the text shortened in
+    its middle with ".." (the last `keep_tail` characters, e.g. a count, are always kept)."""
+    for scale in (0.4, 0.35, 0.3):
+        if cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= width:
+            return text, scale
+    head, tail = text[:len(text) - keep_tail], text[len(text) - keep_tail:]
+    while head and cv2.getTextSize(head + ".." + tail, cv2.FONT_HERSHEY_SIMPLEX, 0.3, 1)[0][0] > width:
+        head = head[:-1]
+    return head + ".." + tail, 0.3
+
+
+def caption_band(text: str, width: int, keep_tail: int = 0, height: int = CAPTION_HEIGHT) -> np.ndarray:
+    """A dark strip `width` wide with `text` in white, fitted to it (see `fitted_text`)."""
+    band = np.full((height, width, 3), 32, np.uint8)
+    shown, scale = fitted_text(text, width - 4, keep_tail)
+    cv2.putText(band, shown, (2, height - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return band
