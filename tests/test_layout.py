@@ -32,3 +32,9 @@ def test_no_private_dagster_imports():
     private = {p.relative_to(ROOT).as_posix() for p in SOURCES
                if any(m.startswith("dagster._") for m in _imported_modules(p))}
     assert private == set()
+
+
+def test_no_module_of_the_cli_package_is_over_300_lines():
+    long = {p.name: n for p in (ROOT / "animproc_dagster" / "cli").glob("*.py")
+            if (n := len(p.read_text().splitlines())) > 300}
+    assert long == {} and (ROOT / "animproc_dagster" / "cli" / "__init__.py").exists()

@@ -84,11 +84,12 @@ def test_characters_asset_refuses_a_review_that_would_write_outside_the_storage_
 
 SLOW_VOCALS = """import sys, time
 import assets.audio as audio
-real = audio._audio_info
-def slow(*args):  # the vocals step (a `gpu` pool step) takes its time, so it can be killed while it holds the slot
-    time.sleep(300)
-    return real(*args)
-audio._audio_info = slow
+real = audio.film_step
+def slow(context, *args):  # the vocals step (`gpu` pool) takes its time, to be killed while it holds the slot
+    if context.asset_key.to_user_string() == "vocals":
+        time.sleep(300)
+    return real(context, *args)
+audio.film_step = slow
 from animproc_dagster.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -1,0 +1,175 @@
+"""One run of a job in this process with progress lines; runs whose process died are released, so their
+pool slots do not block later runs."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+
+PROCESS_TAG = "animproc/process"  # host:pid:start-time of the `animproc run` process executing a run in-process
+UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), so a reused pid is not taken for the run's;
+    "" where there is no /proc, and "dead" for a zombie (killed, not yet reaped by its parent)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return ""
+    return "dead" if fields[0] in ("Z", "X") else fields[19]
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _process_gone(tag: str) -> bool:
+    """Whether the process named by a run's PROCESS_TAG has ended. Runs of other hosts are never judged."""
+    host, _, rest = tag.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    now = _start_time(int(pid))
+    return now == "dead" or (bool(started) and bool(now) and now != started)
+
+
+def _slot_holders(instance) -> dict[str, set[str]]:
+    """run id -> the pools in which it holds a slot or waits for one."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return {}
+    holders: dict[str, set[str]] = {}
+    for pool in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(pool)
+        for run_id in {s.run_id for s in info.claimed_slots} | {s.run_id for s in info.pending_steps}:
+            holders.setdefault(run_id, set()).add(pool)
+    return holders
+
+
+def release_dead_runs(instance) -> list[str]:
+    """Runs that `animproc run` executed in a process that is gone (killed, crashed, machine rebooted) are
+    marked failed, and pool slots held or awaited by them, or by any run that has ended, are freed: without
+    this a `kill -9` keeps the `gpu` slot taken and every later run waits forever. Returns what was done."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    done = []
+    statuses = [DagsterRunStatus(s) for s in UNFINISHED]
+    for record in instance.get_run_records(RunsFilter(statuses=statuses)):
+        run = record.dagster_run
+        tag = run.tags.get(PROCESS_TAG)
+        if tag and _process_gone(tag):
+            instance.report_run_failed(run, message=f"the process that ran it ({tag}) is gone (killed?); "
+                                                    "marked failed by `animproc run`")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            done.append(f"run {run.run_id} ({run.job_name}, film {run.tags.get('dagster/partition')!r}) died "
+                        f"with its process {tag}: marked failed, its pool slots freed")
+    for run_id, pools in _slot_holders(instance).items():
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            done.append(f"freed the {', '.join(sorted(pools))} pool slots of ended run {run_id}")
+    return done
+
+
+def _waiting_message(instance, step_key: str, pool: str) -> str:
+    holders = []
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        for slot in instance.event_log_storage.get_concurrency_info(pool).claimed_slots:
+            run = instance.get_run_by_id(slot.run_id)
+            film = run.tags.get("dagster/partition") if run else None
+            holders.append(f"run {slot.run_id} step {slot.step_key}" + (f" of film {film!r}" if film else ""))
+    held = f"held by {', '.join(holders)}" if holders else "being handed over"
+    return f"{step_key} waits for a free slot in pool {pool!r} ({held})"
+
+
+def _blocked_pool(ev) -> str | None:
+    """The pool a step waits for, from Dagster's 'Step blocked by limit for pool X' engine event."""
+    message = ev.message or ""
+    if ev.step_key and "blocked by limit for pool" in message:
+        return message.rsplit(" ", 1)[-1]
+    return None
+
+
+def _execute(instance, job, film: str, selection, tags: dict | None = None) -> bool:
+    """Run `selection` of `job` for one film in this process, printing progress as events arrive. The run is
+    tagged with this process, so a later `animproc run` can tell it died; while a step waits for a pool slot,
+    holders whose process is gone are released."""
+    from dagster import DagsterEventType
+
+    print(f"materialising {', '.join(k.to_user_string() for k in selection)} for film {film!r}", flush=True)
+    run_id = str(uuid.uuid4())
+    outcome: dict = {}
+
+    def execute():
+        try:
+            outcome["result"] = job.execute_in_process(
+                instance=instance, partition_key=film, asset_selection=selection, run_id=run_id,
+                tags={**(tags or {}), PROCESS_TAG: _this_process()}, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        except Exception as exc:  # reported below, after progress stops
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, daemon=True)
+    started = time.perf_counter()
+    worker.start()
+    shown = 0
+    waiting: set[str] = set()
+    wanted = {DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE,
+              DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.ENGINE_EVENT}
+    while True:
+        alive = worker.is_alive()
+        records = instance.all_logs(run_id)
+        for rec in records[shown:]:
+            ev = rec.dagster_event
+            if ev is None or ev.event_type not in wanted:
+                continue
+            elapsed = f"[{time.perf_counter() - started:6.1f}s]"
+            if ev.event_type == DagsterEventType.ENGINE_EVENT:
+                pool = _blocked_pool(ev)
+                if pool:
+                    waiting.add(ev.step_key)
+                    print(f"{elapsed} {_waiting_message(instance, ev.step_key, pool)}", flush=True)
+            elif ev.event_type == DagsterEventType.STEP_START:
+                waiting.discard(ev.step_key)
+                print(f"{elapsed} running {ev.step_key}", flush=True)
+            elif ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                mat = ev.event_specific_data.materialization
+                summary = {k: v.value for k, v in mat.metadata.items()
+                           if isinstance(v.value, (int, float, str)) and len(str(v.value)) < 40}
+                print(f"{elapsed}   materialised {mat.asset_key.to_user_string()}: "
+                      + ", ".join(f"{k}={v}" for k, v in list(summary.items())[:6]), flush=True)
+                if "warning" in mat.metadata:
+                    print(f"{elapsed}   WARNING {mat.asset_key.to_user_string()}: {mat.metadata['warning'].value}", flush=True)
+            elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                check = ev.event_specific_data
+                state = "passed" if check.passed else "FAILED"
+                reason = f": {check.description}" if not check.passed and check.description else ""
+                print(f"{elapsed}   check {check.check_name} {state}{reason}", flush=True)
+            else:
+                waiting.discard(ev.step_key)
+                print(f"{elapsed} FAILED {ev.step_key}: {ev.event_specific_data.error.message.strip()}", flush=True)
+        shown = len(records)
+        if not alive:
+            break
+        if waiting:
+            for line in release_dead_runs(instance):
+                print(f"  {line}", flush=True)
+        time.sleep(0.5)
+    if "error" in outcome:
+        print(f"animproc: run failed: {outcome['error']}", file=sys.stderr)
+        return False
+    ok = outcome["result"].success
+    print(f"{'done' if ok else 'run failed'} in {time.perf_counter() - started:.1f} s (run {run_id})")
+    return ok
