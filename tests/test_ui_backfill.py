@@ -1,6 +1,5 @@
 """Backfilling two films from the UI: `dagster dev` (webserver + daemon) receives the same GraphQL mutation
 the UI's "Materialize > backfill" dialog sends, and the daemon runs both film partitions to completion."""
-import json
 import os
 import shutil
 import signal
@@ -15,6 +14,7 @@ import pytest
 
 from animproc.library import store_source
 from animproc.storage import Storage
+from cluster_helpers import _graphql
 from media_helpers import detailed, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,14 +24,6 @@ LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(b
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   __typename ... on PartitionBackfill { status } } }"""
-
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
-                                 data=json.dumps({"query": query, "variables": variables}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())["data"]
 
 
 def _free_port() -> int:
