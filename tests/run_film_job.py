@@ -2,19 +2,21 @@
 ANIMPROC_EXECUTOR names (the Celery executor sends the steps to workers). Prints the run id; exits 1 on failure.
     python tests/run_film_job.py FILM [ASSET ...]"""
 import sys
-from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, execute_job
-from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster import AssetKey, DagsterInstance, execute_job, reconstructable
 
 from partitions import add_film, films
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def film_job():
+    """The film job of the definitions, named so that Celery workers can rebuild it (`reconstructable`)."""
+    from animproc_dagster.definitions import defs
+
+    return defs.resolve_job_def("film_assets")
 
 
 def main(film: str, assets: list[str]) -> int:
-    job = ReconstructableRepository.for_module("animproc_dagster.definitions", "defs", str(ROOT)) \
-        .get_reconstructable_job("film_assets")
+    job = reconstructable(film_job)
     with DagsterInstance.get() as instance:
         if film not in films(instance):
             add_film(instance, film)

@@ -29,7 +29,7 @@ def test_box_helpers_are_defined_once_in_the_image_boxes_module():
 
 
 def test_no_private_dagster_imports():
-    private = {p.relative_to(ROOT).as_posix() for p in SOURCES
+    private = {p.relative_to(ROOT).as_posix() for p in [*SOURCES, *(ROOT / "tests").rglob("*.py")]
                if any(m.startswith("dagster._") for m in _imported_modules(p))}
     assert private == set()
 
