@@ -19,14 +19,11 @@ film_job = define_asset_job("film_assets", selection=(AssetSelection.all() - _al
 
 
 def _gate_selection(gate) -> AssetSelection:
-    """Downstream of this gate, up to the next gate (GATES are in pipeline order). The last gate's job also
-    re-materialises the assets that read reviewed data when it exists (REVIEW_READERS), so they end with the
-    reviewed instances and the characters' names."""
+    """Downstream of this gate, up to the next gate (GATES are in pipeline order). The assets that read reviewed
+    products as optional inputs (REVIEW_READERS) are downstream of the last gate, so its job runs them again."""
     selection = _from(gate) - AssetSelection.assets(gate.asset)
     for later in GATES[GATES.index(gate) + 1:]:
         selection = selection - _from(later)
-    if gate is GATES[-1]:
-        selection = selection | AssetSelection.assets(*REVIEW_READERS)
     return selection
 
 

@@ -102,12 +102,7 @@ def review_update(storage: Storage, film: str, gate: Gate, last_digest: str | No
 def gate_assets(instance: DagsterInstance, graph, job_keys: set[AssetKey], film: str, gate: Gate,
                 version: str | None = None) -> dict[AssetKey, str]:
     """What the gate's job must run for `film`, with why: its out-of-date assets, judged with the gate asset at
-    `version` when that decision is not recorded yet. The assets that read reviewed products without
-    declaring them (REVIEW_READERS) join whenever the last gate's job runs anything."""
+    `version` when that decision is not recorded yet. The assets that read reviewed products declare them
+    (optional inputs), so a decision makes them out of date through the graph like any other."""
     overrides = {AssetKey(gate.asset): version} if version else {}
-    todo = {k: why for k, why in out_of_date(instance, graph, film, overrides).items() if k in job_keys}
-    if todo and gate is GATES[-1]:
-        for name in REVIEW_READERS:
-            if AssetKey(name) in job_keys:
-                todo.setdefault(AssetKey(name), "reads the reviewed products")
-    return todo
+    return {k: why for k, why in out_of_date(instance, graph, film, overrides).items() if k in job_keys}
