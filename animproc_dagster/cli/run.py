@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from animproc_dagster.cli.common import _fail, _instance, _storage
-from animproc_dagster.cli.execute import PROCESS_TAG, _execute, _process_gone, release_dead_runs
+from animproc_dagster.cli.execute import _execute, release_dead_runs
 
 
 def _selection(defs, names: list[str] | None, instance, film: str):
@@ -63,21 +63,16 @@ def _gate_ready(instance, film: str, gate):
 
 def _run_in_progress(instance, film: str):
     """A run of this film that is queued or running (from the UI, a sensor or another `animproc run`): a
-    second run would write the same products. A run left STARTED by an `animproc run` process that is gone
-    (killed) is marked failed instead, so it blocks neither this command nor the run queue."""
+    second run would write the same products. Runs whose `animproc run` process is gone (killed) are released
+    first, so they block neither this command nor the run queue."""
     from dagster import DagsterRunStatus, RunsFilter
 
+    for line in release_dead_runs(instance):
+        print(line, flush=True)
     statuses = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
                 DagsterRunStatus.CANCELING]
-    for record in instance.get_run_records(RunsFilter(tags={"dagster/partition": film}, statuses=statuses)):
-        run = record.dagster_run
-        process = run.tags.get(PROCESS_TAG)
-        if process and _process_gone(process):
-            instance.report_run_failed(run, f"the `animproc run` process {process} that ran it is gone")
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-            continue
-        return run
-    return None
+    records = instance.get_run_records(RunsFilter(tags={"dagster/partition": film}, statuses=statuses), limit=1)
+    return records[0].dagster_run if records else None
 
 
 def _plan(instance, graph, film: str, job_name: str, gate, update, chosen) -> dict:
@@ -107,8 +102,6 @@ def cmd_run(args) -> int:
     film = args.name
     if film not in films(instance):
         return _fail(f"no film named {film!r}; add it with `animproc film add {film} PATH`")
-    for line in release_dead_runs(instance):
-        print(line, flush=True)
     names = [s.strip() for s in args.select.split(",") if s.strip()] if args.select else None
     chosen = set(_selection(defs, names, instance, film)) if names else None
     graph = defs.resolve_asset_graph()
