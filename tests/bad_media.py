@@ -2,14 +2,13 @@
 and odd files it must accept whose products must still be valid (no speech, many audio streams, 1x1)."""
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
-from media_helpers import textured, write_video
+from media_helpers import mux_tone, textured, write_video
 
 
 def write_av(path: Path, frames: list[np.ndarray], audio_streams: int = 1, seconds: float = 2.0,
@@ -29,16 +28,8 @@ def write_av(path: Path, frames: list[np.ndarray], audio_streams: int = 1, secon
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
-        t = np.arange(int(16000 * seconds)) / 16000
-        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
         for a in tracks:
-            for k in range(0, tone.shape[1], 1024):
-                f = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
-                f.sample_rate, f.pts, f.time_base = 16000, k, Fraction(1, 16000)
-                for p in a.encode(f):
-                    c.mux(p)
-            for p in a.encode():
-                c.mux(p)
+            mux_tone(c, a, seconds, 440, 0.3)
     return path
 
 

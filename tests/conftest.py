@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
-from media_helpers import textured, write_video
+from media_helpers import mux_tone, textured, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = ROOT.parent / "shared" / "media"
@@ -45,15 +43,7 @@ def bad_inputs(tmp_path, sample_film) -> dict[str, Path]:
     with av.open(str(audio_only), "w") as c:
         s = c.add_stream("aac", rate=16000)
         s.layout = "mono"
-        t = np.arange(16000 * 2) / 16000
-        tone = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[None]
-        for k in range(0, tone.shape[1], 1024):
-            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
-            f.sample_rate, f.pts, f.time_base = 16000, k, Fraction(1, 16000)
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+        mux_tone(c, s, 2, 220, 0.2)
     frames = [textured(i // 12) for i in range(48)]
     fast = write_video(tmp_path / "faststart.mp4", frames, faststart=True).read_bytes()
     truncated_fast = tmp_path / "truncated_faststart.mp4"

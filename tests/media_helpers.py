@@ -106,3 +106,16 @@ def upscale_video(src: Path, dst: Path, width: int, height: int, preset: str = "
         for packet in stream.encode():
             out.mux(packet)
     return dst
+
+
+def mux_tone(container, stream, seconds: float, hz: float, amplitude: float, rate: int = 16000) -> None:
+    """Encode a mono sine tone into `stream` (an AAC stream of `container` at `rate`) and flush it."""
+    t = np.arange(int(rate * seconds)) / rate
+    tone = (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)[None]
+    for k in range(0, tone.shape[1], 1024):
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
+        f.sample_rate, f.pts, f.time_base = rate, k, Fraction(1, rate)
+        for p in stream.encode(f):
+            container.mux(p)
+    for p in stream.encode():
+        container.mux(p)
