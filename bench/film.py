@@ -1,0 +1,310 @@
+"""Whole-film benchmark: a film built from the real clips in ../shared/media through every asset, as a user
+runs it (`animproc film add` + `animproc run` with `review: auto`, in a fresh data root), then the same film
+at twice the length.
+
+Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), peak RSS of the
+run process while the step ran and how much the step added to it; then the 2x / 1x ratio per asset, the
+time outside the steps (imports, planning, Dagster start-up: reported apart from the per-film work), PyAV's
+decode-only time of the same film (the floor of the visual side) and the whole run's real-time factor.
+
+Usage: python bench/film.py [--minutes 10] [--height 1080] [--only-1x]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import media  # noqa: E402
+
+ROOT = media.ROOT
+RATE = 48000
+FPS = Fraction(24)
+# (video, audio laid under it when the clip has none): several characters, dialogue, music and effects
+PLAYLIST = [
+    ("sintel_trailer/sintel.mp4", None),
+    ("sintel_snow_fight/clip_03_sintel.mp4", "speech_2spk/sample.wav"),
+    ("tos_battle/tears-of-steel-battle-clip-medium.webm", None),
+    ("caminandes_llama/clip_02_caminandes.mp4", "speech_4spk/diarizationExample.wav"),
+    ("bbb_720p_30s/big_buck_bunny_0_30.webm", None),
+    ("tos_bridge/clip_01_tears_of_steel.mp4", "speech_call_2spk/demo.mp3"),
+]
+
+
+def _audio(path: Path, seconds: float, offset: float = 0.0) -> np.ndarray:
+    """`seconds` of stereo float32 at RATE from `path` starting at `offset` (zero-padded at the end)."""
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+    with av.open(str(path)) as c:
+        chunks = [g.to_ndarray() for f in c.decode(audio=0) for g in resampler.resample(f)]
+    pcm = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), np.float32)
+    pcm = pcm[:, int(offset * RATE):int((offset + seconds) * RATE)]
+    out = np.zeros((2, int(round(seconds * RATE))), np.float32)
+    out[:, :min(pcm.shape[1], out.shape[1])] = pcm[:, :out.shape[1]]
+    return out
+
+
+def _fit(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The picture scaled to fit width x height, letterboxed or pillarboxed on black (aspect kept)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    s = min(width / w, height / h)
+    nw, nh = int(round(w * s)) // 2 * 2, int(round(h * s)) // 2 * 2
+    canvas = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - nh) // 2, (width - nw) // 2
+    canvas[y:y + nh, x:x + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def build_film(minutes: float, height: int) -> Path:
+    """The playlist, each clip scaled to height (16:9) at 24 fps with stereo AAC, looped to >= `minutes`;
+    cached in bench/.cache. The call recording runs on from where the last loop left it, so the speech
+    under the silent clips differs from loop to loop."""
+    width = height * 16 // 9 // 2 * 2
+    out = media.CACHE / f"film_{height}p_{minutes:g}min.mp4"
+    if out.exists():
+        return out
+    missing = [p for v, a in PLAYLIST for p in (v, a) if p and not (media.SHARED / p).exists()]
+    if missing:
+        sys.exit(f"benchmark sources missing under {media.SHARED}: {', '.join(missing)}")
+    media.CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part.mp4")
+    speech_offset: dict[str, float] = {}
+    total = 0.0
+    with av.open(str(tmp), "w") as dst:
+        vs = dst.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "veryfast", "crf": "21"}
+        vs.thread_count = 0
+        aus = dst.add_stream("aac", rate=RATE, layout="stereo")
+        apts = 0
+        while total < minutes * 60:
+            for video, under in PLAYLIST:
+                frames = 0
+                with av.open(str(media.SHARED / video)) as src:
+                    for frame in src.decode(video=0):
+                        img = _fit(frame.to_ndarray(format="rgb24"), width, height)
+                        for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                            dst.mux(packet)
+                        frames += 1
+                    has_audio = bool(src.streams.audio)
+                seconds = frames / float(FPS)
+                if has_audio:
+                    pcm = _audio(media.SHARED / video, seconds)
+                else:
+                    off = speech_offset.get(under, 0.0)
+                    pcm = _audio(media.SHARED / under, seconds, off)
+                    speech_offset[under] = off + seconds
+                for start in range(0, pcm.shape[1], 1024):
+                    chunk = np.ascontiguousarray(pcm[:, start:start + 1024])
+                    af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                    af.sample_rate, af.pts = RATE, apts
+                    apts += chunk.shape[1]
+                    for packet in aus.encode(af):
+                        dst.mux(packet)
+                total += seconds
+                if total >= minutes * 60:
+                    break
+        for stream in (vs, aus):
+            for packet in stream.encode():
+                dst.mux(packet)
+    tmp.rename(out)
+    return out
+
+
+def doubled(path: Path) -> Path:
+    """The film twice in a row, video and audio remuxed (no re-encode)."""
+    out = path.with_name(path.stem + "_x2.mp4")
+    if out.exists():
+        return out
+    tmp = out.with_suffix(".part.mp4")
+    with av.open(str(path)) as src, av.open(str(tmp), "w") as dst:
+        pairs = {s.index: dst.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
+        shift: dict[int, int] = {}
+        for loop in range(2):
+            src.seek(0)
+            first: dict[int, int] = {}
+            last: dict[int, tuple[int, int]] = {}
+            for packet in src.demux(*[src.streams[i] for i in pairs]):
+                if packet.dts is None:
+                    continue
+                i = packet.stream.index
+                first.setdefault(i, packet.dts)
+                last[i] = (packet.dts, packet.duration or 0)
+                if loop:
+                    packet.pts = None if packet.pts is None else packet.pts + shift[i]
+                    packet.dts += shift[i]
+                packet.stream = pairs[i]
+                dst.mux(packet)
+            # the second copy's first packet follows the first copy's last one (B-frame dts start below 0)
+            shift = {i: last[i][0] + last[i][1] - first[i] for i in last}
+    tmp.rename(out)
+    return out
+
+
+def decode_seconds(path: Path) -> float:
+    """PyAV decode-only time of every video frame (threaded, to numpy-free frames): the visual floor."""
+    started = time.perf_counter()
+    with av.open(str(path)) as c:
+        c.streams.video[0].thread_type = "AUTO"
+        for _ in c.decode(video=0):
+            pass
+    return time.perf_counter() - started
+
+
+def _duration(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return float(c.duration / av.time_base)
+
+
+class RssSampler:
+    """Samples the resident memory of a process and its children every `every` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.25):
+        self.pid, self.every, self.samples = pid, every, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree_rss(self) -> int:
+        total, todo = 0, [self.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                total += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")) * 1024
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, StopIteration):
+                continue
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._tree_rss()))
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float, end: float) -> tuple[int, int]:
+        """Peak RSS within [start, end] and its rise over the RSS at start."""
+        inside = [r for t, r in self.samples if start <= t <= end]
+        before = [r for t, r in self.samples if t <= start]
+        if not inside:
+            return 0, 0
+        base = before[-1] if before else inside[0]
+        return max(inside), max(inside) - base
+
+
+def _steps(home: Path) -> list[tuple[str, float, float]]:
+    """(step, start, end) of every successful step of every run in the instance, from its event log."""
+    os.environ["DAGSTER_HOME"] = str(home)
+    from dagster import DagsterEventType, DagsterInstance
+
+    instance = DagsterInstance.get()
+    out = []
+    for record in instance.get_run_records():
+        starts: dict[str, float] = {}
+        for rec in instance.all_logs(record.dagster_run.run_id):
+            ev = rec.dagster_event
+            if ev is None or not ev.step_key:
+                continue
+            if ev.event_type == DagsterEventType.STEP_START:
+                starts[ev.step_key] = rec.timestamp
+            elif ev.event_type == DagsterEventType.STEP_SUCCESS and ev.step_key in starts:
+                out.append((ev.step_key, starts[ev.step_key], rec.timestamp))
+    return sorted(out, key=lambda s: s[1])
+
+
+def run_film(path: Path) -> dict:
+    """`animproc film add` + `animproc run` in a fresh data root and instance, with `review: auto`."""
+    work = Path(tempfile.mkdtemp(prefix="animproc-film-bench-"))
+    home, data, configs = work / "home", work / "data", work / "configs"
+    for d in (home, data, configs):
+        d.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (configs / "bench.yaml").write_text("review: auto\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ANIMPROC_DATA": str(data), "ANIMPROC_CONFIG_DIR": str(configs),
+           "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "animproc_dagster.cli"]
+    subprocess.run([*cli, "film", "add", "bench", str(path)], env=env, check=True, cwd=ROOT)
+    log = work / "run.log"
+    started = time.time()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*cli, "run", "bench"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        with RssSampler(proc.pid) as rss:
+            rc = proc.wait()
+    wall = time.time() - started
+    if rc != 0:
+        sys.exit(f"animproc run failed ({rc}); its log: {log}\n" + log.read_text()[-3000:])
+    steps = _steps(home)
+    rows = {}
+    for step, start, end in steps:
+        peak, rise = rss.peak(start, end)
+        row = rows.setdefault(step, {"seconds": 0.0, "peak_rss": 0, "rss_rise": 0})
+        row["seconds"] += end - start
+        row["peak_rss"], row["rss_rise"] = max(row["peak_rss"], peak), max(row["rss_rise"], rise)
+    inside = sum(r["seconds"] for r in rows.values())
+    return {"film_seconds": _duration(path), "wall": wall, "outside_steps": wall - inside, "assets": rows,
+            "peak_rss": max((r for _, r in rss.samples), default=0), "work": str(work)}
+
+
+def _table(one: dict, two: dict | None, decode: float) -> str:
+    film = one["film_seconds"]
+    lines = [f"film: {film:.0f} s; decode-only (PyAV, all frames): {decode:.1f} s = {decode / film:.3f}x real time",
+             "", "| asset | seconds | real-time factor | peak RSS (MB) | RSS added (MB) |"
+             + (" 2x seconds | 2x / 1x | 2x peak RSS (MB) |" if two else ""),
+             "| --- | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if two else "")]
+    for step, r in one["assets"].items():
+        line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['peak_rss'] / 2**20:.0f} | "
+                f"{r['rss_rise'] / 2**20:.0f} |")
+        if two:
+            t = two["assets"].get(step, {"seconds": float("nan"), "peak_rss": 0})
+            line += f" {t['seconds']:.1f} | {t['seconds'] / max(r['seconds'], 1e-9):.2f} | {t['peak_rss'] / 2**20:.0f} |"
+        lines.append(line)
+    inside = sum(r["seconds"] for r in one["assets"].values())
+    lines += ["", f"steps: {inside:.0f} s = {inside / film:.2f}x real time; outside the steps (imports, planning, "
+              f"start-up): {one['outside_steps']:.0f} s; whole `animproc run`: {one['wall']:.0f} s = "
+              f"{one['wall'] / film:.2f}x real time; peak RSS {one['peak_rss'] / 2**20:.0f} MB",
+              f"projection to a 90-minute film at this rate: {one['wall'] / film * 90:.0f} minutes"]
+    if two:
+        lines.append(f"2x film: whole run {two['wall']:.0f} s ({two['wall'] / one['wall']:.2f} x the 1x run), "
+                     f"peak RSS {two['peak_rss'] / 2**20:.0f} MB")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--only-1x", action="store_true", help="skip the run on the film at twice the length")
+    ap.add_argument("--json", type=Path, help="also write the measurements here")
+    args = ap.parse_args()
+    film = build_film(args.minutes, args.height)
+    decode = decode_seconds(film)
+    one = run_film(film)
+    two = None if args.only_1x else run_film(doubled(film))
+    print(f"machine: {os.cpu_count()} CPUs; film {film.name}")
+    print(_table(one, two, decode))
+    if args.json:
+        args.json.write_text(json.dumps({"decode_seconds": decode, "1x": one, "2x": two}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
