@@ -26,7 +26,7 @@ TRACK_COLUMNS = ["film", "track_id", "shot_id", "label", "source", "start_frame"
                  "end_time", "duration", "observed", "samples", "speed", "path", "instance_ids"]
 ACTION_COLUMNS = ["film", "track_id", "shot_id", "label", "start_time", "end_time", "action", "confidence", "method",
                   "evidence"]
-POSE_COLUMNS = ["film", "track_id", "shot_id", "frame_index", "time", "keypoints"]
+POSE_COLUMNS = ["film", "track_id", "shot_id", "frame_index", "time", "layout", "keypoints", "coco17"]
 EFFECT_COLUMNS = ["film", "type", "category", "shot_id", "start_frame", "end_frame", "start_time", "end_time",
                   "intensity", "peak", "peak_frame", "samples", "track_id", "detail", "confirmation"]
 
@@ -217,7 +217,8 @@ def motion_tables(film: str, results, flow_name: str) -> dict[str, pd.DataFrame]
                                columns=TRACK_COLUMNS),
         "actions": pd.DataFrame([{**a, "film": film, "evidence": json.dumps(a["evidence"])}
                                  for r in results for a in r.actions], columns=ACTION_COLUMNS),
-        "poses": pd.DataFrame([{**p, "film": film, "keypoints": json.dumps(p["keypoints"])}
+        "poses": pd.DataFrame([{**p, "film": film, "keypoints": json.dumps(p["keypoints"]),
+                                "coco17": json.dumps(p["coco17"])}
                                for r in results for p in r.poses], columns=POSE_COLUMNS)}
 
 
