@@ -34,12 +34,13 @@ def _counts(table, column: str) -> MetadataValue:
     return MetadataValue.json(dict(Counter(table[column])) if len(table) else {})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["shots", "source_video", "motion", "audio"], optional=REVIEWED, kinds={"parquet", "json"},
+@film_asset(code_version="2", group_name=GROUP, deps=["shots", "source_video", "motion", "audio"], optional=REVIEWED, kinds={"parquet", "json"},
             description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from "
-                        "global motion with the tracked characters left out; shot scale from the largest face (the "
-                        "faces asset's when it exists), else the tallest reviewed instance (no_subject without "
-                        "either); each with a confidence and its evidence. Scenes (colour, fades, characters), "
-                        "acts (with the audio's loudness), pacing, a scene graph.")
+                        "global motion with the tracked characters left out (phase correlation where too few "
+                        "corners are tracked); shot scale from the largest face (the faces asset's when it exists), "
+                        "else the tallest reviewed instance, else the motion asset's poses and face tracks, else "
+                        "card (no_subject) or view (extreme_long); each with a confidence and its evidence. Scenes "
+                        "(colour, fades, characters), acts (with the audio's loudness), pacing, a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                    face_analyzer: FaceAnalyzerResource):
     with film_step(context, storage, film_config) as step:
