@@ -47,8 +47,9 @@ def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
             return out
         shots, transitions, motion, probe = out["shots"], out["transitions"], out["motion"], out["probe"]
         foreground = {f: [b for _, b in boxes] for f, boxes in track_boxes(motion["tracks"]).items()}
-        out["found"] = {variant: scan_structure(str(SHARED / clip), shots, probe["fps"], variant_config(variant).temporal,
-                                                FaceAnalyzerResource().model().detector, foreground=foreground,
+        detector = FaceAnalyzerResource().model().detector
+        out["found"] = {variant: scan_structure(str(SHARED / clip), shots, probe["fps"],
+                                                variant_config(variant).temporal, detector, foreground=foreground,
                                                 dissolves=dissolve_ranges(transitions))
                         for variant in ("before", "after")}
         cached.write_bytes(pickle.dumps(out))
@@ -103,7 +104,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--fresh", action="store_true", help="scan every clip again")
-    parser.add_argument("--rescan", action="store_true", help="keep the cached shots and motion, redo the structure scan")
+    parser.add_argument("--rescan", action="store_true",
+                        help="keep the cached shots and motion, redo the structure scan")
     args = parser.parse_args()
     labels = json.loads(LABELS.read_text())["clips"]
     totals: dict = {}

@@ -96,7 +96,8 @@ def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate
     steps = np.array([p.tx for p in pairs]) - vx * np.array([p.dt for p in pairs])
     jitter = float(np.median(np.abs(steps - np.median(steps))) * 1.4826)
     residual = float(np.median([p.residual for p in pairs]))
-    evidence = {"pairs": len(pairs), "phase_pairs": sum(p.method == "phase" for p in pairs), "pan_rate": round(vx, 4), "tilt_rate": round(vy, 4), "zoom_rate": round(vs, 4),
+    evidence = {"pairs": len(pairs), "phase_pairs": sum(p.method == "phase" for p in pairs),
+                "pan_rate": round(vx, 4), "tilt_rate": round(vy, 4), "zoom_rate": round(vs, 4),
                 "roll_rate": round(vr, 3), "jitter": round(jitter, 4), "residual": round(residual, 5),
                 "inliers": round(float(np.mean([p.inliers for p in pairs])), 3)}
     moves = []

@@ -1,8 +1,8 @@
 """Motion of a film, one reduced-resolution decode pass: per shot, dense optical flow between frames a few times
 a second (energy, direction, camera versus subject), character tracks over the detections the film already
 has (reviewed instances, faces) or finds on the way (faces, moving regions), 2-D pose per track (the embedded
-BlazePose unless another backend is chosen), and actions per track segment. A shot's sampled frames are kept (flow at a quarter of
-the reduced size) only until the shot ends."""
+BlazePose unless another backend is chosen), and actions per track segment. A shot's sampled frames are kept
+(flow at a quarter of the reduced size) only until the shot ends."""
 from __future__ import annotations
 
 from collections.abc import Callable

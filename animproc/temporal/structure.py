@@ -74,7 +74,8 @@ BODY_LEVELS = ((15, 16), (13, 14), (11, 12), (5, 6, 7, 8, 9, 10), (0, 1, 2, 3, 4
 POSE_LEVEL_SCALES = ("whole", "medium_long", "medium", "medium_close_up", "close_up")
 
 
-def pose_frame_scale(coco17: np.ndarray, config: TemporalConfig, min_visibility: float = 0.5) -> tuple[str, float] | None:
+def pose_frame_scale(coco17: np.ndarray, config: TemporalConfig,
+                     min_visibility: float = 0.5) -> tuple[str, float] | None:
     """The scale one pose implies by where the frame cuts the body (the cinematographer's definition: the
     lowest body part in the picture): ankles in view, a whole figure, banded by its height like
     `figure_scale`; knees, medium long; hips, medium; shoulders or arms, medium close-up; the face only,
