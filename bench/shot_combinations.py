@@ -6,6 +6,8 @@ boundary F1 with the scorer of bench/frames.py (a boundary inside a transition's
 - transnetv2: TransNetV2 + the fade detector (the `transnetv2` backend)
 - transnetv2 + gradual: TransNetV2 for cuts and gradual changes, the default's fade and dissolve detectors too
 - union: all four detectors
+- default, gradual confirmed: the default's shots, each fade or dissolve boundary kept only where TransNetV2's
+  probability reaches 0.2 within its span (widened by 3 frames); cuts as the default found them
 
     .venv/bin/python bench/shot_combinations.py"""
 from __future__ import annotations
@@ -46,6 +48,50 @@ class _Memo:
         return self.seen[key]
 
 
+class _Observer:
+    """TransNetV2 run beside the default detectors without proposing anything: its per-frame probabilities
+    are read afterwards."""
+
+    name = "transnetv2 observer"
+
+    def __init__(self, detector):
+        self.detector = detector
+
+    def update(self, signal):
+        self.detector.update(signal)
+        return []
+
+    def settled_before(self) -> int:
+        return 1 << 60
+
+    def finish(self):
+        self.detector.finish()
+        return []
+
+
+def confirmed_gradual(path, fps, model, min_probability: float = 0.2, widen: int = 3) -> list[int]:
+    """Boundaries of the default detectors, fades and dissolves kept only where TransNetV2 agrees."""
+    from animproc.config import FilmConfig
+    from animproc.video.scan import DefaultShotDetectors, FrameWriter, scan_film
+    from animproc.video.transnet import TransNetV2Detector
+
+    config = FilmConfig()
+    observer = _Observer(TransNetV2Detector(model, fps, 0.5, config.shots.black_level, keep_probabilities=True))
+    result = scan_film(path, config, fps, FrameWriter(lambda n, b: None),
+                       detectors=lambda f: DefaultShotDetectors(config)(f) + [observer])
+    probs = observer.detector.probabilities
+    kept = []
+    for t in result.transitions:
+        if t.boundary is None or t.boundary < 1:  # as the shots' starts after the first
+            continue
+        if t.kind != "cut":
+            window = probs[max(0, t.first - widen):t.last + widen + 1]
+            if not window or max(window) < min_probability:
+                continue
+        kept.append(int(t.boundary))
+    return kept
+
+
 def combinations(model):
     from animproc.config import FilmConfig
     from animproc.video.shots import ContentCutDetector, DissolveDetector, FadeDetector
@@ -78,7 +124,7 @@ def main() -> None:
 
     model = _Memo(load_transnet(device="cpu"))
     totals: dict[str, list[int]] = {}
-    print(f"{'clip':<42}{'detectors':<24}{'precision':>10}{'recall':>8}{'F1':>7}  matched/ref/detected")
+    print(f"{'clip':<42}{'detectors':<28}{'precision':>10}{'recall':>8}{'F1':>7}  matched/ref/detected")
     for clip, reference in references():
         path = SHARED / clip
         if not path.exists():
@@ -89,13 +135,20 @@ def main() -> None:
             score = score_boundaries(reference, [shot.start_frame for shot in result.shots[1:]])
             t = totals.setdefault(name, [0, 0, 0])
             t[0], t[1], t[2] = t[0] + score.matched, t[1] + score.reference, t[2] + score.detected
-            print(f"{clip.split('/')[-1]:<42}{name:<24}{score.precision:>10.3f}{score.recall:>8.3f}{score.f1:>7.3f}"
+            print(f"{clip.split('/')[-1]:<42}{name:<28}{score.precision:>10.3f}{score.recall:>8.3f}{score.f1:>7.3f}"
                   f"  {score.matched}/{score.reference}/{score.detected}   "
                   f"{[shot.start_frame for shot in result.shots[1:]]}")
+        name = "default, gradual confirmed"
+        boundaries = confirmed_gradual(path, fps, model)
+        score = score_boundaries(reference, boundaries)
+        t = totals.setdefault(name, [0, 0, 0])
+        t[0], t[1], t[2] = t[0] + score.matched, t[1] + score.reference, t[2] + score.detected
+        print(f"{clip.split('/')[-1]:<42}{name:<28}{score.precision:>10.3f}{score.recall:>8.3f}{score.f1:>7.3f}"
+              f"  {score.matched}/{score.reference}/{score.detected}   {boundaries}")
     print()
     for name, (m, r, d) in totals.items():
         p, rec = m / d if d else 1.0, m / r if r else 1.0
-        print(f"{'pooled':<42}{name:<24}{p:>10.3f}{rec:>8.3f}{2 * p * rec / (p + rec) if p + rec else 0:>7.3f}"
+        print(f"{'pooled':<42}{name:<28}{p:>10.3f}{rec:>8.3f}{2 * p * rec / (p + rec) if p + rec else 0:>7.3f}"
               f"  {m}/{r}/{d}")
 
 
