@@ -107,7 +107,7 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
                                              "end_time:float action:string confidence:float method:string "
                                              "evidence:json"),
         "poses": _table("poses.parquet", "film:string track_id:string shot_id:int frame_index:int time:float "
-                                         "keypoints:json")},
+                                         "layout:string keypoints:json coco17:json")},
         files={"pose_status": "pose_status.json"}),
     Product("effects_catalog", tables={
         "effects": _table("effects.parquet", "film:string type:string category:string shot_id:int start_frame:int "

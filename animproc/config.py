@@ -127,6 +127,15 @@ class TemporalConfig(_Strict):
     effect_threshold: float = Field(0.5, gt=0, lt=1, description="intensity from which a frame counts as showing an effect")
     effect_prompts: dict[str, str] = Field(default_factory=dict,
                                            description="effect type -> text for the zero-shot (CLIP) confirmation")
+    faceless_scale: Literal["figures", "none"] = Field(
+        "figures", description="scale of a shot without a face: from the tracked figures and their poses, else a "
+                               "card (no_subject) or a view (extreme_long); `none`: no_subject unless reviewed "
+                               "instances give a figure (the method before issue 18)")
+    camera_fallback: bool = Field(True, description="phase correlation on the reduced frame for the frame pairs "
+                                                    "where too few corners are tracked (dark, hazy, flat shots)")
+    card_detail: float = Field(0.2, gt=0, lt=1, description="share of a frame's pixels away from its median "
+                                                            "brightness below which a faceless, figureless shot is a "
+                                                            "card (no_subject) rather than a view")
 
 
 class AudioConfig(_Strict):

@@ -34,12 +34,13 @@ def _counts(table, column: str) -> MetadataValue:
     return MetadataValue.json(dict(Counter(table[column])) if len(table) else {})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["shots", "source_video", "motion", "audio"], optional=REVIEWED, kinds={"parquet", "json"},
+@film_asset(code_version="2", group_name=GROUP, deps=["shots", "source_video", "motion", "audio"], optional=REVIEWED, kinds={"parquet", "json"},
             description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from "
-                        "global motion with the tracked characters left out; shot scale from the largest face (the "
-                        "faces asset's when it exists), else the tallest reviewed instance (no_subject without "
-                        "either); each with a confidence and its evidence. Scenes (colour, fades, characters), "
-                        "acts (with the audio's loudness), pacing, a scene graph.")
+                        "global motion with the tracked characters left out (phase correlation where too few "
+                        "corners are tracked); shot scale from the largest face (the faces asset's when it exists), "
+                        "else the tallest reviewed instance, else the motion asset's poses and face tracks, else "
+                        "card (no_subject) or view (extreme_long); each with a confidence and its evidence. Scenes "
+                        "(colour, fades, characters), acts (with the audio's loudness), pacing, a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                    face_analyzer: FaceAnalyzerResource):
     with film_step(context, storage, film_config) as step:
@@ -66,12 +67,13 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource, fil
             "preview": MetadataValue.md(markdown_table(preview) if len(table) else "no shots")})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["shots", "source_video"], optional=REVIEWED, kinds={"parquet"},
+@film_asset(code_version="2", group_name=GROUP, deps=["shots", "source_video"], optional=REVIEWED, kinds={"parquet"},
             description="Per shot: optical flow (motion energy, dominant direction of the picture's motion, camera "
                         "vs subject split). Character tracks within shots over the reviewed instances and faces when "
                         "the film has them (names once the identity review named them), else over faces and moving "
-                        "regions found here; per track duration, path and speed. Pose per track when a pose model is "
-                        "configured (else recorded as skipped), actions per track segment.")
+                        "regions found here; per track duration, path and speed. Pose per track (embedded BlazePose, 33 "
+                        "points with the COCO-17 ones beside them, unless another backend is chosen), actions per "
+                        "track segment.")
 def motion(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
            optical_flow: OpticalFlowResource, pose_estimator: PoseEstimatorResource,
            action_recognizer: ActionRecognizerResource, face_analyzer: FaceAnalyzerResource):

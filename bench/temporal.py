@@ -5,8 +5,14 @@ skipped, as without a configured model) and effects_catalog's scan, each as a ra
 then motion again on the file doubled in length, to show its memory stays flat.
 
     .venv/bin/python bench/temporal.py [--seconds 300]
+    .venv/bin/python bench/temporal.py --labelled
 
-Shots come from the 480p trailer (the long file is that trailer looped), outside the timed stages."""
+Shots come from the 480p trailer (the long file is that trailer looped), outside the timed stages.
+
+`--labelled` measures accuracy instead of speed, on the real clips labelled by eye: shot scale and camera
+movement before and after issue 18's fallbacks (bench/structure_labels.py), shot boundaries of the default
+detectors, TransNetV2 and their combinations (bench/shot_combinations.py) and the embedded BlazePose on the
+boxed characters (bench/pose.py); each runs in its own process and prints its table."""
 from __future__ import annotations
 
 import resource
@@ -79,7 +85,21 @@ def stage(name: str, path: str) -> dict:
     return {"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024, 1), **extra}
 
 
+LABELLED = ("structure_labels.py", "shot_combinations.py", "pose.py")
+
+
+def labelled() -> None:
+    import subprocess
+
+    for script in LABELLED:
+        print(f"\n== bench/{script}", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).resolve().parent / script)], check=True)
+
+
 def main() -> None:
+    if "--labelled" in sys.argv:
+        labelled()
+        return
     args = media.parse_or_run_stage(stage)
     if args is None:
         return

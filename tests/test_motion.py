@@ -128,7 +128,7 @@ class _RtmPose(torch.nn.Module):
 
 def test_rtmpose_backend_with_a_random_weight_onnx_through_the_resource(tmp_path):
     """The resource loads a user's ONNX file; keypoints come back in the image's pixels, inside the widened
-    box, with scores in 0..1. Without a model the stage says it was skipped and why."""
+    box, with scores in 0..1. The `none` backend estimates nothing and says so."""
     from resources.pose_estimator import PoseEstimatorResource
 
     path = tmp_path / "rtmpose.onnx"
@@ -140,8 +140,8 @@ def test_rtmpose_backend_with_a_random_weight_onnx_through_the_resource(tmp_path
     kps = estimator(_texture(360, 640), [np.array([200.0, 50, 300, 330])])[0]
     assert kps.shape == (17, 3) and (kps[:, 2] >= 0).all() and (kps[:, 2] <= 1).all()
     assert (kps[:, 0] >= 200 - 100).all() and (kps[:, 0] <= 300 + 100).all() and (kps[:, 1] <= 330 + 60).all()
-    none = PoseEstimatorResource(backend="auto", rtmpose_model=None).model()
-    assert none.status.startswith("skipped") and "numpy" in none.status and not none.needs_frames
+    none = PoseEstimatorResource(backend="none", rtmpose_model=None).model()
+    assert none.status.startswith("skipped") and "none" in none.status and not none.needs_frames
     assert none(_texture(360, 640), [np.array([200.0, 50, 300, 330])]) == []
 
 

@@ -20,8 +20,9 @@ class PairMotion:
     ty: float  # fraction of the frame height
     log_scale: float
     rotation: float  # degrees
-    inliers: float  # share of tracked corners the fit explains
+    inliers: float  # share of tracked corners the fit explains (phase correlation: from its peak's strength)
     residual: float  # median reprojection error of the inliers, fraction of the width
+    method: str = "corners"  # or "phase": the fallback where too few corners are tracked
 
 
 @dataclass
@@ -57,6 +58,29 @@ def pair_motion(prev_gray: np.ndarray, next_gray: np.ndarray, dt: float,
                       float(np.degrees(np.arctan2(b, a))), float(inl.mean()), residual)
 
 
+def phase_motion(prev_gray: np.ndarray, next_gray: np.ndarray, dt: float, mask: np.ndarray | None = None,
+                 min_response: float = 0.08) -> PairMotion | None:
+    """The picture's translation between two frames by phase correlation, for pairs with too few corners to
+    track (dark, hazy, flat pictures still carry the shift in their low frequencies). Contrast is stretched
+    first, pixels under `mask` (0 over the characters) take the frame's mean so a moving character does not
+    pull the peak, and a Hann window keeps the borders out. None when the correlation peak is weak (under
+    `min_response`): there is nothing to measure."""
+    h, w = prev_gray.shape
+    a, b = (cv2.normalize(g.astype(np.float32), None, 0, 1, cv2.NORM_MINMAX) for g in (prev_gray, next_gray))
+    if mask is not None:
+        keep = mask > 0
+        for g in (a, b):
+            g[~keep] = float(g[keep].mean()) if keep.any() else 0.0
+    if float(a.std()) < 1e-3 or float(b.std()) < 1e-3:
+        return None
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(a, b, window)
+    if response < min_response:
+        return None
+    strength = float(min(1.0, 0.5 + response))
+    return PairMotion(dt, float(dx) / w, float(dy) / h, 0.0, 0.0, strength, 0.0, "phase")
+
+
 def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate: float = 0.03,
                       roll_rate: float = 1.5, shake: float = 0.01, parallax: float = 0.004) -> CameraMovement:
     """Rates: pan/tilt in frame widths (heights) per second, zoom in log-scale per second, roll in degrees per
@@ -72,7 +96,8 @@ def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate
     steps = np.array([p.tx for p in pairs]) - vx * np.array([p.dt for p in pairs])
     jitter = float(np.median(np.abs(steps - np.median(steps))) * 1.4826)
     residual = float(np.median([p.residual for p in pairs]))
-    evidence = {"pairs": len(pairs), "pan_rate": round(vx, 4), "tilt_rate": round(vy, 4), "zoom_rate": round(vs, 4),
+    evidence = {"pairs": len(pairs), "phase_pairs": sum(p.method == "phase" for p in pairs),
+                "pan_rate": round(vx, 4), "tilt_rate": round(vy, 4), "zoom_rate": round(vs, 4),
                 "roll_rate": round(vr, 3), "jitter": round(jitter, 4), "residual": round(residual, 5),
                 "inliers": round(float(np.mean([p.inliers for p in pairs])), 3)}
     moves = []

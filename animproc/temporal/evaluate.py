@@ -55,3 +55,16 @@ def track_identities(tracks: pd.DataFrame, on_screen: list[dict], width: int, he
         out[str(t.track_id)] = {"shot_id": int(t.shot_id), "character": top,
                                 "share": round(count / max(sum(names.values()), 1), 3), "matched": sum(names.values())}
     return out
+
+
+COARSE_SCALES = {"extreme_close_up": "close", "close_up": "close", "medium_close_up": "close", "medium": "medium",
+                 "medium_long": "medium", "long": "long", "extreme_long": "long", "no_subject": "no_subject"}
+
+
+def coarse_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """A structure table with its scale and camera in the coarse classes labelled by eye: close / medium / long
+    / no_subject, and static / moving (any camera movement, handheld shake included)."""
+    out = table.copy()
+    out["scale"] = out["scale"].map(COARSE_SCALES)
+    out["camera"] = ["static" if c == "static" else "moving" for c in out["camera"]]
+    return out

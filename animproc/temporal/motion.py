@@ -1,8 +1,8 @@
 """Motion of a film, one reduced-resolution decode pass: per shot, dense optical flow between frames a few times
 a second (energy, direction, camera versus subject), character tracks over the detections the film already
-has (reviewed instances, faces) or finds on the way (faces, moving regions), 2-D pose per track when a pose
-model is configured, and actions per track segment. A shot's sampled frames are kept (flow at a quarter of
-the reduced size) only until the shot ends."""
+has (reviewed instances, faces) or finds on the way (faces, moving regions), 2-D pose per track (the embedded
+BlazePose unless another backend is chosen), and actions per track segment. A shot's sampled frames are kept
+(flow at a quarter of the reduced size) only until the shot ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,7 +18,7 @@ from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr, reduced_height
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.models import ActionRecognizer, FaceDetector, FlowEstimator, PoseEstimator
-from animproc.temporal.pose import NoPoseEstimator
+from animproc.temporal.pose import NoPoseEstimator, to_coco17
 from animproc.temporal.flow import camera_displacement, camera_fit, flow_summary, shot_flow
 from animproc.temporal.structure import face_cadence
 from animproc.image.boxes import centre_inside
@@ -126,20 +126,22 @@ def _track_samples(t: Track, shot: _Shot) -> list[TrackSample]:
 
 def _poses(t: Track, track_id: str, shot: _Shot, pose: PoseEstimator, every_s: float, width: int,
            height: int) -> list[dict]:
+    """Pose rows of a track about every `every_s`: the estimator's keypoints (x, y as shares of the picture,
+    score) in its own layout, and the COCO-17 ones beside them."""
     rows, last = [], -1e9
+    layout = getattr(pose, "layout", "coco17")
     for k in sorted(t.boxes):
         f = shot.frames[k]
         if f.time - last < every_s:
             continue
         last = f.time
         found = pose(shot.images[k], [t.boxes[k]])
-        if not found:
+        if not found or not len(found[0]):
             continue
-        kps = found[0]
+        points = [[round(float(x) / width, 4), round(float(y) / height, 4), round(float(s), 3)] for x, y, s in found[0]]
         rows.append({"track_id": track_id, "shot_id": shot.shot_id, "frame_index": f.frame_index,
-                     "time": round(f.time, 3),
-                     "keypoints": [[round(float(x) / width, 4), round(float(y) / height, 4), round(float(s), 3)]
-                                   for x, y, s in kps]})
+                     "time": round(f.time, 3), "layout": layout, "keypoints": points,
+                     "coco17": to_coco17(np.array(points), layout).tolist()})
     return rows
 
 

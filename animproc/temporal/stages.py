@@ -14,7 +14,7 @@ from animproc.config import FilmConfig
 from animproc.image.boxes import centre_inside
 from animproc.temporal.effects import CATEGORIES
 from animproc.temporal.structure import (face_ratios, figure_scale, group_acts, group_scenes, narrative_graph, pacing,
-                                         scene_loudness, shot_scale)
+                                         pose_scale, scene_loudness, shot_scale, view_scale)
 from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.video.shots import dissolve_ranges, shot_position
 
@@ -26,7 +26,7 @@ TRACK_COLUMNS = ["film", "track_id", "shot_id", "label", "source", "start_frame"
                  "end_time", "duration", "observed", "samples", "speed", "path", "instance_ids"]
 ACTION_COLUMNS = ["film", "track_id", "shot_id", "label", "start_time", "end_time", "action", "confidence", "method",
                   "evidence"]
-POSE_COLUMNS = ["film", "track_id", "shot_id", "frame_index", "time", "keypoints"]
+POSE_COLUMNS = ["film", "track_id", "shot_id", "frame_index", "time", "layout", "keypoints", "coco17"]
 EFFECT_COLUMNS = ["film", "type", "category", "shot_id", "start_frame", "end_frame", "start_time", "end_time",
                   "intensity", "peak", "peak_frame", "samples", "track_id", "detail", "confirmation"]
 
@@ -147,23 +147,74 @@ def known_detections(products: FilmProducts, width: int, height: int) -> tuple[d
     return KnownCharacters(products).detections(width, height)
 
 
+def motion_figures(motion: dict[str, pd.DataFrame] | None) -> tuple[dict, dict]:
+    """From the motion product's tables: per shot the (frame, COCO-17 keypoints) of its poses (on any track),
+    and the (top, bottom) of its tallest face or instance track's box on each sampled frame, as shares of the
+    picture height."""
+    poses: dict[int, list] = {}
+    boxes: dict[int, list] = {}
+    if not motion:
+        return poses, boxes
+    table = motion.get("poses")
+    if table is not None and len(table):
+        column = "coco17" if "coco17" in table else "keypoints"  # a motion product from before the BlazePose default
+        for shot_id, frame, points in zip(table["shot_id"], table["frame_index"], table[column]):
+            poses.setdefault(int(shot_id), []).append((int(frame), np.array(json.loads(points), np.float64)))
+    tracks = motion.get("tracks")
+    if tracks is not None and "source" in tracks:  # a moving region is not a figure: its box is where the flow
+        tracks = tracks[tracks["source"] != "motion"]  # differs (animated titles, a passing wing), not a body
+    if tracks is not None and len(tracks):
+        for shot_id, g in tracks.groupby("shot_id"):
+            tallest: dict[int, tuple[float, float]] = {}
+            for path in g["path"]:
+                for f, box in path_boxes(path):
+                    if f not in tallest or box[3] - box[1] > tallest[f][1] - tallest[f][0]:
+                        tallest[f] = (float(box[1]), float(box[3]))
+            boxes[int(shot_id)] = list(tallest.values())
+    return poses, boxes
+
+
+def subject_scale(found: dict, figures: list, poses: list, track_boxes_: list, config: FilmConfig
+                  ) -> tuple[str, float, dict]:
+    """A shot's scale from the best evidence it has: the largest face; else the tallest reviewed instance;
+    else (unless `temporal.faceless_scale` is `none`) its tracked figures' poses, their boxes, and for a shot
+    with no figure at all, whether it is a card or a view."""
+    t = config.temporal
+    scale = shot_scale(found["face_ratios"], t)
+    if scale[0] != "no_subject":
+        return scale
+    if figures:
+        return figure_scale(figures, t)
+    if t.faceless_scale == "none":
+        return scale
+    by_pose = pose_scale(poses, t) if poses else None
+    if by_pose:
+        return by_pose[0], by_pose[1], {**by_pose[2], "from": "pose"}
+    if track_boxes_:
+        label, confidence, evidence = figure_scale(track_boxes_, t)
+        return label, round(confidence * 0.8, 3), {**evidence, "from": "tracks"}
+    return view_scale(found.get("detail", 0.0), t)
+
+
 def structure_rows(film: str, shots: pd.DataFrame, found: dict, known: KnownCharacters, frame_height: float,
-                   dissolves: list, config: FilmConfig) -> pd.DataFrame:
+                   dissolves: list, config: FilmConfig, motion: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per shot: camera movement, and scale from the largest face (the faces product's boxes when it
-    exists: it looked more often and at full resolution), else the tallest reviewed instance."""
+    exists: it looked more often and at full resolution), else the tallest reviewed instance, else the motion
+    product's figures (poses, track boxes; `motion`: its tables), else card or view."""
     if known.faces is not None:
         for shot_id, ratios in face_ratios(known.faces, frame_height, dissolves).items():
             if shot_id in found:
                 found[shot_id]["face_ratios"] = ratios
     figures = known.largest_figures(frame_height)
+    poses, boxes = motion_figures(motion)
     rows = []
     for s in shots.itertuples():
-        f = found[int(s.shot_id)]
-        scale, scale_conf, scale_ev = shot_scale(f["face_ratios"], config.temporal)
-        if scale == "no_subject" and figures.get(int(s.shot_id)):
-            scale, scale_conf, scale_ev = figure_scale(figures[int(s.shot_id)], config.temporal)
+        sid = int(s.shot_id)
+        f = found[sid]
+        scale, scale_conf, scale_ev = subject_scale(f, figures.get(sid, []), poses.get(sid, []), boxes.get(sid, []),
+                                                    config)
         cam = f["camera"]
-        rows.append({"film": film, "shot_id": int(s.shot_id), "start_frame": int(s.start_frame),
+        rows.append({"film": film, "shot_id": sid, "start_frame": int(s.start_frame),
                      "end_frame": int(s.end_frame), "start_time": float(s.start_time), "end_time": float(s.end_time),
                      "duration": float(s.end_time - s.start_time), "scale": scale, "scale_confidence": scale_conf,
                      "scale_evidence": json.dumps(scale_ev), "camera": cam.label, "camera_confidence": cam.confidence,
@@ -186,8 +237,9 @@ def film_structure(products: FilmProducts, shots: pd.DataFrame, found: dict, con
     probe = products.json("source_video", "probe")
     transitions = products.table("shots", "transitions")
     known = KnownCharacters(products)
+    motion = {name: products.optional_table("motion", name) for name in ("tracks", "poses")}
     table = structure_rows(products.film, shots, found, known, float(probe.get("height") or 1),
-                           dissolve_ranges(transitions), config)
+                           dissolve_ranges(transitions), config, motion)
     cast = known.by_shot()
     table["scene_id"] = group_scenes([found[int(s)]["hist"] for s in shots["shot_id"]],
                                      config.temporal.scene_similarity,
@@ -217,7 +269,8 @@ def motion_tables(film: str, results, flow_name: str) -> dict[str, pd.DataFrame]
                                columns=TRACK_COLUMNS),
         "actions": pd.DataFrame([{**a, "film": film, "evidence": json.dumps(a["evidence"])}
                                  for r in results for a in r.actions], columns=ACTION_COLUMNS),
-        "poses": pd.DataFrame([{**p, "film": film, "keypoints": json.dumps(p["keypoints"])}
+        "poses": pd.DataFrame([{**p, "film": film, "keypoints": json.dumps(p["keypoints"]),
+                                "coco17": json.dumps(p["coco17"])}
                                for r in results for p in r.poses], columns=POSE_COLUMNS)}
 
 

@@ -15,7 +15,7 @@ from animproc.config import TemporalConfig
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr, reduced_height
 from animproc.models import FaceDetector
-from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion
+from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion, phase_motion
 from animproc.video.shots import in_ranges, shot_position
 
 SCALES = ("extreme_close_up", "close_up", "medium_close_up", "medium", "medium_long", "long", "extreme_long")
@@ -28,6 +28,7 @@ class ShotAccumulator:
     last: tuple[float, np.ndarray] | None = None
     hist: np.ndarray | None = None
     frames: int = 0
+    detail: list = field(default_factory=list)
 
 
 def shot_scale(face_ratios: list[float], config: TemporalConfig) -> tuple[str, float, dict]:
@@ -63,6 +64,66 @@ def figure_scale(boxes: list[tuple[float, float]], config: TemporalConfig) -> tu
     return ("long" if height >= config.figure_long else "extreme_long"), 0.5, evidence
 
 
+def picture_detail(gray: np.ndarray, step: int = 12) -> float:
+    """Share of the pixels more than `step` grey levels from the frame's median: a title card (flat ground,
+    thin letters) or black keeps it small, any view of a place (even hazy) does not."""
+    return float((np.abs(gray.astype(np.int16) - int(np.median(gray))) > step).mean())
+
+
+BODY_LEVELS = ((15, 16), (13, 14), (11, 12), (5, 6, 7, 8, 9, 10), (0, 1, 2, 3, 4))  # COCO-17: feet up to the face
+POSE_LEVEL_SCALES = ("whole", "medium_long", "medium", "medium_close_up", "close_up")
+
+
+def pose_frame_scale(coco17: np.ndarray, config: TemporalConfig,
+                     min_visibility: float = 0.5) -> tuple[str, float] | None:
+    """The scale one pose implies by where the frame cuts the body (the cinematographer's definition: the
+    lowest body part in the picture): ankles in view, a whole figure, banded by its height like
+    `figure_scale`; knees, medium long; hips, medium; shoulders or arms, medium close-up; the face only,
+    close-up. `coco17`: x, y as shares of the picture, visibility. Returns (scale, figure height share) or None
+    when no keypoint is in view."""
+    p = np.asarray(coco17, np.float64)
+    seen = (p[:, 2] >= min_visibility) & (p[:, 0] >= 0) & (p[:, 0] <= 1) & (p[:, 1] >= 0) & (p[:, 1] <= 1)
+    level = next((k for k, parts in enumerate(BODY_LEVELS) if seen[list(parts)].any()), None)
+    if level is None:
+        return None
+    top = float(p[seen, 1].min())
+    height = float(p[seen, 1].max()) - top
+    if level:
+        return POSE_LEVEL_SCALES[level], height
+    height *= 1.12  # the crown is above the eyes, the soles below the ankles
+    if height >= config.figure_medium_long:
+        return "medium_long", height
+    return ("long" if height >= config.figure_long else "extreme_long"), height
+
+
+def pose_scale(poses: list[np.ndarray], config: TemporalConfig) -> tuple[str, float, dict] | None:
+    """A faceless shot's scale from its tracked figures' poses: on each posed frame the closest figure's scale,
+    over the shot the median of those (in the order of SCALES). None without a pose in view."""
+    by_frame: dict[int, list[int]] = {}
+    heights = []
+    for frame, coco in poses:
+        found = pose_frame_scale(coco, config)
+        if found:
+            by_frame.setdefault(frame, []).append(SCALES.index(found[0]))
+            heights.append(found[1])
+    if not by_frame:
+        return None
+    closest = sorted(min(v) for v in by_frame.values())
+    scale = SCALES[closest[(len(closest) - 1) // 2]]
+    agree = sum(SCALES[c] == scale for c in closest) / len(closest)
+    return scale, round(0.4 + 0.3 * agree, 3), {"frames_with_pose": len(closest), "agreement": round(agree, 3),
+                                               "figure_height_ratio": round(float(np.median(heights)), 4)}
+
+
+def view_scale(detail: float, config: TemporalConfig) -> tuple[str, float, dict]:
+    """A shot with no face and no figure: a card (black, titles: `no_subject`) when its pictures are flat, else
+    a view of a place with nobody in it, `extreme_long`."""
+    evidence = {"frames_with_subject": 0, "picture_detail": round(detail, 3)}
+    if detail < config.card_detail:
+        return "no_subject", round(min(1.0, 0.6 + (config.card_detail - detail)), 3), evidence
+    return "extreme_long", 0.4, evidence
+
+
 def _hist(small_bgr: np.ndarray) -> np.ndarray:
     hsv = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2HSV)
     h = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256]).reshape(-1)
@@ -94,6 +155,22 @@ def foreground_mask(boxes: list[np.ndarray] | None, width: int, height: int, kee
     for x0, y0, x1, y1 in boxes:
         mask[max(0, int(y0 * height)):int(np.ceil(y1 * height)), max(0, int(x0 * width)):int(np.ceil(x1 * width))] = 0
     return mask if (mask > 0).mean() >= keep else None
+
+
+def _camera_pair(prev: np.ndarray, gray: np.ndarray, dt: float, boxes: list[np.ndarray] | None, fallback: bool):
+    """The camera's motion between two sampled frames, the characters' boxes left out of it. Without the
+    fallback: corners outside the boxes unless they cover 60 % of the picture, else corners everywhere. With
+    it: the boxes are left out while a tenth of the picture remains (in a close-up the character's own motion
+    would read as a tilt or pan), phase correlation over the same region where corners are too few, and only
+    then the whole picture."""
+    h, w = gray.shape
+    mask = foreground_mask(boxes, w, h, keep=0.1 if fallback else 0.4)
+    pair = pair_motion(prev, gray, dt, mask)
+    if fallback and (pair is None or pair.inliers < 0.5):
+        pair = phase_motion(prev, gray, dt, mask) or pair
+    if pair is None and mask is not None:  # too little texture outside the characters
+        pair = pair_motion(prev, gray, dt)
+    return pair
 
 
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
@@ -145,11 +222,9 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
                 t = index / fps
                 if a.last is not None:
-                    mask = foreground_mask(nearest_in(foreground, fg_frames, a.last[2], step), width, height)
-                    pair = pair_motion(a.last[1], gray, t - a.last[0], mask)
-                    if pair is None and mask is not None:  # too little texture outside the characters
-                        pair = pair_motion(a.last[1], gray, t - a.last[0])
-                    a.pairs.append(pair)
+                    boxes = nearest_in(foreground, fg_frames, a.last[2], step)
+                    a.pairs.append(_camera_pair(a.last[1], gray, t - a.last[0], boxes, config.camera_fallback))
+                a.detail.append(picture_detail(gray))
                 a.last = (t, gray, index)
                 h = _hist(small)
                 a.hist = h if a.hist is None else a.hist + h
@@ -159,7 +234,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     out = {}
     for sid, a in acc.items():
         movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None])
-        out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": faces[sid]}
+        out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": faces[sid],
+                    "detail": float(np.percentile(a.detail, 75)) if a.detail else 0.0}
     return out
 
 

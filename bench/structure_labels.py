@@ -1,0 +1,141 @@
+"""Shot scale and camera movement against the shots labelled by eye in bench/reference/shot_structure_labels.json
+(Sintel trailer, Big Buck Bunny, the llama: the development split; the snow fight and Tears of Steel: kept
+aside for checking), coarse classes (scale: close / medium / long / no_subject; camera: static / moving), per
+clip and over each split, for the method before issue 18 and the current default:
+
+- scale, before: faces only (what `shot_structure` gave when only it was materialised: every faceless shot
+  `no_subject`); after: faces, else the figures of the motion tracks and their poses, else a card or a view.
+- camera, before: sparse corners only (`static` at low confidence where too few are found), characters'
+  boxes left out; after: the same, with phase correlation on the reduced frame where the corners fail and
+  the tracks' boxes (not only faces) left out.
+
+Each clip is scanned once (shots, the structure scan with faces, motion with tracks and BlazePose poses) and
+cached in bench/.cache; `--fresh` rescans, `--rescan` redoes only the structure scan.
+
+    .venv/bin/python bench/structure_labels.py [--fresh | --rescan]"""
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "media"
+LABELS = ROOT / "bench" / "reference" / "shot_structure_labels.json"
+CACHE = ROOT / "bench" / ".cache" / "structure_labels"
+
+
+def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
+    """Shots, transitions, the structure scan (both camera methods) and the motion product's tables."""
+    from animproc.config import FilmConfig
+    from animproc.temporal.flow import DisFlow
+    from animproc.temporal.motion import scan_motion
+    from animproc.temporal.pose import BlazePoseEstimator
+    from animproc.temporal.stages import motion_tables, track_boxes
+    from animproc.temporal.structure import scan_structure
+    from animproc.video.probe import probe_media
+    from animproc.video.scan import FrameWriter, scan_film
+    from animproc.video.shots import dissolve_ranges
+    from resources.face_analyzer import FaceAnalyzerResource
+
+    cached = CACHE / (clip.replace("/", "_") + ".pkl")
+    if cached.exists() and not fresh:
+        out = pickle.loads(cached.read_bytes())
+        if not rescan:
+            return out
+        shots, transitions, motion, probe = out["shots"], out["transitions"], out["motion"], out["probe"]
+        foreground = {f: [b for _, b in boxes] for f, boxes in track_boxes(motion["tracks"]).items()}
+        detector = FaceAnalyzerResource().model().detector
+        out["found"] = {variant: scan_structure(str(SHARED / clip), shots, probe["fps"],
+                                                variant_config(variant).temporal, detector, foreground=foreground,
+                                                dissolves=dissolve_ranges(transitions))
+                        for variant in ("before", "after")}
+        cached.write_bytes(pickle.dumps(out))
+        return out
+    path, config = str(SHARED / clip), FilmConfig()
+    probe = probe_media(path)
+    scan = scan_film(path, config, probe.fps, FrameWriter(lambda n, b: None))
+    shots, transitions = scan.shots_table(), scan.transitions_table()
+    detector = FaceAnalyzerResource().model().detector
+    dissolves = dissolve_ranges(transitions)
+    motion = motion_tables("bench", scan_motion(path, shots, probe.fps, config.temporal, DisFlow(), None, detector,
+                                                BlazePoseEstimator(), dissolves=dissolves), "dis")
+    foreground = {f: [b for _, b in boxes] for f, boxes in track_boxes(motion["tracks"]).items()}
+    found = {variant: scan_structure(path, shots, probe.fps, variant_config(variant).temporal, detector,
+                                     foreground=foreground, dissolves=dissolves) for variant in ("before", "after")}
+    out = {"shots": shots, "transitions": transitions, "found": found, "motion": motion,
+           "probe": {"width": probe.width, "height": probe.height, "fps": probe.fps}}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(pickle.dumps(out))
+    return out
+
+
+def variant_config(variant: str):
+    from animproc.config import FilmConfig, TemporalConfig
+
+    if variant == "before":
+        return FilmConfig(temporal=TemporalConfig(faceless_scale="none", camera_fallback=False))
+    return FilmConfig()
+
+
+def rows_for(scanned: dict, variant: str):
+    """The structure rows as shot_structure makes them when shots, source_video and motion exist (no review)."""
+    import copy
+
+    from animproc.temporal.stages import structure_rows
+    from animproc.video.shots import dissolve_ranges
+
+    return structure_rows("bench", scanned["shots"], copy.deepcopy(scanned["found"][variant]), _NothingReviewed(),
+                          float(scanned["probe"]["height"]), dissolve_ranges(scanned["transitions"]),
+                          variant_config(variant), scanned["motion"])
+
+
+class _NothingReviewed:
+    faces = None
+
+    def largest_figures(self, frame_height: float) -> dict:
+        return {}
+
+
+def main() -> None:
+    from animproc.temporal.evaluate import coarse_labels, structure_scores
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fresh", action="store_true", help="scan every clip again")
+    parser.add_argument("--rescan", action="store_true",
+                        help="keep the cached shots and motion, redo the structure scan")
+    args = parser.parse_args()
+    labels = json.loads(LABELS.read_text())["clips"]
+    totals: dict = {}
+    print(f"{'clip':<42}{'split':>6}{'variant':>8}{'scale':>10}{'camera':>10}")
+    for clip, spec in labels.items():
+        if not (SHARED / clip).exists():
+            sys.exit(f"benchmark input missing: {SHARED / clip}")
+        scanned = scan_clip(clip, args.fresh, args.rescan)
+        for variant in ("before", "after"):
+            detected = coarse_labels(rows_for(scanned, variant))
+            scores = structure_scores(detected, spec["shots"])
+            cells = []
+            for attr in ("scale", "camera"):
+                s = scores.get(attr)
+                right = round(s["accuracy"] * s["shots"]) if s else 0
+                n = s["shots"] if s else 0
+                t = totals.setdefault((spec["split"], variant, attr), [0, 0])
+                t[0], t[1] = t[0] + right, t[1] + n
+                cells.append(f"{right}/{n}")
+            print(f"{clip.split('/')[-1]:<42}{spec['split']:>6}{variant:>8}{cells[0]:>10}{cells[1]:>10}")
+            if variant == "after":
+                for attr in ("scale", "camera"):
+                    if attr in scores:
+                        print(f"    {attr} confusion: {scores[attr]['confusion']}")
+    print()
+    for split in ("dev", "check"):
+        for variant in ("before", "after"):
+            s, c = totals.get((split, variant, "scale"), [0, 0]), totals.get((split, variant, "camera"), [0, 0])
+            print(f"{'all ' + split + ' clips':<42}{split:>6}{variant:>8}{f'{s[0]}/{s[1]}':>10}{f'{c[0]}/{c[1]}':>10}")
+
+
+if __name__ == "__main__":
+    main()

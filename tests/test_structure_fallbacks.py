@@ -1,0 +1,138 @@
+"""Shot structure without faces or corners: a faceless shot's scale from its tracked figures' poses and boxes,
+else card or view; the camera of a dark, hazy or flat shot from phase correlation where corners fail."""
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from animproc.config import FilmConfig, TemporalConfig
+from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion, phase_motion
+from animproc.temporal.pose import COCO_KEYPOINTS
+from animproc.temporal.stages import structure_rows
+from animproc.temporal.structure import picture_detail, pose_frame_scale, pose_scale
+
+T = TemporalConfig()
+
+
+def _figure(top: float, bottom: float, cut_at: float = 1.0, x: float = 0.5) -> np.ndarray:
+    """COCO-17 keypoints of a standing figure from its eyes (`top`) to its ankles (`bottom`), as shares of
+    the picture; parts below `cut_at` are outside the picture (BlazePose still guesses them, visibly)."""
+    share = {"nose": 0.02, "left_eye": 0.0, "right_eye": 0.0, "left_ear": 0.01, "right_ear": 0.01,
+             "left_shoulder": 0.15, "right_shoulder": 0.15, "left_elbow": 0.3, "right_elbow": 0.3,
+             "left_wrist": 0.43, "right_wrist": 0.43, "left_hip": 0.5, "right_hip": 0.5, "left_knee": 0.75,
+             "right_knee": 0.75, "left_ankle": 1.0, "right_ankle": 1.0}
+    points = []
+    for name in COCO_KEYPOINTS:
+        y = top + share[name] * (bottom - top)
+        points.append([x, y, 0.9 if y <= cut_at else 0.2])
+    return np.array(points)
+
+
+def test_a_pose_is_scaled_by_where_the_frame_cuts_the_body():
+    assert pose_frame_scale(_figure(0.1, 0.9), T)[0] == "medium_long"  # whole, filling the height
+    assert pose_frame_scale(_figure(0.4, 0.7), T)[0] == "long"
+    assert pose_frame_scale(_figure(0.45, 0.55), T)[0] == "extreme_long"
+    assert pose_frame_scale(_figure(0.05, 1.2), T)[0] == "medium_long"  # ankles out of the picture, knees in
+    assert pose_frame_scale(_figure(0.05, 1.8), T)[0] == "medium"  # hips lowest in view
+    assert pose_frame_scale(_figure(0.05, 4.0), T)[0] == "medium_close_up"
+    assert pose_frame_scale(_figure(0.3, 12.0), T)[0] == "close_up"
+    hidden = _figure(0.1, 0.9)
+    hidden[:, 2] = 0.1
+    assert pose_frame_scale(hidden, T) is None
+
+
+def test_a_shot_takes_the_median_of_its_frames_closest_figures():
+    poses = [(0, _figure(0.05, 1.8)), (0, _figure(0.4, 0.7)), (4, _figure(0.05, 1.8)), (8, _figure(0.4, 0.7))]
+    scale, confidence, evidence = pose_scale(poses, T)
+    assert scale == "medium" and evidence["frames_with_pose"] == 3 and 0.4 < confidence <= 0.7
+
+
+def test_a_title_card_is_flat_and_a_hazy_view_is_not():
+    card = np.full((180, 320), 12, np.uint8)
+    cv2.putText(card, "THE FILM", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 230, 2)
+    rng = np.random.default_rng(0)
+    haze = cv2.GaussianBlur(rng.integers(0, 255, (180, 320)).astype(np.uint8), (0, 0), 12)
+    haze = cv2.normalize(haze, None, 70, 170, cv2.NORM_MINMAX)  # no sharp detail
+    assert picture_detail(card) < T.card_detail < picture_detail(haze)
+
+
+class _Reviewed:
+    def __init__(self):
+        self.faces = None
+
+    def largest_figures(self, frame_height):
+        return {}
+
+
+def _found(detail: float) -> dict:
+    return {"camera": CameraMovement("static", 0.9, {}), "hist": None, "face_ratios": [], "detail": detail}
+
+
+def _shots(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"shot_id": range(n), "start_frame": [24 * k for k in range(n)],
+                         "end_frame": [24 * k + 23 for k in range(n)], "start_time": [float(k) for k in range(n)],
+                         "end_time": [k + 0.99 for k in range(n)]})
+
+
+def _motion() -> dict[str, pd.DataFrame]:
+    """Shot 0: a posed figure cut at the hips; shot 1: a face track whose figure is small and whole; shot 3: a
+    moving region only (not a figure)."""
+    poses = pd.DataFrame({"shot_id": [0, 0], "frame_index": [4, 8], "layout": "blazepose33", "keypoints": "[]",
+                          "coco17": [json.dumps(_figure(0.05, 1.8).tolist())] * 2})
+    path = json.dumps([[f, 0.4, 0.5, 0.2, 0.4] for f in (24, 28, 32)])
+    region = json.dumps([[f, 0.1, 0.5, 0.9, 1.0] for f in (72, 76, 80)])
+    tracks = pd.DataFrame({"shot_id": [1, 3], "track_id": ["1-0", "3-0"], "source": ["face", "motion"],
+                           "path": [path, region]})
+    return {"poses": poses, "tracks": tracks}
+
+
+def test_faceless_shots_take_their_scale_from_poses_then_track_boxes_then_card_or_view():
+    """Without faces or reviewed instances (only shot_structure and motion materialised)."""
+    found = {0: _found(0.6), 1: _found(0.6), 2: _found(0.05), 3: _found(0.6)}
+    table = structure_rows("f", _shots(4), found, _Reviewed(), 360.0, [], FilmConfig(), _motion())
+    assert list(table["scale"]) == ["medium", "long", "no_subject", "extreme_long"]
+    evidence = [json.loads(e) for e in table["scale_evidence"]]
+    assert evidence[0]["from"] == "pose" and evidence[1]["from"] == "tracks" and evidence[2]["picture_detail"] == 0.05
+
+
+def test_faceless_scale_none_keeps_every_faceless_shot_without_a_reviewed_figure_no_subject():
+    config = FilmConfig(temporal=TemporalConfig(faceless_scale="none"))
+    found = {0: _found(0.6), 1: _found(0.6), 2: _found(0.05), 3: _found(0.6)}
+    table = structure_rows("f", _shots(4), found, _Reviewed(), 360.0, [], config, _motion())
+    assert set(table["scale"]) == {"no_subject"}
+
+
+def _dark_hazy(shift: float, seed: int = 3) -> np.ndarray:
+    """A dim, soft picture (no corner stands out) seen `shift` px further right: the picture moves left."""
+    rng = np.random.default_rng(seed)
+    world = cv2.GaussianBlur(rng.integers(0, 255, (240, 480)).astype(np.float32), (0, 0), 9)
+    world = cv2.normalize(world, None, 18, 30, cv2.NORM_MINMAX)
+    m = np.float32([[1, 0, -shift - 40], [0, 1, -30]])
+    return cv2.warpAffine(world, m, (320, 180), borderMode=cv2.BORDER_REFLECT).astype(np.uint8)
+
+
+def test_phase_correlation_measures_a_dark_hazy_pan_the_corners_cannot():
+    frames = [_dark_hazy(8.0 * k) for k in range(12)]
+    corners = [pair_motion(a, b, 1 / 6) for a, b in zip(frames, frames[1:])]
+    assert all(p is None or p.inliers < 0.5 for p in corners)
+    assert classify_movement([p for p in corners if p is not None]).label == "static"
+    pairs = [phase_motion(a, b, 1 / 6) for a, b in zip(frames, frames[1:])]
+    assert all(p is not None and p.method == "phase" for p in pairs)
+    assert np.median([p.tx for p in pairs]) == pytest.approx(-8.0 / 320, abs=0.003)
+    movement = classify_movement(pairs)
+    assert movement.label == "pan_right" and movement.evidence["phase_pairs"] == len(pairs)
+
+
+def test_phase_correlation_finds_nothing_in_black_and_ignores_a_character_under_the_mask():
+    black = np.zeros((180, 320), np.uint8)
+    assert phase_motion(black, black, 1 / 6) is None
+    still = _dark_hazy(0.0)
+    a, b = still.copy(), still.copy()
+    a[40:140, 100:160] = 200  # a bright character moving right over a still background
+    b[40:140, 130:190] = 200
+    mask = np.full((180, 320), 255, np.uint8)
+    mask[30:150, 90:200] = 0
+    pair = phase_motion(a, b, 1 / 6, mask)
+    assert pair is not None and abs(pair.tx) < 0.003 and abs(pair.ty) < 0.003
