@@ -2,8 +2,10 @@
 runs it (`animproc film add` + `animproc run` with `review: auto`, in a fresh data root), then the same film
 at twice the length.
 
-Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), peak RSS of the
-run process while the step ran and how much the step added to it; then the 2x / 1x ratio per asset, the
+Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), CPU seconds of
+the process that ran the step (user + system, its imports included: unlike seconds, barely changed by other
+work on the machine; 0 where steps share a process), peak RSS of the run process while the step ran and how
+much the step added to it; then the 2x / 1x ratio per asset, the
 time outside the steps (imports, planning, Dagster start-up: reported apart from the per-film work), PyAV's
 decode-only time of the same film (the floor of the visual side) and the whole run's real-time factor.
 
@@ -173,6 +175,7 @@ class RssSampler:
 
     def __init__(self, pid: int, every: float = 0.25):
         self.pid, self.every, self.samples = pid, every, []
+        self.cpu: dict[int, float] = {}  # pid -> its CPU seconds (user + system, with waited-for children)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -183,6 +186,8 @@ class RssSampler:
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
                 total += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")) * 1024
+                ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:15]
+                self.cpu[pid] = sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     todo += [int(c) for c in (task / "children").read_text().split()]
             except (OSError, StopIteration):
@@ -212,23 +217,24 @@ class RssSampler:
         return max(inside), max(inside) - base
 
 
-def _steps(home: Path) -> list[tuple[str, float, float]]:
-    """(step, start, end) of every successful step of every run in the instance, from its event log."""
+def _steps(home: Path) -> list[tuple[str, float, float, int | None]]:
+    """(step, start, end, pid of the process that ran it) of every successful step of every run in the
+    instance, from its event log."""
     os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterEventType, DagsterInstance
 
     instance = DagsterInstance.get()
     out = []
     for record in instance.get_run_records():
-        starts: dict[str, float] = {}
+        starts: dict[str, tuple[float, int | None]] = {}
         for rec in instance.all_logs(record.dagster_run.run_id):
             ev = rec.dagster_event
             if ev is None or not ev.step_key:
                 continue
             if ev.event_type == DagsterEventType.STEP_START:
-                starts[ev.step_key] = rec.timestamp
+                starts[ev.step_key] = (rec.timestamp, ev.pid)
             elif ev.event_type == DagsterEventType.STEP_SUCCESS and ev.step_key in starts:
-                out.append((ev.step_key, starts[ev.step_key], rec.timestamp))
+                out.append((ev.step_key, starts[ev.step_key][0], rec.timestamp, starts[ev.step_key][1]))
     return sorted(out, key=lambda s: s[1])
 
 
@@ -254,25 +260,28 @@ def run_film(path: Path) -> dict:
     if rc != 0:
         sys.exit(f"animproc run failed ({rc}); its log: {log}\n" + log.read_text()[-3000:])
     steps = _steps(home)
+    shared = {pid for pid in [s[3] for s in steps] if [s[3] for s in steps].count(pid) > 1} | {proc.pid}
     rows = {}
-    for step, start, end in steps:
+    for step, start, end, pid in steps:
         peak, rise = rss.peak(start, end)
-        row = rows.setdefault(step, {"seconds": 0.0, "peak_rss": 0, "rss_rise": 0})
+        row = rows.setdefault(step, {"seconds": 0.0, "peak_rss": 0, "rss_rise": 0, "cpu": 0.0})
         row["seconds"] += end - start
+        row["cpu"] += 0.0 if pid in shared else rss.cpu.get(pid, 0.0)  # a process of its own per step
         row["peak_rss"], row["rss_rise"] = max(row["peak_rss"], peak), max(row["rss_rise"], rise)
     inside = sum(r["seconds"] for r in rows.values())
     return {"film_seconds": _duration(path), "wall": wall, "outside_steps": wall - inside, "assets": rows,
+            "cpu": sum(rss.cpu.values()),
             "peak_rss": max((r for _, r in rss.samples), default=0), "work": str(work)}
 
 
 def _table(one: dict, two: dict | None, decode: float) -> str:
     film = one["film_seconds"]
     lines = [f"film: {film:.0f} s; decode-only (PyAV, all frames): {decode:.1f} s = {decode / film:.3f}x real time",
-             "", "| asset | seconds | real-time factor | peak RSS (MB) | RSS added (MB) |"
+             "", "| asset | seconds | real-time factor | CPU seconds | peak RSS (MB) | RSS added (MB) |"
              + (" 2x seconds | 2x / 1x | 2x peak RSS (MB) |" if two else ""),
-             "| --- | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if two else "")]
+             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if two else "")]
     for step, r in one["assets"].items():
-        line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['peak_rss'] / 2**20:.0f} | "
+        line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['cpu']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
                 f"{r['rss_rise'] / 2**20:.0f} |")
         if two:
             t = two["assets"].get(step, {"seconds": float("nan"), "peak_rss": 0})
@@ -282,7 +291,10 @@ def _table(one: dict, two: dict | None, decode: float) -> str:
     lines += ["", f"steps: {inside:.0f} s = {inside / film:.2f}x real time; outside the steps (imports, planning, "
               f"start-up): {one['outside_steps']:.0f} s; whole `animproc run`: {one['wall']:.0f} s = "
               f"{one['wall'] / film:.2f}x real time; peak RSS {one['peak_rss'] / 2**20:.0f} MB",
-              f"projection to a 90-minute film at this rate: {one['wall'] / film * 90:.0f} minutes"]
+              f"projection to a 90-minute film at this rate: {one['wall'] / film * 90:.0f} minutes",
+              f"CPU seconds of the whole process tree: {one['cpu']:.0f} = {one['cpu'] / film:.2f} CPU-seconds per film "
+              f"second; on {os.cpu_count()} cores kept busy that is at least {one['cpu'] / film / os.cpu_count():.2f}x "
+              f"real time, {one['cpu'] / film / os.cpu_count() * 90:.0f} minutes for 90 minutes"]
     if two:
         lines.append(f"2x film: whole run {two['wall']:.0f} s ({two['wall'] / one['wall']:.2f} x the 1x run), "
                      f"peak RSS {two['peak_rss'] / 2**20:.0f} MB")
