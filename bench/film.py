@@ -2,9 +2,9 @@
 runs it (`animproc film add` + `animproc run` with `review: auto`, in a fresh data root), then the same film
 at twice the length.
 
-Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), CPU seconds of
-the process that ran the step (user + system, its imports included: unlike seconds, barely changed by other
-work on the machine; 0 where steps share a process), peak RSS of the run process while the step ran and how
+Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), CPU seconds the
+run used while the step ran (user + system of the run's process tree; `animproc run` executes the steps one
+after another in its process; unlike seconds, barely changed by other work on the machine), peak RSS of the run process while the step ran and how
 much the step added to it; then the 2x / 1x ratio per asset, the
 time outside the steps (imports, planning, Dagster start-up: reported apart from the per-film work), PyAV's
 decode-only time of the same film (the floor of the visual side) and the whole run's real-time factor.
@@ -174,12 +174,13 @@ class RssSampler:
     """Samples the resident memory of a process and its children every `every` seconds."""
 
     def __init__(self, pid: int, every: float = 0.25):
-        self.pid, self.every, self.samples = pid, every, []
+        self.pid, self.every, self.samples = pid, every, []  # (time, tree RSS bytes, tree CPU seconds)
         self.cpu: dict[int, float] = {}  # pid -> its CPU seconds (user + system, with waited-for children)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _tree_rss(self) -> int:
+        """RSS of the tree now; CPU seconds of every process seen in it updated on the way."""
         total, todo = 0, [self.pid]
         while todo:
             pid = todo.pop()
@@ -196,7 +197,8 @@ class RssSampler:
 
     def _run(self):
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._tree_rss()))
+            rss = self._tree_rss()
+            self.samples.append((time.time(), rss, sum(self.cpu.values())))
             self._stop.wait(self.every)
 
     def __enter__(self):
@@ -209,32 +211,36 @@ class RssSampler:
 
     def peak(self, start: float, end: float) -> tuple[int, int]:
         """Peak RSS within [start, end] and its rise over the RSS at start."""
-        inside = [r for t, r in self.samples if start <= t <= end]
-        before = [r for t, r in self.samples if t <= start]
+        inside = [r for t, r, _ in self.samples if start <= t <= end]
+        before = [r for t, r, _ in self.samples if t <= start]
         if not inside:
             return 0, 0
         base = before[-1] if before else inside[0]
         return max(inside), max(inside) - base
 
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds the tree used between two times (nearest samples; steps run one after another)."""
+        at = lambda when: min(self.samples, key=lambda s: abs(s[0] - when))[2] if self.samples else 0.0
+        return at(end) - at(start)
 
-def _steps(home: Path) -> list[tuple[str, float, float, int | None]]:
-    """(step, start, end, pid of the process that ran it) of every successful step of every run in the
-    instance, from its event log."""
+
+def _steps(home: Path) -> list[tuple[str, float, float]]:
+    """(step, start, end) of every successful step of every run in the instance, from its event log."""
     os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterEventType, DagsterInstance
 
     instance = DagsterInstance.get()
     out = []
     for record in instance.get_run_records():
-        starts: dict[str, tuple[float, int | None]] = {}
+        starts: dict[str, float] = {}
         for rec in instance.all_logs(record.dagster_run.run_id):
             ev = rec.dagster_event
             if ev is None or not ev.step_key:
                 continue
             if ev.event_type == DagsterEventType.STEP_START:
-                starts[ev.step_key] = (rec.timestamp, ev.pid)
+                starts[ev.step_key] = rec.timestamp
             elif ev.event_type == DagsterEventType.STEP_SUCCESS and ev.step_key in starts:
-                out.append((ev.step_key, starts[ev.step_key][0], rec.timestamp, starts[ev.step_key][1]))
+                out.append((ev.step_key, starts[ev.step_key], rec.timestamp))
     return sorted(out, key=lambda s: s[1])
 
 
@@ -260,18 +266,17 @@ def run_film(path: Path) -> dict:
     if rc != 0:
         sys.exit(f"animproc run failed ({rc}); its log: {log}\n" + log.read_text()[-3000:])
     steps = _steps(home)
-    shared = {pid for pid in [s[3] for s in steps] if [s[3] for s in steps].count(pid) > 1} | {proc.pid}
     rows = {}
-    for step, start, end, pid in steps:
+    for step, start, end in steps:
         peak, rise = rss.peak(start, end)
         row = rows.setdefault(step, {"seconds": 0.0, "peak_rss": 0, "rss_rise": 0, "cpu": 0.0})
         row["seconds"] += end - start
-        row["cpu"] += 0.0 if pid in shared else rss.cpu.get(pid, 0.0)  # a process of its own per step
+        row["cpu"] += rss.cpu_between(start, end)
         row["peak_rss"], row["rss_rise"] = max(row["peak_rss"], peak), max(row["rss_rise"], rise)
     inside = sum(r["seconds"] for r in rows.values())
     return {"film_seconds": _duration(path), "wall": wall, "outside_steps": wall - inside, "assets": rows,
             "cpu": sum(rss.cpu.values()),
-            "peak_rss": max((r for _, r in rss.samples), default=0), "work": str(work)}
+            "peak_rss": max((r for _, r, _ in rss.samples), default=0), "work": str(work)}
 
 
 def _table(one: dict, two: dict | None, decode: float) -> str:
