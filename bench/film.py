@@ -2,8 +2,10 @@
 runs it (`animproc film add` + `animproc run` with `review: auto`, in a fresh data root), then the same film
 at twice the length.
 
-Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), peak RSS of the
-run process while the step ran and how much the step added to it; then the 2x / 1x ratio per asset, the
+Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), CPU seconds the
+run used while the step ran (user + system of the run's process tree; `animproc run` executes the steps one
+after another in its process; unlike seconds, barely changed by other work on the machine), peak RSS of the run process while the step ran and how
+much the step added to it; then the 2x / 1x ratio per asset, the
 time outside the steps (imports, planning, Dagster start-up: reported apart from the per-film work), PyAV's
 decode-only time of the same film (the floor of the visual side) and the whole run's real-time factor.
 
@@ -172,17 +174,21 @@ class RssSampler:
     """Samples the resident memory of a process and its children every `every` seconds."""
 
     def __init__(self, pid: int, every: float = 0.25):
-        self.pid, self.every, self.samples = pid, every, []
+        self.pid, self.every, self.samples = pid, every, []  # (time, tree RSS bytes, tree CPU seconds)
+        self.cpu: dict[int, float] = {}  # pid -> its CPU seconds (user + system, with waited-for children)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _tree_rss(self) -> int:
+        """RSS of the tree now; CPU seconds of every process seen in it updated on the way."""
         total, todo = 0, [self.pid]
         while todo:
             pid = todo.pop()
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
                 total += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")) * 1024
+                ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:15]
+                self.cpu[pid] = sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     todo += [int(c) for c in (task / "children").read_text().split()]
             except (OSError, StopIteration):
@@ -191,7 +197,8 @@ class RssSampler:
 
     def _run(self):
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._tree_rss()))
+            rss = self._tree_rss()
+            self.samples.append((time.time(), rss, sum(self.cpu.values())))
             self._stop.wait(self.every)
 
     def __enter__(self):
@@ -204,12 +211,17 @@ class RssSampler:
 
     def peak(self, start: float, end: float) -> tuple[int, int]:
         """Peak RSS within [start, end] and its rise over the RSS at start."""
-        inside = [r for t, r in self.samples if start <= t <= end]
-        before = [r for t, r in self.samples if t <= start]
+        inside = [r for t, r, _ in self.samples if start <= t <= end]
+        before = [r for t, r, _ in self.samples if t <= start]
         if not inside:
             return 0, 0
         base = before[-1] if before else inside[0]
         return max(inside), max(inside) - base
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds the tree used between two times (nearest samples; steps run one after another)."""
+        at = lambda when: min(self.samples, key=lambda s: abs(s[0] - when))[2] if self.samples else 0.0
+        return at(end) - at(start)
 
 
 def _steps(home: Path) -> list[tuple[str, float, float]]:
@@ -257,22 +269,24 @@ def run_film(path: Path) -> dict:
     rows = {}
     for step, start, end in steps:
         peak, rise = rss.peak(start, end)
-        row = rows.setdefault(step, {"seconds": 0.0, "peak_rss": 0, "rss_rise": 0})
+        row = rows.setdefault(step, {"seconds": 0.0, "peak_rss": 0, "rss_rise": 0, "cpu": 0.0})
         row["seconds"] += end - start
+        row["cpu"] += rss.cpu_between(start, end)
         row["peak_rss"], row["rss_rise"] = max(row["peak_rss"], peak), max(row["rss_rise"], rise)
     inside = sum(r["seconds"] for r in rows.values())
     return {"film_seconds": _duration(path), "wall": wall, "outside_steps": wall - inside, "assets": rows,
-            "peak_rss": max((r for _, r in rss.samples), default=0), "work": str(work)}
+            "cpu": sum(rss.cpu.values()),
+            "peak_rss": max((r for _, r, _ in rss.samples), default=0), "work": str(work)}
 
 
 def _table(one: dict, two: dict | None, decode: float) -> str:
     film = one["film_seconds"]
     lines = [f"film: {film:.0f} s; decode-only (PyAV, all frames): {decode:.1f} s = {decode / film:.3f}x real time",
-             "", "| asset | seconds | real-time factor | peak RSS (MB) | RSS added (MB) |"
+             "", "| asset | seconds | real-time factor | CPU seconds | peak RSS (MB) | RSS added (MB) |"
              + (" 2x seconds | 2x / 1x | 2x peak RSS (MB) |" if two else ""),
-             "| --- | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if two else "")]
+             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if two else "")]
     for step, r in one["assets"].items():
-        line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['peak_rss'] / 2**20:.0f} | "
+        line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['cpu']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
                 f"{r['rss_rise'] / 2**20:.0f} |")
         if two:
             t = two["assets"].get(step, {"seconds": float("nan"), "peak_rss": 0})
@@ -282,7 +296,10 @@ def _table(one: dict, two: dict | None, decode: float) -> str:
     lines += ["", f"steps: {inside:.0f} s = {inside / film:.2f}x real time; outside the steps (imports, planning, "
               f"start-up): {one['outside_steps']:.0f} s; whole `animproc run`: {one['wall']:.0f} s = "
               f"{one['wall'] / film:.2f}x real time; peak RSS {one['peak_rss'] / 2**20:.0f} MB",
-              f"projection to a 90-minute film at this rate: {one['wall'] / film * 90:.0f} minutes"]
+              f"projection to a 90-minute film at this rate: {one['wall'] / film * 90:.0f} minutes",
+              f"CPU seconds of the whole process tree: {one['cpu']:.0f} = {one['cpu'] / film:.2f} CPU-seconds per film "
+              f"second; on {os.cpu_count()} cores kept busy that is at least {one['cpu'] / film / os.cpu_count():.2f}x "
+              f"real time, {one['cpu'] / film / os.cpu_count() * 90:.0f} minutes for 90 minutes"]
     if two:
         lines.append(f"2x film: whole run {two['wall']:.0f} s ({two['wall'] / one['wall']:.2f} x the 1x run), "
                      f"peak RSS {two['peak_rss'] / 2**20:.0f} MB")

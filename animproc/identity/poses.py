@@ -48,9 +48,9 @@ def subclusters(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
         return np.zeros(n, int)
     points = vectors
     if n >= 15:
-        import umap  # slow to import: only here
+        from animproc.compiled import umap_module
 
-        points = umap.UMAP(n_components=5, n_neighbors=min(15, n - 1), random_state=seed).fit_transform(vectors)
+        points = umap_module().UMAP(n_components=5, n_neighbors=min(15, n - 1), random_state=seed).fit_transform(vectors)
     from hdbscan import HDBSCAN
 
     return HDBSCAN(min_cluster_size=max(2, n // 10), core_dist_n_jobs=1).fit_predict(points)

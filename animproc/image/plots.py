@@ -43,9 +43,9 @@ def face_projection(vectors: np.ndarray, labels: np.ndarray, names: dict[int, st
         pick = np.random.default_rng(0).choice(len(vectors), 5000, replace=False)
         vectors, labels = vectors[pick], labels[pick]
     if len(vectors) >= 15:
-        import umap  # slow to import (~10 s): only here
+        from animproc.compiled import umap_module
 
-        xy = umap.UMAP(n_neighbors=min(15, len(vectors) - 1), metric="cosine", random_state=0).fit_transform(vectors)
+        xy = umap_module().UMAP(n_neighbors=min(15, len(vectors) - 1), metric="cosine", random_state=0).fit_transform(vectors)
         method = "UMAP"
     else:
         from sklearn.decomposition import PCA
