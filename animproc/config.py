@@ -92,6 +92,11 @@ class IdentitiesConfig(_Strict):
     face_interval_seconds: float | None = Field(
         0.5, gt=0, description="also look for faces in a frame this often (decoded from the source), so each "
                                "character has enough faces to cluster; null = only the kept frames")
+    carry_costume_similarity: float | None = Field(
+        0.9, ge=0, le=1, description="an instance no face or track names takes the character of its shot whose "
+                                     "named instances' costume colours are at least this similar; null = off")
+    carry_costume_margin: float = Field(0.1, ge=0, le=1,
+                                        description="... and this much more similar than the next character's")
 
 
 class PosesConfig(_Strict):

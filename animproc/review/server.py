@@ -17,7 +17,7 @@ import posixpath
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -35,10 +35,13 @@ MAX_BODY = 32 * 1024 * 1024
 
 @dataclass
 class ReviewSource:
-    """What a review page shows: `items()` -> list of dicts (with `id`), plus a title."""
+    """What a review page shows: `items()` -> list of dicts (with `id`), plus a title. `sections`: further
+    lists the page reads at `api/{name}` (each item with an `id`), read on every request; decisions under
+    the same name in a save must name ids of that list."""
     kind: str
     title: str
     items: Callable[[], list[dict]]
+    sections: dict[str, Callable[[], list[dict]]] = field(default_factory=dict)
 
 
 class NothingToReview(AnimprocError):
@@ -129,6 +132,11 @@ class ReviewServer:
         if unknown:
             raise ReviewFileError("request", f"unknown {'face' if kind == 'identities' else 'instance'} ids: "
                                              f"{unknown[:5]}")
+        for name, section in self.sources[kind].sections.items():
+            decided = review.decisions.get(name) or {}
+            unknown = sorted(set(decided) - {item["id"] for item in section()}) if decided else []
+            if unknown:
+                raise ReviewFileError("request", f"unknown ids in {name!r}: {unknown[:5]}")
         with self.lock:
             saved = save_review(self.storage, review, review.version)
         return {"version": saved.version, "saved_at": saved.saved_at}
@@ -229,6 +237,10 @@ class ReviewServer:
                                                       "items": items[offset:offset + limit]})
                 if rest == "api/all":
                     return self._json(HTTPStatus.OK, {"total": len(items), "items": items})
+                section = server.sources[kind].sections.get(rest.removeprefix("api/"))
+                if rest.startswith("api/") and section is not None:
+                    listed = section()
+                    return self._json(HTTPStatus.OK, {"total": len(listed), "items": listed})
                 if rest == "api/state":
                     try:
                         return self._json(HTTPStatus.OK, server.state(kind))

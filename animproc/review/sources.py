@@ -143,4 +143,38 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
         summary = {c["cluster"]: c for c in products.json("identity_clusters", "clusters")["clusters"]}
         return identity_items(film, faces, summary, _face_embeddings(products))
 
-    return ReviewSource("identities", f"Identities of {film}", items)
+    return ReviewSource("identities", f"Identities of {film}", items,
+                        sections={"instances": lambda: unnamed_instance_items(products)})
+
+
+def unnamed_instance_items(products: FilmProducts) -> list[dict]:
+    """The kept instances no face names, for the reviewer to assign to a character: with the cluster its
+    motion track (or costume) suggests. After a `character_instances` run, its carried names are the
+    suggestions; before, the track's face-named instances' clusters are (computed here the same way)."""
+    from animproc.identity.carry import Named, track_names
+
+    film = products.film
+    carried = products.optional_table("character_instances")
+    kept = products.optional_table("instances_inpainted")
+    clusters = products.optional_table("identity_clusters", "instances")
+    if kept is None or clusters is None:
+        return []
+    by_face = {str(i): str(int(c)) for i, c in zip(clusters["instance_id"], clusters["cluster"]) if int(c) >= 0}
+    if carried is not None:
+        suggested = {r.instance_id: (r.cluster if isinstance(r.cluster, str) else None, r.name_source,
+                                     _finite(r.confidence)) for r in carried.itertuples() if r.name_source != "face"}
+    else:
+        tracks = products.optional_table("motion", "tracks")
+        named = {i: Named(c, c, 1.0, "face", "") for i, c in by_face.items()}
+        found = track_names(tracks, named, set()) if tracks is not None and len(tracks) else {}
+        suggested = {i: (n.cluster, n.source, n.confidence) for i, n in found.items()}
+    items = []
+    for r in kept.itertuples():
+        if r.instance_id in by_face and r.instance_id not in suggested:
+            continue
+        cluster, source, confidence = suggested.get(r.instance_id, (None, "none", None))
+        items.append({"id": r.instance_id, "cutout": _film_relative(film, r.cutout_path),
+                      "frame_index": int(r.frame_index), "shot_id": int(r.shot_id),
+                      "time": _finite(getattr(r, "time", math.nan), 3), "suggested": cluster,
+                      "suggested_by": source, "confidence": confidence})
+    return items
