@@ -68,7 +68,7 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
             "crops": _sheet(crops, None, "faces", "no faces", thumb_width=72, columns=12)})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["faces", "instances_inpainted"], kinds={"parquet", "jpeg"},
+@film_asset(code_version="2", group_name=GROUP, deps=["faces", "instances_inpainted"], kinds={"parquet", "jpeg"},
             description="Faces grouped into identities: faces linked into tracks within shots, HDBSCAN on one point "
                         "per track (its mean embedding, optionally joined with its instances' costume colours; min "
                         "cluster size from the film config), noise kept as its own bucket; every kept instance "

@@ -42,6 +42,7 @@ class ReviewSource:
     title: str
     items: Callable[[], list[dict]]
     sections: dict[str, Callable[[], list[dict]]] = field(default_factory=dict)
+    actions: dict[str, Callable[[dict], dict]] = field(default_factory=dict)  # POST api/{name}: body -> answer
 
 
 class NothingToReview(AnimprocError):
@@ -275,7 +276,8 @@ class ReviewServer:
                 if not secrets.compare_digest(self.headers.get("X-Review-Token", ""), server.token):
                     return self._refuse(HTTPStatus.FORBIDDEN, "missing or wrong review token")
                 kind, _, rest = urlsplit(self.path).path.lstrip("/").partition("/")
-                if kind not in server.sources or rest != "api/save":
+                action = server.sources[kind].actions.get(rest.removeprefix("api/")) if kind in server.sources else None
+                if kind not in server.sources or (rest != "api/save" and action is None):
                     return self._refuse(HTTPStatus.NOT_FOUND, "not found")
                 if not self.headers.get("Content-Type", "").startswith("application/json"):
                     return self._refuse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
@@ -289,6 +291,11 @@ class ReviewServer:
                 if len(data) < length:
                     return self._refuse(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
                 try:
+                    if action is not None:  # a computation for the page (it writes nothing)
+                        body = decode_json(data, "request")
+                        if not isinstance(body, dict):
+                            raise ReviewFileError("request", "the body must be a JSON object")
+                        return self._json(HTTPStatus.OK, action(body))
                     return self._json(HTTPStatus.OK, server.save(kind, decode_json(data, "request")))
                 except VersionConflict as exc:
                     return self._json(HTTPStatus.CONFLICT, {"error": str(exc), "version": exc.current})

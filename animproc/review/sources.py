@@ -144,7 +144,32 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
         return identity_items(film, faces, summary, _face_embeddings(products))
 
     return ReviewSource("identities", f"Identities of {film}", items,
-                        sections={"instances": lambda: unnamed_instance_items(products)})
+                        sections={"instances": lambda: unnamed_instance_items(products)},
+                        actions={"few_shot": lambda body: few_shot_suggestions(products, body)})
+
+
+def few_shot_suggestions(products: FilmProducts, body: dict) -> dict:
+    """The few-shot path: `body["examples"]` (face id -> cluster key, the faces of the clusters the curator
+    named) names the others by similarity to each cluster's examples, on the film's centred embeddings;
+    answers face id -> [cluster key, confidence] for every face that is not an example."""
+    from animproc.identity.cluster import assign_by_examples, whiten
+    from animproc.review.schema import ReviewFileError
+
+    examples = body.get("examples")
+    if not isinstance(examples, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in examples.items()):
+        raise ReviewFileError("request", "'examples' must map face ids to cluster keys")
+    embeddings = _face_embeddings(products)
+    ids = sorted(embeddings)
+    unknown = sorted(set(examples) - set(ids))
+    if unknown:
+        raise ReviewFileError("request", f"unknown face ids: {unknown[:5]}")
+    if not ids or not examples:
+        return {"suggestions": {}}
+    row = {f: i for i, f in enumerate(ids)}
+    vectors = whiten(np.stack([embeddings[f] for f in ids]), None)
+    names, confidence = assign_by_examples(vectors, {row[f]: k for f, k in examples.items()})
+    return {"suggestions": {f: [names[i], _finite(confidence[i], 3)] for i, f in enumerate(ids) if f not in examples}}
 
 
 def unnamed_instance_items(products: FilmProducts) -> list[dict]:
