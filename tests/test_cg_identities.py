@@ -120,3 +120,38 @@ def test_the_review_server_names_the_rest_from_a_few_named_faces(tmp_path):
         assert forbidden.value.code == 403
     finally:
         server.stop()
+
+
+def test_n_on_the_identity_page_names_a_face_from_the_named_clusters_and_z_undoes_it(tmp_path):
+    """Two clusters named (r), one of anna's faces sent to noise: n gives it back to anna (its nearest
+    examples) and leaves the unnamed cluster's medoid, like neither, where it is; z undoes it."""
+    import pytest
+
+    from review_helpers import CHROMIUM, fake_identities, review_page
+
+    if not CHROMIUM:
+        pytest.skip("Debian chromium is not installed")
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+
+    st, _ = fake_identities(tmp_path / "data", embedded=True)
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster")
+        keys = page.keyboard
+        for name, down in [("anna", 0), ("bob", 1)]:
+            for _ in range(down):
+                keys.press("ArrowDown")
+            keys.press("r")
+            keys.type(name)
+            keys.press("Enter")
+        keys.press("ArrowUp")
+        keys.press(" ")
+        keys.press("Delete")
+        expect(page.locator("#n-noise")).to_have_text("3")
+        keys.press("n")
+        expect(page.locator("#status")).to_contain_text("from 7 examples")
+        assert page.evaluate("() => state.faces['0000003_f00']") == "0"
+        assert page.evaluate("() => state.faces['0000008_f00']") == "2"  # the unnamed cluster's medoid
+        keys.press("z")
+        expect(page.locator("#n-noise")).to_have_text("3")

@@ -150,9 +150,10 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
 
 def few_shot_suggestions(products: FilmProducts, body: dict) -> dict:
     """The few-shot path: `body["examples"]` (face id -> cluster key, the faces of the clusters the curator
-    named) names the others by similarity to each cluster's examples, on the film's centred embeddings;
-    answers face id -> [cluster key, confidence] for every face that is not an example."""
-    from animproc.identity.cluster import assign_by_examples, whiten
+    named) names the others by similarity to each cluster's examples (the embeddings as they are: centred
+    on the film, they named fewer faces right on every labelled clip, bench/cg_identities.py); answers face
+    id -> [cluster key, confidence] for every face that is not an example."""
+    from animproc.identity.cluster import assign_by_examples
     from animproc.review.schema import ReviewFileError
 
     examples = body.get("examples")
@@ -167,7 +168,7 @@ def few_shot_suggestions(products: FilmProducts, body: dict) -> dict:
     if not ids or not examples:
         return {"suggestions": {}}
     row = {f: i for i, f in enumerate(ids)}
-    vectors = whiten(np.stack([embeddings[f] for f in ids]), None)
+    vectors = np.stack([embeddings[f] for f in ids])
     names, confidence = assign_by_examples(vectors, {row[f]: k for f, k in examples.items()})
     return {"suggestions": {f: [names[i], _finite(confidence[i], 3)] for i, f in enumerate(ids) if f not in examples}}
 
