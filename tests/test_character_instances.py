@@ -190,3 +190,23 @@ def test_a_save_naming_an_unknown_instance_is_refused(tmp_path):
                                                                       "instances": {"back_2": "0"}}})["version"] == 1
     finally:
         server.httpd.server_close()
+
+
+def test_a_reviewers_instance_assignment_is_a_new_identity_decision_the_gate_reports(tmp_path):
+    """Assigning a faceless instance changes the identity review's decision version (so the sensor and
+    `animproc run` run what follows identity_review, character_instances included, once) and the gate's
+    observation counts the assignments."""
+    from animproc.review.labels import Review, save_review
+    from animproc.storage import Storage
+    from animproc_dagster.reviews import GATES, review_update
+
+    st = Storage(tmp_path)
+    gate = next(g for g in GATES if g.kind == "identities")
+    decisions = {"faces": {"f0": "0"}, "clusters": {"0": {"name": "ava", "character": True}}}
+    save_review(st, Review(FILM, "identities", submitted=True, decisions=decisions), 0)
+    first = review_update(st, FILM, gate, None)
+    save_review(st, Review(FILM, "identities", submitted=True, decisions={**decisions, "instances": {"a1": "0"}}), 1)
+    second = review_update(st, FILM, gate, first.digest)
+    assert second.version != first.version
+    assert second.observation(st).metadata["instances_assigned"].value == 1
+    assert first.observation(st).metadata["instances_assigned"].value == 0
