@@ -87,6 +87,10 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
     Product("identity_review", review="identities"),
     Product("characters", tables={"index": _table(
         "index.parquet", "character:string kind:string id:string cluster:string path:string decision:string")}),
+    Product("character_instances", tables={"instances": _table(
+        "instances.parquet", "instance_id:string film:string frame_index:int shot_id:int character:string "
+                             "cluster:string confidence:float name_source:string evidence:string "
+                             "cutout_path:string")}),
     Product("pose_subclusters", tables={"poses": _table(
         "poses.parquet", "character:string instance_id:string bucket:string yaw_ratio:float subcluster:int "
                          "in_sample:bool path:string")}, files={"summary": "summary.json"}),

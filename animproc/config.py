@@ -92,6 +92,22 @@ class IdentitiesConfig(_Strict):
     face_interval_seconds: float | None = Field(
         0.5, gt=0, description="also look for faces in a frame this often (decoded from the source), so each "
                                "character has enough faces to cluster; null = only the kept frames")
+    film_centering: Literal["none", "centre", "whiten"] = Field(
+        "none", description="remove the film's shared face component before clustering: subtract the film's mean "
+                            "embedding (centre), and scale its principal directions (whiten); none measured best "
+                            "on the labelled clips (bench/cg_identities.py)")
+    whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
+    merge_below: float | None = Field(
+        None, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
+                                "typical distance (never across faces on one frame); null = off")
+    attach_below: float | None = Field(
+        0.8, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
+                               "film's typical distance (never one on the same frame); null = off")
+    carry_costume_similarity: float | None = Field(
+        0.9, ge=0, le=1, description="an instance no face or track names takes the character of its shot whose "
+                                     "named instances' costume colours are at least this similar; null = off")
+    carry_costume_margin: float = Field(0.1, ge=0, le=1,
+                                        description="... and this much more similar than the next character's")
 
 
 class PosesConfig(_Strict):

@@ -12,6 +12,7 @@ from assets.audio import audio, diarization, vocals, voice_features
 from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
 from assets.identities import characters, faces, identity_clusters, identity_review, pose_subclusters
+from assets.identities import character_instances
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
 from assets.temporal import effects_catalog, motion, shot_structure
 from resources.action_recognizer import ActionRecognizerResource
@@ -29,7 +30,8 @@ from resources.zero_shot import ZeroShotResource
 
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
           instances_inpainted, faces, identity_clusters, identity_review, characters,
-          pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features]
+          pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features,
+          character_instances]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,

@@ -69,7 +69,8 @@ class ReviewUpdate:
             clusters = r.decisions.get("clusters", {})
             summary = {"clusters": sum(1 for c in clusters.values() if c.get("character", True)),
                        "named": sum(1 for c in clusters.values() if c.get("name")),
-                       "faces": len(r.decisions.get("faces", {}))}
+                       "faces": len(r.decisions.get("faces", {})),
+                       "instances_assigned": len(r.decisions.get("instances", {}))}
         else:
             kept = sum(1 for d in r.decisions.values() if d.get("keep"))
             summary = {"decisions": len(r.decisions), "kept": kept, "discarded": len(r.decisions) - kept}

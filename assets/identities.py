@@ -8,14 +8,16 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MetadataValue
 
+from animproc.identity.carry import carry_identities, source_counts
 from animproc.identity.cluster import NOISE
 from animproc.identity.stages import (cluster_identities, detect_faces, face_frames, gather_characters,
                                       pose_buckets, suggest_names, write_identities)
 from animproc.identity.sheets import Sheet, character_sheet, cluster_name, medoid_sheet
+from animproc.identity.tracks import costume_histogram
 from animproc.image.plots import face_projection
-from animproc.image.preview import contact_sheet, encode_image, markdown_image, read_image
+from animproc.image.preview import contact_sheet, encode_image, markdown_image, on_checkerboard, read_image
 from animproc.review.gate import decided_review
-from animproc.review.labels import auto_identity_review, write_auto_review
+from animproc.review.labels import auto_identity_review, character_folder, write_auto_review
 from assets import film_asset, film_step
 from partitions import film_partitions
 from resources.face_analyzer import FaceAnalyzerResource
@@ -66,7 +68,7 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
             "crops": _sheet(crops, None, "faces", "no faces", thumb_width=72, columns=12)})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["faces", "instances_inpainted"], kinds={"parquet", "jpeg"},
+@film_asset(code_version="2", group_name=GROUP, deps=["faces", "instances_inpainted"], kinds={"parquet", "jpeg"},
             description="Faces grouped into identities: faces linked into tracks within shots, HDBSCAN on one point "
                         "per track (its mean embedding, optionally joined with its instances' costume colours; min "
                         "cluster size from the film config), noise kept as its own bucket; every kept instance "
@@ -147,3 +149,41 @@ def pose_subclusters(context: AssetExecutionContext, storage: StorageResource, f
             "characters": len(summary), "instances": len(table), "sample_size": step.config.poses.sample_size,
             "buckets": MetadataValue.json({n: s["buckets"] for n, s in summary.items()}),
             "sheet": _preview(sheet, "pose buckets", "no characters")})
+
+
+@film_asset(code_version="1", group_name=GROUP,
+            deps=["characters", "motion", "identity_review", "identity_clusters", "instances_inpainted"],
+            kinds={"parquet", "png"},
+            description="Every kept instance with its character, confidence and how it got its name (name_source): "
+                        "face (its faces' character), track (the character its motion track's named instances "
+                        "carry: backs, profiles, hidden faces), person (its costume colours clearly like one "
+                        "character of its shot), reviewer (assigned on the identity review page) or none.")
+def character_instances(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource):
+    with film_step(context, storage, film_config) as step:
+        film, products, c = step.film, step.products, step.config.identities
+        faces = products.table("identity_clusters", "faces")
+        review = decided_review(products.review("identities"), step.config.review, film, "identities",
+                                lambda: auto_identity_review(film, dict(zip(faces["face_id"],
+                                                                            faces["cluster"].astype(int)))))
+        names = {k: character_folder(k, v) for k, v in review.decisions["clusters"].items()
+                 if v.get("character", True)}
+        costume = None if c.carry_costume_similarity is None else (
+            lambda p: costume_histogram(read_image(products.resolve(p), cv2.IMREAD_UNCHANGED)))
+        table = carry_identities(products.table("instances_inpainted"), products.table("characters"), faces,
+                                 products.table("motion", "tracks"), names, review.decisions.get("instances", {}),
+                                 costume, film, c.carry_costume_similarity or 1.0, c.carry_costume_margin)
+        with products.publish("character_instances") as out:
+            out.table("instances", table)
+        carried = table[table["name_source"].isin(["track", "person", "reviewer"]) & table["character"].notna()]
+        thumbs = [on_checkerboard(read_image(products.resolve(p), cv2.IMREAD_UNCHANGED))
+                  for p in carried["cutout_path"][:24]]
+        labels = [f"{ch} ({src})" for ch, src in zip(carried["character"][:24], carried["name_source"][:24])]
+        return step.result({
+            "instances": len(table), "named": int(table["character"].notna().sum()),
+            "named_by_face": int((table["name_source"] == "face").sum()),
+            "name_sources": MetadataValue.json(source_counts(table)),
+            "per_character": MetadataValue.json({str(k): int(v) for k, v in
+                                                 table["character"].value_counts().items()}),
+            "review_version": review.version, "seconds": step.seconds(),
+            "carried": _sheet(thumbs, labels, "carried", "no instance named by track, costume or reviewer",
+                              thumb_width=96)})

@@ -8,7 +8,8 @@
    does), and on the raw 512-d vectors where that finishes in reasonable time (5k), with purity and ARI so the
    reduction's effect on quality is measured, not assumed. UMAP (2-D, cosine) is timed at 5k (the most the
    asset's plot draws), 20k and 100k faces.
-3. Peak RSS of the process.
+3. CG identities on the labelled real clips (bench/cg_identities.py: ARI and coverage before and after).
+4. Peak RSS of the process.
 
 Usage: python bench/identities.py [--sizes 20000 100000] [--raw-size 5000]
 """
@@ -98,12 +99,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20000, 100000])
     parser.add_argument("--raw-size", type=int, default=5000)
     parser.add_argument("--umap-sizes", type=int, nargs="+", default=[5000, 20000, 100000])
+    parser.add_argument("--no-cg", action="store_true", help="leave out the labelled clips' CG identity scores")
     args = parser.parse_args()
     report = {"face_analysis": faces_per_second() if SHARED.exists() else "skipped: ../shared/media missing"}
     rows = [clustering_row(args.raw_size, None, 10), clustering_row(args.raw_size, 32, 10)]
     rows += [clustering_row(n, 32, 10) for n in args.sizes]
     report["clustering"] = rows
     report["umap"] = [umap_row(n) for n in args.umap_sizes]
+    if SHARED.exists() and not args.no_cg:  # CG identities on the labelled clips (bench/cg_identities.py)
+        sys.path.insert(0, str(ROOT / "bench"))
+        from cg_identities import report as cg_report
+
+        report["cg_identities"] = cg_report()
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(report, indent=1))
 

@@ -76,6 +76,7 @@ PLACEMENTS: dict[str, Placement] = {  # step (op) name -> placement; pipeline or
     "vocals": _gpu(),  # Demucs
     "diarization": _gpu(),  # pyannote
     "voice_features": _cpu("2", "4Gi"),
+    "character_instances": _cpu("1", "2Gi"),  # identities carried along motion tracks
 }
 
 

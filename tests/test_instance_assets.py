@@ -37,7 +37,8 @@ def test_jobs_stop_at_the_review_gate():
     assert "instances" in film and not film & {"instances_filtered", "instances_inpainted", "instance_review"}
     assert gated == {"instances_filtered", "instances_inpainted", "faces", "identity_clusters"}
     last = {k.to_user_string() for k in defs.resolve_job_def("identities_reviewed").asset_layer.executable_asset_keys}
-    assert last == {"characters", "pose_subclusters", "shot_structure", "motion", "effects_catalog"}
+    assert last == {"characters", "pose_subclusters", "shot_structure", "motion", "effects_catalog",
+                    "character_instances"}
     assert {"shot_structure", "motion", "effects_catalog"} <= film  # they also run before the reviews
 
 

@@ -104,11 +104,15 @@ def nearest_medoid(query: np.ndarray, embeddings: np.ndarray, clustering: Cluste
 
 
 def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: int, min_samples: int | None = None,
-                   method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0) -> Clustering:
+                   method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0,
+                   frames: np.ndarray | None = None, merge_below: float | None = None,
+                   attach_below: float | None = None) -> Clustering:
     """Cluster one point per track (its faces share a vector), then give every face its track's cluster.
     Repeating a track's vector once per face would make each long track a dense cluster of its own; the
     minimum cluster size, given in faces, becomes a size in tracks through the mean track length. A track
-    already averages several faces, so density needs no smoothing: min_samples defaults to 1 track."""
+    already averages several faces, so density needs no smoothing: min_samples defaults to 1 track.
+    With `frames` (each face's frame index) the track clusters are refined (`refine_clusters`): over-split
+    ones merged, noise tracks attached, never across tracks seen on one frame."""
     vectors = _unit(np.asarray(vectors, np.float32))
     if len(vectors) == 0:
         return Clustering(np.zeros(0, int), np.zeros(0, np.float32), {}, {}, None)
@@ -117,6 +121,105 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
     size = max(2, int(round(min_cluster_size / per_track)))
     samples = 1 if min_samples is None else max(1, int(round(min_samples / per_track)))
     result = cluster_embeddings(vectors[first], size, samples, method, reduce_to, epsilon)
+    if frames is not None and (merge_below is not None or attach_below is not None):
+        seen = [set(np.asarray(frames)[inverse == t].tolist()) for t in range(len(ids))]
+        result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below)
     labels = result.labels[inverse]
     probabilities = result.probabilities[inverse] if len(result.probabilities) else np.zeros(len(tracks))
     return Clustering(labels, probabilities, *_medoids(vectors, labels), result.reduced_to)
+
+
+def whiten(vectors: np.ndarray, shrink: float | None = 0.1) -> np.ndarray:
+    """The film's shared component removed: on a CG film every face embedding is close to every other (one
+    render style, one lighting), so the film's mean face is subtracted and, unless `shrink` is None, every
+    principal direction of what is left is scaled to unit variance (its variance plus `shrink` times the mean
+    variance, so that directions of pure noise are not blown up), then L2-normalised. Distances then measure
+    how faces differ within this film, not how far they are from faces in general."""
+    x = _unit(np.asarray(vectors, np.float32))
+    centred = x - x.mean(0)
+    if shrink is None or len(x) < 3:
+        return _unit(centred)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    variance = s ** 2 / len(x)
+    keep = variance > 1e-9 * max(float(variance.max()), 1e-12)
+    scale = 1 / np.sqrt(variance[keep] + shrink * variance[keep].mean())
+    return _unit((centred @ vt[keep].T) * scale).astype(np.float32)
+
+
+def with_head_colour(faces: np.ndarray, heads: np.ndarray | None, weight: float) -> np.ndarray:
+    """Face vectors joined with the head colours (hair, scalp, headgear), centred on the film's mean head, so
+    the dot product of two rows is (1 - w) * face similarity + w * head-colour similarity."""
+    if heads is None or weight <= 0:
+        return faces
+    head = _unit(np.asarray(heads, np.float32) - np.asarray(heads, np.float32).mean(0))
+    return np.concatenate([np.sqrt(1 - weight) * _unit(faces), np.sqrt(weight) * head], axis=1).astype(np.float32)
+
+
+def _co_occur(frames: list[set[int]], a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two groups of tracks are ever on the same frame: then they are two characters."""
+    fa = set().union(*(frames[i] for i in a))
+    return any(fa & frames[j] for j in b)
+
+
+def refine_clusters(vectors: np.ndarray, labels: np.ndarray, frames: list[set[int]], merge_below: float | None,
+                    attach_below: float | None) -> np.ndarray:
+    """HDBSCAN splits a CG character whose faces turn and change light into several dense groups and leaves
+    its in-between faces as noise. Against the film's typical distance (the median cosine distance between
+    any two of its points, `vectors` one per track): two clusters whose members are mutually closer (mean
+    distance) than `merge_below` times it are merged, closest first, and a noise point joins the cluster it
+    is on average closer to than `attach_below` times it. Never across points seen on one frame (`frames`:
+    the frames of each point), which are two characters."""
+    labels = labels.copy()
+    x = _unit(np.asarray(vectors, np.float32))
+    if len(x) < 2:
+        return labels
+    distance = 1 - x @ x.T
+    typical = float(np.median(distance[np.triu_indices(len(x), 1)]))
+    while merge_below is not None:
+        keys = sorted(set(labels.tolist()) - {NOISE})
+        best = None
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                ia, ib = np.nonzero(labels == a)[0], np.nonzero(labels == b)[0]
+                d = float(distance[np.ix_(ia, ib)].mean())
+                if d < merge_below * typical and not _co_occur(frames, ia, ib) and (best is None or d < best[0]):
+                    best = (d, a, b)
+        if best is None:
+            break
+        labels[labels == best[2]] = best[1]
+    if attach_below is not None:
+        keys = sorted(set(labels.tolist()) - {NOISE})
+        new = labels.copy()
+        for i in np.nonzero(labels == NOISE)[0]:
+            options = []
+            for k in keys:
+                members = np.nonzero(labels == k)[0]
+                if not _co_occur(frames, members, np.array([i])):
+                    options.append((float(distance[i, members].mean()), k))
+            if options and min(options)[0] < attach_below * typical:
+                new[i] = min(options)[1]
+        labels = new
+    _, dense = np.unique(labels, return_inverse=True)
+    return np.where(labels == NOISE, NOISE, dense - (NOISE in labels)).astype(int)
+
+
+def assign_by_examples(vectors: np.ndarray, examples: dict[int, str]) -> tuple[list[str | None], np.ndarray]:
+    """The few-shot path: after a curator has named a few faces per character (`examples`: row -> name), every
+    row gets the name whose examples it is most similar to (mean cosine similarity), with a confidence: the
+    softmax margin between the best and the second-best name (1 with a single name: its similarity, clipped).
+    Rows named by the curator keep their name with confidence 1."""
+    x = _unit(np.asarray(vectors, np.float32))
+    names = sorted(set(examples.values()))
+    if not names:
+        return [None] * len(x), np.zeros(len(x), np.float32)
+    sims = np.stack([x @ x[[i for i, n in examples.items() if n == name]].mean(0) for name in names], axis=1)
+    best = sims.argmax(1)
+    if len(names) == 1:
+        confidence = np.clip(sims[:, 0], 0, 1)
+    else:
+        top2 = np.sort(sims, axis=1)[:, -2:]
+        confidence = 1 / (1 + np.exp(-20 * (top2[:, 1] - top2[:, 0]))) * 2 - 1
+    out = [names[b] for b in best]
+    for i, n in examples.items():
+        out[i], confidence[i] = n, 1.0
+    return out, confidence.astype(np.float32)

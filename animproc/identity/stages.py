@@ -12,7 +12,7 @@ import pandas as pd
 
 from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
-from animproc.identity.cluster import NOISE, Clustering, cluster_tracks, nearest_medoid
+from animproc.identity.cluster import NOISE, Clustering, cluster_tracks, nearest_medoid, whiten
 from animproc.identity.sheets import Sheet, cluster_name, pose_examples, pose_sheet
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
@@ -126,9 +126,13 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
                                                       cv2.IMREAD_UNCHANGED))
                     for iid in set(usable["instance_id"].dropna()) if iid in kept.index}
     bodies = [costumes.get(iid) for iid in usable["instance_id"]]
-    vectors = clustering_vectors(emb, tracks, bodies, c.body_weight) if len(usable) else emb
+    faces_for_clustering = emb
+    if c.film_centering != "none" and len(usable):
+        faces_for_clustering = whiten(emb, c.whiten_shrink if c.film_centering == "whiten" else None)
+    vectors = clustering_vectors(faces_for_clustering, tracks, bodies, c.body_weight) if len(usable) else emb
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
-                            c.reduce_dimensions, c.cluster_selection_epsilon)
+                            c.reduce_dimensions, c.cluster_selection_epsilon,
+                            usable["frame_index"].to_numpy() if len(usable) else None, c.merge_below, c.attach_below)
     names = name_clusters(emb, result)
     usable["track_id"], usable["cluster"], usable["probability"] = tracks, result.labels, result.probabilities
     assignment = (usable[usable["instance_id"].notna() & (usable["cluster"] != NOISE)]

@@ -42,6 +42,29 @@ def costume_histogram(rgba: np.ndarray) -> np.ndarray:
     return hist / max(float(np.linalg.norm(hist)), 1e-12)
 
 
+def head_region(box, width: int, height: int) -> tuple[int, int, int, int]:
+    """The head around a face box: the hair above it and beside it, where CG characters differ most in colour
+    (red hair, a bald head, a helmet) while their rendered faces look alike."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    return (int(max(0, x0 - 0.25 * w)), int(max(0, y0 - 0.6 * h)), int(min(width, x1 + 0.25 * w)),
+            int(min(height, y0 + 0.35 * h)))
+
+
+def head_colour(image_bgr: np.ndarray, box) -> np.ndarray:
+    """Hue-saturation-value histogram of the head region (hair, scalp, headgear), L2-normalised: 18 hues (20
+    degrees each, so red hair and skin fall apart) for the coloured pixels, 4 grey levels for the unsaturated
+    ones (a white-haired or grey head has no hue)."""
+    x0, y0, x1, y1 = head_region(box, image_bgr.shape[1], image_bgr.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros(22, np.float32)
+    hsv = cv2.cvtColor(np.ascontiguousarray(image_bgr[y0:y1, x0:x1]), cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(int)
+    coloured = (hsv[:, 1] >= 60) & (hsv[:, 2] >= 40)
+    hist = np.concatenate([np.bincount(hsv[coloured, 0] * 18 // 180, minlength=18),
+                           np.bincount(hsv[~coloured, 2] * 4 // 256, minlength=4)]).astype(np.float32)
+    return hist / max(float(np.linalg.norm(hist)), 1e-12)
+
+
 def clustering_vectors(embeddings: np.ndarray, tracks: np.ndarray, bodies: list[np.ndarray | None],
                        body_weight: float) -> np.ndarray:
     """Per face: its track's mean face embedding, joined with its track's mean costume histogram so that the

@@ -114,6 +114,7 @@ def character_folder(key: str, cluster: dict) -> str:
 class IdentityDecisions(_Strict):
     faces: dict[Key, Key] = Field(default_factory=dict)  # face id -> cluster key (or "noise")
     clusters: dict[Key, ClusterDecision] = Field(default_factory=dict)
+    instances: dict[Key, Key] = Field(default_factory=dict)  # kept instance id -> cluster key (or "none")
 
     @model_validator(mode="after")
     def _folders(self) -> IdentityDecisions:
@@ -197,4 +198,6 @@ def validate_review(doc: Any, where: str, film: str, kind: str) -> tuple[ReviewD
         ident = _validated(IdentityDecisions, top.decisions, where)
         decisions = {"faces": dict(ident.faces),
                      "clusters": {k: c.model_dump(exclude_unset=True) for k, c in ident.clusters.items()}}
+        if ident.instances:  # absent when none: older reviews keep their decision version
+            decisions["instances"] = dict(ident.instances)
     return top, decisions, extra

@@ -17,7 +17,7 @@ import posixpath
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -35,10 +35,14 @@ MAX_BODY = 32 * 1024 * 1024
 
 @dataclass
 class ReviewSource:
-    """What a review page shows: `items()` -> list of dicts (with `id`), plus a title."""
+    """What a review page shows: `items()` -> list of dicts (with `id`), plus a title. `sections`: further
+    lists the page reads at `api/{name}` (each item with an `id`), read on every request; decisions under
+    the same name in a save must name ids of that list."""
     kind: str
     title: str
     items: Callable[[], list[dict]]
+    sections: dict[str, Callable[[], list[dict]]] = field(default_factory=dict)
+    actions: dict[str, Callable[[dict], dict]] = field(default_factory=dict)  # POST api/{name}: body -> answer
 
 
 class NothingToReview(AnimprocError):
@@ -129,6 +133,11 @@ class ReviewServer:
         if unknown:
             raise ReviewFileError("request", f"unknown {'face' if kind == 'identities' else 'instance'} ids: "
                                              f"{unknown[:5]}")
+        for name, section in self.sources[kind].sections.items():
+            decided = review.decisions.get(name) or {}
+            unknown = sorted(set(decided) - {item["id"] for item in section()}) if decided else []
+            if unknown:
+                raise ReviewFileError("request", f"unknown ids in {name!r}: {unknown[:5]}")
         with self.lock:
             saved = save_review(self.storage, review, review.version)
         return {"version": saved.version, "saved_at": saved.saved_at}
@@ -229,6 +238,10 @@ class ReviewServer:
                                                       "items": items[offset:offset + limit]})
                 if rest == "api/all":
                     return self._json(HTTPStatus.OK, {"total": len(items), "items": items})
+                section = server.sources[kind].sections.get(rest.removeprefix("api/"))
+                if rest.startswith("api/") and section is not None:
+                    listed = section()
+                    return self._json(HTTPStatus.OK, {"total": len(listed), "items": listed})
                 if rest == "api/state":
                     try:
                         return self._json(HTTPStatus.OK, server.state(kind))
@@ -263,7 +276,8 @@ class ReviewServer:
                 if not secrets.compare_digest(self.headers.get("X-Review-Token", ""), server.token):
                     return self._refuse(HTTPStatus.FORBIDDEN, "missing or wrong review token")
                 kind, _, rest = urlsplit(self.path).path.lstrip("/").partition("/")
-                if kind not in server.sources or rest != "api/save":
+                action = server.sources[kind].actions.get(rest.removeprefix("api/")) if kind in server.sources else None
+                if kind not in server.sources or (rest != "api/save" and action is None):
                     return self._refuse(HTTPStatus.NOT_FOUND, "not found")
                 if not self.headers.get("Content-Type", "").startswith("application/json"):
                     return self._refuse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
@@ -277,6 +291,11 @@ class ReviewServer:
                 if len(data) < length:
                     return self._refuse(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
                 try:
+                    if action is not None:  # a computation for the page (it writes nothing)
+                        body = decode_json(data, "request")
+                        if not isinstance(body, dict):
+                            raise ReviewFileError("request", "the body must be a JSON object")
+                        return self._json(HTTPStatus.OK, action(body))
                     return self._json(HTTPStatus.OK, server.save(kind, decode_json(data, "request")))
                 except VersionConflict as exc:
                     return self._json(HTTPStatus.CONFLICT, {"error": str(exc), "version": exc.current})

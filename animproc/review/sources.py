@@ -143,4 +143,64 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
         summary = {c["cluster"]: c for c in products.json("identity_clusters", "clusters")["clusters"]}
         return identity_items(film, faces, summary, _face_embeddings(products))
 
-    return ReviewSource("identities", f"Identities of {film}", items)
+    return ReviewSource("identities", f"Identities of {film}", items,
+                        sections={"instances": lambda: unnamed_instance_items(products)},
+                        actions={"few_shot": lambda body: few_shot_suggestions(products, body)})
+
+
+def few_shot_suggestions(products: FilmProducts, body: dict) -> dict:
+    """The few-shot path: `body["examples"]` (face id -> cluster key, the faces of the clusters the curator
+    named) names the others by similarity to each cluster's examples (the embeddings as they are: centred
+    on the film, they named fewer faces right on every labelled clip, bench/cg_identities.py); answers face
+    id -> [cluster key, confidence] for every face that is not an example."""
+    from animproc.identity.cluster import assign_by_examples
+    from animproc.review.schema import ReviewFileError
+
+    examples = body.get("examples")
+    if not isinstance(examples, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in examples.items()):
+        raise ReviewFileError("request", "'examples' must map face ids to cluster keys")
+    embeddings = _face_embeddings(products)
+    ids = sorted(embeddings)
+    unknown = sorted(set(examples) - set(ids))
+    if unknown:
+        raise ReviewFileError("request", f"unknown face ids: {unknown[:5]}")
+    if not ids or not examples:
+        return {"suggestions": {}}
+    row = {f: i for i, f in enumerate(ids)}
+    vectors = np.stack([embeddings[f] for f in ids])
+    names, confidence = assign_by_examples(vectors, {row[f]: k for f, k in examples.items()})
+    return {"suggestions": {f: [names[i], _finite(confidence[i], 3)] for i, f in enumerate(ids) if f not in examples}}
+
+
+def unnamed_instance_items(products: FilmProducts) -> list[dict]:
+    """The kept instances no face names, for the reviewer to assign to a character: with the cluster its
+    motion track (or costume) suggests. After a `character_instances` run, its carried names are the
+    suggestions; before, the track's face-named instances' clusters are (computed here the same way)."""
+    from animproc.identity.carry import Named, track_names
+
+    film = products.film
+    carried = products.optional_table("character_instances")
+    kept = products.optional_table("instances_inpainted")
+    clusters = products.optional_table("identity_clusters", "instances")
+    if kept is None or clusters is None:
+        return []
+    by_face = {str(i): str(int(c)) for i, c in zip(clusters["instance_id"], clusters["cluster"]) if int(c) >= 0}
+    if carried is not None:
+        suggested = {r.instance_id: (r.cluster if isinstance(r.cluster, str) else None, r.name_source,
+                                     _finite(r.confidence)) for r in carried.itertuples() if r.name_source != "face"}
+    else:
+        tracks = products.optional_table("motion", "tracks")
+        named = {i: Named(c, c, 1.0, "face", "") for i, c in by_face.items()}
+        found = track_names(tracks, named, set()) if tracks is not None and len(tracks) else {}
+        suggested = {i: (n.cluster, n.source, n.confidence) for i, n in found.items()}
+    items = []
+    for r in kept.itertuples():
+        if r.instance_id in by_face and r.instance_id not in suggested:
+            continue
+        cluster, source, confidence = suggested.get(r.instance_id, (None, "none", None))
+        items.append({"id": r.instance_id, "cutout": _film_relative(film, r.cutout_path),
+                      "frame_index": int(r.frame_index), "shot_id": int(r.shot_id),
+                      "time": _finite(getattr(r, "time", math.nan), 3), "suggested": cluster,
+                      "suggested_by": source, "confidence": confidence})
+    return items

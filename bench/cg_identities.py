@@ -1,0 +1,163 @@
+"""CG identity clustering on the labelled development set (bench/identity_devset.py): ARI and coverage (share
+of labelled faces not noise) of the clustering `identity_clusters` did before (track means of the raw
+embeddings, HDBSCAN) and of the film-level method (embeddings centred and whitened on the film, head colour,
+over-split clusters merged and noise attached against the film's typical distance, never across one frame),
+on every labelled clip. The setting is chosen on the clips by mean ARI over a grid; each clip is also
+scored with the setting chosen on the other clips alone (leave one clip out), which is the held-out check:
+a setting that only suits one clip does not survive it.
+
+Usage: python bench/cg_identities.py   (faces are extracted once and cached under /tmp)
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from identity_devset import CLIPS, REFERENCE, extract, head_colours, labels, shot_of_frames  # noqa: E402
+
+MIN_CLUSTER_SIZE = 4
+FEW_SHOT_MIN = 0.2  # the identity page's FEW_SHOT_MIN: the faces it moves
+BEFORE = {"centre": "none", "shrink": None, "head": 0.0, "merge": None, "attach": None}
+
+
+def clip_faces(clip) -> tuple[dict, np.ndarray, np.ndarray]:
+    faces = extract(clip)
+    faces["shot"] = shot_of_frames(clip)[faces["frame"]]
+    faces["head"] = head_colours(clip, faces)
+    usable = (faces["size"] >= 8) & (faces["sharpness"] >= 8)
+    table = {k: v[usable] for k, v in faces.items()}
+    return table, labels(clip, table), np.nonzero(usable)[0]
+
+
+def _tracks(faces: dict) -> np.ndarray:
+    from animproc.identity.tracks import link_tracks
+
+    if "tracks" not in faces:
+        frame = pd.DataFrame({"shot_id": faces["shot"], "frame_index": faces["frame"], "x0": faces["box"][:, 0],
+                              "y0": faces["box"][:, 1], "x1": faces["box"][:, 2], "y1": faces["box"][:, 3]})
+        faces["tracks"] = link_tracks(frame)
+    return faces["tracks"]
+
+
+def _base(faces: dict, centre: str, shrink: float | None, head: float) -> tuple[np.ndarray, np.ndarray]:
+    """Track vectors and HDBSCAN's face labels for one way of making the vectors (cached on `faces`)."""
+    from animproc.identity.cluster import cluster_tracks, whiten, with_head_colour
+    from animproc.identity.tracks import clustering_vectors
+
+    key = ("base", centre, shrink, head)
+    if key not in faces:
+        tracks = _tracks(faces)
+        emb = faces["embedding"]
+        if centre != "none":
+            emb = whiten(emb, shrink if centre == "whiten" else None)
+        emb = with_head_colour(emb, faces["head"], head)
+        vectors = clustering_vectors(emb, tracks, [None] * len(emb), 0.0)
+        faces[key] = (vectors, cluster_tracks(vectors, tracks, MIN_CLUSTER_SIZE).labels)
+    return faces[key]
+
+
+def cluster(faces: dict, params: dict) -> np.ndarray:
+    """Face labels as `identity_clusters` makes them with these settings (`cluster_tracks` with the refinement,
+    split here so that each way of making the vectors is clustered once)."""
+    from animproc.identity.cluster import refine_clusters
+
+    vectors, labels = _base(faces, params["centre"], params["shrink"], params["head"])
+    if params["merge"] is None and params["attach"] is None:
+        return labels
+    tracks = _tracks(faces)
+    ids, first, inverse = np.unique(tracks, return_index=True, return_inverse=True)
+    seen = [set(faces["frame"][inverse == t].tolist()) for t in range(len(ids))]
+    return refine_clusters(vectors[first], labels[first], seen, params["merge"], params["attach"])[inverse]
+
+
+def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
+    from animproc.identity.evaluate import identity_scores
+
+    if len(truth) < 2:
+        return {}
+    predicted = cluster(faces, params)
+    labelled = truth != ""
+    return identity_scores(predicted[labelled].tolist(), truth[labelled].tolist())
+
+
+GRID = {"centre": ["none", "centre", "whiten"], "shrink": [1.0], "head": [0.0, 0.2, 0.4],
+        "merge": [None, 0.6, 0.8, 1.0], "attach": [None, 0.6, 0.8, 1.0]}
+
+
+def settings() -> list[dict]:
+    out = []
+    for values in itertools.product(*GRID.values()):
+        params = dict(zip(GRID, values))
+        out.append({**params, "shrink": params["shrink"] if params["centre"] == "whiten" else None})
+    return out
+
+
+def table(clips) -> list[tuple[dict, list[dict]]]:
+    """Every setting of the grid with its scores on every clip."""
+    return [(params, [scores(f, t, params) for _, f, t in clips]) for params in settings()]
+
+
+def best(scored, use: list[int]) -> dict:
+    """The setting with the best mean ARI over the clips `use` (ties: the better mean coverage, then the simpler
+    setting, listed first)."""
+    return max(scored, key=lambda r: (round(np.mean([r[1][i]["ari"] for i in use]), 3),
+                                      round(np.mean([r[1][i]["coverage"] for i in use]), 3)))[0]
+
+
+def few_shot(faces: dict, truth: np.ndarray, shots: int = 3, centre: str = "none") -> dict:
+    """The review page's few-shot path: the first `shots` labelled faces of each character (film order) named,
+    the rest assigned by similarity; accuracy on the rest and the mean confidence of right and wrong ones."""
+    from animproc.identity.cluster import assign_by_examples, whiten
+
+    labelled = np.nonzero(truth != "")[0]
+    examples: dict[int, str] = {}
+    for i in labelled[np.argsort(faces["frame"][labelled], kind="stable")]:
+        if sum(1 for n in examples.values() if n == truth[i]) < shots:
+            examples[int(i)] = str(truth[i])
+    emb = faces["embedding"] if centre == "none" else whiten(faces["embedding"], None if centre == "centre" else 1.0)
+    names, confidence = assign_by_examples(emb, examples)
+    rest = [i for i in labelled if i not in examples]
+    right = np.array([names[i] == truth[i] for i in rest])
+    conf = np.array([confidence[i] for i in rest])
+    moved = conf >= FEW_SHOT_MIN
+    return {"examples": len(examples), "assigned": len(rest), "accuracy": round(float(right.mean()), 4) if rest else None,
+            f"moved_at_{FEW_SHOT_MIN}": round(float(moved.mean()), 4) if rest else None,
+            "accuracy_of_moved": round(float(right[moved].mean()), 4) if moved.any() else None,
+            "confidence_right": round(float(conf[right].mean()), 3) if right.any() else None,
+            "confidence_wrong": round(float(conf[~right].mean()), 3) if (~right).any() else None}
+
+
+def report() -> dict:
+    """The chosen setting, its and the old method's scores on every labelled clip (with the setting chosen
+    without that clip), and the few-shot figures."""
+    clips = [(c, *clip_faces(c)[:2]) for c in CLIPS if (REFERENCE / c.reference).exists()]
+    scored = table(clips)
+    chosen = best(scored, list(range(len(clips))))
+    rows = []
+    for k, (clip, faces, truth) in enumerate(clips):
+        held_out = best(scored, [i for i in range(len(clips)) if i != k])
+        for method, params in (("before", BEFORE), ("chosen on the other clips", held_out), ("default", chosen)):
+            rows.append({"clip": clip.name, "method": method, "params": params, **scores(faces, truth, params)})
+    shots = [{"clip": clip.name, "vectors": centre, **few_shot(faces, truth, 3, centre)}
+             for clip, faces, truth in clips for centre in ("none", "centre")]
+    return {"default": chosen, "settings": len(scored), "rows": rows, "few_shot": shots}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args()
+    print(json.dumps(report(), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""CG identities (issue 18): the film's shared component removed, over-split clusters merged and noise attached
+against the film's typical distance (never across faces on one frame), and the few-shot path."""
+import numpy as np
+
+from animproc.identity.cluster import NOISE, assign_by_examples, cluster_tracks, refine_clusters, whiten
+from animproc.identity.tracks import head_colour
+
+
+def _cg_film(per: int = 12, seed: int = 0):
+    """Three characters whose embeddings share one dominant film component (cosine ~0.9 between any two
+    faces, as dlib's on the snow fight), each with its own small offset."""
+    rng = np.random.default_rng(seed)
+    style = rng.normal(size=64)
+    style /= np.linalg.norm(style)
+    people = rng.normal(size=(3, 64)) * 0.04
+    truth = np.repeat(np.arange(3), per)
+    x = style + people[truth] + rng.normal(size=(len(truth), 64)) * 0.012
+    return x / np.linalg.norm(x, axis=1, keepdims=True), truth
+
+
+def test_whitening_removes_what_every_face_of_the_film_shares():
+    x, truth = _cg_film()
+    raw = x @ x.T
+    w = whiten(x, 1.0)
+    white = w @ w.T
+    other = truth[:, None] != truth[None, :]
+    assert raw[other].min() > 0.8  # before: every face close to every other
+    same = ~other & ~np.eye(len(x), dtype=bool)
+    assert white[other].mean() < 0.1 and white[same].mean() > white[other].mean() + 0.25
+    centred = whiten(x, None)
+    assert abs(float(centred.mean(0) @ centred.mean(0))) < 0.05
+
+
+def test_over_split_clusters_merge_and_noise_joins_but_never_across_one_frame():
+    """Points 0-3 and 4-7 are one character split in two; 8-11 another; 12 is noise near the first, 13 too
+    but on a frame of the first's; 14 is like no one. Two close clusters seen on one frame stay two."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=8), rng.normal(size=8)
+    x = np.vstack([a + rng.normal(size=(8, 8)) * 0.1, b + rng.normal(size=(4, 8)) * 0.1,
+                   a + rng.normal(size=8) * 0.1, a + rng.normal(size=8) * 0.1, -a - b])
+    labels = np.array([0] * 4 + [1] * 4 + [2] * 4 + [NOISE, NOISE, NOISE])
+    frames = [{k} for k in range(4)] + [{10 + k} for k in range(4)] + [{k} for k in range(4)] + [{30}, {0}, {40}]
+    out = refine_clusters(x, labels, frames, merge_below=0.8, attach_below=0.8)
+    assert len(set(out[:8])) == 1 and out[0] != NOISE and set(out[8:12]) == {out[8]} and out[8] != out[0]
+    assert out[12] == out[0] and out[13] == NOISE
+    assert out[14] == NOISE
+    assert (refine_clusters(x, labels, frames, None, None) == labels).all()
+    together = [{k} for k in range(4)] * 2 + [{10 + k} for k in range(4)] + [{30}, {0}, {40}]  # 4-7 beside 0-3
+    kept_apart = refine_clusters(x, labels, together, merge_below=0.8, attach_below=None)
+    assert kept_apart[0] != kept_apart[4] and NOISE not in kept_apart[:12]
+
+
+def test_tracks_refined_through_cluster_tracks_give_every_face_its_track_cluster():
+    x, truth = _cg_film(per=8)
+    tracks = np.arange(len(x)) // 2
+    plain = cluster_tracks(whiten(x, 1.0), tracks, 4, frames=np.arange(len(x)), attach_below=0.8)
+    assert set(plain.labels[tracks == 0]) == {plain.labels[0]}
+    from sklearn.metrics import adjusted_rand_score
+    assert adjusted_rand_score(truth, plain.labels) > 0.9
+
+
+def test_few_shot_names_the_rest_by_similarity_with_a_confidence():
+    x, truth = _cg_film()
+    w = whiten(x, None)
+    examples = {0: "ava", 1: "ava", 12: "bo", 13: "bo", 24: "cy"}
+    names, confidence = assign_by_examples(w, examples)
+    expected = np.array(["ava", "bo", "cy"])[truth]
+    assert (np.array(names) == expected).mean() == 1.0
+    assert confidence[0] == 1.0 and (confidence > 0.5).all() and (confidence <= 1).all()
+    raw_names, raw_confidence = assign_by_examples(x, examples)
+    assert raw_confidence[[i for i in range(len(x)) if i not in examples]].mean() < confidence.mean()
+
+
+def test_head_colour_tells_red_hair_from_a_bald_head():
+    face = (40, 60, 80, 100)
+    red, bald = np.full((160, 120, 3), 90, np.uint8), np.full((160, 120, 3), 90, np.uint8)
+    red[20:75, 20:100] = (30, 40, 200)  # BGR: red hair over the face
+    bald[20:75, 20:100] = (120, 160, 200)  # pale skin
+    hr, hb = head_colour(red, face), head_colour(bald, face)
+    assert abs(np.linalg.norm(hr) - 1) < 1e-5 and float(hr @ hb) < 0.5
+    assert float(hr @ head_colour(red, (41, 61, 81, 101))) > 0.95
+
+
+def test_the_review_server_names_the_rest_from_a_few_named_faces(tmp_path):
+    """POST /identities/api/few_shot with the faces of the named clusters as examples: every other face comes
+    back with the cluster it resembles and a confidence; the noise face halfway between two clusters is the
+    least confident. Unknown faces and a request without the page's token are refused."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    import pytest
+
+    from animproc.review.server import ReviewServer
+    from animproc.review.sources import identities_source
+    from review_helpers import fake_identities
+
+    st, faces = fake_identities(tmp_path, embedded=True)
+    server = ReviewServer(st, "demo", [identities_source(st, "demo")])
+    server.start()
+
+    def post(body, token=server.token):
+        request = urllib.request.Request(server.url + "identities/api/few_shot", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json", "X-Review-Token": token})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    try:
+        examples = {"0000000_f00": "0", "0000001_f00": "0", "0000004_f00": "1", "0000005_f00": "1",
+                    "0000008_f00": "2"}
+        got = post({"examples": examples})["suggestions"]
+        assert set(got) == set(faces["face_id"]) - set(examples)
+        assert [got[f"{k:07d}_f00"][0] for k in (2, 3, 6, 7, 9, 10, 11)] == ["0", "0", "1", "1", "2", "2", "2"]
+        assert min(got, key=lambda f: got[f][1]) in {"0000012_f00", "0000013_f00"}  # the noise faces
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post({"examples": {"nosuch": "0"}})
+        assert refused.value.code == 400
+        with pytest.raises(urllib.error.HTTPError) as forbidden:
+            post({"examples": examples}, token="wrong")
+        assert forbidden.value.code == 403
+    finally:
+        server.stop()
+
+
+def test_n_on_the_identity_page_names_a_face_from_the_named_clusters_and_z_undoes_it(tmp_path):
+    """Two clusters named (r), one of anna's faces sent to noise: n gives it back to anna (its nearest
+    examples) and leaves the unnamed cluster's medoid, like neither, where it is; z undoes it."""
+    import pytest
+
+    from review_helpers import CHROMIUM, fake_identities, review_page
+
+    if not CHROMIUM:
+        pytest.skip("Debian chromium is not installed")
+    from playwright.sync_api import expect
+
+    from animproc.review.sources import identities_source
+
+    st, _ = fake_identities(tmp_path / "data", embedded=True)
+    with review_page(st, "demo", [identities_source(st, "demo")], "identities/") as page:
+        page.wait_for_selector(".cluster")
+        keys = page.keyboard
+        for name, down in [("anna", 0), ("bob", 1)]:
+            for _ in range(down):
+                keys.press("ArrowDown")
+            keys.press("r")
+            keys.type(name)
+            keys.press("Enter")
+        keys.press("ArrowUp")
+        keys.press(" ")
+        keys.press("Delete")
+        expect(page.locator("#n-noise")).to_have_text("3")
+        keys.press("n")
+        expect(page.locator("#status")).to_contain_text("from 7 examples")
+        assert page.evaluate("() => state.faces['0000003_f00']") == "0"
+        assert page.evaluate("() => state.faces['0000008_f00']") == "2"  # the unnamed cluster's medoid
+        keys.press("z")
+        expect(page.locator("#n-noise")).to_have_text("3")
