@@ -52,8 +52,9 @@ def lora_dataset(context: AssetExecutionContext, storage: StorageResource, film_
                  captioner: CaptionerResource):
     with film_step(context, storage, film_config) as step:
         with step.products.publish("lora_dataset") as out:
-            table, summary = dataset_stage(step.products, step.config, out, captioner.base_model)
-        return step.result({
+            table, summary, sheets = dataset_stage(step.products, step.config, out, captioner.base_model)
+        previews = {f"sheet/{name}": MetadataValue.md(markdown_image(data, alt=name)) for name, data in sheets.items()}
+        return step.result({**previews,
             "images": len(table), "characters": MetadataValue.json(summary["characters"]),
             "left_out": MetadataValue.json(summary["left_out"]),
             "min_images": step.config.training.min_images, "max_images": step.config.training.max_images,

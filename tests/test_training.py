@@ -44,6 +44,11 @@ def tiny_sd(tmp_path_factory):
     return base, [kohya_lora(base, root / "ckpt" / f"step{k}.safetensors", seed=k) for k in (1, 2)]
 
 
+@pytest.fixture(scope="module")
+def generator(tiny_sd):
+    return DiffusersGenerator(str(tiny_sd[0]), "cpu")
+
+
 def test_captions_keep_prefix_and_trigger_and_are_cut_only_between_words(clip_counter):
     body = ", ".join(["front view facing the camera", "soft contrast", "warm light"] * 12)
     c = caption([PREFIX, "sks_ava"], body, "template", clip_counter, 40, 77)
@@ -132,7 +137,8 @@ def test_repeats_give_every_character_similar_steps_per_epoch():
 def test_training_config_takes_the_film_settings_and_masks_the_loss():
     t = TrainingConfig(network_dim=16, network_alpha=8, learning_rate=2e-4, max_train_steps=1200, resolution=640)
     doc = tomllib.loads(training_toml(t, "sample_lora", base_model="/models/sd15"))
-    assert (doc["network_dim"], doc["network_alpha"], doc["learning_rate"], doc["max_train_steps"]) == (16, 8, 2e-4, 1200)
+    assert (doc["network_dim"], doc["network_alpha"], doc["learning_rate"]) == (16, 8, 2e-4)
+    assert doc["max_train_steps"] == 1200
     assert doc["resolution"] == "640,640" and doc["masked_loss"] is True
     assert doc["network_module"] == "networks.lora" and doc["dataset_config"] == "dataset.toml"
     assert doc["pretrained_model_name_or_path"] == "/models/sd15" and doc["save_model_as"] == "safetensors"
@@ -171,13 +177,14 @@ def test_lora_subsets_balance_buckets_drop_duplicates_and_keep_the_soft_alpha(tm
     config = FilmConfig(training=TrainingConfig(min_images=5, max_images=6))
     st = Storage(tmp_path)
     with FilmProducts(st, "film").publish("lora_dataset") as out:
-        table, summary = write_lora_dataset(per, {**images, **few}.__getitem__, config, out)
+        table, summary, sheets = write_lora_dataset(per, {**images, **few}.__getitem__, config, out)
     folder = tmp_path / "film" / "lora_dataset"
     assert summary["left_out"]["bo"].startswith("3 usable images") and "not padded" in summary["left_out"]["bo"]
     ava = summary["characters"]["ava"]
     assert ava["near_duplicates"] == 1 and ava["chosen"] == 6 and len(table) == 6
     assert ava["buckets"] == {"back": 2, "front": 2, "profile": 2}  # round-robin over buckets
     assert not ({"dup", "img0"} <= set(table["instance_id"]))
+    assert set(sheets) == {"ava"} and (folder / "ava" / "sheet.jpg").read_bytes() == sheets["ava"]
     png = cv2.imread(str(tmp_path / table["file"].iloc[0]), cv2.IMREAD_UNCHANGED)
     assert png.shape[2] == 4 and (png[:, :10, 3] == 0).all() and (png[:, 10:16, 3] == 128).all()
     # the pixels are the source's, unflipped and not recoloured
@@ -191,6 +198,31 @@ def test_lora_subsets_balance_buckets_drop_duplicates_and_keep_the_soft_alpha(tm
     (subset,) = doc["datasets"][0]["subsets"]
     assert (folder / subset["image_dir"]).is_dir() and subset["class_tokens"] == "sks_ava"
     assert tomllib.loads((folder / "training.toml").read_text())["masked_loss"] is True
+
+
+def test_export_lora_writes_one_characters_set_where_a_trainer_expects_it(tmp_path, monkeypatch, capsys):
+    from animproc_dagster.cli import main
+
+    images = {f"img{k}": _textured(k) for k in range(4)}
+    st = Storage(tmp_path / "data")
+    config = FilmConfig(training=TrainingConfig(min_images=2, resolution=640))
+    with FilmProducts(st, "film").publish("lora_dataset") as out:
+        write_lora_dataset({"ava": _candidates(images, ["front", "back"] * 2),
+                            "bo": _candidates({"x": _textured(50)}, ["front"])}, images.__getitem__, config, out)
+    monkeypatch.setenv("ANIMPROC_DATA", str(tmp_path / "data"))
+    target = tmp_path / "export" / "ava"
+    assert main(["export", "lora", "film", "ava", "--output", str(target)]) == 0
+    assert sorted(p.name for p in target.iterdir()) == ["dataset.toml", "images", "metadata.jsonl", "training.toml"]
+    assert len(list((target / "images").glob("*.png"))) == len(list((target / "images").glob("*.txt"))) == 4
+    dataset = tomllib.loads((target / "dataset.toml").read_text())
+    (subset,) = dataset["datasets"][0]["subsets"]
+    assert subset["image_dir"] == str((target / "images").resolve()) and dataset["datasets"][0]["resolution"] == 640
+    training = tomllib.loads((target / "training.toml").read_text())
+    assert training["dataset_config"] == str((target / "dataset.toml").resolve()) and training["masked_loss"]
+    assert main(["export", "lora", "film", "bo", "--output", str(tmp_path / "bo")]) == 2
+    assert "fewer than the minimum of 2" in capsys.readouterr().err and not (tmp_path / "bo").exists()
+    assert main(["export", "lora", "film", "ava", "--output", str(target)]) == 2  # not over an existing set
+    assert "not empty" in capsys.readouterr().err
 
 
 def test_quality_ranks_sharper_images_with_bigger_faces_first():
@@ -217,34 +249,32 @@ def test_qwen2vl_captioner_from_a_local_folder_through_the_resource(tmp_path, cl
         CaptionerResource(backend="qwen2vl", qwen2vl_model=str(tmp_path)).model()
 
 
-def test_kohya_lora_changes_the_images_and_the_next_checkpoint_starts_from_the_base_model(tiny_sd):
-    base, (first, second) = tiny_sd
-    g = DiffusersGenerator(str(base), "cpu")
+def test_kohya_lora_changes_the_images_and_the_next_checkpoint_starts_from_the_base_model(tiny_sd, generator):
+    _, (first, second) = tiny_sd
+    g = generator
     assert isinstance(g, ImageGenerator) and g.ready
-    plain = g("a character smiling", 1, 2, 32)
-    assert plain.shape == (32, 32, 3) and plain.dtype == np.uint8
-    assert np.array_equal(plain, g("a character smiling", 1, 2, 32))  # fixed seed, same image
+    plain = g("a character smiling", 1, 2, 16)
+    assert plain.shape == (16, 16, 3) and plain.dtype == np.uint8
+    assert np.array_equal(plain, g("a character smiling", 1, 2, 16))  # fixed seed, same image
     g.use(str(first))
-    with_first = g("a character smiling", 1, 2, 32)
+    with_first = g("a character smiling", 1, 2, 16)
     assert np.abs(with_first.astype(int) - plain).mean() > 1
     g.use(str(second))
     g.use(str(first))  # merged once, from the base weights, not on top of the second
-    assert np.array_equal(with_first, g("a character smiling", 1, 2, 32))
+    assert np.array_equal(with_first, g("a character smiling", 1, 2, 16))
     g.use(None)
-    assert np.array_equal(plain, g("a character smiling", 1, 2, 32))
+    assert np.array_equal(plain, g("a character smiling", 1, 2, 16))
 
 
-def test_a_lora_for_another_model_is_refused_naming_the_file(tiny_sd, tmp_path):
+def test_a_lora_for_another_model_is_refused_naming_the_file(generator, tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    base, _ = tiny_sd
     bad = tmp_path / "sdxl.safetensors"
     save_file({"lora_unet_input_blocks_4_1_proj_in.lora_down.weight": torch.zeros(4, 8),
                "lora_unet_input_blocks_4_1_proj_in.lora_up.weight": torch.zeros(8, 4)}, str(bad))
-    g = DiffusersGenerator(str(base), "cpu")
     with pytest.raises(ModelError, match=r"sdxl\.safetensors.*match nothing"):
-        g.use(str(bad))
+        generator.use(str(bad))
     with pytest.raises(ModelError, match="model_index.json"):
         DiffusersGenerator(str(tmp_path), "cpu")
 
@@ -256,15 +286,15 @@ class _NoFaces:
         return []
 
 
-def test_every_checkpoint_renders_every_prompt_and_seed_and_fills_the_grid(tiny_sd):
-    base, checkpoints = tiny_sd
-    g = DiffusersGenerator(str(base), "cpu")
+def test_every_checkpoint_renders_every_prompt_and_seed_and_fills_the_grid(tiny_sd, generator):
+    _, checkpoints = tiny_sd
+    g = generator
     saved = {}
     scores, cells = render_and_score(g, checkpoints, {"ava": ("sks_ava", None)}, ["{trigger}, front view",
-                                     "{trigger}, running"], [1, 2], 2, 32, _NoFaces(), None,
+                                     "{trigger}, running"], [1], 2, 16, _NoFaces(), None,
                                      lambda f, bgr: saved.setdefault(f, bgr) is not None and f)
-    assert len(scores) == 2 * 2 * 2 and set(scores["checkpoint"]) == {"step1.safetensors", "step2.safetensors"}
-    assert set(scores["prompt"]) == {"sks_ava, front view", "sks_ava, running"} and len(saved) == 8
+    assert len(scores) == 2 * 2 and set(scores["checkpoint"]) == {"step1.safetensors", "step2.safetensors"}
+    assert set(scores["prompt"]) == {"sks_ava, front view", "sks_ava, running"} and len(saved) == 4
     assert scores["identity"].isna().all() and (scores["faces"] == 0).all()
     assert cv2.imdecode(np.frombuffer(grid(cells["ava"], ["a", "b"]), np.uint8), cv2.IMREAD_COLOR) is not None
     assert g.checkpoint is None  # back to the base model afterwards
@@ -273,7 +303,8 @@ def test_every_checkpoint_renders_every_prompt_and_seed_and_fills_the_grid(tiny_
 def test_best_checkpoint_puts_fidelity_first_and_says_what_was_not_measured():
     rows = []
     for ckpt, identity, clip_score, corrupt in (("a", 0.9, 20.0, True), ("b", 0.5, 35.0, False)):
-        rows += [{"checkpoint": ckpt, "identity": identity, "clip_score": clip_score, "corrupt": corrupt, "faces": 1}] * 2
+        rows += [{"checkpoint": ckpt, "identity": identity, "clip_score": clip_score, "corrupt": corrupt,
+                  "faces": 1}] * 2
     best = choose_best(pd.DataFrame(rows))
     assert best["best"] == "a" and SCORE_WEIGHTS["identity"] > SCORE_WEIGHTS["clip_score"] > SCORE_WEIGHTS["clean"]
     assert any("identity 0.9" in r for r in best["reasons"])

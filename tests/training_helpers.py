@@ -65,11 +65,14 @@ def tiny_sd_pipeline(folder: Path) -> Path:
                                         num_hidden_layers=2, vocab_size=len(tokenizer), max_position_embeddings=77,
                                         bos_token_id=0, eos_token_id=1, pad_token_id=1))
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False)
+                              set_alpha_to_one=False, steps_offset=1)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(str(folder))
     return folder
+
+
+PROJECTIONS = ("to_q", "to_k", "to_v", "q_proj", "v_proj")  # UNet attention, CLIP text attention
 
 
 def kohya_lora(base: Path, path: Path, seed: int = 0, rank: int = 4, alpha: float = 2.0, scale: float = 0.5) -> Path:
@@ -86,7 +89,7 @@ def kohya_lora(base: Path, path: Path, seed: int = 0, rank: int = 4, alpha: floa
     for prefix, model in (("lora_unet", UNet2DConditionModel.from_pretrained(str(base / "unet"))),
                           ("lora_te", CLIPTextModel.from_pretrained(str(base / "text_encoder")))):
         for name, m in model.named_modules():
-            if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in ("to_q", "to_k", "to_v", "q_proj", "v_proj"):
+            if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in PROJECTIONS:
                 key = f"{prefix}_{name.replace('.', '_')}"
                 state[f"{key}.lora_down.weight"] = torch.randn(rank, m.in_features, generator=g) * scale
                 state[f"{key}.lora_up.weight"] = torch.randn(m.out_features, rank, generator=g) * scale

@@ -77,7 +77,9 @@ class ClipScorer:
 
         if not (Path(folder) / "config.json").exists():
             raise ModelError(folder, "no CLIP model here (config.json missing)")
-        self.device = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
         self.model = CLIPModel.from_pretrained(folder).to(self.device).eval()
         self.processor = CLIPProcessor.from_pretrained(folder)
 
@@ -93,8 +95,8 @@ class ClipScorer:
         return float(max(0.0, 100 * (i * t).sum()))
 
 
-def render_and_score(generator: ImageGenerator, checkpoints: list[Path], characters: dict[str, tuple[str, np.ndarray | None]],
-                     prompts: list[str], seeds: list[int], steps: int, size: int, analyzer: FaceAnalyzer,
+def render_and_score(generator: ImageGenerator, checkpoints: list[Path],
+                     characters: dict[str, tuple[str, np.ndarray | None]], prompts: list[str], seeds: list[int], steps: int, size: int, analyzer: FaceAnalyzer,
                      clip: ClipScorer | None, save) -> tuple[pd.DataFrame, dict]:
     """Every checkpoint x character x prompt x seed rendered and scored. `characters`: name -> (trigger,
     reference embedding); `save(file, bgr)` stores an image and returns its stored path. Returns the scores

@@ -6,21 +6,27 @@ fewer usable images than the film's minimum is listed with the reason instead of
 from __future__ import annotations
 
 import json
+import shutil
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+import tomli_w
 
 from animproc.catalogue import ProductWriter
 from animproc.config import FilmConfig
+from animproc.errors import AnimprocError
 from animproc.identity.poses import balanced_sample
 from animproc.image.dedup import deduplicate
 from animproc.image.hashing import dhash, phash
-from animproc.image.preview import encode_image
+from animproc.image.preview import contact_sheet, encode_image, on_checkerboard
 from animproc.training.captions import on_grey, trigger_word
 from animproc.training.kohya import Subset, dataset_toml, repeats, training_toml
 
+SHEET_SIZE = 48
 IMAGE_COLUMNS = ["character", "instance_id", "file", "caption", "tokens", "bucket", "subcluster", "sharpness",
                  "face_size", "quality", "source_path"]
 
@@ -114,11 +120,12 @@ def _folder(character: str) -> str:
 
 
 def write_lora_dataset(per_character: dict[str, list[Candidate]], load_rgba, config: FilmConfig,
-                       out: ProductWriter, base_model: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """Choose and write every character's subset, the TOMLs and metadata.jsonl. Returns the images table and
-    the summary (per character: counts, bucket balance, repeats, or the reason it was left out)."""
+                       out: ProductWriter, base_model: str | None = None) -> tuple[pd.DataFrame, dict, dict]:
+    """Choose and write every character's subset, the TOMLs and metadata.jsonl. Returns the images table, the
+    summary (per character: counts, bucket balance, repeats, or the reason it was left out) and a contact sheet
+    (JPEG) of each character's chosen images, also stored as `{character}/sheet.jpg`."""
     t = config.training
-    rows, summary, subsets, meta = [], {"characters": {}, "left_out": {}}, [], []
+    rows, summary, subsets, meta, sheets = [], {"characters": {}, "left_out": {}}, [], [], {}
     for character in sorted(per_character):
         cands = per_character[character]
         chosen, info = choose(cands, config)
@@ -127,16 +134,23 @@ def write_lora_dataset(per_character: dict[str, list[Candidate]], load_rgba, con
         if not chosen:
             summary["left_out"][character] = info["left_out"]
             continue
+        thumbs = []
         for k, i in enumerate(chosen):
             c = cands[i]
             name = f"{_folder(character)}/{k:04d}"
-            out.blob(f"{name}.png", encode_image(cut_alpha(load_rgba(c.path), config.instances.alpha_threshold), ".png"))
+            rgba = cut_alpha(load_rgba(c.path), config.instances.alpha_threshold)
+            out.blob(f"{name}.png", encode_image(rgba, ".png"))
+            if k < SHEET_SIZE:
+                thumbs.append(on_checkerboard(rgba))
             out.blob(f"{name}.txt", c.caption.encode())
             meta.append({"file_name": f"{name}.png", "text": c.caption, "character": character})
             rows.append({"character": character, "instance_id": c.instance_id, "file": out.relative(f"{name}.png"),
                          "caption": c.caption, "tokens": c.tokens, "bucket": c.bucket, "subcluster": c.subcluster,
                          "sharpness": round(c.sharpness, 2), "face_size": round(c.face_size, 2),
                          "quality": round(float(quality[i]), 4), "source_path": c.path})
+        sheets[character] = encode_image(contact_sheet(thumbs, [cands[i].bucket for i in chosen[:SHEET_SIZE]],
+                                                       thumb_width=96, columns=8))
+        out.blob(f"{character}/sheet.jpg", sheets[character])
         picked = [cands[i] for i in chosen]
         info.update({"chosen": len(chosen), "trigger": trigger,
                      "buckets": _counts([c.bucket for c in picked]),
@@ -149,10 +163,62 @@ def write_lora_dataset(per_character: dict[str, list[Candidate]], load_rgba, con
     out.text("dataset", dataset_toml(subsets, t))
     out.text("training", training_toml(t, f"{out.film}_lora", base_model=base_model))
     out.text("metadata", "".join(json.dumps(m) + "\n" for m in meta))
+    summary["training"] = t.model_dump(include={"resolution", "network_dim", "network_alpha", "learning_rate",
+                                                "max_train_steps", "train_batch_size"})
     out.json("summary", summary)
-    return pd.DataFrame(rows, columns=IMAGE_COLUMNS), summary
+    table = pd.DataFrame(rows, columns=IMAGE_COLUMNS)
+    out.table("images", table)
+    return table, summary, sheets
 
 
 def _counts(values: list[str]) -> dict[str, int]:
     names, counts = np.unique(values, return_counts=True)
     return {str(n): int(c) for n, c in zip(names, counts)}
+
+
+def export_character(products, character: str, output: Path, base_model: str | None = None) -> int:
+    """One character's subset where a trainer expects it: `output/images/` (PNG + .txt), `dataset.toml` and
+    `training.toml` with absolute paths (kohya resolves relative ones against its working directory), and
+    `metadata.jsonl`. Written beside `output` and moved into place, so a failed export leaves nothing. Returns
+    the number of images."""
+    from animproc.config import TrainingConfig
+
+    summary = products.json("lora_dataset", "summary")
+    if character not in summary["characters"]:
+        why = summary["left_out"].get(character)
+        known = ", ".join(sorted(summary["characters"])) or "none"
+        raise LoraExportError(f"{products.film}/lora_dataset has no subset for {character!r}"
+                              + (f": {why}" if why else f" (characters with a subset: {known})"))
+    if output.exists() and any(output.iterdir()):
+        raise LoraExportError(f"{output}: exists and is not empty")
+    table = products.table("lora_dataset", "images")
+    table = table[table["character"] == character]
+    info = summary["characters"][character]
+    staging = output.parent / f".{output.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "images").mkdir(parents=True)
+    try:
+        meta = []
+        for k, r in enumerate(table.itertuples()):
+            (staging / "images" / f"{k:04d}.png").write_bytes(products.resolve(r.file).read_bytes())
+            (staging / "images" / f"{k:04d}.txt").write_text(r.caption)
+            meta.append({"file_name": f"images/{k:04d}.png", "text": r.caption, "character": character})
+        final = output.resolve()
+        config = TrainingConfig(**summary.get("training", {}))
+        (staging / "dataset.toml").write_text(dataset_toml(
+            [Subset(character, str(final / "images"), info["trigger"], len(table))], config))
+        training = tomllib.loads(training_toml(config, f"{products.film}_{character}", str(final / "dataset.toml"),
+                                               base_model))
+        training["output_dir"] = str(final / "checkpoints")
+        (staging / "training.toml").write_text(tomli_w.dumps(training))
+        (staging / "metadata.jsonl").write_text("".join(json.dumps(m) + "\n" for m in meta))
+        if output.exists():
+            output.rmdir()
+        staging.rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(table)
+
+
+class LoraExportError(AnimprocError):
+    """A LoRA subset that cannot be exported as asked."""

@@ -40,7 +40,7 @@ def caption_stage(products: FilmProducts, config: FilmConfig, captioner: Caption
 
 
 def dataset_stage(products: FilmProducts, config: FilmConfig, out: ProductWriter,
-                  base_model: str | None) -> tuple[pd.DataFrame, dict]:
+                  base_model: str | None) -> tuple[pd.DataFrame, dict, dict[str, bytes]]:
     load = rgba_reader(products)
     per = candidates(products.table("captions"), products.table("pose_subclusters"), products.table("faces"), load)
     return write_lora_dataset(per, load, config, out, base_model)
