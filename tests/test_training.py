@@ -225,6 +225,13 @@ def test_export_lora_writes_one_characters_set_where_a_trainer_expects_it(tmp_pa
     assert "not empty" in capsys.readouterr().err
 
 
+def test_balanced_sample_takes_a_lone_image_at_index_zero():
+    from animproc.identity.poses import balanced_sample
+
+    assert balanced_sample(["front"], [0], [1.0], 5) == [0]  # index 0 left last was once taken for "empty"
+    assert sorted(balanced_sample(["back", "front"], [0, 0], [0.2, 0.9], 5)) == [0, 1]
+
+
 def test_quality_ranks_sharper_images_with_bigger_faces_first():
     sharp, blurred = _textured(1), cv2.GaussianBlur(_textured(1), (9, 9), 4)
     assert sharpness(sharp) > sharpness(blurred)
