@@ -326,3 +326,55 @@ def test_without_a_base_model_the_generator_says_why_nothing_is_generated():
     g = ImageGeneratorResource(base_model=None).model()
     assert isinstance(g, NoGenerator) and isinstance(g, ImageGenerator) and not g.ready
     assert "ANIMPROC_BASE_MODEL" in g.status
+
+
+@pytest.mark.slow
+def test_sample_film_through_both_gates_captions_with_qwen2vl_and_evaluates_kohya_checkpoints(
+        tmp_path, sample_film, tiny_sd):
+    """The three assets on the sample film (review: auto) with the tiny Qwen2-VL and the tiny Stable Diffusion
+    pipeline through their resources; then, without a base model, lora_evaluation records why it skipped."""
+    from dagster import AssetKey, instance_for_test
+
+    from animproc.library import store_source
+    from animproc_dagster.definitions import build_defs
+    from partitions import add_film
+    from resources.captioner import CaptionerResource
+    from resources.film_config import FilmConfigResource
+    from resources.image_generator import ImageGeneratorResource
+    from resources.shot_detector import ShotDetectorResource
+    from resources.storage import StorageResource
+
+    base, checkpoints = tiny_sd
+    st = Storage(tmp_path / "data")
+    store_source(st, "sample", sample_film[0])
+    (tmp_path / "sample.yaml").write_text(
+        "review: auto\ntraining:\n  min_images: 2\n  eval_size: 16\n  eval_steps: 2\n  eval_seeds: [3]\n"
+        f"  eval_prompts: ['{{trigger}}, front view']\n  checkpoints: {checkpoints[0].parent}\n")
+    qwen = tiny_qwen2vl(tmp_path / "qwen")
+
+    def defs(base_model):
+        return build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)),
+                          ShotDetectorResource(backend="default"),
+                          captioner=CaptionerResource(qwen2vl_model=str(qwen), base_model=base_model, device="cpu"),
+                          image_generator=ImageGeneratorResource(base_model=base_model, clip_model=None, device="cpu"))
+
+    with_models = defs(str(base))
+    with instance_for_test() as inst:
+        add_film(inst, "sample")
+        for job in ("film_assets", "instances_reviewed", "identities_reviewed"):
+            assert with_models.resolve_job_def(job).execute_in_process(instance=inst, partition_key="sample").success
+        meta = {k: inst.get_latest_materialization_event(AssetKey(k)).asset_materialization.metadata
+                for k in ("captions", "lora_dataset", "lora_evaluation")}
+        caps = st.read_parquet(st.asset_dir("sample", "captions") / "captions.parquet")
+        assert len(caps) and caps["method"].str.startswith("vlm:qwen2-vl").all()
+        assert caps["token_counter"].str.startswith("clip tokenizer").all() and (caps["tokens"] <= 77).all()
+        assert meta["lora_dataset"]["images"].value > 0
+        summary = json.loads((st.asset_dir("sample", "lora_evaluation") / "summary.json").read_text())
+        assert summary["best"] in {c.name for c in checkpoints} and summary["reasons"]
+        assert any(k.startswith("grid/") for k in meta["lora_evaluation"])
+        without = defs(None)
+        job = without.resolve_job_def("identities_reviewed")
+        assert job.execute_in_process(instance=inst, partition_key="sample",
+                                      asset_selection=[AssetKey("lora_evaluation")]).success
+        skipped = inst.get_latest_materialization_event(AssetKey("lora_evaluation")).asset_materialization.metadata
+        assert "ANIMPROC_BASE_MODEL" in skipped["skipped"].value

@@ -130,10 +130,6 @@ _HUES = ((10, "red"), (22, "orange"), (34, "yellow"), (78, "green"), (96, "teal"
          (170, "pink"), (180, "red"))
 
 
-def _hue_name(h: float) -> str:
-    return next(name for top, name in _HUES if h < top)
-
-
 def light_and_colour(rgba: np.ndarray) -> list[str]:
     """Phrases for the character's own pixels (alpha above half): key (brightness), contrast, warm or cool light,
     and its two main colours (saturated pixels by hue; white, grey or black otherwise)."""
@@ -146,12 +142,13 @@ def light_and_colour(rgba: np.ndarray) -> list[str]:
     contrast = "strong contrast" if luma.std() > 60 else "soft contrast" if luma.std() < 30 else "moderate contrast"
     warmth = float(bgr[:, 2].mean() - bgr[:, 0].mean())
     tone = "warm" if warmth > 20 else "cool" if warmth < -20 else "neutral"
-    hsv = cv2.cvtColor(rgba[..., :3][inside].reshape(-1, 1, 3), cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(float)
-    names = []
-    for h, s, v in hsv:
-        names.append(_hue_name(h) if s > 60 and v > 50 else "black" if v < 50 else "white" if v > 200 else "grey")
-    values, counts = np.unique(names, return_counts=True)
-    main = [str(v) for v in values[np.argsort(-counts)][:2]]
+    hsv = cv2.cvtColor(rgba[..., :3][inside].reshape(-1, 1, 3), cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(int)
+    h, s, v = hsv.T
+    names = [name for _, name in _HUES] + ["black", "white", "grey"]
+    grey = np.where(v < 50, len(_HUES), np.where(v > 200, len(_HUES) + 1, len(_HUES) + 2))
+    codes = np.where((s > 60) & (v > 50), np.searchsorted([top for top, _ in _HUES], h, side="right"), grey)
+    counts = np.bincount(codes, minlength=len(names))
+    main = list(dict.fromkeys(names[c] for c in np.argsort(-counts, kind="stable") if counts[c]))[:2]
     return [f"{tone} {key} lighting", contrast, " and ".join(main) + " colours"]
 
 
