@@ -165,7 +165,7 @@ class TrainingConfig(_Strict):
         "{trigger}, running, side view"])
     eval_seeds: list[int] = Field(default_factory=lambda: [1, 2])
     eval_steps: int = Field(20, ge=1, le=200)
-    eval_size: int = Field(512, ge=32, le=2048)
+    eval_size: int = Field(512, ge=16, le=2048)
 
     @model_validator(mode="after")
     def _ranges(self) -> "TrainingConfig":

@@ -6,10 +6,10 @@ from dagster import AssetExecutionContext, MetadataValue
 from animproc.image.preview import markdown_image, markdown_table
 from animproc.training.stages import caption_stage, dataset_stage, evaluation_stage
 from assets import film_asset, film_step
-from resources.captioner import CaptionerResource
+from resources.captioner import CaptionerResource, caption_tokens
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
-from resources.image_generator import ImageGeneratorResource
+from resources.image_generator import ImageGeneratorResource, clip_scorer
 from resources.storage import StorageResource
 
 GROUP = "training"
@@ -26,7 +26,7 @@ GROUP = "training"
 def captions(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
              captioner: CaptionerResource):
     with film_step(context, storage, film_config) as step:
-        model, count = captioner.model(step.config), captioner.tokens()
+        model, count = captioner.model(step.config), caption_tokens(captioner)
         table, summary = caption_stage(step.products, step.config, model, count)
         with step.products.publish("captions") as out:
             out.table("captions", table)
@@ -72,7 +72,7 @@ def lora_evaluation(context: AssetExecutionContext, storage: StorageResource, fi
                     image_generator: ImageGeneratorResource, face_analyzer: FaceAnalyzerResource):
     with film_step(context, storage, film_config) as step:
         generator = image_generator.model(step.config)
-        clip = image_generator.clip() if generator.ready else None
+        clip = clip_scorer(image_generator) if generator.ready else None
         with step.products.publish("lora_evaluation") as out:
             scores, summary, grids = evaluation_stage(step.products, step.config, step.config_path, out, generator,
                                                       face_analyzer.model(step.config), clip)

@@ -30,6 +30,8 @@ class CaptionerResource(ConfigurableResource):
             raise ModelError("ANIMPROC_QWEN2VL_MODEL", "the qwen2vl captioner needs a local model folder")
         return QwenCaptioner(self.qwen2vl_model, self.device, self.batch_size)
 
-    def tokens(self) -> TokenCounter:
-        """The caption token counter: the base model's CLIP tokenizer, else the documented approximation."""
-        return token_counter(self.base_model)
+
+def caption_tokens(captioner: CaptionerResource) -> TokenCounter:
+    """The caption token counter: the base model's CLIP tokenizer, else the documented approximation (a helper
+    beside the resource, whose one accessor hands out the captioner)."""
+    return token_counter(captioner.base_model)

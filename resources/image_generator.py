@@ -18,5 +18,7 @@ class ImageGeneratorResource(ConfigurableResource):
     def model(self, config: FilmConfig | None = None) -> ImageGenerator:
         return DiffusersGenerator(self.base_model, self.device) if self.base_model else NoGenerator()
 
-    def clip(self) -> ClipScorer | None:
-        return ClipScorer(self.clip_model, self.device) if self.clip_model else None
+
+def clip_scorer(generator: ImageGeneratorResource) -> ClipScorer | None:
+    """The CLIP scorer of the evaluation when ANIMPROC_CLIP_MODEL is set."""
+    return ClipScorer(generator.clip_model, generator.device) if generator.clip_model else None
