@@ -127,6 +127,20 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
         files={"rttm": "{film}.rttm"}),
     Product("voice_features", tables={"voice_features": _table(
         "voice_features.parquet", "film:string speaker:string", open=True)}),
+    Product("captions", tables={"captions": _table(
+        "captions.parquet", "character:string instance_id:string path:string caption:string method:string "
+                            "tokens:int within_range:bool truncated:bool token_counter:string bucket:string "
+                            "shot_scale:string camera:string action:string effects:json")},
+        files={"summary": "summary.json"}),
+    Product("lora_dataset", tables={"images": _table(
+        "images.parquet", "character:string instance_id:string file:string caption:string tokens:int bucket:string "
+                          "subcluster:int sharpness:float face_size:float quality:float source_path:string")},
+        files={"summary": "summary.json", "dataset": "dataset.toml", "training": "training.toml",
+               "metadata": "metadata.jsonl"}),
+    Product("lora_evaluation", tables={"scores": _table(
+        "scores.parquet", "character:string checkpoint:string prompt:string seed:int image:string faces:int "
+                          "identity:float clip_score:float sharpness:float corrupt:bool")},
+        files={"summary": "summary.json"}),
 ]}
 
 

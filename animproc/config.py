@@ -164,6 +164,43 @@ class ModelsConfig(_Strict):
     shot_detector: Literal["default", "transnetv2"] | None = None
 
 
+class TrainingConfig(_Strict):
+    """captions, lora_dataset and lora_evaluation: caption text and length, the per-character set's size, the
+    kohya training settings, and the fixed prompts and seeds checkpoints are compared on."""
+    caption_prefix: str = "a 3d animated character, pixar style, smooth shading"
+    trigger_words: dict[str, str] = Field(default_factory=dict, description="character -> trigger word (default: "
+                                                                            "the name lower-cased, 'sks' prefixed)")
+    caption_prompt: str = Field(
+        "Describe this 3D animated character for an image generator in one sentence: its materials and textures, "
+        "the lighting, the camera angle, its pose and its expression.", description="the VLM captioner's prompt")
+    min_caption_tokens: int = Field(40, ge=1, le=77, description="CLIP tokens (with start and end) a caption aims for")
+    max_caption_tokens: int = Field(77, ge=8, le=77, description="CLIP's context: longer captions are cut on a word")
+    min_images: int = Field(200, ge=1, description="fewest usable images for a character to get a subset")
+    max_images: int = Field(500, ge=1, description="most images per character")
+    resolution: int = Field(512, ge=64, le=2048)
+    network_dim: int = Field(32, ge=1, le=1024)
+    network_alpha: float = Field(16.0, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
+    max_train_steps: int = Field(2000, ge=1)
+    train_batch_size: int = Field(2, ge=1)
+    checkpoints: str | None = Field(None, description="folder of *.safetensors LoRA checkpoints to evaluate "
+                                                      "(relative paths: to the config folder)")
+    eval_prompts: list[str] = Field(default_factory=lambda: [
+        "{trigger}, full body, standing, front view", "{trigger}, close-up portrait, smiling",
+        "{trigger}, running, side view"])
+    eval_seeds: list[int] = Field(default_factory=lambda: [1, 2])
+    eval_steps: int = Field(20, ge=1, le=200)
+    eval_size: int = Field(512, ge=16, le=2048)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "TrainingConfig":
+        if self.min_caption_tokens > self.max_caption_tokens:
+            raise ValueError("min_caption_tokens must not exceed max_caption_tokens")
+        if self.min_images > self.max_images:
+            raise ValueError("min_images must not exceed max_images")
+        return self
+
+
 class FilmConfig(_Strict):
     characters: list[Character] = Field(default_factory=list)
     review: Literal["manual", "auto"] = "manual"
@@ -177,6 +214,7 @@ class FilmConfig(_Strict):
     temporal: TemporalConfig = TemporalConfig()
     audio: AudioConfig = AudioConfig()
     models: ModelsConfig = ModelsConfig()
+    training: TrainingConfig = TrainingConfig()
 
     @model_validator(mode="before")
     @classmethod

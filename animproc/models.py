@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from animproc.image.faces import Face
     from animproc.instances.segment import Proposal
     from animproc.temporal.actions import ActionSegment, TrackSample
+    from animproc.training.captions import CaptionFacts
     from animproc.video.shots import ShotDetector
 
 
@@ -121,3 +122,29 @@ class ZeroShotConfirmer(Protocol):
     name: str
 
     def __call__(self, images_bgr: list[np.ndarray], prompt: str, neutral: str = ...) -> list[float | None]: ...
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    """The words of a training caption after the film's prefix and the trigger, one per RGBA image. `method`
+    is stored with every caption (a template says it is one). `facts` is what the platform measured about each
+    image, for backends that do not look at it."""
+
+    name: str
+    method: str
+
+    def __call__(self, images_rgba: list[np.ndarray], facts: list[CaptionFacts], prompt: str) -> list[str]: ...
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """Text-to-image from a base model with one LoRA checkpoint applied at a time (`use` names it; None: the
+    base model alone). `ready` is false for the do-nothing backend, whose `status` says why nothing is generated."""
+
+    name: str
+    status: str
+    ready: bool
+
+    def use(self, checkpoint: str | None) -> None: ...
+
+    def __call__(self, prompt: str, seed: int, steps: int, size: int) -> np.ndarray: ...

@@ -27,11 +27,14 @@ from resources.separator import SeparatorResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 from resources.zero_shot import ZeroShotResource
+from assets.training import captions, lora_dataset, lora_evaluation
+from resources.captioner import CaptionerResource
+from resources.image_generator import ImageGeneratorResource
 
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
           instances_inpainted, faces, identity_clusters, identity_review, characters,
           pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features,
-          character_instances]
+          character_instances, captions, lora_dataset, lora_evaluation]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
@@ -41,7 +44,8 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
                face_analyzer: FaceAnalyzerResource | None = None, optical_flow: OpticalFlowResource | None = None,
                pose_estimator: PoseEstimatorResource | None = None,
                action_recognizer: ActionRecognizerResource | None = None,
-               zero_shot: ZeroShotResource | None = None) -> Definitions:
+               zero_shot: ZeroShotResource | None = None, captioner: CaptionerResource | None = None,
+               image_generator: ImageGeneratorResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
@@ -62,6 +66,8 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
             "pose_estimator": pose_estimator or PoseEstimatorResource(),
             "action_recognizer": action_recognizer or ActionRecognizerResource(),
             "zero_shot": zero_shot or ZeroShotResource(),
+            "captioner": captioner or CaptionerResource(),
+            "image_generator": image_generator or ImageGeneratorResource(),
         },
     )
 

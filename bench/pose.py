@@ -25,7 +25,7 @@ LIMBS = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12), (1
          (14, 16), (0, 5), (0, 6))
 
 
-def inside_share(coco: np.ndarray, box: np.ndarray) -> tuple[int, int]:
+def keypoints_inside(coco: np.ndarray, box: np.ndarray) -> tuple[int, int]:
     x0, y0, x1, y1 = box
     mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
     seen = coco[coco[:, 2] >= 0.5]
@@ -72,7 +72,7 @@ def main() -> None:
                     if len(found):
                         posed += 1
                         coco = to_coco17(found)
-                        k, n = inside_share(coco, b)
+                        k, n = keypoints_inside(coco, b)
                         inside, seen = inside + k, seen + n
                         draw(canvas, coco, b)
                 if args.overlays:

@@ -1,7 +1,8 @@
 """Where each step runs: one table, from which every asset's op tags come, so the Kubernetes pod specs
 (`dagster-k8s/config`), the Celery queues (`dagster-celery/queue`) and the GPU pool cannot drift apart.
 
-GPU steps (SAM2, LaMa, ArcFace, optical flow, the zero-shot VLM, Demucs, pyannote) get one GPU, a node
+GPU steps (SAM2, LaMa, ArcFace, optical flow, the zero-shot VLM, Demucs, pyannote, the captioning VLM,
+Stable Diffusion) get one GPU, a node
 selector for GPU nodes and the toleration GPU node pools carry; CPU steps get requests sized to what they
 decode or cluster. A step that is in no row is an error at import time, not a pod without limits.
 """
@@ -77,6 +78,9 @@ PLACEMENTS: dict[str, Placement] = {  # step (op) name -> placement; pipeline or
     "diarization": _gpu(),  # pyannote
     "voice_features": _cpu("2", "4Gi"),
     "character_instances": _cpu("1", "2Gi"),  # identities carried along motion tracks
+    "captions": _gpu(),  # Qwen2-VL
+    "lora_dataset": _cpu("2", "4Gi"),
+    "lora_evaluation": _gpu(memory="24Gi"),  # Stable Diffusion with each LoRA checkpoint
 }
 
 

@@ -24,7 +24,8 @@ from onnx_helpers import write_random_buffalo_pack
 NOT_MODELS = {"StorageResource", "FilmConfigResource"}
 BACKEND_VARS = ["ANIMPROC_SHOT_DETECTOR", "ANIMPROC_DIARIZER", "ANIMPROC_SEPARATOR", "ANIMPROC_SEGMENTER",
                 "ANIMPROC_INPAINTER", "ANIMPROC_FACE_ANALYZER", "ANIMPROC_OPTICAL_FLOW", "ANIMPROC_POSE_ESTIMATOR",
-                "ANIMPROC_RTMPOSE_MODEL", "ANIMPROC_ACTION_RECOGNIZER", "ANIMPROC_ZERO_SHOT", "ANIMPROC_CLIP_MODEL"]
+                "ANIMPROC_RTMPOSE_MODEL", "ANIMPROC_ACTION_RECOGNIZER", "ANIMPROC_ZERO_SHOT", "ANIMPROC_CLIP_MODEL",
+                "ANIMPROC_CAPTIONER", "ANIMPROC_QWEN2VL_MODEL", "ANIMPROC_BASE_MODEL"]
 PROTOCOLS = {obj for _, obj in inspect.getmembers(animproc.models, inspect.isclass)
              if getattr(obj, "_is_protocol", False) and obj.__module__ == "animproc.models"}
 
@@ -44,7 +45,7 @@ def _public_methods(cls: type) -> set[str]:
 
 
 def test_there_is_a_resource_for_every_model_family():
-    assert len(_model_resources()) == 10
+    assert len(_model_resources()) == 12
     returned = {typing.get_type_hints(cls.model)["return"] for cls in _model_resources()}
     assert returned == PROTOCOLS - {animproc.models.FaceDetector}  # the detector comes with the face analyzer
 

@@ -65,7 +65,7 @@ def balanced_sample(buckets: Sequence[str], groups: Sequence[int], quality: Sequ
     order = [b for b in BUCKETS if b in queues]
     cursors = {b: 0 for b in order}
     picked: list[int] = []
-    while len(picked) < size and any(any(q) for b in order for q in queues[b].values()):
+    while len(picked) < size and any(len(q) > 0 for b in order for q in queues[b].values()):
         for b in order:
             lists = [q for _, q in sorted(queues[b].items()) if q]
             if not lists or len(picked) >= size:
