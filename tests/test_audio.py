@@ -117,16 +117,6 @@ def test_si_sdr_of_a_scaled_copy_is_high_and_of_noise_low():
     assert si_sdr(rng.normal(size=16000), x) < -10
 
 
-def test_two_speaker_recording_der(diarizer, shared_media):
-    """The labelled 2-speaker recording: 2 speakers found, DER <= 15% without collar."""
-    folder = shared_media / "speech_2spk"
-    segments = diarizer(read_mono(folder / "sample.wav"))
-    reference = parse_rttm((folder / "sample.rttm").read_text())
-    result = diarization_error(reference, [(s.start, s.end, s.speaker) for s in segments])
-    assert len({s.speaker for s in segments}) == 2
-    assert result["der"] <= 0.15, result
-
-
 def test_audio_assets_and_no_audio_films(tmp_path, sample_film):
     """With audio: files, segments (diarized on the mixture by default), RTTM, a voice sample per speaker.
     Without: 'no audio', no failure."""
