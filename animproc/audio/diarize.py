@@ -120,7 +120,7 @@ class EmbeddedDiarizer:
         return _merge_steps(steps)
 
 
-STEM_SPEECH_GAIN = 1.2  # the stem must show this much more speech than the mixture (and 1 s more) to be chosen
+STEM_SPEECH_GAIN = 1.1  # the stem must show this much more speech than the mixture (and 1 s more) to be chosen
 
 
 def speech_seconds(wav: np.ndarray, vad_threshold: float = 0.5) -> float:
