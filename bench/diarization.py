@@ -4,13 +4,15 @@ The cases are built from ../shared/media's three labelled recordings and the fil
 development set is wider than the three recordings: concatenations of different recordings' speakers (six
 speakers, speakers returning), overlaps made by summing two recordings (the truth is the union of their
 references), and speech mixed under a film's score (diarized on the mixture and on the embedded separator's
-vocals stem). The Sintel trailer is scored against `bench/reference/sintel_trailer_speech.rttm`.
+vocals stem, and on the input `audio.diarize_on: auto` picks). The Sintel trailer is scored against
+`bench/reference/sintel_trailer_speech.rttm`. The README's "before" column is this script run at commit
+82a5671 (eigengap spectral clustering).
 
 Cases are split in two: `dev` (methods and constants were compared on these) and `check` (kept aside,
 looked at only to confirm a choice). Scoring: pyannote.metrics DER, no collar, overlap scored; pooled DER
 is total error seconds over total reference seconds of a split.
 
-Usage: python bench/diarization.py [--only NAME ...] [--method embedded|baseline]
+Usage: python bench/diarization.py [--only NAME ...] [--json rows.json]
 """
 from __future__ import annotations
 
