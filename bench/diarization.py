@@ -5,8 +5,8 @@ development set is wider than the three recordings: concatenations of different 
 speakers, speakers returning), overlaps made by summing two recordings (the truth is the union of their
 references), and speech mixed under a film's score (diarized on the mixture and on the embedded separator's
 vocals stem, and on the input `audio.diarize_on: auto` picks). The Sintel trailer is scored against
-`bench/reference/sintel_trailer_speech.rttm`. The README's "before" column is this script run at commit
-82a5671 (eigengap spectral clustering).
+`bench/reference/sintel_trailer_speech.rttm`. The README's "before" column is this script run on the
+diarizer of commit 82a5671 (eigengap spectral clustering).
 
 Cases are split in two: `dev` (methods and constants were compared on these) and `check` (kept aside,
 looked at only to confirm a choice). Scoring: pyannote.metrics DER, no collar, overlap scored; pooled DER
