@@ -108,7 +108,8 @@ def build_cases() -> list[Case]:
     wav, ref = _concat([(two, two_ref, "a_"), (four, four_ref, "b_")])
     cases.append(Case("concat_6spk", "dev", "2spk sample then 4spk recording: 6 speakers", wav, ref))
     # Speakers that come back: call excerpts interleaved with the 4-speaker recording and the 2-speaker sample.
-    pieces = [(call[int(a * SR):int(b * SR)], _clip(call_ref, a, b), "c_") for a, b in ((0, 60), (200, 260), (400, 460))]
+    pieces = [(call[int(a * SR):int(b * SR)], _clip(call_ref, a, b), "c_")
+              for a, b in ((0, 60), (200, 260), (400, 460))]
     wav, ref = _concat([pieces[0], (four, four_ref, "b_"), pieces[1], (two, two_ref, "a_"), pieces[2]])
     cases.append(Case("interleaved_8spk", "check", "call excerpts between the 4spk and 2spk recordings: 8 speakers, "
                                                    "the call's two return twice", wav, ref))

@@ -6,14 +6,15 @@ resegmented by an HMM.
    (bench/diarization.py), one speaker's windows have median similarity 0.71-0.79 and different speakers'
    0.46-0.70, whatever the number of speakers; the eigengap count this replaces read 2 speakers for 4 and
    1 for 2 on recordings it was not tuned on.
-2. A cluster of under `min_windows` windows (2 s of speech) or 3% of them is noise of a bigger one unless it sounds like no
-   bigger one (centroid similarity under `lone_voice`): a film character with one short line keeps a
-   speaker of their own. Lone small clusters are grouped among themselves at the same bar.
+2. A cluster of under `min_windows` windows (2 s of speech) or 3% of them is noise of a bigger one unless it
+   sounds like no bigger one (centroid similarity under `lone_voice`): a film character with one short line
+   keeps a speaker of their own. Lone small clusters are grouped among themselves at the same bar.
 3. Resegmentation, after VBx (Landini et al., "Bayesian HMM clustering of x-vector sequences", 2022) without
    its PLDA: an HMM whose states are the speakers, von Mises-Fisher emissions around each speaker's mean
    (`concentration`), a loop probability that makes turns last (`stay`), forward-backward posteriors that
    re-estimate the means and the speakers' priors, and speakers whose share falls under `min_share` pruned.
-   Turns follow the sequence rather than each window's nearest centroid.
+   Turns follow the sequence rather than each window's nearest centroid; the chain restarts across pauses
+   of 2 s or more, where turns change.
 """
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def _transitions(prior: np.ndarray, stay: np.ndarray) -> np.ndarray:
 
 
 def hmm_resegment(x: np.ndarray, cents: np.ndarray, times: np.ndarray | None = None, concentration: float = 20.0,
-                  stay: float = 0.99, min_share: float = 0.01, iters: int = 10, restart_gap: float = PAUSE_GAP) -> np.ndarray:
+                  stay: float = 0.99, min_share: float = 0.01, iters: int = 10,
+                  restart_gap: float = PAUSE_GAP) -> np.ndarray:
     """Speaker index per window (in time order) from forward-backward posteriors, VBx-style. `stay` holds
     per window hop; where consecutive window centres (`times`) are over `restart_gap` seconds apart (a pause
     between speech regions) the chain restarts from the prior: turns change at pauses, and a speaker after a
