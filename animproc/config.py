@@ -155,9 +155,9 @@ class TemporalConfig(_Strict):
 
 
 class AudioConfig(_Strict):
-    diarize_on: Literal["mixture", "vocals"] = Field(
-        "mixture", description="what the diarizer hears: the mixture, or the vocals stem (worth it with a "
-                               "trained separator such as Demucs; the embedded one measured no gain)")
+    diarize_on: Literal["auto", "mixture", "vocals"] = Field(
+        "auto", description="what the diarizer hears: the mixture, the vocals stem, or (auto) the stem where "
+                            "the score hides speech from voice activity detection on the mixture")
 
 
 class ModelsConfig(_Strict):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from animproc.audio.diarize import SR, segments_table, to_rttm
+from animproc.audio.diarize import SR, choose_input, segments_table, to_rttm
 from animproc.audio.extract import extract_audio, read_mono
 from animproc.errors import AnimprocError
 from animproc.audio.samples import voice_samples
@@ -69,25 +69,36 @@ def vocals(context: AssetExecutionContext, storage: StorageResource, separator: 
                             "real_time_factor": round(step.elapsed() / max(info["seconds"], 1e-9), 4)})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["audio", "vocals"], kinds={"parquet"},
-            description="Who speaks when, on the mixture or (film config `audio.diarize_on: vocals`) the vocals "
-                        "stem: speech segments (start, end, speaker, confidence, overlap), an RTTM file, and a "
-                        "voice sample clip per speaker.")
+def _diarization_input(step, vad_threshold: float):
+    """The waveform the diarizer hears, whether it is the vocals stem, and (auto) the speech each input showed."""
+    film, products, mode = step.film, step.products, step.config.audio.diarize_on
+    stem, mixture = products.file("vocals", "vocals"), products.file("audio", "analysis")
+    if mode == "vocals" and not stem.exists():
+        raise fail(f"film {film!r} is set to diarize the vocals stem: materialise vocals first")
+    with step.storage.local_copy(stem if mode == "vocals" else mixture) as wav_path:
+        wav = read_mono(wav_path)
+    if mode != "auto" or not stem.exists():
+        return wav, mode == "vocals", {}
+    with step.storage.local_copy(stem) as stem_path:
+        stem_wav = read_mono(stem_path)
+    mode, choice = choose_input(wav, stem_wav, vad_threshold)
+    return (stem_wav if mode == "vocals" else wav), mode == "vocals", choice
+
+
+@film_asset(code_version="2", group_name=GROUP, deps=["audio", "vocals"], kinds={"parquet"},
+            description="Who speaks when, on the mixture or the vocals stem (film config `audio.diarize_on`; by "
+                        "default the stem where the score hides speech on the mixture): speech segments (start, "
+                        "end, speaker, confidence, overlap), an RTTM file, and a voice sample clip per speaker.")
 def diarization(context: AssetExecutionContext, storage: StorageResource, diarizer: DiarizerResource,
                 film_config: FilmConfigResource):
     with film_step(context, storage, film_config) as step:
         film, products = step.film, step.products
-        stem, mixture = products.file("vocals", "vocals"), products.file("audio", "analysis")
         if not products.json("audio", "info")["has_audio"]:
             with products.publish("diarization") as out:
                 out.table("segments", segments_table(film, []))
                 out.text("rttm", "")
             return step.result({"has_audio": False, "speakers": 0, "note": NO_AUDIO})
-        on_vocals = step.config.audio.diarize_on == "vocals"
-        if on_vocals and not stem.exists():
-            raise fail(f"film {film!r} is set to diarize the vocals stem: materialise vocals first")
-        with step.storage.local_copy(stem if on_vocals else mixture) as wav_path:
-            wav = read_mono(wav_path)
+        wav, on_vocals, choice = _diarization_input(step, diarizer.vad_threshold)
         engine = diarizer.model()
         segments = engine(wav)
         table = segments_table(film, segments)
@@ -100,7 +111,8 @@ def diarization(context: AssetExecutionContext, storage: StorageResource, diariz
         timeline = markdown_image(speaker_timeline(table, len(wav) / SR), "image/png", "speakers")
         return step.result({
             "has_audio": True, "backend": engine.name, "speakers": int(table["speaker"].nunique()),
-            "diarized_on": "vocals stem" if on_vocals else "mixture", "speech_seconds": round(float(talk.sum()), 2),
+            "diarized_on": "vocals stem" if on_vocals else "mixture", **choice,
+            "speech_seconds": round(float(talk.sum()), 2),
             "talk_time_s": MetadataValue.json({k: round(float(v), 2) for k, v in talk.items()}),
             "overlap_seconds": round(float((table["end"] - table["start"])[table["overlap"]].sum()), 2),
             "timeline": MetadataValue.md(timeline if len(table) else "no speech found"),

@@ -1,7 +1,7 @@
-"""Speaker diarization. Backends: `embedded` (silero-vad + resemblyzer d-vectors + spectral clustering, offline
-on CPU with the weights those PyPI packages ship) and `pyannote` (a pyannote.audio pipeline from a local folder,
-ANIMPROC_PYANNOTE_PIPELINE: its config.yaml with the segmentation, embedding and PLDA folders; no token, CUDA
-when present). Chosen by ANIMPROC_DIARIZER."""
+"""Speaker diarization. Backends: `embedded` (silero-vad + resemblyzer d-vectors, similarity-threshold
+clustering and HMM resegmentation, offline on CPU with the weights those PyPI packages ship) and `pyannote` (a
+pyannote.audio pipeline from a local folder, ANIMPROC_PYANNOTE_PIPELINE: its config.yaml with the
+segmentation, embedding and PLDA folders; no token, CUDA when present). Chosen by ANIMPROC_DIARIZER."""
 from typing import Literal
 
 from dagster import ConfigurableResource

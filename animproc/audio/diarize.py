@@ -3,9 +3,11 @@
 1. Speech regions: silero-vad.
 2. Speaker embeddings: resemblyzer's d-vectors on 1.6 s windows every 0.25 s inside each region (the raw
    signal, not resemblyzer's `preprocess_wav`, which cuts silences and would shift every timestamp).
-3. Speakers: spectral clustering with an eigengap speaker count (`clustering.py`). At most `max_items`
-   representatives (means of consecutive windows) are clustered; every window then takes its nearest
-   centroid, so a feature film costs no more than a short one in the clustering step.
+3. Speakers (`clustering.py`): the count from the windows' similarity structure (agglomerative clustering
+   stopped at the similarity of one voice, short clusters absorbed unless they sound like no one else), then
+   a VBx-style HMM resegmentation of the turns. At most `max_items` representatives (means of consecutive
+   windows) are clustered; the HMM then runs over every window, so a feature film costs little more than a
+   short one in the clustering step.
 4. Timeline: each 50 ms step inside speech takes the majority speaker of the windows covering it. Where a
    second speaker holds at least `overlap_share` of those windows (turn changes), both are assigned: the
    overlap is reported rather than given to one of them.
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animproc.audio.clustering import cluster_speakers
+from animproc.audio.clustering import cluster_speakers, hmm_resegment, speaker_centroids
 from animproc.errors import ModelError
 
 SR = 16000
@@ -36,7 +38,7 @@ class SpeechSegment:
 
 
 class EmbeddedDiarizer:
-    name = "embedded (silero-vad + resemblyzer + spectral clustering)"
+    name = "embedded (silero-vad + resemblyzer + similarity-threshold clustering + HMM resegmentation)"
 
     def __init__(self, vad_threshold: float = 0.5, windows_per_second: int = 4, overlap_share: float = 0.4,
                  max_speakers: int = 8, max_items: int = 2000, step: float = 0.05):
@@ -76,22 +78,21 @@ class EmbeddedDiarizer:
                 embs.append(emb)
         return np.asarray(embs, np.float32).reshape(-1, 256), np.asarray(spans, np.float64).reshape(-1, 2)
 
-    def cluster(self, embs: np.ndarray) -> np.ndarray:
+    def cluster(self, embs: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
         if len(embs) <= self.max_items:
-            return cluster_speakers(embs, self.max_speakers)
+            return cluster_speakers(embs, self.max_speakers, times=times)
         groups = np.array_split(np.arange(len(embs)), self.max_items)
         reps = np.stack([embs[g].mean(0) for g in groups])
-        rep_labels = cluster_speakers(reps, self.max_speakers)
-        cents = np.stack([reps[rep_labels == k].mean(0) for k in np.unique(rep_labels)])
-        cents /= np.linalg.norm(cents, axis=1, keepdims=True)
-        return np.argmax(embs @ cents.T, axis=1)
+        cents = speaker_centroids(reps, self.max_speakers)
+        x = embs / np.linalg.norm(embs, axis=1, keepdims=True)
+        return hmm_resegment(x, cents, times) if len(cents) > 1 else np.zeros(len(embs), dtype=int)
 
     def __call__(self, wav: np.ndarray) -> list[SpeechSegment]:
         regions = self.speech_regions(wav)
         embs, spans = self.embed(wav, regions)
         if len(embs) == 0:
             return [SpeechSegment(a, b, "speaker_00", 0.0) for a, b in regions]
-        labels = self.cluster(embs)
+        labels = self.cluster(embs, spans.mean(axis=1))
         return self._timeline(regions, spans, labels, embs)
 
     def _timeline(self, regions, spans, labels, embs) -> list[SpeechSegment]:
@@ -117,6 +118,23 @@ class EmbeddedDiarizer:
                 if len(order) > 1 and counts[order[1]] >= self.overlap_share:
                     steps.append((t0, seg_end, int(order[1]), True, conf))
         return _merge_steps(steps)
+
+
+STEM_SPEECH_GAIN = 1.1  # the stem must show this much more speech than the mixture (and 1 s more) to be chosen
+
+
+def speech_seconds(wav: np.ndarray, vad_threshold: float = 0.5) -> float:
+    return float(sum(b - a for a, b in EmbeddedDiarizer(vad_threshold).speech_regions(wav)))
+
+
+def choose_input(mixture: np.ndarray, stem: np.ndarray, vad_threshold: float = 0.5) -> tuple[str, dict]:
+    """`vocals` where music hides speech: voice activity detection finds clearly more speech on the vocals stem
+    than on the mixture (the Sintel trailer: 4 lines on the stem, 2 on the mixture). Where the mixture shows as
+    much speech, it is kept: the separator's residue costs the speaker embeddings more than it gains."""
+    on_mix, on_stem = speech_seconds(mixture, vad_threshold), speech_seconds(stem, vad_threshold)
+    use_stem = on_stem >= STEM_SPEECH_GAIN * on_mix and on_stem - on_mix >= 1.0
+    return ("vocals" if use_stem else "mixture",
+            {"speech_s_mixture": round(on_mix, 2), "speech_s_vocals": round(on_stem, 2)})
 
 
 def _merge_steps(steps) -> list[SpeechSegment]:
