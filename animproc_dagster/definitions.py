@@ -14,7 +14,9 @@ from assets.frames import frames_processed, shots_and_frames, source_video
 from assets.identities import characters, faces, identity_clusters, identity_review, pose_subclusters
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
 from assets.temporal import effects_catalog, motion, shot_structure
+from assets.multimodal import active_speakers, av_sync, character_voices
 from resources.action_recognizer import ActionRecognizerResource
+from resources.active_speaker import ActiveSpeakerResource
 from resources.diarizer import DiarizerResource
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
@@ -30,6 +32,7 @@ from resources.zero_shot import ZeroShotResource
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
           instances_inpainted, faces, identity_clusters, identity_review, characters,
           pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features]
+ASSETS += [active_speakers, character_voices, av_sync]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
@@ -39,7 +42,8 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
                face_analyzer: FaceAnalyzerResource | None = None, optical_flow: OpticalFlowResource | None = None,
                pose_estimator: PoseEstimatorResource | None = None,
                action_recognizer: ActionRecognizerResource | None = None,
-               zero_shot: ZeroShotResource | None = None) -> Definitions:
+               zero_shot: ZeroShotResource | None = None,
+               active_speaker: ActiveSpeakerResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
@@ -60,6 +64,7 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
             "pose_estimator": pose_estimator or PoseEstimatorResource(),
             "action_recognizer": action_recognizer or ActionRecognizerResource(),
             "zero_shot": zero_shot or ZeroShotResource(),
+            "active_speaker": active_speaker or ActiveSpeakerResource(),
         },
     )
 

@@ -76,6 +76,9 @@ PLACEMENTS: dict[str, Placement] = {  # step (op) name -> placement; pipeline or
     "vocals": _gpu(),  # Demucs
     "diarization": _gpu(),  # pyannote
     "voice_features": _cpu("2", "4Gi"),
+    "active_speakers": _gpu(),  # face detection + face mesh or an ASD model at 10 steps a second
+    "character_voices": _cpu("1", "2Gi"),
+    "av_sync": _cpu("1", "2Gi"),  # beat tracking on the accompaniment stem
 }
 
 
