@@ -260,3 +260,103 @@ def test_visual_events_are_matched_to_sound_effect_onsets_off_the_beat():
     rows = {k: o for k, o in zip(events["kind"], events["offset"])}
     assert rows["effect:flash"] == pytest.approx(0.1) and np.isnan(rows["action:jumping"])
     assert list(events["kind"]).count("sound_onset") == 2  # the onset on the beat is music
+
+
+def _identities_with_voices(root):
+    """fake_identities plus character_voices and characters as they write them: speaker_00 mapped to ava with
+    one clip, speaker_01 unmapped."""
+    from animproc.multimodal.voices import clip_path, wav_bytes
+    from review_helpers import fake_identities
+
+    st, _ = fake_identities(root)
+    voices = st.asset_dir("demo", "character_voices")
+    st.write_parquet(voices / "mapping.parquet", pd.DataFrame(
+        {"speaker": ["speaker_00", "speaker_01"], "character": ["ava", None], "confidence": [0.8, 0.0],
+         "reason": ["speaks on screen as ava", "unmapped: never seen speaking on screen"]}))
+    st.write_parquet(voices / "turns.parquet", pd.DataFrame({"turn_id": [0, 1], "speaker": ["speaker_00", "speaker_01"]}))
+    st.write_parquet(voices / "clips.parquet", pd.DataFrame({"character": ["ava"], "turn_id": [0], "start": [0.5],
+                                                             "end": [2.0], "path": [clip_path("ava", 0)]}))
+    st.write_bytes(voices / clip_path("ava", 0), wav_bytes(np.zeros(1600), 16000))
+    st.write_parquet(st.asset_dir("demo", "characters") / "index.parquet", pd.DataFrame({"character": ["ava", "bo"]}))
+    return st
+
+
+def _get(url: str):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.read()
+
+
+def test_the_identity_page_plays_each_speakers_clips_and_saves_the_reviewers_voice_mapping(tmp_path):
+    import json
+    import urllib.request
+
+    from animproc.review.labels import load_review
+    from animproc.review.server import ReviewServer
+    from animproc.review.sources import identities_source
+
+    st = _identities_with_voices(tmp_path / "data")
+    server = ReviewServer(st, "demo", identities_source(st, "demo"))
+    server.start()
+    try:
+        base = server.url.rstrip("/")
+        _, body = _get(base + "/identities/api/context")
+        context = json.loads(body)
+        assert context["characters"] == ["ava", "bo"]
+        first, second = context["speakers"]
+        assert first["character"] == "ava" and [c["path"] for c in first["clips"]] == [
+            "character_voices/clips/ava/turn_00000.wav"] and second["clips"] == []
+        status, clip = _get(base + "/media/" + first["clips"][0]["path"])
+        assert status == 200 and clip.startswith(b"RIFF")
+        page = _get(base + "/identities/")[1].decode()
+        assert 'id="voices"' in page and "api/context" in page
+        decisions = {"faces": {}, "clusters": {}, "voices": {"speaker_01": {"character": "bo"}}}
+        request = urllib.request.Request(base + "/identities/api/save", method="POST",
+                                         data=json.dumps({"version": 0, "decisions": decisions}).encode(),
+                                         headers={"Content-Type": "application/json", "X-Review-Token": server.token})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+    finally:
+        server.stop()
+    assert load_review(st, "demo", "identities").decisions["voices"] == {"speaker_01": {"character": "bo"}}
+
+
+def test_a_voice_decision_must_name_a_character_or_none():
+    from animproc.review.labels import FORMAT, ReviewFileError
+    from animproc.review.schema import validate_review
+
+    doc = {"format": FORMAT, "film": "f", "kind": "identities", "version": 1, "decisions": {}}
+    _, decisions, _ = validate_review({**doc, "decisions": {"voices": {"speaker_00": {"character": None}}}},
+                                      "r.json", "f", "identities")
+    assert decisions["voices"] == {"speaker_00": {"character": None}}
+    assert "voices" not in validate_review(doc, "r.json", "f", "identities")[1]  # no voices: decisions as before
+    for bad in [{"speaker_00": {"character": 3}}, {"speaker_00": {"name": "ava"}}, {"speaker_00": "ava"}]:
+        with pytest.raises(ReviewFileError, match="r.json"):
+            validate_review({**doc, "decisions": {"voices": bad}}, "r.json", "f", "identities")
+
+
+@pytest.mark.slow
+def test_in_the_browser_changing_a_speakers_character_saves_it_into_the_identity_review(tmp_path):
+    import time
+
+    from animproc.review.labels import load_review
+    from animproc.review.sources import identities_source
+    from review_helpers import CHROMIUM, review_page
+
+    if not CHROMIUM:
+        pytest.skip("Debian chromium is not installed")
+    st = _identities_with_voices(tmp_path / "data")
+    with review_page(st, "demo", identities_source(st, "demo"), "/identities/") as page:
+        page.wait_for_selector("#voices .voice", timeout=10000)
+        rows = page.locator("#voices .voice")
+        assert rows.count() == 2 and rows.nth(0).locator("audio").count() == 2  # the speaker's sample + one clip
+        assert rows.nth(0).locator("select").input_value() == "ava"
+        rows.nth(1).locator("select").select_option("bo")
+        for _ in range(50):
+            review = load_review(st, "demo", "identities")
+            if review and review.decisions.get("voices"):
+                break
+            time.sleep(0.1)
+    assert review.decisions["voices"] == {"speaker_01": {"character": "bo"}}
+    assert len(review.decisions["faces"]) == 14  # the faces' decisions are saved beside it, as before

@@ -29,7 +29,7 @@ from animproc.review.labels import (FORMAT, Review, ReviewFileError, VersionConf
 from animproc.review.schema import decode_json
 from animproc.storage import Storage
 
-MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".webp"}
+MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".webp", ".wav"}
 MAX_BODY = 32 * 1024 * 1024
 
 
@@ -39,6 +39,7 @@ class ReviewSource:
     kind: str
     title: str
     items: Callable[[], list[dict]]
+    context: Callable[[], dict] | None = None  # more the page shows beside the items (api/context)
 
 
 class NothingToReview(AnimprocError):
@@ -229,6 +230,9 @@ class ReviewServer:
                                                       "items": items[offset:offset + limit]})
                 if rest == "api/all":
                     return self._json(HTTPStatus.OK, {"total": len(items), "items": items})
+                if rest == "api/context":
+                    context = server.sources[kind].context
+                    return self._json(HTTPStatus.OK, context() if context else {})
                 if rest == "api/state":
                     try:
                         return self._json(HTTPStatus.OK, server.state(kind))
