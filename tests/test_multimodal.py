@@ -360,3 +360,69 @@ def test_in_the_browser_changing_a_speakers_character_saves_it_into_the_identity
             time.sleep(0.1)
     assert review.decisions["voices"] == {"speaker_01": {"character": "bo"}}
     assert len(review.decisions["faces"]) == 14  # the faces' decisions are saved beside it, as before
+
+
+def _upstream_without_audio(root):
+    """The products the multimodal assets read, as a film without audio and without faces leaves them."""
+    import json as _json
+
+    from animproc.catalogue import PRODUCTS
+    from animproc.storage import Storage
+
+    st = Storage(root)
+    film = "mute"
+
+    def empty(product, table):
+        return pd.DataFrame({n: pd.Series(dtype="float64" if t == "float" else "int64" if t == "int" else
+                                          "bool" if t == "bool" else "object")
+                             for n, t in PRODUCTS[product].tables[table].columns})
+    st.write_text(st.asset_dir(film, "source_video") / "probe.json",
+                  _json.dumps({"fps": 24.0, "duration_s": 4.0, "width": 64, "height": 36, "frame_count": 96}))
+    st.write_parquet(st.asset_dir(film, "shots") / "shots.parquet", pd.DataFrame(
+        {"film": [film, film], "shot_id": [0, 1], "start_frame": [0, 48], "end_frame": [47, 95],
+         "start_time": [0.0, 2.0], "end_time": [1.96, 3.96]}))
+    st.write_parquet(st.asset_dir(film, "shots") / "transitions.parquet", empty("shots", "transitions"))
+    st.write_text(st.asset_dir(film, "audio") / "audio.json", _json.dumps({"has_audio": False}))
+    st.write_text(st.asset_dir(film, "vocals") / "vocals.json", _json.dumps({"has_audio": False}))
+    st.write_parquet(st.asset_dir(film, "diarization") / "segments.parquet", empty("diarization", "segments"))
+    for table in ("tracks", "actions"):
+        st.write_parquet(st.asset_dir(film, "motion") / f"{table}.parquet", empty("motion", table))
+    st.write_parquet(st.asset_dir(film, "effects_catalog") / "effects.parquet", empty("effects_catalog", "effects"))
+    st.write_parquet(st.asset_dir(film, "shot_structure") / "shot_structure.parquet",
+                     empty("shot_structure", "shot_structure"))
+    st.write_parquet(st.asset_dir(film, "characters") / "index.parquet", empty("characters", "index"))
+    st.write_parquet(st.asset_dir(film, "voice_features") / "voice_features.parquet",
+                     pd.DataFrame({"film": pd.Series(dtype="object"), "speaker": pd.Series(dtype="object")}))
+    return st, film
+
+
+def test_a_film_without_audio_or_faces_gets_empty_but_valid_multimodal_products_that_say_why(tmp_path):
+    from dagster import instance_for_test, materialize
+
+    from animproc.catalogue import PRODUCTS
+    from animproc_dagster.definitions import build_defs
+    from assets.multimodal import active_speakers, av_sync, character_voices
+    from partitions import add_film
+    from resources.film_config import FilmConfigResource
+    from resources.storage import StorageResource
+
+    st, film = _upstream_without_audio(tmp_path / "data")
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)))
+    with instance_for_test() as instance:
+        add_film(instance, film)
+        result = materialize([active_speakers, character_voices, av_sync], partition_key=film, instance=instance,
+                             resources=defs.resources)
+        assert result.success
+        notes = {e.asset_key.to_user_string(): e.materialization.metadata["note"].value
+                 for e in result.get_asset_materialization_events()}
+    assert notes == {"active_speakers": "the film has no audio", "character_voices": "the film has no audio",
+                     "av_sync": "the film has no audio"}
+    for product in ("active_speakers", "character_voices", "av_sync"):
+        for table, spec in PRODUCTS[product].tables.items():
+            frame = st.read_parquet(st.asset_dir(film, product) / spec.file)
+            assert spec.names == list(frame.columns)[:len(spec.names)], (product, table)
+            assert len(frame) == (1 if table in ("summary", "cuts") else 0), (product, table)
+    cuts = st.read_parquet(st.asset_dir(film, "av_sync") / "cuts.parquet")
+    assert cuts["nearest_beat_offset"].isna().all() and not cuts["on_beat"].any()  # the cut, with no beat to meet
+    summary = st.read_parquet(st.asset_dir(film, "av_sync") / "summary.parquet").iloc[0]
+    assert summary["share_on_beat"] == 0 and pd.isna(summary["av_offset_seconds"])
