@@ -44,7 +44,7 @@ def active_speakers(context: AssetExecutionContext, storage: StorageResource, ac
             skip = {f for a, b in dissolve_ranges(transitions) for f in range(a, b + 1)}
             with step.storage.local_copy(products.source_media()) as video:
                 scores, turns = find_active_speakers(
-                    video, fps_of(probe), n_steps * STEP, int(probe["width"]), int(probe["height"]), shots, segments,
+                    video, fps_of(probe), int(probe["width"]), int(probe["height"]), shots, segments,
                     audio, face_analyzer.model(step.config).detector, model, products.table("motion", "tracks"),
                     skip_frames=skip)
             note = ("no faces found" if scores.empty else "no speech found" if turns.empty

@@ -68,7 +68,7 @@ def test_the_face_whose_mouth_moves_with_the_voice_speaks_and_a_voice_no_mouth_f
     path, segments, loud = talking_clip
     audio = StepAudio(loud, speech_share(segments, 40), np.zeros((40, 10, 13), np.float32))
     shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [95]})
-    scores, turns = find_active_speakers(path, FPS, 4.0, 640, 360, shots, segments, audio,
+    scores, turns = find_active_speakers(path, FPS, 640, 360, shots, segments, audio,
                                          CenterFaceDetector(0.3, 640), EmbeddedActiveSpeaker())
     assert scores["track_id"].nunique() == 2
     left = int(scores.loc[scores["x0"].idxmin(), "track_id"])
@@ -152,7 +152,7 @@ def test_onnx_active_speaker_scores_every_step_of_a_track_through_windows(tmp_pa
     rng = np.random.default_rng(1)
     audio = StepAudio(loud, speech_share(segments, 40), rng.normal(0, 1, (40, 10, 13)).astype(np.float32))
     shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [95]})
-    scores, turns = find_active_speakers(path, FPS, 4.0, 640, 360, shots, segments, audio,
+    scores, turns = find_active_speakers(path, FPS, 640, 360, shots, segments, audio,
                                          CenterFaceDetector(0.3, 640), model)
     assert len(scores) >= 70 and scores["score"].between(0, 1).all() and scores["score"].std() > 0
     assert scores["mouth"].isna().all() and len(turns) == 2

@@ -13,6 +13,7 @@ correlation with the loudness envelope at the best lag within +-0.2 s, and zero 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,7 +198,7 @@ class ShotTracker:
         track.rows.append(row)
 
 
-def shot_of_frame(shots: pd.DataFrame) -> callable:
+def shot_of_frame(shots: pd.DataFrame) -> Callable[[int], int | None]:
     starts, ends, ids = (shots[c].to_numpy() for c in ("start_frame", "end_frame", "shot_id"))
 
     def lookup(frame: int) -> int | None:
@@ -310,7 +311,7 @@ def speech_turns(segments: pd.DataFrame, scores: pd.DataFrame, step: float = STE
                          "off_screen": "bool"})
 
 
-def find_active_speakers(video: str | Path, fps: float, duration: float, width: int, height: int,
+def find_active_speakers(video: str | Path, fps: float, width: int, height: int,
                          shots: pd.DataFrame, segments: pd.DataFrame, audio: StepAudio, detector, model,
                          motion_tracks: pd.DataFrame | None = None, skip_frames: set[int] = frozenset(),
                          step: float = STEP) -> tuple[pd.DataFrame, pd.DataFrame]:
