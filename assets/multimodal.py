@@ -19,7 +19,7 @@ GROUP = "multimodal"
 NO_AUDIO = "the film has no audio"
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["source_video", "shots", "audio", "vocals", "diarization",
+@film_asset(code_version="2", group_name=GROUP, deps=["source_video", "shots", "audio", "vocals", "diarization",
                                                       "motion"], kinds={"parquet"},
             description="Who speaks on screen: a speaking score for every face track every 0.1 s (mouth opening "
                         "or lower-face motion against the vocals' loudness, or an ASD model), and per diarized "
@@ -61,7 +61,7 @@ def active_speakers(context: AssetExecutionContext, storage: StorageResource, ac
             "turns_preview": MetadataValue.md(markdown_table(preview.round(3))), "seconds": step.seconds()})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["active_speakers", "audio", "voice_features", "characters",
+@film_asset(code_version="2", group_name=GROUP, deps=["active_speakers", "audio", "voice_features", "characters",
                                                       "identity_review"], kinds={"parquet", "wav"},
             description="Each diarized speaker mapped to a character (Hungarian assignment on on-screen speaking "
                         "evidence, or the reviewer's decision) with a confidence; every turn labelled on screen, "
@@ -115,7 +115,7 @@ def character_voices(context: AssetExecutionContext, storage: StorageResource):
             "seconds": step.seconds()})
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=["source_video", "audio", "vocals", "shots", "shot_structure",
+@film_asset(code_version="2", group_name=GROUP, deps=["source_video", "audio", "vocals", "shots", "shot_structure",
                                                       "motion", "effects_catalog", "active_speakers"],
             kinds={"parquet"},
             description="Music beats of the accompaniment stem against cuts (share on the beat vs by chance, per "

@@ -192,8 +192,11 @@ def test_speakers_map_to_the_character_they_are_seen_speaking_as_and_unseen_ones
     from animproc.multimodal.voices import assign_speakers
 
     turns = _asd_turns([(0, 2, "s0", "ava", 0.8), (3, 5, "s1", "bo", 0.7), (6, 8, "s0", "ava", 0.6),
-                        (9, 10, "s0", "bo", 0.3), (11, 12, "s2", None, 0.0), (13, 15, "s3", "ava", 0.4)])
+                        (9, 10, "s0", "bo", 0.3), (11, 12, "s2", None, 0.0), (13, 15, "s3", "ava", 0.4),
+                        (16, 18, "s4", None, 0.7)])
+    turns.loc[6, "off_screen"] = False  # s4 speaks on screen, on a track no character is named on
     mapping = assign_speakers(turns).set_index("speaker")
+    assert pd.isna(mapping.loc["s4", "character"]) and "no character is named on" in mapping.loc["s4", "reason"]
     assert mapping.loc["s0", "character"] == "ava" and mapping.loc["s1", "character"] == "bo"
     assert 0.5 < mapping.loc["s0", "confidence"] < 1 and mapping.loc["s1", "confidence"] > 0.5
     assert pd.isna(mapping.loc["s2", "character"]) and "never seen speaking" in mapping.loc["s2", "reason"]

@@ -7,8 +7,8 @@ face and the frame before it; a shot's tracks are scored when the shot ends and 
 frames or face crops pile up. The audio side (loudness of the vocals stem, the share of each step inside a
 diarized turn, MFCCs for models that hear) is read block by block into per-step arrays.
 
-The embedded model's score: the mouth's activity (its opening above the track's closed level, from the face
-mesh, or lower-face motion energy where the mesh fits no face), averaged over half a second, raised by its
+The embedded model's score: the mouth's activity (how much its opening varies, from the face mesh, or
+lower-face motion energy where the mesh fits no face), averaged over half a second, raised by its
 correlation with the loudness envelope at the best lag within +-0.2 s, and zero outside speech."""
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ MFCC_PER_STEP, N_MFCC = 10, 13
 MIN_FACE_PX = 12  # smaller faces show no mouth to read
 SPEAKING_FLOOR = 0.2  # a turn whose best track scores below this is spoken off screen
 MIN_COVERAGE = 0.3  # a track must be on screen for this share of a turn to be its speaker
-OPENING_REF, ENERGY_REF = 0.01, 1.5  # mouth activity 1.0: opened by 1 % of the face height / lower-face energy
+OPENING_REF, ENERGY_REF = 0.01, 1.5  # mouth activity 1.0: opening spread 1 % of the face height / lower-face energy
+MESH_PRESENCE = 0.1
 SCORE_COLUMNS = ["track_id", "t", "score"]
 TURN_COLUMNS = ["turn_id", "start", "end", "speaker", "best_track", "character", "score", "margin", "off_screen"]
 
@@ -123,16 +124,21 @@ def lagged_correlation(x: np.ndarray, y: np.ndarray, half_window: int, max_lag: 
 
 
 def mouth_activity(visual: np.ndarray) -> np.ndarray:
-    """How open or active the mouth is per step, 0 (closed, the track's own closed level) to about 1: the
-    mesh's opening where it fits the face for most of the track, else lower-face motion energy."""
+    """How much the mouth moves per step, 0 (still, open or shut) to about 1: the spread of the face mesh's
+    opening over the surrounding half second where the mesh fits the face for most of the track (its
+    presence score runs low on dark or bearded faces whose mouths it still follows, so the bar is low), else
+    lower-face motion energy above the track's own still level. Speech opens and closes the mouth; a mouth
+    held open is not speaking."""
     opening, presence, lower, upper = visual[:, 0], visual[:, 1], visual[:, 2], visual[:, 3]
-    fitted = (presence >= 0.5) & np.isfinite(opening)
+    fitted = (presence >= MESH_PRESENCE) & np.isfinite(opening)
     if fitted.mean() >= 0.5:
         steps = np.arange(len(opening))
-        signal, ref = np.interp(steps, steps[fitted], opening[fitted]), OPENING_REF
-    else:
-        signal, ref = np.maximum(lower - upper, 0.0), ENERGY_REF
-    return np.clip((signal - np.percentile(signal, 10)) / ref, 0, 1.5)
+        signal = np.interp(steps, steps[fitted], opening[fitted])
+        mean = uniform_filter1d(signal, 5, mode="nearest")
+        spread = np.sqrt(np.maximum(uniform_filter1d(signal * signal, 5, mode="nearest") - mean * mean, 0))
+        return np.clip(spread / OPENING_REF, 0, 1.5)
+    signal = np.maximum(lower - upper, 0.0)
+    return np.clip((signal - np.percentile(signal, 10)) / ENERGY_REF, 0, 1.5)
 
 
 class EmbeddedActiveSpeaker:

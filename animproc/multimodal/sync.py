@@ -112,7 +112,7 @@ def av_offset(scores: pd.DataFrame, turns: pd.DataFrame, step: float = 0.1) -> t
     for t in turns[~turns["off_screen"].astype(bool)].itertuples():
         rows = scores[(scores["track_id"] == t.best_track)].sort_values("t")
         rows = rows[(rows["t"] >= t.start - MAX_OFFSET_STEPS * step) & (rows["t"] <= t.end + MAX_OFFSET_STEPS * step)]
-        if len(rows) > 2 * MAX_OFFSET_STEPS + 4 and rows["mouth"].notna().all():
+        if len(rows) >= 2 * MAX_OFFSET_STEPS + 4 and rows["mouth"].notna().all():
             pairs.append((rows["mouth"].to_numpy(float), rows["loudness"].to_numpy(float)))
     if not pairs:
         return None, 0.0

@@ -52,11 +52,13 @@ def assign_speakers(turns: pd.DataFrame, decisions: dict[str, str | None] | None
                 rows[speaker] = (None, confidence, f"unmapped: too little on-screen evidence ({reason})")
             else:
                 rows[speaker] = (str(character), confidence, reason)
+    on_unnamed = set(turns.loc[~turns["off_screen"].astype(bool) & turns["character"].isna(), "speaker"])
     for speaker in matrix.index:
         if speaker not in rows:
             seen = float(matrix.loc[speaker].sum())
-            rows[speaker] = (None, 0.0, "unmapped: never seen speaking on screen" if seen == 0 else
-                             "unmapped: the characters it is seen as fit other speakers better")
+            rows[speaker] = (None, 0.0, "unmapped: the characters it is seen as fit other speakers better" if seen
+                             else "unmapped: seen speaking only on tracks no character is named on"
+                             if speaker in on_unnamed else "unmapped: never seen speaking on screen")
     for speaker, character in (decisions or {}).items():
         if speaker in rows:
             rows[speaker] = (character, 1.0, f"reviewer: {character}" if character else "reviewer: no character")
