@@ -76,7 +76,8 @@ def character_voices(context: AssetExecutionContext, storage: StorageResource):
         decisions = dict((review.decisions.get("voices") or {}) if review else {})
         known = set(products.table("characters", "index")["character"])
         decisions = {s: (d.get("character") if isinstance(d, dict) else d) for s, d in decisions.items()}
-        decisions = {s: c for s, c in decisions.items() if c is None or c in known}
+        ignored = sorted(s for s, c in decisions.items() if c is not None and c not in known)
+        decisions = {s: c for s, c in decisions.items() if s not in ignored}
         mapping = v.assign_speakers(asd_turns, decisions)
         embeddings, wav = {}, None
         if products.json("audio", "info")["has_audio"] and len(asd_turns):
@@ -105,6 +106,7 @@ def character_voices(context: AssetExecutionContext, storage: StorageResource):
             note = ("the film has no audio" if wav is None else "no speech found" if turns.empty else
                     f"{int(mapping['character'].notna().sum())} of {len(mapping)} speakers mapped")
             out.json("info", {"note": note, "reviewed_speakers": sorted(decisions),
+                              "ignored_decisions": {sp: "names no character of this film" for sp in ignored},
                               "voice_profiles": {c: {"enrolled_turns": int(((turns["character"] == c)
                                                                           & (turns["source"] == "on_screen")).sum()),
                                                      "features": profile_rows.get(c, [])} for c in profiles}})
