@@ -141,6 +141,27 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
         "scores.parquet", "character:string checkpoint:string prompt:string seed:int image:string faces:int "
                           "identity:float clip_score:float sharpness:float corrupt:bool")},
         files={"summary": "summary.json"}),
+    Product("active_speakers", tables={
+        "scores": _table("scores.parquet", "track_id:int t:float score:float shot_id:int character:string "
+                                           "motion_track:string x0:float y0:float x1:float y1:float mouth:float "
+                                           "loudness:float", open=True),
+        "turns": _table("turns.parquet", "turn_id:int start:float end:float speaker:string best_track:int "
+                                         "character:string score:float margin:float off_screen:bool")},
+        files={"info": "info.json"}),
+    Product("character_voices", tables={
+        "mapping": _table("mapping.parquet", "speaker:string character:string confidence:float reason:string"),
+        "turns": _table("turns.parquet", "turn_id:int start:float end:float speaker:string character:string "
+                                         "confidence:float source:string"),
+        "clips": _table("clips.parquet", "character:string turn_id:int start:float end:float path:string "
+                                         "source:string", open=True)},
+        files={"info": "info.json"}),
+    Product("av_sync", tables={
+        "beats": _table("beats.parquet", "t:float"),
+        "cuts": _table("cuts.parquet", "shot_index:int t:float nearest_beat_offset:float on_beat:bool"),
+        "events": _table("events.parquet", "t:float kind:string offset:float"),
+        "summary": _table("summary.parquet", "share_on_beat:float share_by_chance:float av_offset_seconds:float "
+                                             "av_offset_confidence:float")},
+        files={"info": "info.json"}),
 ]}
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from animproc.identity.faces import FaceRecord
     from animproc.image.faces import Face
     from animproc.instances.segment import Proposal
+    from animproc.multimodal.active_speaker import StepAudio
     from animproc.temporal.actions import ActionSegment, TrackSample
     from animproc.training.captions import CaptionFacts
     from animproc.video.shots import ShotDetector
@@ -148,3 +149,17 @@ class ImageGenerator(Protocol):
     def use(self, checkpoint: str | None) -> None: ...
 
     def __call__(self, prompt: str, seed: int, steps: int, size: int) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ActiveSpeakerModel(Protocol):
+    """Who speaks on screen, one face track at a time. `visual`: what the model reads from one face at one step
+    (a frame and the frame before it, the face box in the frame's pixels), one row per step; `scores`: a
+    track's rows [T, ...] and the audio at the same steps -> a speaking score 0-1 per step [T]."""
+
+    name: str
+
+    def visual(self, frame_bgr: np.ndarray, previous_bgr: np.ndarray,
+               box: tuple[float, float, float, float]) -> np.ndarray: ...
+
+    def scores(self, visual: np.ndarray, audio: StepAudio) -> np.ndarray: ...

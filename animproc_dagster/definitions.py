@@ -15,7 +15,9 @@ from assets.identities import characters, faces, identity_clusters, identity_rev
 from assets.identities import character_instances
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
 from assets.temporal import effects_catalog, motion, shot_structure
+from assets.multimodal import active_speakers, av_sync, character_voices
 from resources.action_recognizer import ActionRecognizerResource
+from resources.active_speaker import ActiveSpeakerResource
 from resources.diarizer import DiarizerResource
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
@@ -34,7 +36,8 @@ from resources.image_generator import ImageGeneratorResource
 ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_review, instances_filtered,
           instances_inpainted, faces, identity_clusters, identity_review, characters,
           pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features,
-          character_instances, captions, lora_dataset, lora_evaluation]
+          character_instances, captions, lora_dataset, lora_evaluation,
+          active_speakers, character_voices, av_sync]
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,
@@ -45,7 +48,8 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
                pose_estimator: PoseEstimatorResource | None = None,
                action_recognizer: ActionRecognizerResource | None = None,
                zero_shot: ZeroShotResource | None = None, captioner: CaptionerResource | None = None,
-               image_generator: ImageGeneratorResource | None = None) -> Definitions:
+               image_generator: ImageGeneratorResource | None = None,
+               active_speaker: ActiveSpeakerResource | None = None) -> Definitions:
     """The code location with the given resources (defaults: from environment variables)."""
     return Definitions(
         assets=ASSETS,
@@ -68,6 +72,7 @@ def build_defs(storage: StorageResource | None = None, film_config: FilmConfigRe
             "zero_shot": zero_shot or ZeroShotResource(),
             "captioner": captioner or CaptionerResource(),
             "image_generator": image_generator or ImageGeneratorResource(),
+            "active_speaker": active_speaker or ActiveSpeakerResource(),
         },
     )
 

@@ -81,6 +81,9 @@ PLACEMENTS: dict[str, Placement] = {  # step (op) name -> placement; pipeline or
     "captions": _gpu(),  # Qwen2-VL
     "lora_dataset": _cpu("2", "4Gi"),
     "lora_evaluation": _gpu(memory="24Gi"),  # Stable Diffusion with each LoRA checkpoint
+    "active_speakers": _gpu(),  # face detection + face mesh or an ASD model at 10 steps a second
+    "character_voices": _cpu("1", "2Gi"),
+    "av_sync": _cpu("1", "2Gi"),  # beat tracking on the accompaniment stem
 }
 
 

@@ -25,7 +25,8 @@ NOT_MODELS = {"StorageResource", "FilmConfigResource"}
 BACKEND_VARS = ["ANIMPROC_SHOT_DETECTOR", "ANIMPROC_DIARIZER", "ANIMPROC_SEPARATOR", "ANIMPROC_SEGMENTER",
                 "ANIMPROC_INPAINTER", "ANIMPROC_FACE_ANALYZER", "ANIMPROC_OPTICAL_FLOW", "ANIMPROC_POSE_ESTIMATOR",
                 "ANIMPROC_RTMPOSE_MODEL", "ANIMPROC_ACTION_RECOGNIZER", "ANIMPROC_ZERO_SHOT", "ANIMPROC_CLIP_MODEL",
-                "ANIMPROC_CAPTIONER", "ANIMPROC_QWEN2VL_MODEL", "ANIMPROC_BASE_MODEL"]
+                "ANIMPROC_CAPTIONER", "ANIMPROC_QWEN2VL_MODEL", "ANIMPROC_BASE_MODEL",
+                "ANIMPROC_ACTIVE_SPEAKER"]
 PROTOCOLS = {obj for _, obj in inspect.getmembers(animproc.models, inspect.isclass)
              if getattr(obj, "_is_protocol", False) and obj.__module__ == "animproc.models"}
 
@@ -45,7 +46,7 @@ def _public_methods(cls: type) -> set[str]:
 
 
 def test_there_is_a_resource_for_every_model_family():
-    assert len(_model_resources()) == 12
+    assert len(_model_resources()) == 13
     returned = {typing.get_type_hints(cls.model)["return"] for cls in _model_resources()}
     assert returned == PROTOCOLS - {animproc.models.FaceDetector}  # the detector comes with the face analyzer
 
@@ -88,6 +89,7 @@ def test_backends_that_judge_nothing_leave_effects_unconfirmed():
 
 def test_a_missing_model_path_is_a_model_error_for_every_family_that_needs_one():
     from resources.action_recognizer import ActionRecognizerResource
+    from resources.active_speaker import ActiveSpeakerResource
     from resources.diarizer import DiarizerResource
     from resources.face_analyzer import FaceAnalyzerResource
     from resources.inpainter import InpainterResource
@@ -98,6 +100,7 @@ def test_a_missing_model_path_is_a_model_error_for_every_family_that_needs_one()
     from resources.zero_shot import ZeroShotResource
 
     for resource in [ActionRecognizerResource(backend="torchvision", checkpoint=None),
+                     ActiveSpeakerResource(backend="onnx", model_path=None),
                      DiarizerResource(backend="pyannote", pyannote_pipeline=None),
                      FaceAnalyzerResource(backend="insightface", insightface_pack=None),
                      InpainterResource(backend="lama", lama_model=None), InpainterResource(backend="sd", sd_model=None),

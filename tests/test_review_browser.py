@@ -83,6 +83,7 @@ def test_keyboard_and_batch_review_in_chromium_drives_the_filtered_run(tmp_path,
 def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_path):
     """Rename a cluster, merge two, split faces into a new cluster, move a face to noise, undo a move: the
     saved file holds exactly that, and `characters` puts each instance where the review said."""
+    from dagster import AssetSelection
     from playwright.sync_api import expect
 
     from animproc.review.sources import identities_source
@@ -133,8 +134,9 @@ def test_identity_review_in_chromium_renames_merges_splits_moves_and_undoes(tmp_
     with instance_for_test() as inst:
         add_film(inst, "demo")
         job = defs.resolve_job_def("identities_reviewed")  # the demo film has no video: leave out the temporal
-        keys = [k for k in job.asset_layer.executable_asset_keys  # (and character_instances, which reads motion)
-                if k.to_user_string() not in (*REVIEW_READERS, "character_instances")]
+        graph = defs.resolve_asset_graph()  # assets and what reads them (the multimodal ones)
+        need_video = AssetSelection.assets(*REVIEW_READERS).downstream().resolve(graph)
+        keys = [k for k in job.asset_layer.executable_asset_keys if k not in need_video]
         assert job.execute_in_process(instance=inst, partition_key="demo", asset_selection=keys).success
     index = st.read_parquet(st.asset_dir("demo", "characters") / "index.parquet")
     instances = index[index["kind"] == "instance"].groupby("character")["id"].apply(set).to_dict()

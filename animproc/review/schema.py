@@ -111,10 +111,16 @@ def character_folder(key: str, cluster: dict) -> str:
     return (cluster.get("name") or f"character_{key}").strip()
 
 
+class VoiceDecision(_Strict):
+    """A reviewer's speaker -> character mapping (character None: the voice is no character's)."""
+    character: Name | None = None
+
+
 class IdentityDecisions(_Strict):
     faces: dict[Key, Key] = Field(default_factory=dict)  # face id -> cluster key (or "noise")
     clusters: dict[Key, ClusterDecision] = Field(default_factory=dict)
     instances: dict[Key, Key] = Field(default_factory=dict)  # kept instance id -> cluster key (or "none")
+    voices: dict[Key, VoiceDecision] = Field(default_factory=dict)  # diarization speaker -> its character
 
     @model_validator(mode="after")
     def _folders(self) -> IdentityDecisions:
@@ -200,4 +206,6 @@ def validate_review(doc: Any, where: str, film: str, kind: str) -> tuple[ReviewD
                      "clusters": {k: c.model_dump(exclude_unset=True) for k, c in ident.clusters.items()}}
         if ident.instances:  # absent when none: older reviews keep their decision version
             decisions["instances"] = dict(ident.instances)
+        if ident.voices:
+            decisions["voices"] = {k: v.model_dump() for k, v in ident.voices.items()}
     return top, decisions, extra

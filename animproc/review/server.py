@@ -29,7 +29,7 @@ from animproc.review.labels import (FORMAT, Review, ReviewFileError, VersionConf
 from animproc.review.schema import decode_json
 from animproc.storage import Storage
 
-MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".webp"}
+MEDIA_TYPES = {".png", ".jpg", ".jpeg", ".webp", ".wav"}
 MAX_BODY = 32 * 1024 * 1024
 
 
@@ -43,6 +43,7 @@ class ReviewSource:
     items: Callable[[], list[dict]]
     sections: dict[str, Callable[[], list[dict]]] = field(default_factory=dict)
     actions: dict[str, Callable[[dict], dict]] = field(default_factory=dict)  # POST api/{name}: body -> answer
+    context: Callable[[], dict] | None = None  # more the page shows beside the items (api/context)
 
 
 class NothingToReview(AnimprocError):
@@ -238,6 +239,9 @@ class ReviewServer:
                                                       "items": items[offset:offset + limit]})
                 if rest == "api/all":
                     return self._json(HTTPStatus.OK, {"total": len(items), "items": items})
+                if rest == "api/context":
+                    context = server.sources[kind].context
+                    return self._json(HTTPStatus.OK, context() if context else {})
                 section = server.sources[kind].sections.get(rest.removeprefix("api/"))
                 if rest.startswith("api/") and section is not None:
                     listed = section()

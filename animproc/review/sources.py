@@ -145,7 +145,8 @@ def identities_source(storage: Storage, film: str) -> ReviewSource:
 
     return ReviewSource("identities", f"Identities of {film}", items,
                         sections={"instances": lambda: unnamed_instance_items(products)},
-                        actions={"few_shot": lambda body: few_shot_suggestions(products, body)})
+                        actions={"few_shot": lambda body: few_shot_suggestions(products, body)},
+                        context=lambda: identity_voices(products))
 
 
 def few_shot_suggestions(products: FilmProducts, body: dict) -> dict:
@@ -204,3 +205,27 @@ def unnamed_instance_items(products: FilmProducts) -> list[dict]:
                       "time": _finite(getattr(r, "time", math.nan), 3), "suggested": cluster,
                       "suggested_by": source, "confidence": confidence})
     return items
+
+
+def identity_voices(products: FilmProducts) -> dict:
+    """The voices panel of the identity page: each diarized speaker with the character `character_voices`
+    mapped it to, why, and its voice clips (paths under the film folder), and the characters to choose from.
+    Empty before `character_voices` exists."""
+    mapping = products.optional_table("character_voices", "mapping")
+    if mapping is None:
+        return {"speakers": [], "characters": []}
+    clips = products.table("character_voices", "clips")
+    turns = products.table("character_voices", "turns")
+    speaker_of = dict(zip(turns["turn_id"], turns["speaker"]))
+    folder = "character_voices"
+    speakers = []
+    for r in mapping.itertuples():
+        own = clips[clips["turn_id"].map(speaker_of) == r.speaker]
+        speakers.append({"speaker": r.speaker, "character": _text_or_none(r.character),
+                         "sample": f"diarization/voice_samples/{r.speaker}.wav",
+                         "confidence": _finite(r.confidence) or 0.0, "reason": _text_or_none(r.reason),
+                         "clips": [{"path": f"{folder}/{c.path}", "start": _finite(c.start, 2),
+                                    "end": _finite(c.end, 2)} for c in own.itertuples()]})
+    index = products.optional_table("characters", "index")
+    names = sorted(set(index["character"]) if index is not None else set())
+    return {"speakers": speakers, "characters": names}

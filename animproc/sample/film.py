@@ -1,6 +1,7 @@
 """A short synthetic film with known answers: 3D-shaded characters, several shots, hard cuts, a fade
 through black, a dissolve, a pan and a zoom, characters entering and leaving, and a dialogue track in
-which each character speaks with its own voice. The ground truth is written beside it."""
+which each character speaks with its own voice while its mouth opens and closes with it (one line is spoken
+off screen). The ground truth is written beside it, per speech turn too."""
 from __future__ import annotations
 
 import json
@@ -226,7 +227,8 @@ def shot_list() -> list[ShotSpec]:
 
 
 SPEECH = [("ava", 0.5, 2.6), ("bo", 3.1, 5.4), ("cy", 6.5, 9.8), ("ava", 12.0, 14.0), ("bo", 20.0, 23.2),
-          ("ava", 26.6, 28.6), ("cy", 29.1, 31.4), ("bo", 32.8, 34.9), ("ava", 35.4, 37.3)]
+          ("ava", 26.6, 28.6), ("cy", 29.1, 31.4), ("bo", 32.8, 34.9), ("ava", 35.4, 37.3),
+          ("cy", 23.6, 24.7)]  # the last: cy speaks off screen over bo's silent close shot
 FADE_OUT, BLACK, FADE_IN, DISSOLVE = (17.0, 18.0), (18.0, 18.5), (18.5, 19.5), (25.0, 26.0)
 DURATION = 38.0
 
@@ -297,6 +299,18 @@ def _dialogue(duration: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     rng = np.random.default_rng(7)
     mix += rng.normal(0, 0.003, n)  # room tone
     return np.clip(mix, -1, 1).astype(np.float32), envelopes
+
+
+def speech_turns(on_screen: list[dict]) -> list[dict]:
+    """The truth per speech turn, in time order: who speaks and whether the speaker's face is on screen for
+    most of the turn (an off-screen voice otherwise)."""
+    turns = []
+    for k, (name, start, end) in enumerate(sorted(SPEECH, key=lambda s: s[1])):
+        frames = on_screen[_frame_index(start):_frame_index(end)]
+        seen = sum(any(c["name"] == name for c in f["characters"]) for f in frames)
+        turns.append({"turn_id": k, "speaker": name, "start": start, "end": end,
+                      "on_screen": seen >= len(frames) / 2})
+    return turns
 
 
 def _frame_index(t: float) -> int:
@@ -396,7 +410,7 @@ def render_sample_film(out: str | Path) -> dict:
                 frame, visible = frame * 0, []
             elif FADE_IN[0] <= t < FADE_IN[1]:
                 frame = frame * ((t - FADE_IN[0]) / (FADE_IN[1] - FADE_IN[0]))
-            on_screen.append({"frame": i, "characters": visible})
+            on_screen.append({"frame": i, "characters": [{**c, "mouth": mouth[c["name"]]} for c in visible]})
             vf = av.VideoFrame.from_ndarray(np.clip(frame, 0, 255).astype(np.uint8), format="bgr24")
             for packet in vs.encode(vf):
                 container.mux(packet)
@@ -414,6 +428,7 @@ def render_sample_film(out: str | Path) -> dict:
             container.mux(packet)
     tmp.replace(out)
     truth["on_screen"] = on_screen
+    truth["turns"] = speech_turns(on_screen)
     truth["film"] = out.name
     out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1))
     rttm = "".join(f"SPEAKER {out.stem} 1 {s:.3f} {e - s:.3f} <NA> <NA> {n} <NA> <NA>\n" for n, s, e in SPEECH)

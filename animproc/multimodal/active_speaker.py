@@ -1,0 +1,334 @@
+"""Who speaks on screen: a speaking score for every face track at every step (0.1 s), and per speech turn the
+track that speaks it, or `off_screen` when no face on screen does.
+
+One streaming decode pass: at each step the faces are found (the face resource's detector), linked into
+tracks within the shot (Hungarian on box overlap), and the active-speaker model reads what it needs from each
+face and the frame before it; a shot's tracks are scored when the shot ends and then dropped, so no film's
+frames or face crops pile up. The audio side (loudness of the vocals stem, the share of each step inside a
+diarized turn, MFCCs for models that hear) is read block by block into per-step arrays.
+
+The embedded model's score: the mouth's activity (how much its opening varies, from the face mesh, or
+lower-face motion energy where the mesh fits no face), averaged over half a second, raised by its
+correlation with the loudness envelope at the best lag within +-0.2 s, and zero outside speech."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import uniform_filter1d
+from scipy.optimize import linear_sum_assignment
+
+from animproc.image.boxes import box_iou
+from animproc.multimodal.mouth import FaceMesh, mesh_model_path, mouth_features
+from animproc.temporal.tracks import path_boxes
+
+STEP = 0.1
+MAX_LAG = 2  # steps: the voice may lead or trail the mouth by up to 0.2 s
+MFCC_PER_STEP, N_MFCC = 10, 13
+MIN_FACE_PX = 12  # smaller faces show no mouth to read
+SPEAKING_FLOOR = 0.2  # a turn whose best track scores below this is spoken off screen
+MIN_COVERAGE = 0.3  # a track must be on screen for this share of a turn to be its speaker
+OPENING_REF, ENERGY_REF = 0.01, 1.5  # mouth activity 1.0: opening spread 1 % of the face height / lower-face energy
+MESH_PRESENCE = 0.1
+SCORE_COLUMNS = ["track_id", "t", "score"]
+TURN_COLUMNS = ["turn_id", "start", "end", "speaker", "best_track", "character", "score", "margin", "off_screen"]
+
+
+@dataclass
+class StepAudio:
+    """The audio at each step: loudness 0-1 (of the film's loud speech), the share of the step inside a
+    diarized speech turn, and MFCCs [T, 10, 13] at 100 frames a second for models that hear."""
+
+    loudness: np.ndarray
+    speech: np.ndarray
+    mfcc: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.loudness)
+
+    def at(self, steps: np.ndarray) -> StepAudio:
+        steps = np.clip(steps, 0, len(self) - 1)
+        return StepAudio(self.loudness[steps], self.speech[steps], self.mfcc[steps])
+
+
+def speech_share(segments: pd.DataFrame, n_steps: int, step: float = STEP) -> np.ndarray:
+    """The share of each step [k*step, (k+1)*step) covered by a diarized turn."""
+    share = np.zeros(n_steps, np.float32)
+    starts = np.arange(n_steps) * step
+    for start, end in zip(segments["start"], segments["end"]):
+        share = np.maximum(share, np.clip((np.minimum(starts + step, end) - np.maximum(starts, start)) / step, 0, 1))
+    return np.round(share, 4).astype(np.float32)
+
+
+def silent_audio(n_steps: int) -> StepAudio:
+    return StepAudio(np.zeros(n_steps, np.float32), np.zeros(n_steps, np.float32),
+                     np.zeros((n_steps, MFCC_PER_STEP, N_MFCC), np.float32))
+
+
+def audio_steps(path: str | Path, n_steps: int, segments: pd.DataFrame, step: float = STEP) -> StepAudio:
+    """Per-step loudness and MFCCs of an audio file read a few seconds at a time (downmixed to mono)."""
+    import librosa
+    import soundfile as sf
+
+    rms = np.zeros(n_steps, np.float32)
+    mfcc = np.zeros((n_steps, MFCC_PER_STEP, N_MFCC), np.float32)
+    with sf.SoundFile(str(path)) as f:
+        rate = f.samplerate
+        per_step = int(round(rate * step))
+        hop = per_step // MFCC_PER_STEP
+        block_steps = 100
+        for first in range(0, n_steps, block_steps):
+            f.seek(min(first * per_step, f.frames))
+            block = f.read(block_steps * per_step, dtype="float32", always_2d=True).mean(axis=1)
+            count = min(block_steps, n_steps - first, len(block) // per_step)
+            if count <= 0:
+                break
+            frames = block[:count * per_step].reshape(count, per_step)
+            rms[first:first + count] = np.sqrt((frames ** 2).mean(axis=1))
+            coeffs = librosa.feature.mfcc(y=block[:count * per_step], sr=rate, n_mfcc=N_MFCC, hop_length=hop,
+                                          n_fft=int(2 ** np.ceil(np.log2(0.025 * rate))), center=False)
+            usable = min(coeffs.shape[1], count * MFCC_PER_STEP)
+            padded = np.zeros((N_MFCC, count * MFCC_PER_STEP), np.float32)
+            padded[:, :usable] = coeffs[:, :usable]
+            mfcc[first:first + count] = padded.T.reshape(count, MFCC_PER_STEP, N_MFCC)
+    speech = speech_share(segments, n_steps, step)
+    voiced = rms[speech > 0.5] if (speech > 0.5).any() else rms
+    ref = float(np.percentile(voiced, 95)) if len(voiced) else 0.0
+    loudness = np.clip(rms / ref, 0, 1) if ref > 0 else np.zeros_like(rms)
+    return StepAudio(loudness.astype(np.float32), speech, mfcc)
+
+
+def lagged_correlation(x: np.ndarray, y: np.ndarray, half_window: int, max_lag: int = MAX_LAG) -> np.ndarray:
+    """Per step, the largest Pearson correlation of x with y shifted by up to `max_lag` steps either way,
+    over a window of 2 * half_window + 1 steps (0 where either is flat)."""
+    size = 2 * half_window + 1
+    best = np.full(len(x), -1.0)
+    for lag in range(-max_lag, max_lag + 1):
+        shifted = np.roll(y, -lag)
+        if lag > 0:
+            shifted[-lag:] = y[-1]
+        elif lag < 0:
+            shifted[:-lag] = y[0]
+        mx, my = uniform_filter1d(x, size, mode="nearest"), uniform_filter1d(shifted, size, mode="nearest")
+        cov = uniform_filter1d(x * shifted, size, mode="nearest") - mx * my
+        vx = uniform_filter1d(x * x, size, mode="nearest") - mx * mx
+        vy = uniform_filter1d(shifted * shifted, size, mode="nearest") - my * my
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where((vx > 1e-4) & (vy > 1e-4), cov / np.sqrt(vx * vy), 0.0)
+        best = np.maximum(best, r)
+    return np.clip(best, -1, 1)
+
+
+def mouth_activity(visual: np.ndarray) -> np.ndarray:
+    """How much the mouth moves per step, 0 (still, open or shut) to about 1: the spread of the face mesh's
+    opening over the surrounding half second where the mesh fits the face for most of the track (its
+    presence score runs low on dark or bearded faces whose mouths it still follows, so the bar is low), else
+    lower-face motion energy above the track's own still level. Speech opens and closes the mouth; a mouth
+    held open is not speaking."""
+    opening, presence, lower, upper = visual[:, 0], visual[:, 1], visual[:, 2], visual[:, 3]
+    fitted = (presence >= MESH_PRESENCE) & np.isfinite(opening)
+    if fitted.mean() >= 0.5:
+        steps = np.arange(len(opening))
+        signal = np.interp(steps, steps[fitted], opening[fitted])
+        mean = uniform_filter1d(signal, 5, mode="nearest")
+        spread = np.sqrt(np.maximum(uniform_filter1d(signal * signal, 5, mode="nearest") - mean * mean, 0))
+        return np.clip(spread / OPENING_REF, 0, 1.5)
+    signal = np.maximum(lower - upper, 0.0)
+    return np.clip((signal - np.percentile(signal, 10)) / ENERGY_REF, 0, 1.5)
+
+
+class EmbeddedActiveSpeaker:
+    """Mouth opening from MediaPipe's face mesh (lower-face motion energy where it fits no face), correlated
+    with the voice's loudness. Offline, CPU, weights shipped with the mediapipe wheel."""
+
+    name = "embedded-facemesh"
+
+    def __init__(self, mesh_path: Path | None = None):
+        path = mesh_path or mesh_model_path()
+        self.mesh = FaceMesh(path) if path else None
+        if self.mesh is None:
+            self.name = "embedded-lower-face-energy"
+
+    def visual(self, frame_bgr, previous_bgr, box) -> np.ndarray:
+        return mouth_features(self.mesh, frame_bgr, previous_bgr, box)
+
+    def scores(self, visual: np.ndarray, audio: StepAudio) -> np.ndarray:
+        activity = mouth_activity(visual)
+        held = uniform_filter1d(activity, 5, mode="nearest")
+        r = lagged_correlation(activity, audio.loudness.astype(np.float64), half_window=10)
+        return np.clip(held * (0.6 + 0.6 * np.maximum(r, 0.0)), 0, 1) * np.clip(audio.speech, 0, 1)
+
+
+@dataclass
+class FaceTrack:
+    track_id: int
+    shot_id: int
+    steps: list[int] = field(default_factory=list)
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+
+
+class ShotTracker:
+    """Links a shot's faces step to step: Hungarian on box overlap with the tracks seen in the last half second."""
+
+    def __init__(self, shot_id: int, next_id: int, min_iou: float = 0.2, patience: int = 5):
+        self.shot_id, self.next_id, self.min_iou, self.patience = shot_id, next_id, min_iou, patience
+        self.tracks: list[FaceTrack] = []
+
+    def add(self, step: int, frame: int, faces: list[tuple[tuple, np.ndarray]]) -> None:
+        live = [t for t in self.tracks if step - t.steps[-1] <= self.patience]
+        taken: set[int] = set()
+        if live and faces:
+            iou = np.array([[box_iou(np.array(t.boxes[-1]), np.array(box)) for box, _ in faces] for t in live])
+            for i, j in zip(*linear_sum_assignment(-iou)):
+                if iou[i, j] >= self.min_iou:
+                    self._extend(live[i], step, frame, *faces[j])
+                    taken.add(j)
+        for j, face in enumerate(faces):
+            if j not in taken:
+                track = FaceTrack(self.next_id, self.shot_id)
+                self.next_id += 1
+                self.tracks.append(track)
+                self._extend(track, step, frame, *face)
+
+    @staticmethod
+    def _extend(track: FaceTrack, step: int, frame: int, box: tuple, row: np.ndarray) -> None:
+        track.steps.append(step)
+        track.frames.append(frame)
+        track.boxes.append(tuple(float(v) for v in box))
+        track.rows.append(row)
+
+
+def shot_of_frame(shots: pd.DataFrame) -> Callable[[int], int | None]:
+    starts, ends, ids = (shots[c].to_numpy() for c in ("start_frame", "end_frame", "shot_id"))
+
+    def lookup(frame: int) -> int | None:
+        k = int(np.searchsorted(starts, frame, side="right")) - 1
+        return int(ids[k]) if k >= 0 and frame <= ends[k] else None
+    return lookup
+
+
+def scan_face_tracks(video: str | Path, fps: float, n_steps: int, shots: pd.DataFrame, detector, model,
+                     skip_frames: set[int] = frozenset(), step: float = STEP):
+    """Yields each shot's face tracks when the shot ends, with the model's visual rows, from one decode pass."""
+    from animproc.media import open_media
+    from animproc.video.decode import frame_to_bgr
+
+    wanted = {int(round(k * step * fps)): k for k in range(n_steps)}
+    shot_at = shot_of_frame(shots.sort_values("start_frame"))
+    tracker: ShotTracker | None = None
+    next_id, previous = 0, None
+    with open_media(Path(video)) as container:
+        for index, frame in enumerate(container.decode(container.streams.video[0])):
+            if index not in wanted and index + 1 not in wanted:
+                continue
+            bgr = frame_to_bgr(frame)
+            if index in wanted and previous is not None and previous[0] == index - 1:
+                shot = shot_at(index)
+                if tracker is not None and tracker.shot_id != shot:
+                    yield tracker.tracks
+                    next_id, tracker = tracker.next_id, None
+                if shot is not None and index not in skip_frames:
+                    tracker = tracker or ShotTracker(shot, next_id)
+                    faces = [(f.box, model.visual(bgr, previous[1], f.box)) for f in detector(bgr)
+                             if f.height >= MIN_FACE_PX]
+                    tracker.add(wanted[index], index, faces)
+            previous = (index, bgr)
+    if tracker is not None:
+        yield tracker.tracks
+
+
+def motion_labels(track: FaceTrack, motion_tracks: pd.DataFrame | None, width: int, height: int,
+                  reach: int = 12) -> tuple[str | None, str | None]:
+    """The character label and motion track id of the `motion` track whose box holds this face most often."""
+    if motion_tracks is None or motion_tracks.empty:
+        return None, None
+    votes: Counter = Counter()
+    candidates = motion_tracks[motion_tracks["shot_id"] == track.shot_id]
+    paths = [(row.track_id, row.label, path_boxes(row.path)) for row in candidates.itertuples()]
+    for frame, (x0, y0, x1, y1) in zip(track.frames, track.boxes):
+        cx, cy = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height
+        for track_id, label, boxes in paths:
+            near = min(boxes, key=lambda fb: abs(fb[0] - frame), default=None)
+            if near is not None and abs(near[0] - frame) <= reach:
+                b = near[1]
+                if b[0] <= cx <= b[2] and b[1] <= cy <= b[3]:
+                    votes[(track_id, label)] += 1
+    if not votes:
+        return None, None
+    (track_id, label), _ = votes.most_common(1)[0]
+    return (None if label is None or pd.isna(label) else str(label)), str(track_id)
+
+
+def track_scores(tracks: list[FaceTrack], audio: StepAudio, model, motion_tracks: pd.DataFrame | None,
+                 width: int, height: int, step: float = STEP) -> pd.DataFrame:
+    """One row per track and step: the model's score, with the face box, the shot, the character the motion
+    track names and the mouth activity (for the audio-video offset)."""
+    frames = []
+    for track in tracks:
+        steps = np.array(track.steps)
+        visual = np.stack(track.rows)
+        heard = audio.at(steps)
+        score = np.clip(np.asarray(model.scores(visual, heard), np.float64).reshape(-1), 0, 1)
+        mouth = mouth_activity(visual) if visual.shape[1] == 4 else np.full(len(steps), np.nan)
+        character, motion_track = motion_labels(track, motion_tracks, width, height)
+        boxes = np.array(track.boxes)
+        frames.append(pd.DataFrame({
+            "track_id": track.track_id, "t": np.round(steps * step, 3), "score": np.round(score, 4),
+            "shot_id": track.shot_id, "character": character, "motion_track": motion_track,
+            "x0": boxes[:, 0], "y0": boxes[:, 1], "x1": boxes[:, 2], "y1": boxes[:, 3],
+            "mouth": np.round(mouth, 4), "loudness": np.round(heard.loudness, 4)}))
+    return pd.concat(frames, ignore_index=True) if frames else empty_scores()
+
+
+def empty_scores() -> pd.DataFrame:
+    return pd.DataFrame({"track_id": pd.Series(dtype="int64"), "t": pd.Series(dtype="float64"),
+                         "score": pd.Series(dtype="float64"), "shot_id": pd.Series(dtype="int64"),
+                         "character": pd.Series(dtype="object"), "motion_track": pd.Series(dtype="object"),
+                         **{c: pd.Series(dtype="float64") for c in ("x0", "y0", "x1", "y1", "mouth", "loudness")}})
+
+
+def speech_turns(segments: pd.DataFrame, scores: pd.DataFrame, step: float = STEP) -> pd.DataFrame:
+    """Per diarized turn: the track with the highest mean score over the turn's steps (among tracks on
+    screen for at least `MIN_COVERAGE` of it), its score, its margin over the next, and `off_screen` when
+    none reaches `SPEAKING_FLOOR`."""
+    rows = []
+    for turn_id, seg in enumerate(segments.sort_values("start").itertuples()):
+        first, last = int(np.floor(seg.start / step + 1e-6)), int(np.ceil(seg.end / step - 1e-6))
+        span = max(last - first, 1)
+        inside = scores[(scores["t"] >= first * step - 1e-6) & (scores["t"] < last * step - 1e-6)]
+        means = [(float(g["score"].mean()), int(tid), g["character"].iloc[0]) for tid, g in inside.groupby("track_id")
+                 if len(g) >= MIN_COVERAGE * span]
+        means.sort(key=lambda m: -m[0])
+        best = means[0] if means else (0.0, None, None)
+        margin = best[0] - (means[1][0] if len(means) > 1 else 0.0)
+        off = best[0] < SPEAKING_FLOOR
+        rows.append({"turn_id": turn_id, "start": float(seg.start), "end": float(seg.end), "speaker": str(seg.speaker),
+                     "best_track": None if off else best[1], "character": None if off else best[2],
+                     "score": round(best[0], 4), "margin": round(margin, 4), "off_screen": off})
+    table = pd.DataFrame(rows, columns=TURN_COLUMNS)
+    return table.astype({"turn_id": "int64", "start": "float64", "end": "float64", "speaker": "object",
+                         "best_track": "Int64", "character": "object", "score": "float64", "margin": "float64",
+                         "off_screen": "bool"})
+
+
+def find_active_speakers(video: str | Path, fps: float, width: int, height: int,
+                         shots: pd.DataFrame, segments: pd.DataFrame, audio: StepAudio, detector, model,
+                         motion_tracks: pd.DataFrame | None = None, skip_frames: set[int] = frozenset(),
+                         step: float = STEP) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `scores` and `turns` tables of a film (see the module's docstring)."""
+    n_steps = len(audio)
+    parts = [track_scores(tracks, audio, model, motion_tracks, width, height, step)
+             for tracks in scan_face_tracks(video, fps, n_steps, shots, detector, model, skip_frames, step)]
+    parts = [p for p in parts if len(p)]
+    scores = pd.concat(parts, ignore_index=True) if parts else empty_scores()
+    return scores, speech_turns(segments, scores, step)
+
+
+def n_steps_of(duration: float, step: float = STEP) -> int:
+    return max(int(np.floor(duration / step + 1e-6)), 0)

@@ -1,0 +1,431 @@
+"""Active speakers, character voices and audio-video sync: the sample film's talking mouths and their truth,
+the core stages on small generated clips, and the model backends."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from media_helpers import write_video
+
+FPS = 24
+
+
+def test_sample_truth_has_an_off_screen_turn_and_mouths_open_only_while_their_character_speaks(sample_film):
+    _, truth = sample_film
+    turns = truth["turns"]
+    assert [t["on_screen"] for t in turns].count(False) == 1
+    assert [t["start"] for t in turns] == sorted(t["start"] for t in turns)
+    speaking = {(t["speaker"], f) for t in turns for f in range(round(t["start"] * FPS), round(t["end"] * FPS) + 1)}
+    opened = {(c["name"], f["frame"]) for f in truth["on_screen"] for c in f["characters"] if c["mouth"] > 0}
+    assert opened and opened <= speaking
+    for t in turns:
+        if t["on_screen"]:  # the speaker's mouth moves during its own turn
+            frames = truth["on_screen"][round(t["start"] * FPS):round(t["end"] * FPS)]
+            mouths = [c["mouth"] for f in frames for c in f["characters"] if c["name"] == t["speaker"]]
+            assert len(set(mouths)) >= 3
+
+
+def _two_faces_clip(path, seconds: float, talking: np.ndarray) -> None:
+    """Ava (left) and bo (right), head and shoulders; ava's mouth takes `talking[frame]` (0-3), bo's stays shut."""
+    import cv2
+
+    from animproc.sample.film import character_sprite
+
+    frames = []
+    for i in range(int(seconds * FPS)):
+        frame = np.full((360, 640, 3), (90, 120, 150), np.float32)
+        for name, left, mouth in (("ava", 60, int(talking[i])), ("bo", 360, 0)):
+            img, alpha, _ = character_sprite(name, mouth)
+            head = cv2.resize(img[:260], (252, 156)), cv2.resize(alpha[:260], (252, 156))[..., None]
+            frame[40:196, left:left + 252] = frame[40:196, left:left + 252] * (1 - head[1]) + head[0] * head[1]
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8)[..., ::-1].copy())
+    write_video(path, frames, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def talking_clip(tmp_path_factory):
+    """A 4 s clip: ava speaks from 0.5 to 2.5 s (mouth opening and closing at about 4 Hz), then a voice no one
+    on screen speaks from 2.9 to 3.9 s."""
+    seconds = 4.0
+    t = np.arange(int(seconds * FPS)) / FPS
+    syllables = (np.sin(2 * np.pi * 4 * t) > -0.2) * (1 + 2 * (np.sin(2 * np.pi * 4 * t) > 0.5))
+    talking = np.where((t >= 0.5) & (t < 2.5), syllables, 0)
+    path = tmp_path_factory.mktemp("asd") / "two_faces.mp4"
+    _two_faces_clip(path, seconds, talking)
+    steps = np.arange(40) * 0.1
+    loud = np.array([talking[min(int(round(s * FPS)), len(talking) - 1)] / 3 for s in steps], np.float32)
+    loud[(steps >= 2.9) & (steps < 3.9)] = 0.7
+    segments = pd.DataFrame({"start": [0.5, 2.9], "end": [2.5, 3.9], "speaker": ["speaker_00", "speaker_01"]})
+    return path, segments, loud
+
+
+def test_the_face_whose_mouth_moves_with_the_voice_speaks_and_a_voice_no_mouth_follows_is_off_screen(talking_clip):
+    from animproc.image.faces import CenterFaceDetector
+    from animproc.multimodal.active_speaker import (EmbeddedActiveSpeaker, StepAudio, find_active_speakers,
+                                                     speech_share)
+
+    path, segments, loud = talking_clip
+    audio = StepAudio(loud, speech_share(segments, 40), np.zeros((40, 10, 13), np.float32))
+    shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [95]})
+    scores, turns = find_active_speakers(path, FPS, 640, 360, shots, segments, audio,
+                                         CenterFaceDetector(0.3, 640), EmbeddedActiveSpeaker())
+    assert scores["track_id"].nunique() == 2
+    left = int(scores.loc[scores["x0"].idxmin(), "track_id"])
+    spoken, off = turns.iloc[0], turns.iloc[1]
+    assert not spoken["off_screen"] and spoken["best_track"] == left and spoken["margin"] > 0.2
+    assert off["off_screen"] and pd.isna(off["best_track"])
+    silent = scores[(scores["t"] < 0.4)]
+    assert silent["score"].max() == 0.0  # no score outside speech
+
+
+def test_lagged_correlation_finds_a_mouth_that_leads_the_voice_by_two_steps():
+    from animproc.multimodal.active_speaker import lagged_correlation
+
+    rng = np.random.default_rng(0)
+    mouth = rng.random(80)
+    voice = np.roll(mouth, 2)
+    assert lagged_correlation(mouth, voice, half_window=10)[20:60].min() > 0.99
+    assert lagged_correlation(mouth, voice, half_window=10, max_lag=0)[20:60].mean() < 0.5
+    assert (lagged_correlation(np.zeros(80), voice, half_window=10) == 0).all()  # a still mouth correlates with nothing
+
+
+def test_step_audio_is_loud_where_the_voice_is_and_marks_the_diarized_steps(tmp_path):
+    import soundfile as sf
+
+    from animproc.multimodal.active_speaker import audio_steps
+
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    wav = np.where((t >= 1) & (t < 2), 0.5 * np.sin(2 * np.pi * 220 * t), 0.001 * np.sin(2 * np.pi * 50 * t))
+    sf.write(tmp_path / "v.flac", np.stack([wav, wav], 1), rate)
+    segments = pd.DataFrame({"start": [1.0], "end": [2.05], "speaker": ["a"]})
+    audio = audio_steps(tmp_path / "v.flac", 30, segments)
+    assert audio.loudness[11:19].min() > 0.9 and audio.loudness[:9].max() < 0.05
+    assert audio.speech[10:20].min() == 1.0 and audio.speech[20] == pytest.approx(0.5) and audio.speech[:10].max() == 0
+    assert audio.mfcc.shape == (30, 10, 13) and np.abs(audio.mfcc[15]).sum() > 0
+
+
+def test_turns_without_any_face_are_all_off_screen_and_keep_the_contract_columns():
+    from animproc.multimodal.active_speaker import TURN_COLUMNS, empty_scores, speech_turns
+
+    segments = pd.DataFrame({"start": [0.0, 2.0], "end": [1.0, 3.0], "speaker": ["a", "b"]})
+    turns = speech_turns(segments, empty_scores())
+    assert list(turns.columns) == TURN_COLUMNS and turns["off_screen"].all() and turns["best_track"].isna().all()
+    assert speech_turns(segments.iloc[:0], empty_scores()).empty
+
+
+def _random_asd_onnx(path):
+    """A random-weight model with Light-ASD's I/O: audio [1, 10T, 13], visual [1, T, 112, 112] -> logits [1, T]."""
+    import torch
+
+    class Asd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.visual = torch.nn.Conv2d(1, 4, 8, stride=8)
+            self.audio = torch.nn.Linear(13 * 10, 4)
+            self.head = torch.nn.Linear(8, 1)
+
+        def forward(self, audio, visual):
+            b, t = visual.shape[:2]
+            v = self.visual(visual.reshape(b * t, 1, 112, 112)).mean((2, 3)).reshape(b, t, 4)
+            a = self.audio(audio.reshape(b, t, 130))
+            return self.head(torch.cat([v, a], -1)).squeeze(-1)
+
+    torch.manual_seed(0)
+    torch.onnx.export(Asd().eval(), (torch.zeros(1, 50, 13), torch.zeros(1, 5, 112, 112)), str(path),
+                      input_names=["audio", "visual"], output_names=["logits"],
+                      dynamic_axes={"audio": {1: "ta"}, "visual": {1: "t"}, "logits": {1: "t"}}, dynamo=False)
+    return path
+
+
+def test_onnx_active_speaker_scores_every_step_of_a_track_through_windows(tmp_path, talking_clip):
+    from animproc.image.faces import CenterFaceDetector
+    from animproc.models import ActiveSpeakerModel
+    from animproc.multimodal.active_speaker import StepAudio, find_active_speakers, speech_share
+    from resources.active_speaker import ActiveSpeakerResource
+
+    model = ActiveSpeakerResource(backend="onnx", model_path=str(_random_asd_onnx(tmp_path / "asd.onnx"))).model()
+    model.window = 16  # tracks of 40 steps run in three windows
+    assert isinstance(model, ActiveSpeakerModel)
+    path, segments, loud = talking_clip
+    rng = np.random.default_rng(1)
+    audio = StepAudio(loud, speech_share(segments, 40), rng.normal(0, 1, (40, 10, 13)).astype(np.float32))
+    shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [95]})
+    scores, turns = find_active_speakers(path, FPS, 640, 360, shots, segments, audio,
+                                         CenterFaceDetector(0.3, 640), model)
+    assert len(scores) >= 70 and scores["score"].between(0, 1).all() and scores["score"].std() > 0
+    assert scores["mouth"].isna().all() and len(turns) == 2
+
+
+def test_onnx_active_speaker_refuses_a_missing_file_and_a_model_with_other_inputs(tmp_path):
+    import torch
+
+    from animproc.errors import ModelError
+    from resources.active_speaker import ActiveSpeakerResource
+
+    with pytest.raises(ModelError, match="ANIMPROC_ASD_MODEL"):
+        ActiveSpeakerResource(backend="onnx", model_path=None).model()
+    with pytest.raises(ModelError, match="not found"):
+        ActiveSpeakerResource(backend="onnx", model_path=str(tmp_path / "none.onnx")).model()
+    other = tmp_path / "other.onnx"
+    torch.onnx.export(torch.nn.Linear(4, 1), torch.zeros(1, 4), str(other), dynamo=False)
+    with pytest.raises(ModelError, match="other.onnx.*expected inputs"):
+        ActiveSpeakerResource(backend="onnx", model_path=str(other)).model()
+
+
+def test_embedded_active_speaker_reads_the_mouth_with_the_face_mesh():
+    from animproc.models import ActiveSpeakerModel
+    from resources.active_speaker import ActiveSpeakerResource
+
+    model = ActiveSpeakerResource(backend="embedded").model()
+    assert isinstance(model, ActiveSpeakerModel) and model.name == "embedded-facemesh"
+
+
+def _asd_turns(rows):
+    return pd.DataFrame([{"turn_id": k, "start": s, "end": e, "speaker": sp, "best_track": None if c is None else 1,
+                          "character": c, "score": sc, "margin": sc, "off_screen": c is None}
+                         for k, (s, e, sp, c, sc) in enumerate(rows)])
+
+
+def test_speakers_map_to_the_character_they_are_seen_speaking_as_and_unseen_ones_stay_unmapped():
+    from animproc.multimodal.voices import assign_speakers
+
+    turns = _asd_turns([(0, 2, "s0", "ava", 0.8), (3, 5, "s1", "bo", 0.7), (6, 8, "s0", "ava", 0.6),
+                        (9, 10, "s0", "bo", 0.3), (11, 12, "s2", None, 0.0), (13, 15, "s3", "ava", 0.4),
+                        (16, 18, "s4", None, 0.7)])
+    turns.loc[6, "off_screen"] = False  # s4 speaks on screen, on a track no character is named on
+    mapping = assign_speakers(turns).set_index("speaker")
+    assert pd.isna(mapping.loc["s4", "character"]) and "no character is named on" in mapping.loc["s4", "reason"]
+    assert mapping.loc["s0", "character"] == "ava" and mapping.loc["s1", "character"] == "bo"
+    assert 0.5 < mapping.loc["s0", "confidence"] < 1 and mapping.loc["s1", "confidence"] > 0.5
+    assert pd.isna(mapping.loc["s2", "character"]) and "never seen speaking" in mapping.loc["s2", "reason"]
+    assert pd.isna(mapping.loc["s3", "character"]) and "fit other speakers better" in mapping.loc["s3", "reason"]
+    reviewed = assign_speakers(turns, {"s3": "cy", "s0": None}).set_index("speaker")
+    assert reviewed.loc["s3", "character"] == "cy" and reviewed.loc["s3", "reason"].startswith("reviewer")
+    assert pd.isna(reviewed.loc["s0", "character"]) and reviewed.loc["s0", "confidence"] == 1.0
+
+
+def test_enrolled_voice_profiles_label_off_screen_turns_of_an_unmapped_voice_that_matches():
+    from animproc.multimodal.voices import assign_speakers, label_turns
+
+    turns = _asd_turns([(0, 2, "s0", "ava", 0.8), (3, 5, "s0", None, 0.0), (6, 8, "s1", None, 0.0),
+                        (9, 11, "s2", None, 0.0)])
+    ava, other = np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
+    near = np.array([0.95, 0.3, 0]) / np.linalg.norm([0.95, 0.3, 0])
+    labelled, profiles = label_turns(turns, assign_speakers(turns), {0: ava, 1: near, 2: near, 3: other})
+    assert list(labelled["source"]) == ["on_screen", "voice_match", "voice_match", "unmapped"]
+    assert list(labelled["character"][:3]) == ["ava"] * 3 and pd.isna(labelled["character"][3])
+    assert set(profiles) == {"ava"} and labelled["confidence"][1] < labelled["confidence"][0]
+
+
+def test_beats_of_a_click_track_put_cuts_on_the_beat_and_chance_is_the_share_of_time_near_one(tmp_path):
+    import soundfile as sf
+
+    from animproc.multimodal.sync import beats_and_onsets, chance_share, cut_table, onset_envelope
+
+    rate = 22050
+    music = np.zeros(12 * rate, np.float32)
+    for k in range(24):  # 120 bpm
+        start = int(k * 0.5 * rate)
+        music[start:start + 800] += np.hanning(800) * np.sin(np.arange(800) * 0.3)
+    sf.write(tmp_path / "acc.flac", np.stack([music, music], 1), rate)
+    beats, onsets = beats_and_onsets(onset_envelope(tmp_path / "acc.flac", block_seconds=5))
+    assert len(beats) >= 16 and np.median(np.diff(beats)) == pytest.approx(0.5, abs=0.03)
+    shots = pd.DataFrame({"shot_id": [0, 1, 2, 3], "start_time": [0.0, 3.0, 5.25, 8.0]})
+    cuts = cut_table(shots, beats)
+    assert list(cuts["shot_index"]) == [1, 2, 3] and list(cuts["on_beat"]) == [True, False, True]
+    assert chance_share(beats, 12.0) == pytest.approx(0.4, abs=0.05)
+    assert chance_share(np.zeros(0), 12.0) == 0.0
+
+
+def test_the_av_offset_is_the_lag_at_which_the_voice_follows_the_speaking_mouth():
+    from animproc.multimodal.sync import av_offset
+
+    rng = np.random.default_rng(3)
+    mouth = rng.random(120)
+    loud = np.roll(mouth, 3)  # the sound comes 0.3 s after the picture
+    scores = pd.DataFrame({"track_id": 7, "t": np.arange(120) * 0.1, "mouth": mouth, "loudness": loud})
+    turns = pd.DataFrame({"start": [1.0], "end": [11.0], "best_track": [7], "off_screen": [False]})
+    offset, confidence = av_offset(scores, turns)
+    assert offset == pytest.approx(0.3) and confidence > 0.5
+    assert av_offset(scores, turns.assign(off_screen=True)) == (None, 0.0)
+
+
+def test_visual_events_are_matched_to_sound_effect_onsets_off_the_beat():
+    from animproc.multimodal.sync import event_table, visual_events
+
+    effects = pd.DataFrame({"type": ["flash", "fade"], "peak_frame": [48, 96]})
+    actions = pd.DataFrame({"start_time": [5.0, 6.0], "action": ["jumping", "standing"]})
+    visual = visual_events(effects, actions, 24.0)
+    assert list(visual["kind"]) == ["effect:flash", "action:jumping"]
+    events = event_table(visual, onsets=np.array([1.0, 2.1, 9.0]), beats=np.array([1.0]))
+    rows = {k: o for k, o in zip(events["kind"], events["offset"])}
+    assert rows["effect:flash"] == pytest.approx(0.1) and np.isnan(rows["action:jumping"])
+    assert list(events["kind"]).count("sound_onset") == 2  # the onset on the beat is music
+
+
+def _identities_with_voices(root):
+    """fake_identities plus character_voices and characters as they write them: speaker_00 mapped to ava with
+    one clip, speaker_01 unmapped."""
+    from animproc.multimodal.voices import clip_path, wav_bytes
+    from review_helpers import fake_identities
+
+    st, _ = fake_identities(root)
+    voices = st.asset_dir("demo", "character_voices")
+    st.write_parquet(voices / "mapping.parquet", pd.DataFrame(
+        {"speaker": ["speaker_00", "speaker_01"], "character": ["ava", None], "confidence": [0.8, 0.0],
+         "reason": ["speaks on screen as ava", "unmapped: never seen speaking on screen"]}))
+    st.write_parquet(voices / "turns.parquet", pd.DataFrame({"turn_id": [0, 1], "speaker": ["speaker_00", "speaker_01"]}))
+    st.write_parquet(voices / "clips.parquet", pd.DataFrame({"character": ["ava"], "turn_id": [0], "start": [0.5],
+                                                             "end": [2.0], "path": [clip_path("ava", 0)]}))
+    st.write_bytes(voices / clip_path("ava", 0), wav_bytes(np.zeros(1600), 16000))
+    st.write_parquet(st.asset_dir("demo", "characters") / "index.parquet", pd.DataFrame({"character": ["ava", "bo"]}))
+    return st
+
+
+def _get(url: str):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.read()
+
+
+def test_the_identity_page_plays_each_speakers_clips_and_saves_the_reviewers_voice_mapping(tmp_path):
+    import json
+    import urllib.request
+
+    from animproc.review.labels import load_review
+    from animproc.review.server import ReviewServer
+    from animproc.review.sources import identities_source
+
+    st = _identities_with_voices(tmp_path / "data")
+    server = ReviewServer(st, "demo", identities_source(st, "demo"))
+    server.start()
+    try:
+        base = server.url.rstrip("/")
+        _, body = _get(base + "/identities/api/context")
+        context = json.loads(body)
+        assert context["characters"] == ["ava", "bo"]
+        first, second = context["speakers"]
+        assert first["character"] == "ava" and [c["path"] for c in first["clips"]] == [
+            "character_voices/clips/ava/turn_00000.wav"] and second["clips"] == []
+        status, clip = _get(base + "/media/" + first["clips"][0]["path"])
+        assert status == 200 and clip.startswith(b"RIFF")
+        page = _get(base + "/identities/")[1].decode()
+        assert 'id="voices"' in page and "api/context" in page
+        decisions = {"faces": {}, "clusters": {}, "voices": {"speaker_01": {"character": "bo"}}}
+        request = urllib.request.Request(base + "/identities/api/save", method="POST",
+                                         data=json.dumps({"version": 0, "decisions": decisions}).encode(),
+                                         headers={"Content-Type": "application/json", "X-Review-Token": server.token})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+    finally:
+        server.stop()
+    assert load_review(st, "demo", "identities").decisions["voices"] == {"speaker_01": {"character": "bo"}}
+
+
+def test_a_voice_decision_must_name_a_character_or_none():
+    from animproc.review.labels import FORMAT, ReviewFileError
+    from animproc.review.schema import validate_review
+
+    doc = {"format": FORMAT, "film": "f", "kind": "identities", "version": 1, "decisions": {}}
+    _, decisions, _ = validate_review({**doc, "decisions": {"voices": {"speaker_00": {"character": None}}}},
+                                      "r.json", "f", "identities")
+    assert decisions["voices"] == {"speaker_00": {"character": None}}
+    assert "voices" not in validate_review(doc, "r.json", "f", "identities")[1]  # no voices: decisions as before
+    for bad in [{"speaker_00": {"character": 3}}, {"speaker_00": {"name": "ava"}}, {"speaker_00": "ava"}]:
+        with pytest.raises(ReviewFileError, match="r.json"):
+            validate_review({**doc, "decisions": {"voices": bad}}, "r.json", "f", "identities")
+
+
+@pytest.mark.slow
+def test_in_the_browser_changing_a_speakers_character_saves_it_into_the_identity_review(tmp_path):
+    import time
+
+    from animproc.review.labels import load_review
+    from animproc.review.sources import identities_source
+    from review_helpers import CHROMIUM, review_page
+
+    if not CHROMIUM:
+        pytest.skip("Debian chromium is not installed")
+    st = _identities_with_voices(tmp_path / "data")
+    with review_page(st, "demo", identities_source(st, "demo"), "/identities/") as page:
+        page.wait_for_selector("#voices .voice", timeout=10000)
+        rows = page.locator("#voices .voice")
+        assert rows.count() == 2 and rows.nth(0).locator("audio").count() == 2  # the speaker's sample + one clip
+        assert rows.nth(0).locator("select").input_value() == "ava"
+        rows.nth(1).locator("select").select_option("bo")
+        for _ in range(50):
+            review = load_review(st, "demo", "identities")
+            if review and review.decisions.get("voices"):
+                break
+            time.sleep(0.1)
+    assert review.decisions["voices"] == {"speaker_01": {"character": "bo"}}
+    assert len(review.decisions["faces"]) == 14  # the faces' decisions are saved beside it, as before
+
+
+def _upstream_without_audio(root):
+    """The products the multimodal assets read, as a film without audio and without faces leaves them."""
+    import json as _json
+
+    from animproc.catalogue import PRODUCTS
+    from animproc.storage import Storage
+
+    st = Storage(root)
+    film = "mute"
+
+    def empty(product, table):
+        return pd.DataFrame({n: pd.Series(dtype="float64" if t == "float" else "int64" if t == "int" else
+                                          "bool" if t == "bool" else "object")
+                             for n, t in PRODUCTS[product].tables[table].columns})
+    st.write_text(st.asset_dir(film, "source_video") / "probe.json",
+                  _json.dumps({"fps": 24.0, "duration_s": 4.0, "width": 64, "height": 36, "frame_count": 96}))
+    st.write_parquet(st.asset_dir(film, "shots") / "shots.parquet", pd.DataFrame(
+        {"film": [film, film], "shot_id": [0, 1], "start_frame": [0, 48], "end_frame": [47, 95],
+         "start_time": [0.0, 2.0], "end_time": [1.96, 3.96]}))
+    st.write_parquet(st.asset_dir(film, "shots") / "transitions.parquet", empty("shots", "transitions"))
+    st.write_text(st.asset_dir(film, "audio") / "audio.json", _json.dumps({"has_audio": False}))
+    st.write_text(st.asset_dir(film, "vocals") / "vocals.json", _json.dumps({"has_audio": False}))
+    st.write_parquet(st.asset_dir(film, "diarization") / "segments.parquet", empty("diarization", "segments"))
+    for table in ("tracks", "actions"):
+        st.write_parquet(st.asset_dir(film, "motion") / f"{table}.parquet", empty("motion", table))
+    st.write_parquet(st.asset_dir(film, "effects_catalog") / "effects.parquet", empty("effects_catalog", "effects"))
+    st.write_parquet(st.asset_dir(film, "shot_structure") / "shot_structure.parquet",
+                     empty("shot_structure", "shot_structure"))
+    st.write_parquet(st.asset_dir(film, "characters") / "index.parquet", empty("characters", "index"))
+    st.write_parquet(st.asset_dir(film, "voice_features") / "voice_features.parquet",
+                     pd.DataFrame({"film": pd.Series(dtype="object"), "speaker": pd.Series(dtype="object")}))
+    return st, film
+
+
+def test_a_film_without_audio_or_faces_gets_empty_but_valid_multimodal_products_that_say_why(tmp_path):
+    from dagster import instance_for_test, materialize
+
+    from animproc.catalogue import PRODUCTS
+    from animproc_dagster.definitions import build_defs
+    from assets.multimodal import active_speakers, av_sync, character_voices
+    from partitions import add_film
+    from resources.film_config import FilmConfigResource
+    from resources.storage import StorageResource
+
+    st, film = _upstream_without_audio(tmp_path / "data")
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)))
+    with instance_for_test() as instance:
+        add_film(instance, film)
+        result = materialize([active_speakers, character_voices, av_sync], partition_key=film, instance=instance,
+                             resources=defs.resources)
+        assert result.success
+        notes = {e.asset_key.to_user_string(): e.materialization.metadata["note"].value
+                 for e in result.get_asset_materialization_events()}
+    assert notes == {"active_speakers": "the film has no audio", "character_voices": "the film has no audio",
+                     "av_sync": "the film has no audio"}
+    for product in ("active_speakers", "character_voices", "av_sync"):
+        for table, spec in PRODUCTS[product].tables.items():
+            frame = st.read_parquet(st.asset_dir(film, product) / spec.file)
+            assert spec.names == list(frame.columns)[:len(spec.names)], (product, table)
+            assert len(frame) == (1 if table in ("summary", "cuts") else 0), (product, table)
+    cuts = st.read_parquet(st.asset_dir(film, "av_sync") / "cuts.parquet")
+    assert cuts["nearest_beat_offset"].isna().all() and not cuts["on_beat"].any()  # the cut, with no beat to meet
+    summary = st.read_parquet(st.asset_dir(film, "av_sync") / "summary.parquet").iloc[0]
+    assert summary["share_on_beat"] == 0 and pd.isna(summary["av_offset_seconds"])
