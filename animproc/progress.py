@@ -47,16 +47,23 @@ class ProgressReport:
             return None
         return max(0.0, (self.total - self.done) / self.rate)
 
-    def line(self) -> str:
-        """The one format every step logs, e.g. `PROGRESS decode: 1500/4000 frames (37.5%), 52.1 frames/s, ETA
-        48 s, 28.8 s elapsed` (`parse_line` reads it back)."""
+    def _body(self) -> str:
         amount = f"{_number(self.done)}/{_number(self.total)} {self.unit} ({100 * self.share:.1f}%)" \
             if self.total else f"{_number(self.done)} {self.unit}"
         eta = self.eta_seconds
-        parts = [amount, f"{self.rate:.3g} {self.unit}/s"]
+        parts = [amount, f"{_rate(self.rate)} {self.unit}/s"]
         if eta is not None:
             parts.append("done" if self.finished else f"ETA {eta:.0f} s")
-        return f"{PREFIX} {self.task}: {', '.join(parts)}, {self.seconds:.1f} s elapsed"
+        return f"{', '.join(parts)}, {self.seconds:.1f} s elapsed"
+
+    def line(self) -> str:
+        """The one format every step logs, e.g. `PROGRESS decode: 1500/4000 frames (37.5%), 52.1 frames/s, ETA
+        48 s, 28.8 s elapsed` (`parse_line` reads it back)."""
+        return f"{PREFIX} {self.task}: {self._body()}"
+
+    def text(self) -> str:
+        """The report for people: `decode 1500/4000 frames (37.5%), 52.1 frames/s, ETA 48 s, 28.8 s elapsed`."""
+        return f"{self.task} {self._body()}"
 
     def to_dict(self) -> dict:
         """Strict-JSON summary (the step's metadata, `animproc status --json`)."""
@@ -79,6 +86,10 @@ def parse_line(message: str) -> ProgressReport | None:
         return None
     return ProgressReport(m["task"], m["unit"], float(m["done"]), float(m["total"]) if m["total"] else None,
                           float(m["seconds"]), finished=m["eta"] == "done")
+
+
+def _rate(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
 
 
 def _number(x: float | None) -> str:
@@ -139,6 +150,8 @@ class ReportedTask:
 
     def update(self, done: float) -> None:
         self.done = float(done)
+        if self.total is not None and self.done >= self.total:
+            return  # the end is reported by finish(), once
         if self.done >= self.next_mark or self.clock() - self.last_time >= self.every_seconds:
             self._report()
 
