@@ -71,10 +71,12 @@ def _step_duration(instance: DagsterInstance, run_id: str, step_key: str | None)
 
 
 def _active_steps(instance: DagsterInstance, run) -> dict[str, tuple[str, str, ProgressReport | None]]:
-    """step key -> (now, detail, latest report) for a run in the queue or under way."""
+    """step key -> (now, detail, latest report) for a run in the queue or under way; "*" for the run's other
+    assets (queued with it, or waiting for the steps before them)."""
     if run.status in (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED):
         return {"*": ("queued", f"in the run queue (run {run.run_id})", None)}
-    state: dict[str, tuple[str, str, ProgressReport | None]] = {}
+    state: dict[str, tuple[str, str, ProgressReport | None]] = {
+        "*": ("planned", f"in run {run.run_id} ({run.status.value.lower()}), after the steps before it", None)}
     for rec in instance.all_logs(run.run_id):
         ev, step = rec.dagster_event, rec.step_key
         if not step:
@@ -89,7 +91,7 @@ def _active_steps(instance: DagsterInstance, run) -> dict[str, tuple[str, str, P
             state[step] = ("running", "started", None)
         elif ev.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
                                DagsterEventType.STEP_SKIPPED):
-            state.pop(step, None)
+            state[step] = ("done", "", None)
     return state
 
 
@@ -117,10 +119,14 @@ def film_status(instance: DagsterInstance, defs, film: str) -> list[AssetStatus]
     active: dict[AssetKey, tuple[str, str, ProgressReport | None]] = {}
     for record in instance.get_run_records(RunsFilter(tags={"dagster/partition": film}, statuses=list(ACTIVE))):
         run = record.dagster_run
-        for step, state in _active_steps(instance, run).items():
-            keys = (run.asset_selection or set(step_of)) if step == "*" else steps.get(step, [])
-            for key in keys:
-                active.setdefault(key, state)
+        states = _active_steps(instance, run)
+        for step, state in states.items():
+            if step != "*" and state[0] != "done":
+                for key in steps.get(step, []):
+                    active.setdefault(key, state)
+        done = {k for step, state in states.items() if state[0] == "done" for k in steps.get(step, [])}
+        for key in (run.asset_selection or set(step_of)) - done:
+            active.setdefault(key, states["*"])
     failed = _failures(instance, film)
     pending = pending_reviews(instance, film)
     rows = []
