@@ -99,6 +99,7 @@ def test_detached_run_waits_in_the_run_queue_and_finishes_with_the_daemon(cli, t
     cli("film", "add", "clip", str(sample_film[0]))
     submitted = cli("run", "clip", "--select", "source_video", "--detach")
     run_id = submitted.stdout.strip().splitlines()[-1]
+    assert not CONTROL.search(submitted.stdout)
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         run = instance.get_run_by_id(run_id)
         assert run.status == DagsterRunStatus.QUEUED and run.tags["dagster/partition"] == "clip"

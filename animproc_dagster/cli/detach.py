@@ -16,7 +16,7 @@ def submit_run(instance, job_name: str, film: str, selection, tags: dict | None 
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
     target = WorkspaceFileTarget(paths=[str(PROJECT_ROOT / "workspace.yaml")])
-    with WorkspaceProcessContext(instance, target) as process_context:
+    with WorkspaceProcessContext(instance, target, code_server_log_level="WARNING") as process_context:
         workspace = process_context.create_request_context()
         location = workspace.get_code_location(LOCATION)
         repo = next(iter(location.get_repositories().values()))
