@@ -4,6 +4,7 @@ as what they will be), the last run's time and duration, and what runs now (with
 waits (in the run queue, for a pool slot) or failed since (with the first line of the error)."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -95,6 +96,17 @@ def _active_steps(instance: DagsterInstance, run) -> dict[str, tuple[str, str, P
     return state
 
 
+def _first_error_line(event) -> str:
+    """A step failure's first line: the failure's own description (the project's errors name the file and the
+    problem), else the error without its exception class."""
+    data = event.event_specific_data
+    user = getattr(data, "user_failure_data", None)
+    message = (user.description if user and user.description else
+               data.error.message if data.error else event.message or "failed").strip()
+    first = message.splitlines()[0] if message else "failed"
+    return re.sub(r"^[A-Za-z_][\w.]*(Error|Exception|Failure|Interrupt): ", "", first)
+
+
 def _failures(instance: DagsterInstance, film: str) -> dict[str, tuple[float, str, str]]:
     """step key -> (time, run id, first line of the error) of its newest failure in the film's recent runs."""
     out: dict[str, tuple[float, str, str]] = {}
@@ -102,9 +114,7 @@ def _failures(instance: DagsterInstance, film: str) -> dict[str, tuple[float, st
                                                   statuses=[DagsterRunStatus.FAILURE]), limit=RECENT_RUNS)
     for record in records:
         for rec in instance.all_logs(record.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE):
-            error = rec.dagster_event.event_specific_data.error
-            message = (error.message if error else rec.dagster_event.message or "failed").strip()
-            first = message.splitlines()[0] if message else "failed"
+            first = _first_error_line(rec.dagster_event)
             if rec.step_key not in out or rec.timestamp > out[rec.step_key][0]:
                 out[rec.step_key] = (rec.timestamp, record.dagster_run.run_id, first)
     return out
