@@ -71,11 +71,25 @@ def _step_duration(instance: DagsterInstance, run_id: str, step_key: str | None)
     return None
 
 
+def _queue_reason(instance: DagsterInstance, run) -> str:
+    """What a queued run waits for: a run of the same film (one per film at a time), a free run slot, or the
+    daemon that launches queued runs."""
+    started = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    film = run.tags.get("dagster/partition")
+    ahead = instance.get_run_records(RunsFilter(tags={"dagster/partition": film}, statuses=started), limit=1)
+    if ahead:
+        return f"waits for run {ahead[0].dagster_run.run_id} of the same film to finish"
+    running = instance.get_runs_count(RunsFilter(statuses=started))
+    if running:
+        return f"waits for a free run slot ({running} run(s) in progress)"
+    return "waits for the daemon to launch it (`make ui` starts one)"
+
+
 def _active_steps(instance: DagsterInstance, run) -> dict[str, tuple[str, str, ProgressReport | None]]:
     """step key -> (now, detail, latest report) for a run in the queue or under way; "*" for the run's other
     assets (queued with it, or waiting for the steps before them)."""
     if run.status in (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED):
-        return {"*": ("queued", f"in the run queue (run {run.run_id})", None)}
+        return {"*": ("queued", f"in the run queue (run {run.run_id}): {_queue_reason(instance, run)}", None)}
     state: dict[str, tuple[str, str, ProgressReport | None]] = {
         "*": ("planned", f"in run {run.run_id} ({run.status.value.lower()}), after the steps before it", None)}
     for rec in instance.all_logs(run.run_id):
@@ -123,7 +137,8 @@ def _failures(instance: DagsterInstance, film: str) -> dict[str, tuple[float, st
 def film_status(instance: DagsterInstance, defs, film: str) -> list[AssetStatus]:
     """Every asset of the code location for `film`, in dependency order."""
     graph = defs.resolve_asset_graph()
-    stale = out_of_date(instance, graph, film, pending_reviews(instance, film))
+    pending = pending_reviews(instance, film)
+    stale = out_of_date(instance, graph, film, pending)
     steps = step_assets(defs)
     step_of = {k: step for step, keys in steps.items() for k in keys}
     active: dict[AssetKey, tuple[str, str, ProgressReport | None]] = {}
@@ -138,7 +153,6 @@ def film_status(instance: DagsterInstance, defs, film: str) -> list[AssetStatus]
         for key in (run.asset_selection or set(step_of)) - done:
             active.setdefault(key, states["*"])
     failed = _failures(instance, film)
-    pending = pending_reviews(instance, film)
     rows = []
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)

@@ -131,3 +131,14 @@ def test_live_display_draws_a_bar_per_step_with_percent_rate_and_eta_or_what_it_
     display.close()
     assert "shots_and_frames decode" in drawn and "50%" in drawn and "114 frames/s, ETA 4 s" in drawn
     assert "vocals" in drawn and "waits for a slot in pool 'gpu'" in drawn
+
+
+def test_effects_scan_of_the_sample_film_reports_at_the_promised_rate(sample_film):
+    from animproc.temporal.effects import scan_effects
+    from animproc.video.scan import FrameWriter, scan_film
+
+    shots = scan_film(sample_film[0], FilmConfig(), 24.0, FrameWriter(lambda n, b: None)).shots_table()
+    reporter, reports = _collect()
+    scan_effects(sample_film[0], shots, 24.0, 4.0, 160, progress=reporter)
+    assert {r.task for r in reports} == {"effects"} and reports[0].total == 912
+    _assert_promised_rate(reports, 912, 6)  # the decoder may hand over frames a few at a time

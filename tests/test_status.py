@@ -107,7 +107,7 @@ def test_detached_run_waits_in_the_run_queue_and_finishes_with_the_daemon(cli, t
         run = instance.get_run_by_id(run_id)
         assert run.status == DagsterRunStatus.QUEUED and run.tags["dagster/partition"] == "clip"
     queued = _status(cli, "clip")["source_video"]
-    assert queued["now"] == "queued" and run_id in queued["detail"]
+    assert queued["now"] == "queued" and run_id in queued["detail"] and "waits for the daemon" in queued["detail"]
     log = tmp_path / "daemon.log"
     daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w",
                                str(ROOT / "workspace.yaml")], cwd=tmp_path, env=env, stdout=open(log, "w"),
