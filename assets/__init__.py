@@ -14,6 +14,7 @@ from dagster import (AssetExecutionContext, AssetKey, Failure, MaterializeResult
 from animproc.catalogue import FilmProducts, product
 from animproc.config import FilmConfig
 from animproc.errors import AnimprocError
+from animproc.progress import ProgressReport, ProgressReporter
 from animproc.storage import Storage
 from partitions import film_partitions
 
@@ -75,6 +76,7 @@ class Step:
     config: FilmConfig | None
     config_path: str | None
     started: float = field(default_factory=time.perf_counter)
+    progress: ProgressReporter = field(default_factory=ProgressReporter)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -87,6 +89,8 @@ class Step:
         lineage = {"inputs_read": MetadataValue.json(sorted(self.products.reads))}
         if self.products.missing:
             lineage["inputs_missing"] = MetadataValue.json(sorted(self.products.missing))
+        if self.progress.latest:  # the last report of each long loop: units, seconds, rate
+            lineage["progress"] = MetadataValue.json({t: r.to_dict() for t, r in self.progress.latest.items()})
         return MaterializeResult(asset_key=AssetKey(asset_key) if asset_key else None,
                                  metadata={**metadata, **lineage})
 
@@ -99,6 +103,14 @@ def declared_inputs(context: AssetExecutionContext) -> tuple[set[str], set[str]]
     return {k.to_user_string() for k in ad.dependency_keys} - own, own
 
 
+def progress_logger(context: AssetExecutionContext) -> ProgressReporter:
+    """Progress of the step's long loops as lines of one format in the run's log (`ProgressReport.line`), which
+    the CLI's bars and `animproc status` read back."""
+    def log(report: ProgressReport) -> None:
+        context.log.info(report.line())
+    return ProgressReporter(log)
+
+
 @contextmanager
 def film_step(context: AssetExecutionContext, storage, film_config=None) -> Iterator[Step]:
     film = context.partition_key
@@ -106,6 +118,7 @@ def film_step(context: AssetExecutionContext, storage, film_config=None) -> Iter
         st = storage.storage()
         config, config_path = film_config.load(film) if film_config is not None else (None, None)
         declared, own = declared_inputs(context)
-        yield Step(context, film, st, FilmProducts(st, film, declared, own), config, config_path)
+        yield Step(context, film, st, FilmProducts(st, film, declared, own), config, config_path,
+                   progress=progress_logger(context))
     except AnimprocError as exc:
         raise fail(exc) from None

@@ -29,7 +29,7 @@ def audio(context: AssetExecutionContext, storage: StorageResource):
         with step.storage.local_copy(step.products.source_media()) as local, \
                 step.products.publish("audio") as out, tempfile.TemporaryDirectory(prefix="animproc-audio-") as tmp:
             wav, flac = Path(tmp) / "analysis_16k.wav", Path(tmp) / "audio.flac"
-            track = extract_audio(local, wav, flac)
+            track = extract_audio(local, wav, flac, step.progress)
             if track is not None:
                 out.upload("analysis", wav)
                 out.upload("full", flac)
@@ -61,7 +61,8 @@ def vocals(context: AssetExecutionContext, storage: StorageResource, separator: 
         with step.storage.local_copy(products.file("audio", "full")) as flac, products.publish("vocals") as out, \
                 tempfile.TemporaryDirectory(prefix="animproc-vocals-") as tmp:
             voc, acc = Path(tmp) / "vocals.flac", Path(tmp) / "accompaniment.flac"
-            info = separate_file(engine, flac, voc, acc, chunk_seconds=separator.chunk_seconds)
+            info = separate_file(engine, flac, voc, acc, chunk_seconds=separator.chunk_seconds,
+                                 progress=step.progress)
             out.upload("vocals", voc)
             out.upload("accompaniment", acc)
             out.json("info", {"has_audio": True, **info})

@@ -78,8 +78,8 @@ def shots_and_frames(context: AssetExecutionContext, storage: StorageResource, f
                                  config.sampling.image_format, config.sampling.jpeg_quality)
             detectors = shot_detector.model(config)
             result = scan_film(local, config, info.fps or 24.0, writer, detectors,
-                               progress=lambda i: context.log.info(f"decoded {i} of {info.frame_count} frames"),
-                               skip_loop_filter="noref" if config.shots.fast_decode else None)
+                               progress=step.progress, skip_loop_filter="noref" if config.shots.fast_decode else None,
+                               frame_count=info.frame_count)
             shots = result.shots_table()
             shots.insert(0, "film", film)
             shots_out.table("shots", shots)
@@ -116,7 +116,7 @@ def frames_processed(context: AssetExecutionContext, storage: StorageResource, f
         config, products = step.config, step.products
         frames = products.table("frames")
         paths = [products.resolve(p) for p in frames["path"]]
-        curation = curate(frames, lambda i: read_image(paths[i]), config)
+        curation = curate(frames, lambda i: read_image(paths[i]), config, step.progress)
         curated = curation.frames
         with products.publish("frames_processed") as out:
             curated["source_path"] = curated.pop("path")

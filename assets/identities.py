@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, AssetSpec, MetadataValue
 from animproc.identity.carry import carry_identities, source_counts
 from animproc.identity.cluster import NOISE
 from animproc.identity.stages import (cluster_identities, detect_faces, face_frames, gather_characters,
-                                      pose_buckets, suggest_names, write_identities)
+                                      interval_frames, pose_buckets, suggest_names, write_identities)
 from animproc.identity.sheets import Sheet, character_sheet, cluster_name, medoid_sheet
 from animproc.identity.tracks import costume_histogram
 from animproc.image.plots import face_projection
@@ -55,7 +55,8 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
         kept, shots = products.table("instances_inpainted"), products.table("shots", "shots")
         with products.publish("faces") as out:
             images = face_frames(products, frames, shots, c.face_interval_seconds)
-            table = detect_faces(images, kept, analyzer, step.config, out)
+            total = len(frames) + len(interval_frames(products, frames, shots, c.face_interval_seconds)[0])
+            table = detect_faces(images, kept, analyzer, step.config, out, step.progress, total)
             out.table("faces", table)
             usable = table[table["excluded"].isna()]
             crops = [read_image(out.staged(p)) for p in usable["crop_path"][:36]]

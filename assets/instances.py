@@ -43,8 +43,7 @@ def instances(context: AssetExecutionContext, storage: StorageResource, film_con
         frames = frames[frames["kept"]]
         with products.publish("instances") as out:
             table, per_frame, seconds = segment_frames(
-                frames, products, out, seg, face_analyzer.model(config).detector, config,
-                lambda k, n: context.log.info(f"segmented {k} of {len(frames)} frames, {n} instances"))
+                frames, products, out, seg, face_analyzer.model(config).detector, config, step.progress)
             out.table("instances", table)
             grid = _example_grid(out.staged, list(table["cutout_path"]),
                                  [f"{c} {s:.2f}" for c, s in zip(table["category"], table["category_score"])])
@@ -103,7 +102,8 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
         plan = OcclusionPlan(kept, products.table("instances"), products.table("shots", "shots"),
                              c.occlusion_threshold, c.temporal_window)
         with products.publish("instances_inpainted") as out:
-            table = inpaint_instances(kept, plan, products, out, painter, prompt_for(prompts, None), step.config)
+            table = inpaint_instances(kept, plan, products, out, painter, prompt_for(prompts, None), step.config,
+                                      step.progress)
             changed = table[table["fill_method"] != "none"]
             grid = (_example_grid(out.staged, list(changed["cutout_path"]), list(changed["fill_method"]))
                     if len(changed) else "no instance was occluded above the threshold")

@@ -83,11 +83,14 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
         detections, used = known_detections(products, int(probe.get("width") or 1), int(probe.get("height") or 1))
         flow, pose = optical_flow.model(config), pose_estimator.model(config)
         detect_faces = None if "faces" in used else face_analyzer.model(config).detector
+        task = step.progress.task("motion", int(shots["end_frame"].max()) + 1 if len(shots) else None, "frames")
+        ends = dict(zip(shots["shot_id"], shots["end_frame"]))
         with step.storage.local_copy(products.source_media()) as local:
             results = scan_motion(local, shots, fps_of(probe), config.temporal, flow, detections, detect_faces, pose,
                                   action_recognizer.model(config),
-                                  on_shot=lambda r: context.log.debug(f"shot {r.shot_id}: {len(r.tracks)} tracks"),
+                                  on_shot=lambda r: task.update(int(ends[r.shot_id]) + 1),
                                   dissolves=dissolve_ranges(products.table("shots", "transitions")))
+        task.finish()
         tables = motion_tables(step.film, results, flow.name)
         with products.publish("motion") as out:
             for name, table in tables.items():
@@ -123,7 +126,7 @@ def effects_catalog(context: AssetExecutionContext, storage: StorageResource, fi
         shots, fps = products.table("shots", "shots"), fps_of(products.json("source_video", "probe"))
         with step.storage.local_copy(products.source_media()) as local:
             scan = scan_effects(local, shots, fps, tc.effects_fps, 2 * tc.analysis_width,
-                                track_boxes(products.table("motion", "tracks")), tc.effect_threshold)
+                                track_boxes(products.table("motion", "tracks")), tc.effect_threshold, step.progress)
         changes = [{**c, "shot_id": shot_of(shots, c["frame_index"])} for c in transformation_scores(scan.track_colours)]
         events = catalogue(scan.samples + changes, products.table("shots", "transitions"), fps, tc.effect_threshold)
         confirmer = zero_shot.model(step.config)

@@ -10,6 +10,7 @@ import numpy as np
 
 from animproc.errors import MediaError
 from animproc.media import open_media
+from animproc.progress import NO_PROGRESS, Progress
 
 ANALYSIS_RATE = 16000
 
@@ -36,9 +37,11 @@ def _encoder(container, codec: str, rate: int, layout: str, fmt: str):
     return stream
 
 
-def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -> AudioTrack | None:
+def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path,
+                  progress: Progress = NO_PROGRESS) -> AudioTrack | None:
     """Write both files from the first audio stream; None when the file has no audio stream.
-    An undecodable packet becomes silence of its own duration, so everything after it keeps its time."""
+    An undecodable packet becomes silence of its own duration, so everything after it keeps its time.
+    `progress` hears of every packet, in seconds of audio."""
     path = Path(path)
     with open_media(path) as src:
         if not src.streams.audio:
@@ -50,6 +53,9 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
         to_mono = av.AudioResampler(format="s16", layout="mono", rate=ANALYSIS_RATE)
         to_stereo = av.AudioResampler(format="s16", layout="stereo", rate=rate)
         samples, decoded, errors = 0, 0, 0
+        length = float(stream.duration * tb) if stream.duration and tb else (src.duration / av.time_base
+                                                                            if src.duration else None)
+        task = progress.task("extract", length, "s of audio")
         owed = [0.0, 0.0]  # fractional samples of silence still owed (analysis rate, full rate)
         with av.open(str(wav_out), "w", format="wav") as wav, av.open(str(flac_out), "w", format="flac") as flac:
             ws = _encoder(wav, "pcm_s16le", ANALYSIS_RATE, "mono", "s16")
@@ -80,11 +86,13 @@ def extract_audio(path: str | Path, wav_out: str | Path, flac_out: str | Path) -
                     samples += sum(m.samples for m in mono)
                     push(mono, ws, wav)
                     push(to_stereo.resample(frame), fs, flac)
+                task.update(samples / ANALYSIS_RATE)
             push(to_mono.resample(None), ws, wav)
             push(to_stereo.resample(None), fs, flac)
             for out_stream, container in ((ws, wav), (fs, flac)):
                 for pkt in out_stream.encode():
                     container.mux(pkt)
+        task.finish()
         if decoded == 0:
             raise MediaError(path, f"audio stream cannot be decoded ({errors} corrupt packets)")
     layout = cc.layout.name if cc.layout else f"{cc.channels} channels"

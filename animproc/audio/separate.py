@@ -24,6 +24,16 @@ import numpy as np
 
 from animproc.errors import MediaError, ModelError
 from animproc.models import Separator
+from animproc.progress import NO_PROGRESS, Progress
+
+
+def audio_seconds(path: str | Path) -> float | None:
+    """The first audio stream's duration from the container (None when it does not say)."""
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0] if c.streams.audio else None
+        if stream is not None and stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return c.duration / av.time_base if c.duration else None
 
 
 def read_chunks(path: str | Path, chunk_seconds: float, overlap_seconds: float) -> Iterator[tuple[np.ndarray, int, int]]:
@@ -167,10 +177,12 @@ class DemucsSeparator:
 
 
 def separate_file(separator: Separator, flac_in: str | Path, vocals_out: str | Path, accompaniment_out: str | Path,
-                  chunk_seconds: float = 30.0, overlap_seconds: float = 2.0) -> dict:
-    """Run `separator` over a stereo file chunk by chunk; memory is one chunk whatever the length."""
+                  chunk_seconds: float = 30.0, overlap_seconds: float = 2.0, progress: Progress = NO_PROGRESS) -> dict:
+    """Run `separator` over a stereo file chunk by chunk; memory is one chunk whatever the length. `progress`
+    hears of each chunk, in seconds of audio."""
     vocals_writer = accomp_writer = None
     seconds = 0.0
+    task = progress.task("separate", audio_seconds(flac_in), "s of audio")
     for chunk, rate, lead in read_chunks(flac_in, chunk_seconds, overlap_seconds):
         if vocals_writer is None:
             vocals_writer, accomp_writer = StemWriter(vocals_out, rate), StemWriter(accompaniment_out, rate)
@@ -179,8 +191,10 @@ def separate_file(separator: Separator, flac_in: str | Path, vocals_out: str | P
         vocals_writer.write(vocals, lead, keep)
         accomp_writer.write(chunk - vocals, lead, keep)
         seconds += (chunk.shape[1] - lead) / rate
+        task.update(seconds)
     if vocals_writer is None:
         raise MediaError(flac_in, "no audio to separate")
     vocals_writer.close()
     accomp_writer.close()
+    task.finish()
     return {"seconds": round(seconds, 3), "separator": separator.name}

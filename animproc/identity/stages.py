@@ -17,6 +17,7 @@ from animproc.identity.sheets import Sheet, cluster_name, pose_examples, pose_sh
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
 from animproc.image.preview import contact_sheet, encode_image, on_checkerboard, read_image
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.review.labels import Review
 from animproc.video.decode import read_frames
 from animproc.video.shots import shot_position
@@ -34,27 +35,37 @@ def owner(face_box, masks: list[tuple[str, np.ndarray]]) -> str | None:
     return min(hits)[1] if hits else None
 
 
+def interval_frames(products: FilmProducts, frames: pd.DataFrame, shots: pd.DataFrame,
+                    interval: float | None) -> tuple[list[int], float]:
+    """The frames decoded every `interval` seconds besides the kept `frames` (none without an interval), and fps."""
+    if not interval or shots.empty:
+        return [], 24.0
+    fps = float(products.json("source_video", "probe").get("fps") or 24.0)
+    step = max(1, round(interval * fps))
+    return sorted(set(range(0, int(shots["end_frame"].max()) + 1, step)) - set(frames["frame_index"].astype(int))), fps
+
+
 def face_frames(products: FilmProducts, frames: pd.DataFrame, shots: pd.DataFrame, interval: float | None):
     """The kept frames (from their images), then, when `interval` is set, a frame every `interval` seconds of
     the film decoded from the source in one pass: (frame index, time, shot id, BGR image)."""
     for frame in frames.itertuples():
         yield int(frame.frame_index), float(frame.time), int(frame.shot_id), read_image(products.resolve(frame.path))
-    if not interval or shots.empty:
+    wanted, fps = interval_frames(products, frames, shots, interval)
+    if not wanted:
         return
-    fps = float(products.json("source_video", "probe").get("fps") or 24.0)
-    step = max(1, round(interval * fps))
-    wanted = sorted(set(range(0, int(shots["end_frame"].max()) + 1, step)) - set(frames["frame_index"].astype(int)))
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     with products.storage.local_copy(products.source_media()) as local:
         for index, image in read_frames(local, wanted):
             yield index, index / fps, int(ids[shot_position(starts, index)]), image
 
 
-def detect_faces(images, kept: pd.DataFrame, analyzer, config: FilmConfig, out: ProductWriter) -> pd.DataFrame:
-    """Every face `analyzer` finds in `images` (from `face_frames`), its crop written to `out`, with the kept
-    instance it belongs to and why it is left out of clustering (too small, too blurred) if it is."""
+def detect_faces(images, kept: pd.DataFrame, analyzer, config: FilmConfig, out: ProductWriter,
+                 progress: Progress = NO_PROGRESS, total: int | None = None) -> pd.DataFrame:
+    """Every face `analyzer` finds in `images` (from `face_frames`, `total` of them), its crop written to `out`,
+    with the kept instance it belongs to and why it is left out of clustering (too small, too blurred) if it is."""
     c = config.identities
     rows = []
+    task = progress.task("faces", total, "frames")
     for index, time_s, shot_id, image in images:
         inst = kept[kept["frame_index"] == index]
         masks = [(r.instance_id, decode_rle({"size": [r.mask_height, r.mask_width], "counts": r.mask_rle}))
@@ -72,6 +83,8 @@ def detect_faces(images, kept: pd.DataFrame, analyzer, config: FilmConfig, out: 
                          "score": f.score, "size": f.size, "sharpness": f.sharpness, "excluded": excluded,
                          "crop_path": out.blob(f"crops/{face_id}.jpg", encode_image(f.crop, ".jpg", 92)),
                          "embedding": f.embedding.tolist()})
+        task.advance()
+    task.finish()
     return pd.DataFrame(rows, columns=FACE_COLUMNS)
 
 

@@ -24,6 +24,7 @@ from animproc.image.dedup import deduplicate, diverse_subset
 from animproc.image.hashing import dhash, phash
 from animproc.image.quality import (FilmDetail, FrameQuality, broken_reason, content_box, film_detail, measure, probe_gray,
                                     sharpness_proxy)
+from animproc.progress import NO_PROGRESS, Progress
 
 MAX_DETAIL_FRAMES = 64  # sharpest frames the detail size is estimated from: their median is stable by then
 
@@ -42,14 +43,18 @@ def _probe(load_bgr: Callable[[int], np.ndarray], pos: int, shape: tuple[int, in
     return gray
 
 
-def estimate_detail(count: int, load_bgr: Callable[[int], np.ndarray], min_contrast: float) -> FilmDetail:
+def estimate_detail(count: int, load_bgr: Callable[[int], np.ndarray], min_contrast: float,
+                    progress: Progress = NO_PROGRESS) -> FilmDetail:
     """The film's detail size from its sharpest non-flat frames (a quarter, 3 to MAX_DETAIL_FRAMES of them)."""
     shape, brightest, proxies = None, None, []
+    task = progress.task("detail", count, "frames")
     for pos in range(count):
         gray = _probe(load_bgr, pos, shape)
         shape = gray.shape
         brightest = gray.copy() if brightest is None else np.maximum(brightest, gray)
         proxies.append(sharpness_proxy(gray) if gray.std() >= min_contrast else -1.0)
+        task.update(pos + 1)
+    task.finish()
     box = content_box(brightest)
     take = min(MAX_DETAIL_FRAMES, max(3, int(np.ceil(count / 4))))
     best = [int(i) for i in np.argsort(-np.asarray(proxies), kind="stable")[:take]]
@@ -88,21 +93,25 @@ def _rank_in_shots(out: pd.DataFrame, reasons: list[str | None], metrics: list[F
     return keep, ranks, relative
 
 
-def curate(frames: pd.DataFrame, load_bgr: Callable[[int], np.ndarray], config: FilmConfig) -> Curation:
+def curate(frames: pd.DataFrame, load_bgr: Callable[[int], np.ndarray], config: FilmConfig,
+           progress: Progress = NO_PROGRESS) -> Curation:
     """`frames` is the frames manifest (with shot_id and frame_index); `load_bgr(row_position)` returns that
     frame's image. Each image is read twice, and the sharpest few a third time, so memory does not grow
-    with the film."""
+    with the film; `progress` hears of both passes ("detail", "measure")."""
     q, d = config.quality, config.dedup
     out = frames.reset_index(drop=True).copy()
-    detail = estimate_detail(len(out), load_bgr, q.min_contrast) if len(out) else None
+    detail = estimate_detail(len(out), load_bgr, q.min_contrast, progress) if len(out) else None
     metrics, ph, dh, thumbs = [], [], [], {}
     shape = (detail.probe_height, detail.probe_width) if detail else None
+    task = progress.task("measure", len(out), "frames")
     for pos in range(len(out)):
         gray = detail.working_gray(_probe(load_bgr, pos, shape))
         metrics.append(measure(gray))
         ph.append(phash(gray))
         dh.append(dhash(gray))
         thumbs[pos] = cv2.resize(gray, (128, max(1, 128 * gray.shape[0] // gray.shape[1])), interpolation=cv2.INTER_AREA)
+        task.update(pos + 1)
+    task.finish()
     for col in ("sharpness", "blur", "brightness", "contrast"):
         out[col] = pd.Series([getattr(m, col) for m in metrics], dtype=float)
     out["phash"] = [f"{h:016x}" for h in ph]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -17,6 +16,7 @@ from animproc.image.preview import encode_image, read_image
 from animproc.instances.extract import extract_instances, frame_overlay
 from animproc.instances.filtering import apply_instance_review
 from animproc.instances.inpaint import Inpainter, fill_occlusion, occluded_region, occlusion_ratio
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.review.labels import Review
 from animproc.video.decode import read_frames
 
@@ -34,13 +34,13 @@ def mask_of(row) -> np.ndarray:
 
 
 def segment_frames(frames: pd.DataFrame, products: FilmProducts, out: ProductWriter, segment, detect_faces,
-                   config: FilmConfig, progress: Callable[[int, int], None] = lambda k, n: None
-                   ) -> tuple[pd.DataFrame, list[int], float]:
+                   config: FilmConfig, progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, list[int], float]:
     """Every instance in the kept `frames`: cutouts and one overlay per frame written to `out`. Returns the
     table, the instance count per frame and the seconds spent detecting and segmenting."""
     rows: list[dict] = []
     per_frame: list[int] = []
     seconds = 0.0
+    task = progress.task("segment", len(frames), "frames")
     for k, frame in enumerate(frames.itertuples()):
         image = read_image(products.resolve(frame.path))
         t = time.perf_counter()
@@ -57,8 +57,8 @@ def segment_frames(frames: pd.DataFrame, products: FilmProducts, out: ProductWri
                          "cutout_path": out.blob(f"cutouts/{iid}.png", _png(inst.rgba(image))),
                          "overlay_path": overlay, **inst.record()})
         per_frame.append(len(found))
-        if k % 20 == 0:
-            progress(k + 1, len(rows))
+        task.update(k + 1)
+    task.finish()
     return pd.DataFrame(rows, columns=COLUMNS), per_frame, seconds
 
 
@@ -140,11 +140,13 @@ def _filled_cutout(res, box: tuple[int, int, int, int], alpha_threshold: float) 
 
 
 def inpaint_instances(kept: pd.DataFrame, plan: OcclusionPlan, products: FilmProducts, out: ProductWriter,
-                      painter: Inpainter, prompt: str | None, config: FilmConfig) -> pd.DataFrame:
+                      painter: Inpainter, prompt: str | None, config: FilmConfig,
+                      progress: Progress = NO_PROGRESS) -> pd.DataFrame:
     """Fill the occluded instances of `plan` (neighbour frames decoded from the source in one pass, then the
     inpainter), copy the others, and write the table with the occlusion ratio and fill method per instance."""
     c = config.instances
     results: dict[str, tuple[str, int]] = {}
+    task = progress.task("fill", sum(len(v) for v in plan.needs.values()), "instances")
 
     def fill_frame(f: int, neighbours: list[np.ndarray]) -> None:
         image = read_image(products.resolve(plan.needs[f][0].frame_path))
@@ -155,11 +157,13 @@ def inpaint_instances(kept: pd.DataFrame, plan: OcclusionPlan, products: FilmPro
             box = (int(r.bbox_x), int(r.bbox_y), int(r.bbox_w), int(r.bbox_h))
             out.blob(f"cutouts/{r.instance_id}.png", _png(_filled_cutout(res, box, c.alpha_threshold)))
             results[r.instance_id] = (res.method, int((res.alpha_mask & ~own).sum()))
+            task.advance()
 
     source = products.source_media()
     if plan.needs:
         with products.storage.local_copy(source) as local:
             stream_fill(local, plan.wanted, fill_frame)
+    task.finish()
     table = kept.copy()
     table["filtered_cutout_path"] = table["cutout_path"]
     table["cutout_path"] = [out.relative(f"cutouts/{i}.png") if i in results else out.copy(p, f"cutouts/{i}.png")

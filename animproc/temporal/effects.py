@@ -23,6 +23,7 @@ import pandas as pd
 
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr, reduced_height
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.temporal.tracks import appearance
 from animproc.video.shots import shot_position
 
@@ -181,12 +182,12 @@ class EffectsScan:
 
 def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, width: int,
                  subjects: dict[int, list[tuple[str, np.ndarray]]] | None = None,
-                 threshold: float = 0.5) -> EffectsScan:
+                 threshold: float = 0.5, progress: Progress = NO_PROGRESS) -> EffectsScan:
     """Signals on frames sampled `effects_fps` times a second at `width` (particles, focus, blur) and half of it
     (lighting, flares). `subjects`: by frame index, (track id, box as fractions of the picture) from the motion
     asset's tracks; the nearest frame's within a sampling step is used for depth of field, and each track's
     colours are taken about once a second. Thumbnails are kept only where some effect reaches the threshold, at
-    most 400."""
+    most 400. `progress` hears of the decoded frames."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     step = max(1, int(round(fps / effects_fps)))
     out = EffectsScan()
@@ -195,11 +196,13 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
     samples = Cadence(step)
     subjects = subjects or {}
     subject_frames = np.array(sorted(subjects), dtype=np.int64)
+    task = progress.task("effects", int(shots["end_frame"].max()) + 1 if len(shots) else None, "frames")
     with open_media(path) as container:
         cc = container.streams.video[0].codec_context
         height = reduced_height(cc.width, cc.height, width)
         try:
             for index, frame in analysis_frames(container, fps):
+                task.update(index + 1)
                 if not samples.due(index):
                     continue
                 shot_id = int(ids[shot_position(starts, index)]) if len(ids) else 0
@@ -220,6 +223,7 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
                     out.thumbnails[index] = cv2.resize(bgr, (160, max(2, 160 * height // width)))
         except av.error.FFmpegError as exc:
             raise MediaError(path, f"decoding failed ({exc})") from None
+    task.finish()
     _weather(out.samples, effects_fps)
     return out
 

@@ -16,6 +16,7 @@ import cv2
 import pandas as pd
 
 from animproc.config import FilmConfig
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.video.decode import FrameSignal, frame_to_bgr, iter_signals
 from animproc.video.sampling import Candidate, Pick, ShotSampler, sharpness
 from animproc.video.shots import (BoundaryTracker, ContentCutDetector, DissolveDetector, FadeDetector,
@@ -133,12 +134,13 @@ class FrameWriter:
 
 
 def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWriter,
-              detectors: DetectorFactory | None = None, progress: Callable[[int], None] | None = None,
-              skip_loop_filter: str | None = None) -> ScanResult:
+              detectors: DetectorFactory | None = None, progress: Progress = NO_PROGRESS,
+              skip_loop_filter: str | None = None, frame_count: int | None = None) -> ScanResult:
     """Decode once; return shots, transitions and the frames written through `writer`.
 
     With `skip_loop_filter="noref"` (H.264/HEVC) frames no other frame refers to are decoded without
     deblocking: cheaper, and fine for detection. Only frames decoded in full are picked for writing.
+    `progress` hears of every decoded frame (`frame_count`, the probe's, is its total).
     """
     started = _time.perf_counter()
     tracker = BoundaryTracker((detectors or DefaultShotDetectors(config))(fps),
@@ -169,18 +171,19 @@ def scan_film(path: str | Path, config: FilmConfig, fps: float, writer: FrameWri
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        decoded = progress.task("decode", frame_count, "frames")
         for signal in iter_signals(path, black_level=black, skip_loop_filter=skip_loop_filter):
             times.append(signal.time)
             for t in tracker.update(signal):
                 close_shot(t.boundary - 1)
             if not signal.is_black and signal.deblocked:
                 sampler.offer(Candidate(signal.index, signal.time, sharpness(signal.luma), signal.frame))
-            if progress is not None and signal.index % 500 == 0:
-                progress(signal.index)
+            decoded.update(signal.index + 1)
         for t in tracker.finish():
             close_shot(t.boundary - 1)
         if signal is not None:
             close_shot(signal.index)
+        decoded.finish()
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -13,6 +13,7 @@ from animproc_dagster.cli.lora import add_export_lora
 from animproc_dagster.cli.review import cmd_review
 from animproc_dagster.cli.run import cmd_run
 from animproc_dagster.cli.sample import cmd_sample_film
+from animproc_dagster.cli.status import cmd_status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="materialise a film's assets, with progress")
     run.add_argument("name")
     run.add_argument("--select", help="comma-separated asset names; missing upstream assets are added")
+    run.add_argument("--detach", action="store_true",
+                     help="submit the run to the instance's run queue (as the UI does), print its id and return")
     run.set_defaults(func=cmd_run)
+    status = sub.add_parser("status", help="every asset of a film: materialised, stale, last run, running, failed")
+    status.add_argument("name")
+    status.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
+    status.set_defaults(func=cmd_status)
     review = sub.add_parser("review", help="serve the local review page of a film's review gate")
     review.add_argument("kind", choices=["instances", "identities"], help="which gate")
     review.add_argument("name")

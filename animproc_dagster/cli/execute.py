@@ -103,10 +103,10 @@ def _blocked_pool(ev) -> str | None:
 
 
 def _execute(instance, job, film: str, selection, tags: dict | None = None) -> bool:
-    """Run `selection` of `job` for one film in this process, printing progress as events arrive. The run is
-    tagged with this process, so a later `animproc run` can tell it died; while a step waits for a pool slot,
-    holders whose process is gone are released."""
-    from dagster import DagsterEventType
+    """Run `selection` of `job` for one film in this process, showing progress as events arrive (bars on a
+    terminal, plain lines otherwise). The run is tagged with this process, so a later `animproc run` can tell it
+    died; while a step waits for a pool slot, holders whose process is gone are released."""
+    from animproc_dagster.cli.display import make_display
 
     print(f"materialising {', '.join(k.to_user_string() for k in selection)} for film {film!r}", flush=True)
     run_id = str(uuid.uuid4())
@@ -124,52 +124,75 @@ def _execute(instance, job, film: str, selection, tags: dict | None = None) -> b
     worker = threading.Thread(target=execute, daemon=True)
     started = time.perf_counter()
     worker.start()
-    shown = 0
-    waiting: set[str] = set()
-    wanted = {DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE,
-              DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.ENGINE_EVENT}
-    while True:
-        alive = worker.is_alive()
-        records = instance.all_logs(run_id)
-        for rec in records[shown:]:
-            ev = rec.dagster_event
-            if ev is None or ev.event_type not in wanted:
-                continue
-            elapsed = f"[{time.perf_counter() - started:6.1f}s]"
-            if ev.event_type == DagsterEventType.ENGINE_EVENT:
-                pool = _blocked_pool(ev)
-                if pool:
-                    waiting.add(ev.step_key)
-                    print(f"{elapsed} {_waiting_message(instance, ev.step_key, pool)}", flush=True)
-            elif ev.event_type == DagsterEventType.STEP_START:
-                waiting.discard(ev.step_key)
-                print(f"{elapsed} running {ev.step_key}", flush=True)
-            elif ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                mat = ev.event_specific_data.materialization
-                summary = {k: v.value for k, v in mat.metadata.items()
-                           if isinstance(v.value, (int, float, str)) and len(str(v.value)) < 40}
-                print(f"{elapsed}   materialised {mat.asset_key.to_user_string()}: "
-                      + ", ".join(f"{k}={v}" for k, v in list(summary.items())[:6]), flush=True)
-                if "warning" in mat.metadata:
-                    print(f"{elapsed}   WARNING {mat.asset_key.to_user_string()}: {mat.metadata['warning'].value}", flush=True)
-            elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-                check = ev.event_specific_data
-                state = "passed" if check.passed else "FAILED"
-                reason = f": {check.description}" if not check.passed and check.description else ""
-                print(f"{elapsed}   check {check.check_name} {state}{reason}", flush=True)
-            else:
-                waiting.discard(ev.step_key)
-                print(f"{elapsed} FAILED {ev.step_key}: {ev.event_specific_data.error.message.strip()}", flush=True)
-        shown = len(records)
-        if not alive:
-            break
-        if waiting:
-            for line in release_dead_runs(instance):
-                print(f"  {line}", flush=True)
-        time.sleep(0.5)
+    display = make_display()
+    try:
+        _follow(instance, run_id, worker, started, display)
+    finally:
+        display.close()
     if "error" in outcome:
         print(f"animproc: run failed: {outcome['error']}", file=sys.stderr)
         return False
     ok = outcome["result"].success
     print(f"{'done' if ok else 'run failed'} in {time.perf_counter() - started:.1f} s (run {run_id})")
     return ok
+
+
+def _follow(instance, run_id: str, worker: threading.Thread, started: float, display) -> None:
+    """Show the run's events and progress reports until `worker` (the run) ends."""
+    from dagster import DagsterEventType
+
+    from animproc.progress import parse_line
+
+    shown = 0
+    waiting: set[str] = set()
+    wanted = {DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE,
+              DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.ENGINE_EVENT, DagsterEventType.STEP_SUCCESS}
+    while True:
+        alive = worker.is_alive()
+        records = instance.all_logs(run_id)
+        for rec in records[shown:]:
+            ev = rec.dagster_event
+            elapsed = f"[{time.perf_counter() - started:6.1f}s]"
+            if ev is None:
+                report = parse_line(rec.user_message or "") if rec.step_key else None
+                if report is not None:
+                    display.progress(rec.step_key, report, elapsed)
+                continue
+            if ev.event_type not in wanted:
+                continue
+            if ev.event_type == DagsterEventType.ENGINE_EVENT:
+                pool = _blocked_pool(ev)
+                if pool:
+                    waiting.add(ev.step_key)
+                    display.waiting(ev.step_key, _waiting_message(instance, ev.step_key, pool), elapsed)
+            elif ev.event_type == DagsterEventType.STEP_START:
+                waiting.discard(ev.step_key)
+                display.started(ev.step_key)
+                display.line(f"{elapsed} running {ev.step_key}")
+            elif ev.event_type == DagsterEventType.STEP_SUCCESS:
+                display.ended(ev.step_key)
+            elif ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                mat = ev.event_specific_data.materialization
+                summary = {k: v.value for k, v in mat.metadata.items()
+                           if isinstance(v.value, (int, float, str)) and len(str(v.value)) < 40}
+                display.line(f"{elapsed}   materialised {mat.asset_key.to_user_string()}: "
+                             + ", ".join(f"{k}={v}" for k, v in list(summary.items())[:6]))
+                if "warning" in mat.metadata:
+                    display.line(f"{elapsed}   WARNING {mat.asset_key.to_user_string()}: "
+                                 f"{mat.metadata['warning'].value}")
+            elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                check = ev.event_specific_data
+                state = "passed" if check.passed else "FAILED"
+                reason = f": {check.description}" if not check.passed and check.description else ""
+                display.line(f"{elapsed}   check {check.check_name} {state}{reason}")
+            else:
+                waiting.discard(ev.step_key)
+                display.ended(ev.step_key)
+                display.line(f"{elapsed} FAILED {ev.step_key}: {ev.event_specific_data.error.message.strip()}")
+        shown = len(records)
+        if not alive:
+            break
+        if waiting:
+            for line in release_dead_runs(instance):
+                display.line(f"  {line}")
+        time.sleep(0.5)

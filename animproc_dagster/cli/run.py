@@ -90,6 +90,18 @@ def _plan(instance, graph, film: str, job_name: str, gate, update, chosen) -> di
     return gate_assets(instance, graph, keys, film, gate, update.version)
 
 
+def _detach(instance, job_name: str, film: str, keys, tags: dict) -> int:
+    """Submit this step of the plan to the run queue and say how to follow it; what comes after it (the
+    reviewed jobs) is the review sensor's, as for runs from the UI."""
+    from animproc_dagster.cli.detach import submit_run
+
+    run_id = submit_run(instance, job_name, film, keys, tags)
+    print(f"submitted run {run_id} ({job_name}: {', '.join(k.to_user_string() for k in keys)}) to the run queue; "
+          f"the daemon (`make ui` starts one) launches it. Follow it with `animproc status {film}` or in the UI.")
+    print(run_id)
+    return 0
+
+
 def cmd_run(args) -> int:
     from dagster import AssetKey
 
@@ -134,6 +146,8 @@ def cmd_run(args) -> int:
                   "progress, which writes the same products; run again once it has finished", file=sys.stderr)
             return 1
         keys = sorted(todo, key=lambda k: k.to_user_string())
+        if getattr(args, "detach", False):
+            return _detach(instance, job_name, film, keys, {**tags, **(update.run_tag if update else {})})
         ok = _execute(instance, defs.resolve_job_def(job_name), film, keys,
                       {**tags, **(update.run_tag if update else {})})
         ran |= set(keys)

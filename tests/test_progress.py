@@ -1,0 +1,144 @@
+"""Progress a user can watch: the core's reporter keeps its promised rate (every 5% or 30 s) on the sample film's
+decode pass and on audio separation, its lines read back, and the CLI's two displays (bars on a terminal, plain
+lines without control characters elsewhere)."""
+import io
+import re
+
+import numpy as np
+import pytest
+
+from animproc.config import FilmConfig
+from animproc.progress import ProgressReport, ProgressReporter, parse_line
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but tab and newline
+
+
+class Ticking:
+    """A clock that moves `step` seconds each time it is read."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _collect(clock=None) -> tuple[ProgressReporter, list[ProgressReport]]:
+    reports: list[ProgressReport] = []
+    return ProgressReporter(reports.append, **({"clock": clock} if clock else {})), reports
+
+
+def _assert_promised_rate(reports: list[ProgressReport], total: float, increment: float, seconds: float = 30):
+    """Between two reports at most 5% of the total (plus the last update's own size) or `seconds` pass; the
+    first report is at 0 and the last says the task finished with all of it done."""
+    assert reports[0].done == 0 and reports[-1].finished and reports[-1].done == pytest.approx(total, abs=0.1)
+    for before, after in zip(reports, reports[1:]):
+        assert after.done - before.done <= 0.05 * total + increment + 1e-6, (before, after)
+        assert after.seconds - before.seconds <= seconds + 1, (before, after)
+
+
+def test_reporter_reports_each_five_percent_once_and_when_thirty_seconds_pass():
+    clock = Ticking(0.0)
+    reporter, reports = _collect(clock)
+    task = reporter.task("decode", 1000, "frames")
+    for done in range(1, 1001):
+        task.update(done)
+    task.finish()
+    assert [r.done for r in reports] == [0.0, *range(50, 1000, 50), 1000.0]
+    assert reports[-1].finished and sum(r.finished for r in reports) == 1
+
+    clock.step = 4.0  # a slow loop: 4 s per update, so 30 s pass long before the next 5%
+    reporter, reports = _collect(clock)
+    task = reporter.task("faces", 1000, "frames")
+    for done in range(1, 20):
+        task.update(done)
+    assert len(reports) == 3 and all(r.done < 50 for r in reports)
+    assert all(30 <= b.seconds - a.seconds <= 38 for a, b in zip(reports, reports[1:]))
+
+
+def test_report_line_reads_back_and_says_rate_and_eta():
+    report = ProgressReport("separate", "s of audio", 30.0, 120.0, 10.0)
+    line = report.line()
+    assert line == "PROGRESS separate: 30/120 s of audio (25.0%), 3 s of audio/s, ETA 30 s, 10.0 s elapsed"
+    assert parse_line(line) == report
+    done = ProgressReport("decode", "frames", 912, None, 2.0, finished=True)
+    assert parse_line(done.line()) == done
+    assert parse_line("decoded 500 of 912 frames") is None
+    assert report.to_dict()["rate"] == 3.0 and report.to_dict()["eta_seconds"] == 30.0
+
+
+def test_decode_pass_of_the_sample_film_reports_at_the_promised_rate(sample_film):
+    from animproc.video.scan import FrameWriter, scan_film
+
+    reporter, reports = _collect(Ticking(1.0))  # 1 s per clock read: the 30 s rule is exercised too
+    result = scan_film(sample_film[0], FilmConfig(), 24.0, FrameWriter(lambda n, b: None), progress=reporter,
+                       frame_count=912)
+    assert result.frame_count == 912
+    assert {r.task for r in reports} == {"decode"} and len(reports) >= 21
+    _assert_promised_rate(reports, 912, 1)
+    assert any(b.done - a.done < 0.05 * 912 - 1 for a, b in zip(reports, reports[1:]))  # some came by time
+
+
+class _Half:
+    name = "half"
+
+    def vocals(self, chunk: np.ndarray, rate: int) -> np.ndarray:
+        return chunk * 0.5
+
+
+def test_audio_extraction_and_separation_report_at_the_promised_rate(sample_film, tmp_path):
+    from animproc.audio.extract import extract_audio
+    from animproc.audio.separate import separate_file
+
+    reporter, reports = _collect()
+    extract_audio(sample_film[0], tmp_path / "a.wav", tmp_path / "a.flac", reporter)
+    extracted = [r for r in reports if r.task == "extract"]
+    _assert_promised_rate(extracted, extracted[-1].total, 0.1)
+    reporter, reports = _collect()
+    info = separate_file(_Half(), tmp_path / "a.flac", tmp_path / "v.flac", tmp_path / "acc.flac",
+                         chunk_seconds=1.0, overlap_seconds=0.25, progress=reporter)
+    assert reports[0].total == pytest.approx(info["seconds"], abs=0.05)
+    _assert_promised_rate(reports, reports[0].total, 1.0)
+    assert len(reports) >= 20 and reports[-1].unit == "s of audio"
+
+
+def test_plain_display_writes_lines_without_control_characters():
+    from animproc_dagster.cli.display import PlainDisplay
+
+    out = io.StringIO()
+    display = PlainDisplay(out)
+    display.started("vocals")
+    display.progress("vocals", ProgressReport("separate", "s of audio", 12, 38, 2.0), "[   3.0s]")
+    display.waiting("vocals", "vocals waits for a free slot in pool 'gpu' (held by run x step vocals)", "[   3.5s]")
+    text = out.getvalue()
+    assert "vocals: separate 12/38 s of audio (31.6%), 6 s of audio/s, ETA 4 s" in text
+    assert "waits for a free slot in pool 'gpu'" in text and not CONTROL.search(text)
+
+
+def test_live_display_draws_a_bar_per_step_with_percent_rate_and_eta_or_what_it_waits_for():
+    from rich.console import Console
+
+    from animproc_dagster.cli.display import LiveDisplay
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=140, record=True)
+    display = LiveDisplay(console)
+    display.started("shots_and_frames")
+    display.progress("shots_and_frames", ProgressReport("decode", "frames", 456, 912, 4.0), "")
+    display.waiting("vocals", "waits for a slot in pool 'gpu'", "")
+    display.bars.refresh()
+    drawn = console.export_text()
+    display.close()
+    assert "shots_and_frames decode" in drawn and "50%" in drawn and "114 frames/s, ETA 4 s" in drawn
+    assert "vocals" in drawn and "waits for a slot in pool 'gpu'" in drawn
+
+
+def test_effects_scan_of_the_sample_film_reports_at_the_promised_rate(sample_film):
+    from animproc.temporal.effects import scan_effects
+    from animproc.video.scan import FrameWriter, scan_film
+
+    shots = scan_film(sample_film[0], FilmConfig(), 24.0, FrameWriter(lambda n, b: None)).shots_table()
+    reporter, reports = _collect()
+    scan_effects(sample_film[0], shots, 24.0, 4.0, 160, progress=reporter)
+    assert {r.task for r in reports} == {"effects"} and reports[0].total == 912
+    _assert_promised_rate(reports, 912, 6)  # the decoder may hand over frames a few at a time
