@@ -125,36 +125,6 @@ def build_film(minutes: float, height: int) -> Path:
     return out
 
 
-def doubled(path: Path) -> Path:
-    """The film twice in a row, video and audio remuxed (no re-encode)."""
-    out = path.with_name(path.stem + "_x2.mp4")
-    if out.exists():
-        return out
-    tmp = out.with_suffix(".part.mp4")
-    with av.open(str(path)) as src, av.open(str(tmp), "w") as dst:
-        pairs = {s.index: dst.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
-        shift: dict[int, int] = {}
-        for loop in range(2):
-            src.seek(0)
-            first: dict[int, int] = {}
-            last: dict[int, tuple[int, int]] = {}
-            for packet in src.demux(*[src.streams[i] for i in pairs]):
-                if packet.dts is None:
-                    continue
-                i = packet.stream.index
-                first.setdefault(i, packet.dts)
-                last[i] = (packet.dts, packet.duration or 0)
-                if loop:
-                    packet.pts = None if packet.pts is None else packet.pts + shift[i]
-                    packet.dts += shift[i]
-                packet.stream = pairs[i]
-                dst.mux(packet)
-            # the second copy's first packet follows the first copy's last one (B-frame dts start below 0)
-            shift = {i: last[i][0] + last[i][1] - first[i] for i in last}
-    tmp.rename(out)
-    return out
-
-
 def decode_seconds(path: Path) -> float:
     """PyAV decode-only time of every video frame (threaded, to numpy-free frames): the visual floor."""
     started = time.perf_counter()
@@ -316,7 +286,7 @@ def main() -> None:
     film = build_film(args.minutes, args.height)
     decode = decode_seconds(film)
     one = run_film(film)
-    two = None if args.only_1x else run_film(doubled(film))
+    two = None if args.only_1x else run_film(media.doubled(film))
     print(f"machine: {os.cpu_count()} CPUs; film {film.name}")
     print(_table(one, two, decode))
     if args.json:

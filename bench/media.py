@@ -52,29 +52,32 @@ def long_1080p(min_seconds: float = 300.0, source: Path = SINTEL) -> Path:
 
 
 def doubled(path: Path) -> Path:
-    """The same video twice in a row, by remuxing packets (no re-encode): twice the length, same content."""
+    """The same media twice in a row, its video and audio packets remuxed (no re-encode): twice the length,
+    same content."""
     out = path.with_name(path.stem + "_x2.mp4")
     if out.exists():
         return out
     tmp = out.with_suffix(".part.mp4")
     with av.open(str(path)) as src, av.open(str(tmp), "w") as dst:
-        ins = src.streams.video[0]
-        outs = dst.add_stream_from_template(ins)
-        span = None
+        pairs = {s.index: dst.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
+        shift: dict[int, int] = {}
         for loop in range(2):
             src.seek(0)
-            last = 0
-            for packet in src.demux(ins):
+            first: dict[int, int] = {}
+            last: dict[int, tuple[int, int]] = {}
+            for packet in src.demux(*[src.streams[i] for i in pairs]):
                 if packet.dts is None:
                     continue
-                shift = 0 if loop == 0 else span
-                packet.pts = None if packet.pts is None else packet.pts + shift
-                packet.dts = packet.dts + shift
-                last = max(last, (packet.pts or packet.dts) + (packet.duration or 0))
-                packet.stream = outs
+                i = packet.stream.index
+                first.setdefault(i, packet.dts)
+                last[i] = (packet.dts, packet.duration or 0)
+                if loop:
+                    packet.pts = None if packet.pts is None else packet.pts + shift[i]
+                    packet.dts += shift[i]
+                packet.stream = pairs[i]
                 dst.mux(packet)
-            if loop == 0:
-                span = last
+            # the second copy's first packet follows the first copy's last one (B-frame dts start below 0)
+            shift = {i: last[i][0] + last[i][1] - first[i] for i in last}
     tmp.rename(out)
     return out
 

@@ -12,24 +12,15 @@ import numpy as np
 from animproc.errors import ModelError
 from animproc.multimodal.active_speaker import N_MFCC, StepAudio
 from animproc.multimodal.mouth import face_square, square_crop
+from animproc.onnx import onnx_session
 
 CROP = 112
 
 
 class OnnxActiveSpeaker:
     def __init__(self, model_path: str | Path, device: str = "auto", window: int = 250):
-        import onnxruntime as ort
-
         path = Path(model_path)
-        if not path.is_file():
-            raise ModelError(path, "active-speaker ONNX model not found")
-        providers = ["CPUExecutionProvider"]
-        if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
-            raise ModelError(path, f"not a loadable ONNX model ({exc})") from None
+        self.session = onnx_session(path, device, "active-speaker ONNX model")
         inputs = {len(i.shape): i.name for i in self.session.get_inputs()}
         if len(self.session.get_inputs()) != 2 or set(inputs) != {3, 4}:
             shapes = [i.shape for i in self.session.get_inputs()]

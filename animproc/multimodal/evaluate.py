@@ -26,13 +26,18 @@ def track_names(scores: pd.DataFrame, on_screen: list[dict], fps: float) -> dict
     return names
 
 
+def _overlapping_turn(turns: pd.DataFrame, ref: dict):
+    """The found turn that overlaps the reference turn most (None when none overlaps it)."""
+    overlap = (np.minimum(turns["end"], ref["end"]) - np.maximum(turns["start"], ref["start"])).clip(lower=0)
+    return turns.loc[overlap.idxmax()] if len(turns) and overlap.max() > 0 else None
+
+
 def turn_accuracy(turns: pd.DataFrame, reference: list[dict], names: dict[int, str | None]) -> pd.DataFrame:
     """One row per reference turn (speaker, start, end, on_screen): the found turn overlapping it most, what
     it chose (the track's reference name, or off screen) and whether that is right."""
     rows = []
     for ref in reference:
-        overlap = (np.minimum(turns["end"], ref["end"]) - np.maximum(turns["start"], ref["start"])).clip(lower=0)
-        found = turns.loc[overlap.idxmax()] if len(turns) and overlap.max() > 0 else None
+        found = _overlapping_turn(turns, ref)
         if found is None:
             chosen = None
         elif bool(found["off_screen"]):
@@ -51,8 +56,7 @@ def region_turn_accuracy(turns: pd.DataFrame, scores: pd.DataFrame, reference: l
     in that region during the turn, or, for a line spoken off screen, when it was called off screen."""
     rows = []
     for ref in reference:
-        overlap = (np.minimum(turns["end"], ref["end"]) - np.maximum(turns["start"], ref["start"])).clip(lower=0)
-        found = turns.loc[overlap.idxmax()] if len(turns) and overlap.max() > 0 else None
+        found = _overlapping_turn(turns, ref)
         if found is None:
             chosen = None
         elif bool(found["off_screen"]):

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from animproc.errors import ModelError
+from animproc.onnx import onnx_session
 
 COCO_KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
                   "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -46,18 +47,8 @@ class RtmPoseEstimator:
     std = np.array([58.395, 57.12, 57.375], np.float32)
 
     def __init__(self, model_path: str | Path, device: str = "auto", split_ratio: float = 2.0):
-        import onnxruntime as ort
-
         path = Path(model_path)
-        if not path.is_file():
-            raise ModelError(path, "RTMPose ONNX model not found")
-        providers = ["CPUExecutionProvider"]
-        if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
-            raise ModelError(path, f"not a loadable ONNX model ({exc})") from None
+        self.session = onnx_session(path, device, "RTMPose ONNX model")
         shape = self.session.get_inputs()[0].shape
         if len(shape) != 4 or not all(isinstance(v, int) for v in shape[2:]):
             raise ModelError(path, f"expected an input of shape [1, 3, H, W], found {shape}")
