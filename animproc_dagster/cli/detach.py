@@ -1,37 +1,61 @@
 """`animproc run FILM --detach`: the run goes to the instance's run queue, the path the UI and the sensors take,
-so the queue's limits (runs at a time, one run per film) and the pools apply; the daemon launches it."""
+so the queue's limits (runs at a time, one run per film) and the pools apply; the daemon launches it.
+
+The run is submitted through Dagster's GraphQL API (the UI's `launchRun` mutation), run by the public
+`dagster-graphql` command against the project's workspace: no private Dagster module is needed to build a
+run that the daemon can load from the code location."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from animproc.errors import AnimprocError
 from animproc_dagster.cli.common import PROJECT_ROOT
 
 LOCATION = "animproc_dagster.definitions"  # the code location's name in workspace.yaml (its module)
+REPOSITORY = "__repository__"  # the name Dagster gives the repository of a Definitions object
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status } }
+    ... on Error { message }
+  }
+}
+"""
+
+
+class SubmitError(AnimprocError):
+    pass
+
+
+def _launch_params(job_name: str, film: str, selection, tags: dict) -> dict:
+    all_tags = {**tags, "dagster/partition": film, "animproc/submitted_by": "animproc run --detach"}
+    return {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job_name,
+                         "assetSelection": [{"path": list(k.path)} for k in selection]},
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": str(v)} for k, v in all_tags.items()]}}
 
 
 def submit_run(instance, job_name: str, film: str, selection, tags: dict | None = None) -> str:
-    """Create the run of `selection` of `job_name` for `film` from the workspace's code location and submit it
-    to the run coordinator (QueuedRunCoordinator in dagster.yaml: it waits as QUEUED until the daemon starts
-    it). Returns the run id."""
-    from dagster._core.definitions.selector import JobSubsetSelector
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
-
-    target = WorkspaceFileTarget(paths=[str(PROJECT_ROOT / "workspace.yaml")])
-    with WorkspaceProcessContext(instance, target, code_server_log_level="WARNING") as process_context:
-        workspace = process_context.create_request_context()
-        location = workspace.get_code_location(LOCATION)
-        repo = next(iter(location.get_repositories().values()))
-        selector = JobSubsetSelector(location_name=location.name, repository_name=repo.name, job_name=job_name,
-                                     op_selection=None, asset_selection=list(selection))
-        remote_job = location.get_job(selector)
-        plan = location.get_execution_plan(remote_job, {}, step_keys_to_execute=None, known_state=None,
-                                           instance=instance).execution_plan_snapshot
-        run = instance.create_run(
-            job_name=job_name, run_id=None, run_config={}, resolved_op_selection=remote_job.resolved_op_selection,
-            step_keys_to_execute=plan.step_keys_to_execute, op_selection=None, status=None, root_run_id=None,
-            parent_run_id=None, tags={**remote_job.tags, **(tags or {}), "dagster/partition": film,
-                                      "animproc/submitted_by": "animproc run --detach"},
-            job_snapshot=remote_job.job_snapshot, execution_plan_snapshot=plan,
-            parent_job_snapshot=remote_job.parent_job_snapshot, remote_job_origin=remote_job.get_remote_origin(),
-            job_code_origin=remote_job.get_python_origin(), asset_selection=frozenset(selection),
-            asset_check_selection=None, asset_graph=repo.asset_graph)
-        return instance.submit_run(run.run_id, workspace).run_id
+    """Submit the run of `selection` of `job_name` for `film` to the run coordinator (QueuedRunCoordinator in
+    dagster.yaml: it waits as QUEUED until the daemon starts it). Returns the run id."""
+    variables = json.dumps({"params": _launch_params(job_name, film, selection, tags or {})})
+    with tempfile.TemporaryDirectory() as tmp:
+        answer = Path(tmp) / "answer.json"
+        cmd = [str(Path(sys.executable).with_name("dagster-graphql")), "-w", str(PROJECT_ROOT / "workspace.yaml"),
+               "-t", LAUNCH, "-v", variables, "-o", str(answer)]
+        env = {**os.environ, "DAGSTER_HOME": str(instance.root_directory)}
+        done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+        if not answer.exists():
+            raise SubmitError(f"dagster-graphql could not submit the run: {(done.stderr or done.stdout).strip()[-800:]}")
+        result = json.loads(answer.read_text())
+    launched = (result.get("data") or {}).get("launchRun") or {}
+    if launched.get("__typename") != "LaunchRunSuccess":
+        problem = launched.get("message") or result.get("errors") or launched
+        raise SubmitError(f"the run queue refused the run ({launched.get('__typename')}): {problem}")
+    return launched["run"]["runId"]
