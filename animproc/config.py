@@ -139,6 +139,17 @@ class ModelsConfig(_Strict):
     shot_detector: Literal["default", "transnetv2"] | None = None
 
 
+class DatasetsConfig(_Strict):
+    licence: str = Field("unknown", description="the source film's licence, written into every dataset card "
+                                                 "(e.g. cc-by-3.0); 'unknown' says nobody stated it")
+    split_by: Literal["scene", "shot"] = Field("scene", description="rows of one scene (or shot) share a split")
+    validation_share: float = Field(0.1, ge=0, lt=1)
+    test_share: float = Field(0.1, ge=0, lt=1)
+    clip_seconds: float = Field(4.0, gt=0, le=60, description="longest audio clip per row")
+    shard_rows: int = Field(500, ge=1, description="rows per Parquet shard (bounds memory while writing)")
+    timeline_slice_seconds: float = Field(0.1, gt=0, le=10, description="slice length of the timeline's slice table")
+
+
 class FilmConfig(_Strict):
     characters: list[Character] = Field(default_factory=list)
     review: Literal["manual", "auto"] = "manual"
@@ -152,6 +163,7 @@ class FilmConfig(_Strict):
     temporal: TemporalConfig = TemporalConfig()
     audio: AudioConfig = AudioConfig()
     models: ModelsConfig = ModelsConfig()
+    datasets: DatasetsConfig = DatasetsConfig()
 
     @model_validator(mode="before")
     @classmethod
