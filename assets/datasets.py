@@ -3,12 +3,21 @@
 
 They read reviewed products (characters, character_voices), so they run in the identity gate's job; a film
 without audio, faces or reviews gets empty-but-valid products whose metadata says why."""
+import json
+
 from dagster import AssetExecutionContext, MetadataValue
 
 from animproc.image.preview import markdown_image, markdown_table
 from animproc.timeline import build_timeline, summary, timeline_figure, timeline_inputs
 from assets import film_asset, film_step
+from resources.action_recognizer import ActionRecognizerResource
+from resources.diarizer import DiarizerResource
+from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
+from resources.inpainter import InpainterResource
+from resources.optical_flow import OpticalFlowResource
+from resources.segmenter import SegmenterResource
+from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
 GROUP = "datasets"
@@ -45,4 +54,69 @@ def film_timeline(context: AssetExecutionContext, storage: StorageResource, film
             "preview": MetadataValue.md(markdown_table(preview) if len(shots) else "no shots")})
 
 
-DATASET_ASSETS = [film_timeline]
+GATES = ["instance_review", "identity_review"]  # their review file versions go into every row
+REVIEWED = ["characters", "identity_clusters", "character_voices"]  # after the identity review (and A's mapping)
+DATASET_INPUTS = {
+    "character_multimodal": (["film_timeline", "audio", "voice_features", *GATES], REVIEWED),
+    "scene_understanding": (["film_timeline", "audio", "frames_processed", *GATES], []),
+    "action_recognition": (["film_timeline", "audio", "motion", "frames_processed", *GATES], []),
+    "emotion_analysis": (["film_timeline", "audio", "voice_features", *GATES], REVIEWED),
+}
+def _build_dataset(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
+                   task: str, configured: dict[str, str]):
+    from animproc.datasets.build import build_dataset
+    from animproc.datasets.tasks import TASKS
+
+    name = TASKS[task].name
+    with film_step(context, storage, film_config) as step:
+        with step.products.publish(name) as out:
+            built = build_dataset(step.products, out, task, step.config.datasets, configured)
+        index = step.products.table(name, "index") if built.rows else None
+        preview = index.drop(columns=["source_versions", "review_versions", "models"]).head(12) if built.rows else None
+        return step.result({
+            "rows": built.rows, "seconds": step.seconds(), "licence": step.config.datasets.licence,
+            "split_by": step.config.datasets.split_by,
+            "splits": MetadataValue.json({s: v["rows"] for s, v in built.splits.items()}),
+            "empty_parts": MetadataValue.json(built.why),
+            "models": MetadataValue.json(json.loads(built.lineage["models"])),
+            "source_versions": MetadataValue.json(json.loads(built.lineage["source_versions"])),
+            "preview": MetadataValue.md(markdown_table(preview) if preview is not None
+                                        else "no rows: " + ("; ".join(built.why.values()) or "nothing to show"))})
+
+
+def _dataset_asset(task: str, description: str):
+    """The dataset asset of one task. It takes the model resources only to name each family's backend and its
+    licence in the `models` lineage column (nothing is loaded)."""
+    deps, optional = DATASET_INPUTS[task]
+
+    def body(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
+             face_analyzer: FaceAnalyzerResource, segmenter: SegmenterResource, inpainter: InpainterResource,
+             diarizer: DiarizerResource, optical_flow: OpticalFlowResource,
+             action_recognizer: ActionRecognizerResource, shot_detector: ShotDetectorResource):
+        configured = {"face_analyzer": face_analyzer.backend, "segmenter": segmenter.backend,
+                      "inpainter": inpainter.backend, "diarizer": diarizer.backend,
+                      "optical_flow": optical_flow.backend, "action_recognizer": action_recognizer.backend,
+                      "shot_detector": shot_detector.backend}
+        return _build_dataset(context, storage, film_config, task, configured)
+    body.__name__ = f"dataset_{task}"
+    return film_asset(code_version="1", group_name=GROUP, deps=deps, optional=optional, kinds={"parquet"},
+                      description=description)(body)
+
+
+_SHARDS = (" Hugging Face Parquet shards with Image / Audio features, a dataset card, lineage columns (film, source "
+           "data versions, review versions, model names and licences) in every row, split by scene or shot.")
+dataset_character_multimodal = _dataset_asset(
+    "character_multimodal", "Per face of a named character: face crop, RGBA instance, a voice clip of the "
+                            "character, its voice features, the name." + _SHARDS)
+dataset_scene_understanding = _dataset_asset(
+    "scene_understanding", "Per shot: keyframe, audio clip, scale, camera, scene, act, characters on screen and "
+                           "speaking, the timeline's context line." + _SHARDS)
+dataset_action_recognition = _dataset_asset(
+    "action_recognition", "Per action segment of a track: the track's crop, action, track speed, shot motion, "
+                          "the segment's audio." + _SHARDS)
+dataset_emotion_analysis = _dataset_asset(
+    "emotion_analysis", "Per face of a named character: face crop, whether it speaks, prosody and tone of its "
+                        "voice, the timeline's context line." + _SHARDS)
+
+DATASET_ASSETS = [film_timeline, dataset_character_multimodal, dataset_scene_understanding,
+                  dataset_action_recognition, dataset_emotion_analysis]
