@@ -126,8 +126,9 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
 ]}
 
 
-# issue 14 analysis (engineer A's products, as agreed in the contract; the merge keeps one copy)
-PRODUCTS.update({p.name: p for p in [
+# issue 14 analysis: engineer A's products as the contract states them, for readers built before A's assets are
+# merged; A's own entries (in the list above once merged) take precedence
+for _contract in [
     Product("active_speakers", tables={
         "scores": _table("scores.parquet", "track_id:int t:float score:float"),
         "turns": _table("turns.parquet", "turn_id:int start:float end:float speaker:string best_track:int "
@@ -143,7 +144,8 @@ PRODUCTS.update({p.name: p for p in [
         "events": _table("events.parquet", "t:float kind:string offset:float"),
         "summary": _table("summary.parquet", "share_on_beat:float share_by_chance:float av_offset_seconds:float "
                                              "av_offset_confidence:float")}),
-]})
+]:
+    PRODUCTS.setdefault(_contract.name, _contract)
 
 # issue 14 products: the film timeline and the training datasets (animproc.timeline, animproc.datasets)
 _DATASET_INDEX = "row_id:string split:string film:string group:string"

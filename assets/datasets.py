@@ -5,27 +5,35 @@ They read reviewed products (characters, character_voices), so they run in the i
 without audio, faces or reviews gets empty-but-valid products whose metadata says why."""
 import json
 
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import (AllPartitionMapping, AssetDep, AssetExecutionContext, DataVersion, MaterializeResult,
+                     MetadataValue, asset)
+
+from animproc.catalogue import ALL_FILMS, DATASETS, FilmProducts
+from animproc.errors import AnimprocError
+from animproc.product_version import product_version
 
 from animproc.image.preview import markdown_image, markdown_table
 from animproc.timeline import build_timeline, summary, timeline_figure, timeline_inputs
-from assets import film_asset, film_step
+from assets import fail, film_asset, film_step, table_schemas
+from partitions import film_partitions
 from resources.action_recognizer import ActionRecognizerResource
 from resources.diarizer import DiarizerResource
 from resources.face_analyzer import FaceAnalyzerResource
 from resources.film_config import FilmConfigResource
 from resources.inpainter import InpainterResource
 from resources.optical_flow import OpticalFlowResource
+from resources.placement import step_pool, step_tags
 from resources.segmenter import SegmenterResource
 from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
 GROUP = "datasets"
 TIMELINE_INPUTS = ["source_video", "shot_structure", "motion", "effects_catalog", "audio", "vocals", "diarization"]
-TIMELINE_OPTIONAL = ["characters", "identity_clusters", "character_voices", "av_sync"]
+# read when present: a film without a review, faces or audio still gets a timeline that says what it lacks
+TIMELINE_AFTER_REVIEW = ["characters", "identity_clusters", "character_voices", "av_sync"]
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=TIMELINE_INPUTS, optional=TIMELINE_OPTIONAL,
+@film_asset(code_version="1", group_name=GROUP, deps=TIMELINE_INPUTS + TIMELINE_AFTER_REVIEW,
             kinds={"parquet", "png"},
             description="One row per shot: who is on screen (characters) and where their faces are, shot scale, "
                         "camera movement, who speaks (character, else diarization voice), effects, actions, music "
@@ -87,7 +95,7 @@ def _build_dataset(context: AssetExecutionContext, storage: StorageResource, fil
 def _dataset_asset(task: str, description: str):
     """The dataset asset of one task. It takes the model resources only to name each family's backend and its
     licence in the `models` lineage column (nothing is loaded)."""
-    deps, optional = DATASET_INPUTS[task]
+    deps, after_review = DATASET_INPUTS[task]
 
     def body(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
              face_analyzer: FaceAnalyzerResource, segmenter: SegmenterResource, inpainter: InpainterResource,
@@ -99,7 +107,7 @@ def _dataset_asset(task: str, description: str):
                       "shot_detector": shot_detector.backend}
         return _build_dataset(context, storage, film_config, task, configured)
     body.__name__ = f"dataset_{task}"
-    return film_asset(code_version="1", group_name=GROUP, deps=deps, optional=optional, kinds={"parquet"},
+    return film_asset(code_version="1", group_name=GROUP, deps=deps + after_review, kinds={"parquet"},
                       description=description)(body)
 
 
@@ -118,5 +126,32 @@ dataset_emotion_analysis = _dataset_asset(
     "emotion_analysis", "Per face of a named character: face crop, whether it speaks, prosody and tone of its "
                         "voice, the timeline's context line." + _SHARDS)
 
-DATASET_ASSETS = [film_timeline, dataset_character_multimodal, dataset_scene_understanding,
-                  dataset_action_recognition, dataset_emotion_analysis]
+
+
+@asset(group_name=GROUP, code_version="1", kinds={"parquet", "json"}, metadata=table_schemas("datasets_all_films"),
+       deps=[AssetDep(name, partition_mapping=AllPartitionMapping()) for name in DATASETS],
+       op_tags=step_tags("datasets_all_films"), pool=step_pool("datasets_all_films"),
+       description="The per-film datasets of every registered film, one dataset per task: the films' shards side "
+                   "by side (one load_dataset reads them all), a union index with each row's film, per-film counts, "
+                   "a card per task. Films whose datasets are not materialised are skipped and listed.")
+def datasets_all_films(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    from animproc.datasets.union import skipped_films, union_datasets
+
+    st = storage.storage()
+    films = sorted(context.instance.get_dynamic_partitions(film_partitions.name))
+    try:
+        with FilmProducts(st, ALL_FILMS).publish("datasets_all_films") as out:
+            report = union_datasets(st, films, out)
+    except AnimprocError as exc:
+        raise fail(exc) from None
+    return MaterializeResult(data_version=DataVersion(product_version(st, ALL_FILMS, "datasets_all_films")), metadata={
+        "films": MetadataValue.json({n: r["films"] for n, r in report.items()}),
+        "rows": MetadataValue.json({n: r["rows"] for n, r in report.items()}),
+        "skipped": MetadataValue.json(skipped_films(report)),
+        "registered_films": len(films), "inputs_read": MetadataValue.json(sorted(DATASETS)),
+        "path": MetadataValue.path(str(st.asset_dir(ALL_FILMS, "datasets_all_films")))})
+
+
+PER_FILM_ASSETS = [film_timeline, dataset_character_multimodal, dataset_scene_understanding,
+                   dataset_action_recognition, dataset_emotion_analysis]
+DATASET_ASSETS = [*PER_FILM_ASSETS, datasets_all_films]

@@ -192,3 +192,29 @@ def _voices(products: FilmProducts, film: str, audio: bool) -> None:
                 out.blob(f"clips/{c}/{k}.wav", _wav(_speech_audio()[int(a * SR):int(b * SR)]))
                 clips.append({"character": c, "turn_id": k, "start": a, "end": b, "path": f"clips/{c}/{k}.wav"})
         out.table("clips", frame("character_voices", clips, "clips"))
+
+
+def materialise_datasets(root: Path, film: str = "demo", config: str | None = None, instance=None, **parts) -> dict:
+    """Write a fake film's products under `root/data`, then materialise film_timeline and the four datasets
+    (on `instance`, else a fresh test instance); returns the materialisation metadata per asset."""
+    from contextlib import nullcontext
+
+    from dagster import instance_for_test, materialize
+
+    from animproc_dagster.definitions import build_defs
+    from assets.datasets import PER_FILM_ASSETS
+    from partitions import add_film, films
+    from resources.film_config import FilmConfigResource
+    from resources.storage import StorageResource
+
+    fake_film(root / "data", film, **parts)
+    (root / "configs").mkdir(exist_ok=True)
+    if config:
+        (root / "configs" / f"{film}.yaml").write_text(config)
+    defs = build_defs(StorageResource(root=str(root / "data")), FilmConfigResource(config_dir=str(root / "configs")))
+    with (nullcontext(instance) if instance is not None else instance_for_test()) as inst:
+        if film not in films(inst):
+            add_film(inst, film)
+        result = materialize(PER_FILM_ASSETS, partition_key=film, instance=inst, resources=defs.resources)
+        return {a.key.to_user_string(): result.asset_materializations_for_node(a.key.to_user_string())[0].metadata
+                for a in PER_FILM_ASSETS}

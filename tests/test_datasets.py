@@ -6,32 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from multimodal_helpers import fake_film
+from multimodal_helpers import materialise_datasets
 
 TASKS = ["character_multimodal", "scene_understanding", "action_recognition", "emotion_analysis"]
-
-
-def materialise_datasets(root, film="demo", config: str | None = None, **parts):
-    """Write a fake film's products, then materialise film_timeline and the four datasets; returns the
-    materialisation metadata per asset."""
-    from dagster import instance_for_test, materialize
-
-    from animproc_dagster.definitions import build_defs
-    from assets.datasets import DATASET_ASSETS
-    from partitions import add_film
-    from resources.film_config import FilmConfigResource
-    from resources.storage import StorageResource
-
-    fake_film(root / "data", film, **parts)
-    (root / "configs").mkdir(exist_ok=True)
-    if config:
-        (root / "configs" / f"{film}.yaml").write_text(config)
-    defs = build_defs(StorageResource(root=str(root / "data")), FilmConfigResource(config_dir=str(root / "configs")))
-    with instance_for_test() as instance:
-        add_film(instance, film)
-        result = materialize(DATASET_ASSETS, partition_key=film, instance=instance, resources=defs.resources)
-        return {a.key.to_user_string(): result.asset_materializations_for_node(a.key.to_user_string())[0].metadata
-                for a in DATASET_ASSETS}
 
 
 @pytest.fixture(scope="module")
