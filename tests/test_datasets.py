@@ -116,3 +116,28 @@ def test_splits_keep_groups_whole_fill_held_out_shares_and_repeat():
     assert pd.DataFrame({"g": groups, "s": first}).groupby("g")["s"].nunique().max() == 1
     assert (first == "test").sum() == 20 and (first == "validation").sum() == 20
     assert (assign_splits(pd.Series(["scene:0"] * 5), 0.1, 0.1, "x") == "train").all()
+
+
+def test_shards_close_at_their_byte_budget_and_load_back_as_one_split(tmp_path):
+    from datasets import load_dataset
+
+    from animproc.catalogue import FilmProducts
+    from animproc.datasets.shards import write_shards
+    from animproc.datasets.tasks import TASKS
+    from animproc.storage import Storage
+
+    spec = TASKS["scene_understanding"]
+    rows = pd.DataFrame({"shot_id": range(10), "scene_id": 0, "group": "scene:0", "split": "train",
+                         "row_id": [f"r{k}" for k in range(10)]})
+    picture = (tmp_path / "p.jpg")
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(picture), np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    data = picture.read_bytes()
+    with FilmProducts(Storage(tmp_path / "data"), "f").publish(spec.name) as out:
+        splits = write_shards(out, spec, rows, lambda r: {"keyframe": {"bytes": data, "path": None}}, {}, 500,
+                              shard_bytes=3 * len(data))
+    assert splits["train"]["files"] == [f"data/train-0000{k}-of-00004.parquet" for k in range(4)]
+    loaded = load_dataset("parquet", data_files=str(tmp_path / "data" / "f" / spec.name / "data" / "*.parquet"))
+    assert sorted(loaded["train"]["row_id"]) == sorted(rows["row_id"])

@@ -37,7 +37,7 @@ def build_dataset(products, out, task: str, config: DatasetsConfig, configured: 
         rows["row_id"] = [f"{film}/{task}/{k:06d}" for k in range(len(rows))]
         lineage = Lineage(film, source_versions(products, products.reads - {"instance_review", "identity_review"}),
                           review_versions(products), models_for(MODEL_COLUMNS[task], configured)).columns()
-        splits = write_shards(out, spec, rows, plan.load, lineage, config.shard_rows)
+        splits = write_shards(out, spec, rows, plan.load, lineage, config.shard_rows, config.shard_megabytes << 20)
     out.table("index", index_table(rows, spec, lineage))
     out.json("splits", {"film": film, "task": task, "split_by": config.split_by, "rows": len(rows),
                         "splits": splits, "empty_parts": plan.why})

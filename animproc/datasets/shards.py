@@ -81,11 +81,31 @@ def _shard_name(split: str, k: int, n: int) -> str:
     return f"data/{split}-{k:05d}-of-{n:05d}.parquet"
 
 
+def _payload(record: dict) -> int:
+    """Bytes of a record's images and audio (what makes a shard big)."""
+    return sum(len(v["bytes"]) for v in record.values() if isinstance(v, dict) and isinstance(v.get("bytes"), bytes))
+
+
+def _chunks(part: pd.DataFrame, load, features, lineage, shard_rows: int, shard_bytes: int):
+    """The split's records in shards of at most `shard_rows` rows and about `shard_bytes` of images and audio."""
+    records, size = [], 0
+    for row in part.to_dict("records"):
+        record = _record(row, load, features, lineage)
+        records.append(record)
+        size += _payload(record)
+        if len(records) >= shard_rows or size >= shard_bytes:
+            yield records
+            records, size = [], 0
+    if records:
+        yield records
+
+
 def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict], dict], lineage: dict[str, str],
-                 shard_rows: int) -> dict:
+                 shard_rows: int, shard_bytes: int = 256 << 20) -> dict:
     """Every split's shards into the product being written (`out`: a ProductWriter). Returns per split its rows
-    and files. A split without rows has no files; a dataset without rows gets one empty train shard, so it
-    still loads (with its features) and says it is empty."""
+    and files. A shard is written as soon as it is full (rows or bytes), so memory holds one shard; the shards
+    wait on local disk until the split's count is known for their `-of-N` names. A split without rows has no
+    files; a dataset without rows gets one empty train shard, so it still loads (with its features)."""
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
 
@@ -97,19 +117,19 @@ def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict],
             part = rows[rows["split"] == split]
             if part.empty and not (split == "train" and rows.empty):
                 continue
-            n = max(1, math.ceil(len(part) / shard_rows))
+            written = []
+            for records in _chunks(part, load, features, lineage, shard_rows, shard_bytes):
+                written.append(Path(tmp) / f"{split}-{len(written)}.parquet")
+                Dataset.from_list(records, features=features).to_parquet(str(written[-1]))
+                del records
+            if not written:
+                written.append(Path(tmp) / f"{split}-0.parquet")
+                Dataset.from_dict({c: [] for c in features}, features=features).to_parquet(str(written[-1]))
             files = []
-            for k in range(n):
-                chunk = part.iloc[k * shard_rows:(k + 1) * shard_rows]
-                records = [_record(r, load, features, lineage) for r in chunk.to_dict("records")]
-                data = (Dataset.from_list(records, features=features) if records
-                        else Dataset.from_dict({c: [] for c in features}, features=features))
-                local = Path(tmp) / f"{split}-{k}.parquet"
-                data.to_parquet(str(local))
-                name = _shard_name(split, k, n)
-                out.storage.upload_file(local, out.path(name))
+            for k, local in enumerate(written):
+                files.append(_shard_name(split, k, len(written)))
+                out.storage.upload_file(local, out.path(files[-1]))
                 local.unlink()
-                files.append(name)
             splits[split] = {"rows": int(len(part)), "files": files,
                              "groups": int(part["group"].nunique()) if len(part) else 0}
     return splits
