@@ -106,10 +106,6 @@ def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict],
     and files. A shard is written as soon as it is full (rows or bytes), so memory holds one shard; the shards
     wait on local disk until the split's count is known for their `-of-N` names. A split without rows has no
     files; a dataset without rows gets one empty train shard, so it still loads (with its features)."""
-    from datasets import Dataset
-    from datasets.utils.logging import disable_progress_bar
-
-    disable_progress_bar()
     features = full_features(spec)
     splits = {}
     with tempfile.TemporaryDirectory(prefix="animproc-shard-") as tmp:
@@ -120,11 +116,11 @@ def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict],
             written = []
             for records in _chunks(part, load, features, lineage, shard_rows, shard_bytes):
                 written.append(Path(tmp) / f"{split}-{len(written)}.parquet")
-                Dataset.from_list(records, features=features).to_parquet(str(written[-1]))
+                _write_table(records, features, written[-1])
                 del records
             if not written:
                 written.append(Path(tmp) / f"{split}-0.parquet")
-                Dataset.from_dict({c: [] for c in features}, features=features).to_parquet(str(written[-1]))
+                _write_table([], features, written[-1])
             files = []
             for k, local in enumerate(written):
                 files.append(_shard_name(split, k, len(written)))
@@ -133,6 +129,16 @@ def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict],
             splits[split] = {"rows": int(len(part)), "files": files,
                              "groups": int(part["group"].nunique()) if len(part) else 0}
     return splits
+
+
+def _write_table(records: list[dict], features, path: Path) -> None:
+    """Rows as Parquet with the `datasets` schema and its features in the file's metadata. Images and audio are
+    already {bytes, path}, their storage form, so nothing is re-encoded (the library's own encoder would import
+    torch for audio: seconds and half a gigabyte)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(records, schema=features.arrow_schema), str(path))
 
 
 def _record(row: dict, load, features, lineage: dict[str, str]) -> dict:
