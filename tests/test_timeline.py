@@ -89,3 +89,9 @@ def test_film_timeline_asset_publishes_tables_image_and_reads_only_declared_inpu
     folder = tmp_path / "data" / "demo" / "film_timeline"
     assert (folder / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     assert {p.name for p in folder.iterdir()} == {"shots.parquet", "slices.parquet", "summary.json", "timeline.png"}
+
+
+def test_a_reviewed_film_without_faces_says_it_has_no_named_faces(tmp_path):
+    shots, _, inputs = _timeline(tmp_path, faces=False)
+    assert inputs.why["characters"] == "the film has no faces of named characters"
+    assert all(json.loads(x) == {} for x in shots["face_boxes"])
