@@ -10,9 +10,8 @@ from dagster import (AllPartitionMapping, AssetDep, AssetExecutionContext, DataV
 
 from animproc.catalogue import ALL_FILMS, DATASETS, FilmProducts
 from animproc.errors import AnimprocError
-from animproc.product_version import product_version
-
 from animproc.image.preview import markdown_image, markdown_table
+from animproc.product_version import product_version
 from animproc.timeline import build_timeline, summary, timeline_figure, timeline_inputs
 from assets import fail, film_asset, film_step, table_schemas
 from partitions import film_partitions
@@ -70,6 +69,8 @@ DATASET_INPUTS = {
     "action_recognition": (["film_timeline", "audio", "motion", "frames_processed", *GATES], []),
     "emotion_analysis": (["film_timeline", "audio", "voice_features", *GATES], REVIEWED),
 }
+
+
 def _build_dataset(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
                    task: str, configured: dict[str, str]):
     from animproc.datasets.build import build_dataset

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from animproc.datasets.shards import Plan, TaskSpec
-from animproc.timeline import context_line, shot_at
+from animproc.timeline import context_line
 
 PROSODY = ["f0_median_hz", "f0_range_semitones", "f0_slope_semitones_per_s", "loudness_mean_db",
            "speaking_rate_syllables_per_s"]
