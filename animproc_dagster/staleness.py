@@ -64,7 +64,7 @@ class _Versions:
         """The parent's data version when `child` ran. The pointer Dagster records is the parent's latest event
         then, of any film; this film's version is its latest event up to that point."""
         pointer = _tags(child).get(INPUT_POINTER_PREFIX + parent.to_user_string())
-        if pointer is None:
+        if pointer is None or not pointer.isdigit():  # "NULL": the parent had never been materialised
             return None
         return data_version(latest_event(self.instance, parent, self.film, self._external(parent), int(pointer)))
 
