@@ -165,6 +165,30 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
 ]}
 
 
+# issue 14 products: the film timeline and the training datasets (animproc.timeline, animproc.datasets)
+_DATASET_INDEX = "row_id:string split:string film:string group:string"
+DATASETS = ("dataset_character_multimodal", "dataset_scene_understanding", "dataset_action_recognition",
+            "dataset_emotion_analysis")
+PRODUCTS.update({p.name: p for p in [
+    Product("film_timeline", tables={
+        "shots": _table("shots.parquet", "film:string shot_id:int start_time:float end_time:float duration:float "
+                                         "scene_id:int act_id:int scale:string camera:string on_screen:json "
+                                         "face_boxes:json speakers:json voices:json speech_seconds:float "
+                                         "effects:json actions:json beats:int cut_on_beat:bool loudness_db:float "
+                                         "vocals_db:float"),
+        "slices": _table("slices.parquet", "film:string slice:int start:float end:float shot_id:int scene_id:int "
+                                           "on_screen:json speaker:string voice:string effects:json actions:json "
+                                           "beat:bool loudness_db:float vocals_db:float")},
+        files={"summary": "summary.json", "image": "timeline.png"}),
+    *[Product(name, tables={"index": _table("index.parquet", _DATASET_INDEX, open=True)},
+              files={"card": "README.md", "splits": "splits.json"}) for name in DATASETS],
+    Product("datasets_all_films", tables={"index": _table("index.parquet", "dataset:string " + _DATASET_INDEX,
+                                                          open=True)},
+            files={"films": "films.json", "card": "README.md"}),
+]})
+ALL_FILMS = "_all_films"  # the storage folder of products over every film (no film key starts with "_")
+
+
 class UndeclaredRead(LookupError):
     """An asset opened a product it does not declare as an input: the asset graph would not show it."""
 

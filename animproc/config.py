@@ -201,6 +201,19 @@ class TrainingConfig(_Strict):
         return self
 
 
+class DatasetsConfig(_Strict):
+    licence: str = Field("unknown", description="the source film's licence, written into every dataset card "
+                                                 "(e.g. cc-by-3.0); 'unknown' says nobody stated it")
+    split_by: Literal["scene", "shot"] = Field("scene", description="rows of one scene (or shot) share a split")
+    validation_share: float = Field(0.1, ge=0, lt=1)
+    test_share: float = Field(0.1, ge=0, lt=1)
+    clip_seconds: float = Field(4.0, gt=0, le=60, description="longest audio clip per row")
+    shard_rows: int = Field(500, ge=1, description="most rows per Parquet shard")
+    shard_megabytes: int = Field(128, ge=1, description="a shard is closed once its images and audio reach this "
+                                                         "(bounds memory while writing)")
+    timeline_slice_seconds: float = Field(0.1, gt=0, le=10, description="slice length of the timeline's slice table")
+
+
 class FilmConfig(_Strict):
     characters: list[Character] = Field(default_factory=list)
     review: Literal["manual", "auto"] = "manual"
@@ -215,6 +228,7 @@ class FilmConfig(_Strict):
     audio: AudioConfig = AudioConfig()
     models: ModelsConfig = ModelsConfig()
     training: TrainingConfig = TrainingConfig()
+    datasets: DatasetsConfig = DatasetsConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from animproc_dagster.executors import executor_from_env
 from animproc_dagster.jobs import film_job, gate_jobs
 from animproc_dagster.sensors import inbox_sensor, review_sensor
 from assets.audio import audio, diarization, vocals, voice_features
+from assets.datasets import DATASET_ASSETS
 from assets.frame_checks import FRAME_CHECKS
 from assets.frames import frames_processed, shots_and_frames, source_video
 from assets.identities import characters, faces, identity_clusters, identity_review, pose_subclusters
@@ -38,6 +39,7 @@ ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_
           pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features,
           character_instances, captions, lora_dataset, lora_evaluation,
           active_speakers, character_voices, av_sync]
+ASSETS += DATASET_ASSETS  # issue 14 products: film_timeline, the four datasets, datasets_all_films
 
 
 def build_defs(storage: StorageResource | None = None, film_config: FilmConfigResource | None = None,

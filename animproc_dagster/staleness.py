@@ -18,11 +18,11 @@ DATA_VERSION_TAG = "dagster/data_version"
 INPUT_POINTER_PREFIX = "dagster/input_event_pointer/"
 
 
-def latest_event(instance: DagsterInstance, key: AssetKey, film: str, external: bool = False,
+def latest_event(instance: DagsterInstance, key: AssetKey, film: str | None, external: bool = False,
                  up_to: int | None = None) -> EventLogRecord | None:
     """The film's latest materialisation of `key` (its latest observation for an external asset such as a
-    review), or the latest stored at or before event `up_to`."""
-    records_filter = AssetRecordsFilter(asset_key=key, asset_partitions=[film],
+    review), or the latest stored at or before event `up_to`; `film` None: of an asset over every film."""
+    records_filter = AssetRecordsFilter(asset_key=key, asset_partitions=[film] if film is not None else None,
                                         before_storage_id=up_to + 1 if up_to is not None else None)
     fetch = instance.fetch_observations if external else instance.fetch_materializations
     records = fetch(records_filter, limit=1).records
@@ -53,7 +53,8 @@ class _Versions:
 
     def record(self, key: AssetKey) -> EventLogRecord | None:
         if key not in self.latest:
-            self.latest[key] = latest_event(self.instance, key, self.film, self._external(key))
+            film = self.film if self.graph.get(key).partitions_def is not None else None  # datasets_all_films
+            self.latest[key] = latest_event(self.instance, key, film, self._external(key))
         return self.latest[key]
 
     def current(self, key: AssetKey) -> str | None:
@@ -63,7 +64,7 @@ class _Versions:
         """The parent's data version when `child` ran. The pointer Dagster records is the parent's latest event
         then, of any film; this film's version is its latest event up to that point."""
         pointer = _tags(child).get(INPUT_POINTER_PREFIX + parent.to_user_string())
-        if pointer is None:
+        if pointer is None or not pointer.isdigit():  # "NULL": the parent had never been materialised
             return None
         return data_version(latest_event(self.instance, parent, self.film, self._external(parent), int(pointer)))
 

