@@ -312,13 +312,14 @@ def _faces_of_characters(products, width: int, height: int) -> pd.DataFrame | No
 
 
 def _speech(products, why: dict) -> pd.DataFrame:
-    """Speech turns with their character: character_voices' when it exists, else diarization's voices alone."""
+    """Speech turns with their character, from character_voices (which holds every diarized turn, mapped to a
+    character or not). Without it, the timeline has no speech and says so."""
     if products.has("character_voices", "turns"):
         turns = products.table("character_voices", "turns")
         return turns[["start", "end", "speaker", "character"]]
-    segments = products.table("diarization")
-    why["speakers"] = "character_voices is not materialised: speech is by diarization voice, not character"
-    return segments[["start", "end", "speaker"]].assign(character=None)
+    why["speakers"] = "character_voices is not materialised: no speech on the timeline"
+    return pd.DataFrame({"start": pd.Series(dtype=float), "end": pd.Series(dtype=float),
+                         "speaker": pd.Series(dtype=object), "character": pd.Series(dtype=object)})
 
 
 def timeline_inputs(products, slice_seconds: float) -> TimelineInputs:

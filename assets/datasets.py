@@ -27,15 +27,15 @@ from resources.shot_detector import ShotDetectorResource
 from resources.storage import StorageResource
 
 GROUP = "datasets"
-TIMELINE_INPUTS = ["source_video", "shot_structure", "motion", "effects_catalog", "audio", "vocals", "diarization"]
+TIMELINE_INPUTS = ["source_video", "shot_structure", "motion", "effects_catalog", "audio", "vocals"]
 # read when present: a film without a review, faces or audio still gets a timeline that says what it lacks
 TIMELINE_AFTER_REVIEW = ["characters", "identity_clusters", "character_voices", "av_sync"]
 
 
-@film_asset(code_version="1", group_name=GROUP, deps=TIMELINE_INPUTS + TIMELINE_AFTER_REVIEW,
+@film_asset(code_version="2", group_name=GROUP, deps=TIMELINE_INPUTS + TIMELINE_AFTER_REVIEW,
             kinds={"parquet", "png"},
             description="One row per shot: who is on screen (characters) and where their faces are, shot scale, "
-                        "camera movement, who speaks (character, else diarization voice), effects, actions, music "
+                        "camera movement, who speaks (character, else the diarized voice), effects, actions, music "
                         "beats, loudness of the mixture and of the vocals; and one row per slice (film config "
                         "`datasets.timeline_slice_seconds`, 0.1 s). The metadata draws it: characters as lanes with "
                         "their speech, shots and scenes above.")

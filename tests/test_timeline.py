@@ -56,10 +56,10 @@ def test_a_film_without_audio_or_reviews_gets_an_empty_but_valid_timeline_that_s
     assert set(inputs.why) == {"audio", "characters", "beats", "speakers"}
 
 
-def test_without_character_voices_speech_is_by_diarization_voice(tmp_path):
+def test_without_character_voices_the_timeline_has_no_speech_and_says_why(tmp_path):
     shots, _, inputs = _timeline(tmp_path, voices=False)
-    assert json.loads(shots.iloc[0]["voices"]) == ["S0"] and json.loads(shots.iloc[0]["speakers"]) == []
-    assert "speakers" in inputs.why
+    assert json.loads(shots.iloc[0]["voices"]) == [] and json.loads(shots.iloc[0]["speakers"]) == []
+    assert "character_voices" in inputs.why["speakers"]
 
 
 def test_context_line_reads_a_shot_as_one_sentence(tmp_path):
