@@ -38,7 +38,9 @@ def test_jobs_stop_at_the_review_gate():
     assert gated == {"instances_filtered", "instances_inpainted", "faces", "identity_clusters"}
     last = {k.to_user_string() for k in defs.resolve_job_def("identities_reviewed").asset_layer.executable_asset_keys}
     assert last == {"characters", "pose_subclusters", "shot_structure", "motion", "effects_catalog",
-                    "character_instances"}
+                    "character_instances", "active_speakers", "character_voices", "av_sync", "film_timeline",
+                    "dataset_character_multimodal", "dataset_scene_understanding", "dataset_action_recognition",
+                    "dataset_emotion_analysis", "datasets_all_films", "captions", "lora_dataset", "lora_evaluation"}
     assert {"shot_structure", "motion", "effects_catalog"} <= film  # they also run before the reviews
 
 
