@@ -32,9 +32,9 @@ def _overlapping_turn(turns: pd.DataFrame, ref: dict):
     return turns.loc[overlap.idxmax()] if len(turns) and overlap.max() > 0 else None
 
 
-def turn_accuracy(turns: pd.DataFrame, reference: list[dict], names: dict[int, str | None]) -> pd.DataFrame:
-    """One row per reference turn (speaker, start, end, on_screen): the found turn overlapping it most, what
-    it chose (the track's reference name, or off screen) and whether that is right."""
+def _judged(turns: pd.DataFrame, reference: list[dict], on_screen) -> pd.DataFrame:
+    """One row per reference turn: what the found turn overlapping it most chose (None when none overlaps,
+    `off_screen`, or `on_screen(found, ref)` for a turn given to a track) and whether that is right."""
     rows = []
     for ref in reference:
         found = _overlapping_turn(turns, ref)
@@ -43,35 +43,32 @@ def turn_accuracy(turns: pd.DataFrame, reference: list[dict], names: dict[int, s
         elif bool(found["off_screen"]):
             chosen = "off_screen"
         else:
-            chosen = names.get(int(found["best_track"]))
+            chosen = on_screen(found, ref)
         expected = ref["speaker"] if ref["on_screen"] else "off_screen"
         rows.append({"start": ref["start"], "end": ref["end"], "speaker": ref["speaker"], "expected": expected,
                      "chosen": chosen, "correct": chosen == expected})
     return pd.DataFrame(rows)
+
+
+def turn_accuracy(turns: pd.DataFrame, reference: list[dict], names: dict[int, str | None]) -> pd.DataFrame:
+    """Per reference turn (speaker, start, end, on_screen): right when the found turn overlapping it most chose
+    the track whose reference name is the speaker's, or called a line spoken off screen off screen."""
+    return _judged(turns, reference, lambda found, ref: names.get(int(found["best_track"])))
 
 
 def region_turn_accuracy(turns: pd.DataFrame, scores: pd.DataFrame, reference: list[dict]) -> pd.DataFrame:
     """Per reference turn labelled with the speaker's face region (`face`: x0, y0, x1, y1 in source pixels,
     for on-screen turns): right when the found turn overlapping it most chose a track whose face centre lies
     in that region during the turn, or, for a line spoken off screen, when it was called off screen."""
-    rows = []
-    for ref in reference:
-        found = _overlapping_turn(turns, ref)
-        if found is None:
-            chosen = None
-        elif bool(found["off_screen"]):
-            chosen = "off_screen"
-        else:
-            rows_of = scores[(scores["track_id"] == int(found["best_track"])) & (scores["t"] >= found["start"])
-                             & (scores["t"] <= found["end"])]
-            cx, cy = float(((rows_of["x0"] + rows_of["x1"]) / 2).median()), float(((rows_of["y0"] + rows_of["y1"]) / 2).median())
-            face = ref.get("face")
-            inside = face is not None and face[0] <= cx <= face[2] and face[1] <= cy <= face[3]
-            chosen = ref["speaker"] if inside else f"track {int(found['best_track'])} at ({cx:.0f}, {cy:.0f})"
-        expected = ref["speaker"] if ref["on_screen"] else "off_screen"
-        rows.append({"start": ref["start"], "end": ref["end"], "speaker": ref["speaker"], "expected": expected,
-                     "chosen": chosen, "correct": chosen == expected})
-    return pd.DataFrame(rows)
+    def in_region(found, ref) -> str:
+        track = int(found["best_track"])
+        rows_of = scores[(scores["track_id"] == track) & (scores["t"] >= found["start"]) & (scores["t"] <= found["end"])]
+        cx, cy = float(((rows_of["x0"] + rows_of["x1"]) / 2).median()), float(((rows_of["y0"] + rows_of["y1"]) / 2).median())
+        face = ref.get("face")
+        inside = face is not None and face[0] <= cx <= face[2] and face[1] <= cy <= face[3]
+        return ref["speaker"] if inside else f"track {track} at ({cx:.0f}, {cy:.0f})"
+
+    return _judged(turns, reference, in_region)
 
 
 def mapping_accuracy(mapping: pd.DataFrame, segments_turns: pd.DataFrame, reference: list[dict],
