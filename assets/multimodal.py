@@ -46,7 +46,7 @@ def active_speakers(context: AssetExecutionContext, storage: StorageResource, ac
                 scores, turns = find_active_speakers(
                     video, fps_of(probe), int(probe["width"]), int(probe["height"]), shots, segments,
                     audio, face_analyzer.model(step.config).detector, model, products.table("motion", "tracks"),
-                    skip_frames=skip)
+                    skip_frames=skip, progress=step.progress)
             note = ("no faces found" if scores.empty else "no speech found" if turns.empty
                     else f"{int((~turns['off_screen']).sum())} of {len(turns)} turns spoken on screen")
         with products.publish("active_speakers") as out:

@@ -142,3 +142,23 @@ def test_effects_scan_of_the_sample_film_reports_at_the_promised_rate(sample_fil
     scan_effects(sample_film[0], shots, 24.0, 4.0, 160, progress=reporter)
     assert {r.task for r in reports} == {"effects"} and reports[0].total == 912
     _assert_promised_rate(reports, 912, 6)  # the decoder may hand over frames a few at a time
+
+
+def test_active_speaker_decode_pass_reports_at_the_promised_rate(sample_film):
+    import pandas as pd
+
+    from animproc.multimodal.active_speaker import find_active_speakers, silent_audio
+
+    class NoFaces:
+        def __call__(self, bgr):
+            return []
+
+    n_steps = 380  # the sample film's 38 s at 0.1 s
+    shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [911]})
+    segments = pd.DataFrame({"start": pd.Series(dtype=float), "end": pd.Series(dtype=float),
+                             "speaker": pd.Series(dtype=object)})
+    reporter, reports = _collect()
+    scores, _ = find_active_speakers(sample_film[0], 24.0, 640, 360, shots, segments, silent_audio(n_steps),
+                                     NoFaces(), model=None, progress=reporter)
+    assert scores.empty and {r.task for r in reports} == {"active_speakers"}
+    _assert_promised_rate(reports, 38.0, 1 / 24)

@@ -24,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 
 from animproc.image.boxes import box_iou
 from animproc.multimodal.mouth import FaceMesh, mesh_model_path, mouth_features
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.temporal.tracks import path_boxes
 
 STEP = 0.1
@@ -214,8 +215,9 @@ def shot_of_frame(shots: pd.DataFrame) -> Callable[[int], int | None]:
 
 
 def scan_face_tracks(video: str | Path, fps: float, n_steps: int, shots: pd.DataFrame, detector, model,
-                     skip_frames: set[int] = frozenset(), step: float = STEP):
-    """Yields each shot's face tracks when the shot ends, with the model's visual rows, from one decode pass."""
+                     skip_frames: set[int] = frozenset(), step: float = STEP, progress: Progress = NO_PROGRESS):
+    """Yields each shot's face tracks when the shot ends, with the model's visual rows, from one decode pass
+    (`progress` hears of the seconds of film decoded)."""
     from animproc.media import open_media
     from animproc.video.decode import frame_to_bgr
 
@@ -223,8 +225,10 @@ def scan_face_tracks(video: str | Path, fps: float, n_steps: int, shots: pd.Data
     shot_at = shot_of_frame(shots.sort_values("start_frame"))
     tracker: ShotTracker | None = None
     next_id, previous = 0, None
+    task = progress.task("active_speakers", round(n_steps * step, 1), "s of film")
     with open_media(Path(video)) as container:
         for index, frame in enumerate(container.decode(container.streams.video[0])):
+            task.update(min(index / fps, n_steps * step))
             if index not in wanted and index + 1 not in wanted:
                 continue
             bgr = frame_to_bgr(frame)
@@ -239,6 +243,7 @@ def scan_face_tracks(video: str | Path, fps: float, n_steps: int, shots: pd.Data
                              if f.height >= MIN_FACE_PX]
                     tracker.add(wanted[index], index, faces)
             previous = (index, bgr)
+    task.finish()
     if tracker is not None:
         yield tracker.tracks
 
@@ -320,11 +325,12 @@ def speech_turns(segments: pd.DataFrame, scores: pd.DataFrame, step: float = STE
 def find_active_speakers(video: str | Path, fps: float, width: int, height: int,
                          shots: pd.DataFrame, segments: pd.DataFrame, audio: StepAudio, detector, model,
                          motion_tracks: pd.DataFrame | None = None, skip_frames: set[int] = frozenset(),
-                         step: float = STEP) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         step: float = STEP, progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The `scores` and `turns` tables of a film (see the module's docstring)."""
     n_steps = len(audio)
     parts = [track_scores(tracks, audio, model, motion_tracks, width, height, step)
-             for tracks in scan_face_tracks(video, fps, n_steps, shots, detector, model, skip_frames, step)]
+             for tracks in scan_face_tracks(video, fps, n_steps, shots, detector, model, skip_frames, step,
+                                             progress)]
     parts = [p for p in parts if len(p)]
     scores = pd.concat(parts, ignore_index=True) if parts else empty_scores()
     return scores, speech_turns(segments, scores, step)
