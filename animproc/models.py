@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from animproc.image.faces import Face
     from animproc.instances.segment import Proposal
     from animproc.multimodal.active_speaker import StepAudio
+    from animproc.progress import Progress
     from animproc.temporal.actions import ActionSegment, TrackSample
     from animproc.training.captions import CaptionFacts
     from animproc.video.shots import ShotDetector
@@ -69,11 +70,11 @@ class Separator(Protocol):
 
 @runtime_checkable
 class Diarizer(Protocol):
-    """Who speaks when in a 16 kHz mono waveform."""
+    """Who speaks when in a 16 kHz mono waveform; `progress` hears how far it is."""
 
     name: str
 
-    def __call__(self, wav: np.ndarray) -> list[SpeechSegment]: ...
+    def __call__(self, wav: np.ndarray, progress: Progress = ...) -> list[SpeechSegment]: ...
 
 
 @runtime_checkable

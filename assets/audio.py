@@ -101,7 +101,7 @@ def diarization(context: AssetExecutionContext, storage: StorageResource, diariz
             return step.result({"has_audio": False, "speakers": 0, "note": NO_AUDIO})
         wav, on_vocals, choice = _diarization_input(step, diarizer.vad_threshold)
         engine = diarizer.model()
-        segments = engine(wav)
+        segments = engine(wav, progress=step.progress)
         table = segments_table(film, segments)
         with products.publish("diarization") as out:
             out.table("segments", table)

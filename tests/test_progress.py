@@ -162,3 +162,18 @@ def test_active_speaker_decode_pass_reports_at_the_promised_rate(sample_film):
                                      NoFaces(), model=None, progress=reporter)
     assert scores.empty and {r.task for r in reports} == {"active_speakers"}
     _assert_promised_rate(reports, 38.0, 1 / 24)
+
+
+def test_embedded_diarization_reports_the_speech_it_has_embedded():
+    from animproc.audio.diarize import EmbeddedDiarizer
+    from animproc.sample.film import CHARACTERS
+    from animproc.sample.voices import speak
+
+    sr = 16000
+    wav = np.concatenate([np.concatenate([speak(2.0, CHARACTERS[k % 2].voice, sr, seed=k)[0], np.zeros(sr // 2)])
+                          for k in range(10)]).astype(np.float32)
+    reporter, reports = _collect()
+    EmbeddedDiarizer()(wav, progress=reporter)
+    diarized = [r for r in reports if r.task == "diarize"]
+    assert diarized and diarized[-1].unit == "s of speech"
+    _assert_promised_rate(diarized, diarized[-1].total, 3.0)

@@ -8,6 +8,7 @@ from animproc.audio.diarize import SR, SpeechSegment, to_rttm
 from animproc.errors import ModelError
 from animproc.library import store_source
 from animproc.models import Diarizer
+from animproc.progress import ProgressReporter
 from animproc.storage import Storage
 from pyannote_helpers import write_random_pyannote_pipeline
 from resources.diarizer import DiarizerResource
@@ -25,8 +26,10 @@ def test_pyannote_backend_loads_a_local_pipeline_and_returns_speech_segments(pip
     assert isinstance(diarizer, Diarizer)
     t = np.arange(SR * 12) / SR
     wav = (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 0.25 * t) > 0)).astype(np.float32)
-    segments = diarizer(wav)
+    reports = []
+    segments = diarizer(wav, progress=ProgressReporter(reports.append))
     assert diarizer.name == "pyannote"
+    assert reports and all(r.task.startswith("diarize ") for r in reports)  # the pipeline's steps, as progress
     assert all(isinstance(s, SpeechSegment) and 0 <= s.start < s.end <= 12.01 for s in segments)
     assert all(s.speaker.startswith("speaker_") for s in segments)
     assert to_rttm(segments, "demo").count("SPEAKER") == len(segments)

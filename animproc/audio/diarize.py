@@ -21,6 +21,7 @@ import numpy as np
 
 from animproc.audio.clustering import cluster_speakers, hmm_resegment, speaker_centroids
 from animproc.errors import ModelError
+from animproc.progress import NO_PROGRESS, Progress
 
 SR = 16000
 
@@ -65,18 +66,22 @@ class EmbeddedDiarizer:
                                       threshold=self.vad_threshold)
         return [(float(r["start"]), float(r["end"])) for r in found]
 
-    def embed(self, wav: np.ndarray, regions) -> tuple[np.ndarray, np.ndarray]:
-        """Window embeddings (n, 256) and their (start, end) times (n, 2)."""
+    def embed(self, wav: np.ndarray, regions, progress: Progress = NO_PROGRESS) -> tuple[np.ndarray, np.ndarray]:
+        """Window embeddings (n, 256) and their (start, end) times (n, 2); `progress` hears of the seconds of
+        speech embedded."""
         _, encoder = self._models()
         embs, spans = [], []
+        task = progress.task("diarize", round(sum(b - a for a, b in regions), 1), "s of speech")
         for start, end in regions:
             seg = wav[int(start * SR):int(end * SR)]
-            if len(seg) < 0.4 * SR:
-                continue
-            _, partials, slices = encoder.embed_utterance(seg, return_partials=True, rate=self.rate, min_coverage=0.5)
-            for emb, sl in zip(partials, slices):
-                spans.append((start + sl.start / SR, start + min(sl.stop, len(seg)) / SR))
-                embs.append(emb)
+            if len(seg) >= 0.4 * SR:
+                _, partials, slices = encoder.embed_utterance(seg, return_partials=True, rate=self.rate,
+                                                              min_coverage=0.5)
+                for emb, sl in zip(partials, slices):
+                    spans.append((start + sl.start / SR, start + min(sl.stop, len(seg)) / SR))
+                    embs.append(emb)
+            task.advance(end - start)
+        task.finish()
         return np.asarray(embs, np.float32).reshape(-1, 256), np.asarray(spans, np.float64).reshape(-1, 2)
 
     def cluster(self, embs: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
@@ -88,9 +93,9 @@ class EmbeddedDiarizer:
         x = embs / np.linalg.norm(embs, axis=1, keepdims=True)
         return hmm_resegment(x, cents, times) if len(cents) > 1 else np.zeros(len(embs), dtype=int)
 
-    def __call__(self, wav: np.ndarray) -> list[SpeechSegment]:
+    def __call__(self, wav: np.ndarray, progress: Progress = NO_PROGRESS) -> list[SpeechSegment]:
         regions = self.speech_regions(wav)
-        embs, spans = self.embed(wav, regions)
+        embs, spans = self.embed(wav, regions, progress)
         if len(embs) == 0:
             return [SpeechSegment(a, b, "speaker_00", 0.0) for a, b in regions]
         labels = self.cluster(embs, spans.mean(axis=1))
@@ -164,6 +169,22 @@ SEGMENT_COLUMNS = {"film": "object", "start": "float64", "end": "float64", "spea
                    "confidence": "float64", "overlap": "bool"}
 
 
+def _pipeline_hook(progress: Progress):
+    """A pyannote pipeline hook (step name, artefact, total, completed) passing each step's batches to
+    `progress` as a task of its own (segmentation, embeddings, ...)."""
+    tasks: dict = {}
+
+    def hook(step_name, step_artifact, file=None, total=None, completed=None):
+        if total is None or completed is None:
+            return
+        task = tasks.get(step_name) or tasks.setdefault(step_name, progress.task(f"diarize {step_name}", total, "batches"))
+        task.update(completed)
+        if completed >= total:
+            task.finish()
+
+    return hook
+
+
 def segments_table(film: str, segments: list[SpeechSegment]):
     """The diarization product's table, typed even when empty: audio without speech (a tone, music, silence) is
     a valid product with no rows, and boolean masks and groupbys on it work as on any other."""
@@ -216,14 +237,14 @@ class PyannoteDiarizer:
             self.pipeline.to(torch.device("cuda"))
         self.max_speakers = max_speakers
 
-    def __call__(self, wav: np.ndarray) -> list[SpeechSegment]:
+    def __call__(self, wav: np.ndarray, progress: Progress = NO_PROGRESS) -> list[SpeechSegment]:
         import torch
 
         if len(wav) < SR // 2:
             return []
         kwargs = {"max_speakers": self.max_speakers} if self.max_speakers else {}
         out = self.pipeline({"waveform": torch.from_numpy(np.ascontiguousarray(wav, np.float32))[None],
-                             "sample_rate": SR}, **kwargs)
+                             "sample_rate": SR}, hook=_pipeline_hook(progress), **kwargs)
         full = getattr(out, "speaker_diarization", out)
         exclusive = getattr(out, "exclusive_speaker_diarization", None) or full
         names = {}
