@@ -205,6 +205,23 @@ def evaluate(items: list[dict], method, overlap_share: float = 0.4, overlap_marg
     return rows
 
 
+def single_speaker_counts(items: list[dict], min_windows: int = 20) -> list[dict]:
+    """One-voice cases cut from every case: the windows lying wholly inside one reference speaker's turns and
+    touching no other's. A count rule that reads more than one speaker here splits a voice."""
+    out = []
+    for it in items:
+        x = clustering._unit(it["embs"].astype(np.float64))
+        for spk in sorted({t[2] for t in it["reference"]}):
+            own = [(a, b) for a, b, s in it["reference"] if s == spk]
+            other = [(a, b) for a, b, s in it["reference"] if s != spk]
+            inside = np.array([any(a <= s0 and s1 <= b for a, b in own) and not any(a < s1 and s0 < b for a, b in other)
+                               for s0, s1 in it["spans"]], dtype=bool)
+            if inside.sum() >= min_windows:
+                out.append({"case": it["case"], "input": it["input"], "speaker": spk, "windows": int(inside.sum()),
+                            "bar": len(clustering.speaker_centroids(x[inside])), "nme": nme_count(x[inside])[0]})
+    return out
+
+
 def pooled(rows: list[dict], split: str, which: str) -> float:
     sel = [r for r in rows if r["split"] == split and (r["input"] == "mixture" if which == "mixture" else r["auto"])]
     return sum(r["der"] * r["total_s"] for r in sel) / sum(r["total_s"] for r in sel)
@@ -216,6 +233,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*")
     parser.add_argument("--overlap-share", type=float, default=0.4,
                         help="the timeline's share of covering windows that makes a second speaker overlap")
+    parser.add_argument("--single-speakers", action="store_true",
+                        help="also count speakers on one-voice cuts of every case (the bar and NME-SC)")
     parser.add_argument("--overlap-margin", type=float,
                         help="instead, overlap where the covering windows score within this of a second speaker")
     args = parser.parse_args()
@@ -227,6 +246,9 @@ def main() -> None:
         print(f"{name}: dev mix {pooled(rows, 'dev', 'mixture'):.1%} auto {pooled(rows, 'dev', 'auto'):.1%} | "
               f"check mix {pooled(rows, 'check', 'mixture'):.1%} auto {pooled(rows, 'check', 'auto'):.1%}\n  {cells}",
               flush=True)
+    if args.single_speakers:
+        for r in single_speaker_counts(items):
+            print(json.dumps(r))
 
 
 if __name__ == "__main__":
