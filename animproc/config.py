@@ -98,11 +98,17 @@ class IdentitiesConfig(_Strict):
                             "on the labelled clips (bench/cg_identities.py)")
     whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
     merge_below: float | None = Field(
-        None, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
+        0.9, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
                                 "typical distance (never across faces on one frame); null = off")
     attach_below: float | None = Field(
-        0.8, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
+        1.0, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
                                "film's typical distance (never one on the same frame); null = off")
+    long_tracks: bool = Field(True, description="a noise track of at least min_cluster_size faces is a cluster of "
+                                                "its own (a face track is one identity)")
+    mesh_weight: float = Field(0.0, ge=0, lt=1,
+                               description="weight of the face-mesh geometry (MediaPipe face mesh on each crop) "
+                                           "beside the embedding, times the mesh's presence; 0 = off, measured best "
+                                           "on the labelled clips (bench/cg_identities.py)")
     carry_costume_similarity: float | None = Field(
         0.9, ge=0, le=1, description="an instance no face or track names takes the character of its shot whose "
                                      "named instances' costume colours are at least this similar; null = off")

@@ -23,17 +23,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from identity_devset import CLIPS, REFERENCE, extract, head_colours, labels, shot_of_frames  # noqa: E402
+from identity_devset import CLIPS, REFERENCE, extract, head_colours, labels, mesh_geometries, shot_of_frames  # noqa: E402
 
 MIN_CLUSTER_SIZE = 4
 FEW_SHOT_MIN = 0.2  # the identity page's FEW_SHOT_MIN: the faces it moves
-BEFORE = {"centre": "none", "shrink": None, "head": 0.0, "merge": None, "attach": None}
+BEFORE = {"centre": "none", "shrink": None, "head": 0.0, "mesh": 0.0, "merge": None, "attach": None, "tracks": False}
 
 
 def clip_faces(clip) -> tuple[dict, np.ndarray, np.ndarray]:
     faces = extract(clip)
     faces["shot"] = shot_of_frames(clip)[faces["frame"]]
     faces["head"] = head_colours(clip, faces)
+    faces["geometry"], faces["presence"] = mesh_geometries(clip, faces)
     usable = (faces["size"] >= 8) & (faces["sharpness"] >= 8)
     table = {k: v[usable] for k, v in faces.items()}
     return table, labels(clip, table), np.nonzero(usable)[0]
@@ -49,17 +50,20 @@ def _tracks(faces: dict) -> np.ndarray:
     return faces["tracks"]
 
 
-def _base(faces: dict, centre: str, shrink: float | None, head: float) -> tuple[np.ndarray, np.ndarray]:
+def _base(faces: dict, centre: str, shrink: float | None, head: float,
+          mesh: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Track vectors and HDBSCAN's face labels for one way of making the vectors (cached on `faces`)."""
     from animproc.identity.cluster import cluster_tracks, whiten, with_head_colour
+    from animproc.identity.geometry import with_geometry
     from animproc.identity.tracks import clustering_vectors
 
-    key = ("base", centre, shrink, head)
+    key = ("base", centre, shrink, head, mesh)
     if key not in faces:
         tracks = _tracks(faces)
         emb = faces["embedding"]
         if centre != "none":
             emb = whiten(emb, shrink if centre == "whiten" else None)
+        emb = with_geometry(emb, faces["geometry"], faces["presence"], mesh)
         emb = with_head_colour(emb, faces["head"], head)
         vectors = clustering_vectors(emb, tracks, [None] * len(emb), 0.0)
         faces[key] = (vectors, cluster_tracks(vectors, tracks, MIN_CLUSTER_SIZE).labels)
@@ -69,15 +73,18 @@ def _base(faces: dict, centre: str, shrink: float | None, head: float) -> tuple[
 def cluster(faces: dict, params: dict) -> np.ndarray:
     """Face labels as `identity_clusters` makes them with these settings (`cluster_tracks` with the refinement,
     split here so that each way of making the vectors is clustered once)."""
-    from animproc.identity.cluster import refine_clusters
+    from animproc.identity.cluster import own_clusters, refine_clusters
 
-    vectors, labels = _base(faces, params["centre"], params["shrink"], params["head"])
-    if params["merge"] is None and params["attach"] is None:
-        return labels
+    vectors, labels = _base(faces, params["centre"], params["shrink"], params["head"], params.get("mesh", 0.0))
     tracks = _tracks(faces)
     ids, first, inverse = np.unique(tracks, return_index=True, return_inverse=True)
+    per_track = labels[first]
+    if params.get("tracks"):
+        per_track = own_clusters(per_track, np.bincount(inverse), MIN_CLUSTER_SIZE)
+    if params["merge"] is None and params["attach"] is None:
+        return per_track[inverse]
     seen = [set(faces["frame"][inverse == t].tolist()) for t in range(len(ids))]
-    return refine_clusters(vectors[first], labels[first], seen, params["merge"], params["attach"])[inverse]
+    return refine_clusters(vectors[first], per_track, seen, params["merge"], params["attach"])[inverse]
 
 
 def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
@@ -90,8 +97,8 @@ def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
     return identity_scores(predicted[labelled].tolist(), truth[labelled].tolist())
 
 
-GRID = {"centre": ["none", "centre", "whiten"], "shrink": [1.0], "head": [0.0, 0.2, 0.4],
-        "merge": [None, 0.6, 0.8, 1.0], "attach": [None, 0.6, 0.8, 1.0]}
+GRID = {"centre": ["none", "centre", "whiten"], "shrink": [1.0], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2, 0.4],
+        "merge": [None, 0.6, 0.8, 0.9, 1.0], "attach": [None, 0.6, 0.8, 1.0], "tracks": [False, True]}
 
 
 def settings() -> list[dict]:

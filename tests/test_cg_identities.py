@@ -155,3 +155,83 @@ def test_n_on_the_identity_page_names_a_face_from_the_named_clusters_and_z_undoe
         assert page.evaluate("() => state.faces['0000008_f00']") == "2"  # the unnamed cluster's medoid
         keys.press("z")
         expect(page.locator("#n-noise")).to_have_text("3")
+
+
+def test_a_noise_track_holding_min_cluster_size_faces_is_a_cluster_of_its_own():
+    """Two characters seen in many short tracks and a third in one long track (as the Sintel trailer's
+    shaman): one track is one point, never dense, so HDBSCAN leaves it as noise; with `long_tracks` its
+    faces are one cluster, while a short stray track stays noise."""
+    from animproc.identity.cluster import own_clusters
+
+    x, _ = _cg_film(per=12)
+    rng = np.random.default_rng(3)
+    shaman = rng.normal(size=64) + rng.normal(size=(12, 64)) * 0.05  # unlike the other two
+    stray = x[0] + rng.normal(size=64) * 0.5
+    vectors = np.vstack([x[:24], shaman, stray])
+    tracks = np.concatenate([np.arange(12) // 2, 6 + np.arange(12) // 2, np.full(12, 12), [13]])
+    plain = cluster_tracks(vectors, tracks, 4)
+    assert (plain.labels[24:36] == NOISE).all()
+    long = cluster_tracks(vectors, tracks, 4, long_tracks=True)
+    assert set(long.labels[24:36]) == {long.labels[24]} and long.labels[24] != NOISE
+    assert long.labels[24] not in set(long.labels[:24]) and (long.probabilities[24:36] == 1).all()
+    assert long.labels[36] == NOISE
+    assert (own_clusters(np.array([0, NOISE, NOISE]), np.array([5, 3, 4]), 4) == [0, NOISE, 1]).all()
+
+
+def _mesh(seed: int, stretch: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(468, 3)) * 20
+    points[:, 1] *= stretch  # a longer face
+    return points
+
+
+def test_mesh_geometry_is_the_same_whatever_the_face_size_position_or_turn():
+    from animproc.identity.geometry import LANDMARKS, mesh_geometry
+
+    points = _mesh(0)
+    angle = 0.6
+    turn = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
+    moved = 2.5 * points @ turn.T + np.array([40.0, -7.0, 3.0])
+    g = mesh_geometry(points)
+    assert g.shape == (len(LANDMARKS) * (len(LANDMARKS) - 1) // 2,)
+    assert np.allclose(g, mesh_geometry(moved), atol=1e-4)
+    assert np.abs(g - mesh_geometry(_mesh(0, stretch=1.3))).max() > 0.05
+
+
+def test_geometry_joins_each_face_by_its_mesh_presence():
+    """A face the mesh fits takes `weight` of its vector from the film-normalised geometry; one it does not
+    fit (presence 0) keeps its embedding alone; every row stays a unit vector."""
+    from animproc.identity.geometry import mesh_geometry, with_geometry
+
+    rng = np.random.default_rng(0)
+    faces = rng.normal(size=(6, 16)).astype(np.float32)
+    geometry = np.stack([mesh_geometry(_mesh(k)) for k in range(6)])
+    presence = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 0.0], np.float32)
+    joined = with_geometry(faces, geometry, presence, 0.3)
+    assert joined.shape == (6, 16 + geometry.shape[1])
+    assert np.allclose(np.linalg.norm(joined, axis=1), 1, atol=1e-5)
+    shares = np.linalg.norm(joined[:, 16:], axis=1) ** 2
+    assert np.allclose(shares, [0.3, 0.3, 0.3, 0.3, 0.15, 0.0], atol=1e-5)
+    assert np.allclose(joined[5, :16], faces[5] / np.linalg.norm(faces[5]))
+    assert with_geometry(faces, geometry, presence, 0.0) is faces
+
+
+def test_face_shape_separates_characters_whose_embeddings_are_alike():
+    """Two characters whose embeddings carry only the render style (no identity at all) but whose meshes
+    differ (one face longer): the embedding alone cannot tell them apart, joined with the geometry it can."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from animproc.identity.geometry import mesh_geometry, with_geometry
+
+    rng = np.random.default_rng(2)
+    truth = np.repeat([0, 1], 16)
+    style = rng.normal(size=32)
+    faces = style + rng.normal(size=(32, 32)) * 0.05
+    base = _mesh(7)
+    geometry = np.stack([mesh_geometry(base * [1, 1 + 0.25 * t, 1] + rng.normal(size=base.shape) * 0.3)
+                         for t in truth])
+    tracks = np.arange(32) // 2
+    alone = cluster_tracks(faces, tracks, 4)
+    joined = cluster_tracks(with_geometry(faces, geometry, np.ones(32), 0.5), tracks, 4)
+    assert adjusted_rand_score(truth, alone.labels) < 0.3
+    assert adjusted_rand_score(truth, joined.labels) > 0.9

@@ -106,13 +106,14 @@ def nearest_medoid(query: np.ndarray, embeddings: np.ndarray, clustering: Cluste
 def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: int, min_samples: int | None = None,
                    method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0,
                    frames: np.ndarray | None = None, merge_below: float | None = None,
-                   attach_below: float | None = None) -> Clustering:
+                   attach_below: float | None = None, long_tracks: bool = False) -> Clustering:
     """Cluster one point per track (its faces share a vector), then give every face its track's cluster.
     Repeating a track's vector once per face would make each long track a dense cluster of its own; the
     minimum cluster size, given in faces, becomes a size in tracks through the mean track length. A track
     already averages several faces, so density needs no smoothing: min_samples defaults to 1 track.
     With `frames` (each face's frame index) the track clusters are refined (`refine_clusters`): over-split
-    ones merged, noise tracks attached, never across tracks seen on one frame."""
+    ones merged, noise tracks attached, never across tracks seen on one frame. With `long_tracks` a noise
+    track of at least `min_cluster_size` faces is a cluster of its own before that refinement (`own_clusters`)."""
     vectors = _unit(np.asarray(vectors, np.float32))
     if len(vectors) == 0:
         return Clustering(np.zeros(0, int), np.zeros(0, np.float32), {}, {}, None)
@@ -121,12 +122,27 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
     size = max(2, int(round(min_cluster_size / per_track)))
     samples = 1 if min_samples is None else max(1, int(round(min_samples / per_track)))
     result = cluster_embeddings(vectors[first], size, samples, method, reduce_to, epsilon)
+    if long_tracks:
+        labels = own_clusters(result.labels, np.bincount(inverse), min_cluster_size)
+        result.probabilities = np.where(labels != result.labels, 1.0, result.probabilities).astype(np.float32)
+        result.labels = labels
     if frames is not None and (merge_below is not None or attach_below is not None):
         seen = [set(np.asarray(frames)[inverse == t].tolist()) for t in range(len(ids))]
         result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below)
     labels = result.labels[inverse]
     probabilities = result.probabilities[inverse] if len(result.probabilities) else np.zeros(len(tracks))
     return Clustering(labels, probabilities, *_medoids(vectors, labels), result.reduced_to)
+
+
+def own_clusters(labels: np.ndarray, faces_per_track: np.ndarray, min_faces: int) -> np.ndarray:
+    """A face track is one identity: a track HDBSCAN left as noise that alone holds `min_faces` faces (a
+    character seen in one long shot, such as the Sintel trailer's shaman) is a cluster, though one point
+    among the tracks can never be dense."""
+    labels = labels.copy()
+    next_label = int(labels.max(initial=NOISE)) + 1
+    for t in np.nonzero((labels == NOISE) & (faces_per_track >= min_faces))[0]:
+        labels[t], next_label = next_label, next_label + 1
+    return labels
 
 
 def whiten(vectors: np.ndarray, shrink: float | None = 0.1) -> np.ndarray:
