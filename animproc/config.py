@@ -98,8 +98,11 @@ class IdentitiesConfig(_Strict):
                             "on the labelled clips (bench/cg_identities.py)")
     whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
     merge_below: float | None = Field(
-        0.9, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
+        1.5, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
                                 "typical distance (never across faces on one frame); null = off")
+    merge_rule: Literal["below", "silhouette"] = Field(
+        "silhouette", description="below: every pair under merge_below merges; silhouette: pairs under it merge "
+                                  "closest first and the partition with the best silhouette is kept")
     attach_below: float | None = Field(
         1.0, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
                                "film's typical distance (never one on the same frame); null = off")

@@ -1,9 +1,10 @@
 """CG identity clustering on the labelled development set (bench/identity_devset.py): ARI and coverage (share
 of labelled faces not noise) of the clustering `identity_clusters` did before (track means of the raw
 embeddings, HDBSCAN) and of the film-level method (embeddings centred and whitened on the film, head colour,
-over-split clusters merged and noise attached against the film's typical distance, never across one frame),
-on every labelled clip. The setting is chosen on the clips by mean ARI over a grid; each clip is also
-scored with the setting chosen on the other clips alone (leave one clip out), which is the held-out check:
+face-mesh geometry, long noise tracks as clusters of their own, over-split clusters merged and noise attached
+against the film's typical distance, never across one frame), on every labelled clip and on clips of one film
+joined (`COMBINED`). The setting is chosen on all cases by mean ARI over a grid; each case is also scored with
+the setting chosen on the cases that share no clip with it (leave one clip out), which is the held-out check:
 a setting that only suits one clip does not survive it.
 
 Usage: python bench/cg_identities.py   (faces are extracted once and cached under /tmp)
@@ -14,6 +15,7 @@ import argparse
 import itertools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,8 @@ from identity_devset import CLIPS, REFERENCE, extract, head_colours, labels, mes
 
 MIN_CLUSTER_SIZE = 4
 FEW_SHOT_MIN = 0.2  # the identity page's FEW_SHOT_MIN: the faces it moves
-BEFORE = {"centre": "none", "shrink": None, "head": 0.0, "mesh": 0.0, "merge": None, "attach": None, "tracks": False}
+BEFORE = {"centre": "none", "shrink": None, "head": 0.0, "mesh": 0.0, "merge": None, "rule": "below", "attach": None,
+          "tracks": False}
 
 
 def clip_faces(clip) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -84,7 +87,8 @@ def cluster(faces: dict, params: dict) -> np.ndarray:
     if params["merge"] is None and params["attach"] is None:
         return per_track[inverse]
     seen = [set(faces["frame"][inverse == t].tolist()) for t in range(len(ids))]
-    return refine_clusters(vectors[first], per_track, seen, params["merge"], params["attach"])[inverse]
+    return refine_clusters(vectors[first], per_track, seen, params["merge"], params["attach"],
+                           params.get("rule", "below"))[inverse]
 
 
 def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
@@ -97,14 +101,17 @@ def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
     return identity_scores(predicted[labelled].tolist(), truth[labelled].tolist())
 
 
-GRID = {"centre": ["none", "centre", "whiten"], "shrink": [1.0], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2, 0.4],
-        "merge": [None, 0.6, 0.8, 0.9, 1.0], "attach": [None, 0.6, 0.8, 1.0], "tracks": [False, True]}
+GRID = {"centre": ["none", "centre", "whiten"], "shrink": [1.0], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2],
+        "merge": [None, 1.5, 1.0, 0.9, 0.8], "rule": ["below", "silhouette"], "attach": [None, 0.8, 1.0],
+        "tracks": [False, True]}
 
 
 def settings() -> list[dict]:
     out = []
     for values in itertools.product(*GRID.values()):
         params = dict(zip(GRID, values))
+        if params["merge"] is None and params["rule"] != "below":
+            continue  # the rule only matters when clusters merge
         out.append({**params, "shrink": params["shrink"] if params["centre"] == "whiten" else None})
     return out
 
@@ -116,7 +123,7 @@ def table(clips) -> list[tuple[dict, list[dict]]]:
 
 def best(scored, use: list[int]) -> dict:
     """The setting with the best mean ARI over the clips `use` (ties: the better mean coverage, then the simpler
-    setting, listed first)."""
+    setting, listed first; a looser merge bound is listed before a tighter one)."""
     return max(scored, key=lambda r: (round(np.mean([r[1][i]["ari"] for i in use]), 3),
                                       round(np.mean([r[1][i]["coverage"] for i in use]), 3)))[0]
 
@@ -144,15 +151,46 @@ def few_shot(faces: dict, truth: np.ndarray, shots: int = 3, centre: str = "none
             "confidence_wrong": round(float(conf[~right].mean()), 3) if (~right).any() else None}
 
 
+@dataclass(frozen=True)
+class Combined:
+    name: str
+
+
+# Clips of one film joined end to end as one film: the snow fight's girl is the trailer's Sintel, so the
+# joined film has three characters (Sintel in two sequences, the warrior, the shaman), as a feature has.
+COMBINED = {"sintel_joined": (("snow_fight", "sintel_trailer"), {"girl": "sintel"})}
+
+
+def joined(name: str, cases: dict) -> tuple[Combined, dict, np.ndarray]:
+    """One case made of several clips' faces (frames and shots offset so that nothing links across clips) and
+    their labels renamed to the characters they share."""
+    parts, rename = COMBINED[name]
+    faces: dict = {}
+    truths = []
+    frame_offset = shot_offset = 0
+    for part in parts:
+        f, t = cases[part]
+        for key in ("frame", "shot", "box", "size", "sharpness", "embedding", "head", "geometry", "presence"):
+            value = f[key] + frame_offset if key == "frame" else f[key] + shot_offset if key == "shot" else f[key]
+            faces.setdefault(key, []).append(value)
+        truths.append(np.array([rename.get(x, x) for x in t], object))
+        frame_offset += int(f["frame"].max()) + 1000
+        shot_offset += int(f["shot"].max()) + 1
+    return Combined(name), {k: np.concatenate(v) for k, v in faces.items()}, np.concatenate(truths)
+
+
 def report() -> dict:
-    """The chosen setting, its and the old method's scores on every labelled clip (with the setting chosen
-    without that clip), and the few-shot figures."""
+    """The chosen setting, its and the old method's scores on every labelled clip and joined case (with the
+    setting chosen without that case), and the few-shot figures."""
     clips = [(c, *clip_faces(c)[:2]) for c in CLIPS if (REFERENCE / c.reference).exists()]
+    by_name = {c.name: (f, t) for c, f, t in clips}
+    clips += [joined(name, by_name) for name, (parts, _) in COMBINED.items() if all(p in by_name for p in parts)]
     scored = table(clips)
     chosen = best(scored, list(range(len(clips))))
     rows = []
+    sources = [set(COMBINED[c.name][0]) if isinstance(c, Combined) else {c.name} for c, _, _ in clips]
     for k, (clip, faces, truth) in enumerate(clips):
-        held_out = best(scored, [i for i in range(len(clips)) if i != k])
+        held_out = best(scored, [i for i in range(len(clips)) if not sources[i] & sources[k]])
         for method, params in (("before", BEFORE), ("chosen on the other clips", held_out), ("default", chosen)):
             rows.append({"clip": clip.name, "method": method, "params": params, **scores(faces, truth, params)})
     shots = [{"clip": clip.name, "vectors": centre, **few_shot(faces, truth, 3, centre)}

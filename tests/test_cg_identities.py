@@ -235,3 +235,25 @@ def test_face_shape_separates_characters_whose_embeddings_are_alike():
     joined = cluster_tracks(with_geometry(faces, geometry, np.ones(32), 0.5), tracks, 4)
     assert adjusted_rand_score(truth, alone.labels) < 0.3
     assert adjusted_rand_score(truth, joined.labels) > 0.9
+
+
+def test_silhouette_merge_joins_a_split_character_and_stops_before_joining_characters():
+    """Character A split by HDBSCAN into its two looks (loose groups 0 and 1), B and C two tight characters
+    a little farther apart, two others far from all: under a loose bound the distance rule merges everything,
+    the silhouette rule joins A's looks and stops there, whatever the bound; never across one frame."""
+    from animproc.identity.cluster import silhouette
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=32), rng.normal(size=32)
+    look, c = rng.normal(size=32) * 0.1, b + rng.normal(size=32) * 0.6
+    groups = [(a + look, 0.3), (a - look, 0.3), (b, 0.03), (c, 0.03), (rng.normal(size=32), 0.1),
+              (rng.normal(size=32), 0.1)]
+    x = np.vstack([g + rng.normal(size=(6, 32)) * spread for g, spread in groups])
+    labels, frames = np.repeat(np.arange(6), 6), [{k} for k in range(36)]
+    assert len(set(refine_clusters(x, labels, frames, 3.0, None).tolist())) == 1
+    for bound in (3.0, 10.0):
+        out = refine_clusters(x, labels, frames, bound, None, merge_rule="silhouette")[::6]
+        assert out[0] == out[1] and len(set(out[1:].tolist())) == 5
+    apart = [{k % 6} for k in range(12)] + [{100 + k} for k in range(24)]  # A's two looks on the same frames
+    assert len(set(refine_clusters(x, labels, apart, 3.0, None, merge_rule="silhouette")[::6].tolist())) == 6
+    assert silhouette(np.ones((4, 4)) - np.eye(4), np.zeros(4, int)) == -1.0

@@ -106,7 +106,8 @@ def nearest_medoid(query: np.ndarray, embeddings: np.ndarray, clustering: Cluste
 def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: int, min_samples: int | None = None,
                    method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0,
                    frames: np.ndarray | None = None, merge_below: float | None = None,
-                   attach_below: float | None = None, long_tracks: bool = False) -> Clustering:
+                   attach_below: float | None = None, long_tracks: bool = False,
+                   merge_rule: str = "below") -> Clustering:
     """Cluster one point per track (its faces share a vector), then give every face its track's cluster.
     Repeating a track's vector once per face would make each long track a dense cluster of its own; the
     minimum cluster size, given in faces, becomes a size in tracks through the mean track length. A track
@@ -128,7 +129,7 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
         result.labels = labels
     if frames is not None and (merge_below is not None or attach_below is not None):
         seen = [set(np.asarray(frames)[inverse == t].tolist()) for t in range(len(ids))]
-        result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below)
+        result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below, merge_rule)
     labels = result.labels[inverse]
     probabilities = result.probabilities[inverse] if len(result.probabilities) else np.zeros(len(tracks))
     return Clustering(labels, probabilities, *_medoids(vectors, labels), result.reduced_to)
@@ -177,32 +178,83 @@ def _co_occur(frames: list[set[int]], a: np.ndarray, b: np.ndarray) -> bool:
     return any(fa & frames[j] for j in b)
 
 
+def _merge_closest(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]],
+                   limit: float) -> np.ndarray | None:
+    """The labels with the two clusters of least mean distance (below `limit`, never seen on one frame)
+    merged; None when no two may merge."""
+    keys = sorted(set(labels.tolist()) - {NOISE})
+    best = None
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            ia, ib = np.nonzero(labels == a)[0], np.nonzero(labels == b)[0]
+            d = float(distance[np.ix_(ia, ib)].mean())
+            if d < limit and not _co_occur(frames, ia, ib) and (best is None or d < best[0]):
+                best = (d, a, b)
+    if best is None:
+        return None
+    return np.where(labels == best[2], best[1], labels)
+
+
+def silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of the clustered points (noise left out): (b - a) / max(a, b), a the mean distance to
+    the point's own cluster, b to the nearest other; -1 with fewer than two clusters."""
+    keys = sorted(set(labels.tolist()) - {NOISE})
+    clustered = np.nonzero(labels != NOISE)[0]
+    if len(keys) < 2:
+        return -1.0
+    member = (labels[clustered, None] == np.array(keys)[None]).astype(np.float64)
+    sums = distance[np.ix_(clustered, clustered)] @ member
+    sizes = member.sum(0)
+    own = member.argmax(1)
+    rows = np.arange(len(clustered))
+    own_size = sizes[own] - 1
+    a = np.where(own_size > 0, sums[rows, own] / np.maximum(own_size, 1), 0.0)
+    other = sums / sizes
+    other[rows, own] = np.inf
+    b = other.min(1)
+    s = np.where(own_size > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
+
+
+def _merge_by_silhouette(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]],
+                         limit: float) -> np.ndarray:
+    """Closest clusters merged one pair at a time down to two; the partition with the best silhouette kept."""
+    best, best_score = labels, silhouette(distance, labels)
+    current = labels
+    while len(set(current.tolist()) - {NOISE}) > 2:
+        current = _merge_closest(distance, current, frames, limit)
+        if current is None:
+            break
+        score = silhouette(distance, current)
+        if score > best_score:
+            best, best_score = current, score
+    return best
+
+
 def refine_clusters(vectors: np.ndarray, labels: np.ndarray, frames: list[set[int]], merge_below: float | None,
-                    attach_below: float | None) -> np.ndarray:
+                    attach_below: float | None, merge_rule: str = "below") -> np.ndarray:
     """HDBSCAN splits a CG character whose faces turn and change light into several dense groups and leaves
     its in-between faces as noise. Against the film's typical distance (the median cosine distance between
     any two of its points, `vectors` one per track): two clusters whose members are mutually closer (mean
     distance) than `merge_below` times it are merged, closest first, and a noise point joins the cluster it
     is on average closer to than `attach_below` times it. Never across points seen on one frame (`frames`:
-    the frames of each point), which are two characters."""
+    the frames of each point), which are two characters. With `merge_rule` "silhouette" the merges go on
+    while two clusters remain and the partition along the way with the best silhouette is kept (`merge_below`
+    then only bounds which pairs may merge): whether two groups are one character is judged by how they sit
+    among the film's other groups, not by one distance that suits one film."""
     labels = labels.copy()
     x = _unit(np.asarray(vectors, np.float32))
     if len(x) < 2:
         return labels
     distance = 1 - x @ x.T
     typical = float(np.median(distance[np.triu_indices(len(x), 1)]))
-    while merge_below is not None:
-        keys = sorted(set(labels.tolist()) - {NOISE})
-        best = None
-        for i, a in enumerate(keys):
-            for b in keys[i + 1:]:
-                ia, ib = np.nonzero(labels == a)[0], np.nonzero(labels == b)[0]
-                d = float(distance[np.ix_(ia, ib)].mean())
-                if d < merge_below * typical and not _co_occur(frames, ia, ib) and (best is None or d < best[0]):
-                    best = (d, a, b)
-        if best is None:
-            break
-        labels[labels == best[2]] = best[1]
+    if merge_below is not None:
+        limit = merge_below * typical
+        if merge_rule == "silhouette":
+            labels = _merge_by_silhouette(distance, labels, frames, limit)
+        else:
+            while (merged := _merge_closest(distance, labels, frames, limit)) is not None:
+                labels = merged
     if attach_below is not None:
         keys = sorted(set(labels.tolist()) - {NOISE})
         new = labels.copy()
