@@ -81,7 +81,9 @@ class InstancesConfig(_Strict):
 class IdentitiesConfig(_Strict):
     min_cluster_size: int = Field(10, ge=2)
     min_samples: int | None = Field(None, ge=1)
-    selection_method: Literal["eom", "leaf"] = "eom"
+    selection_method: Literal["eom", "leaf"] = Field(
+        "leaf", description="HDBSCAN's cluster selection: leaf splits finely and the silhouette merge joins what "
+                            "belongs together; best on the labelled clips (bench/cg_identities.py)")
     cluster_selection_epsilon: float = Field(0.0, ge=0, le=2)
     reduce_dimensions: int | None = Field(32, ge=2, description="PCA dimensions before HDBSCAN; null = raw")
     min_face_size: float = Field(8.0, ge=0, description="smallest inter-ocular distance (px) clustered")
