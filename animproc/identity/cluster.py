@@ -178,56 +178,79 @@ def _co_occur(frames: list[set[int]], a: np.ndarray, b: np.ndarray) -> bool:
     return any(fa & frames[j] for j in b)
 
 
-def _merge_closest(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]],
-                   limit: float) -> np.ndarray | None:
-    """The labels with the two clusters of least mean distance (below `limit`, never seen on one frame)
-    merged; None when no two may merge."""
+def _merge_path(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]], limit: float,
+                down_to: int = 1):
+    """The partitions met merging the two clusters of least mean distance (below `limit`, never two seen on
+    one frame) one pair at a time, down to `down_to` clusters: yields (labels, silhouette) after each merge.
+    Kept incrementally (cluster distance sums, per-point sums to each cluster, cluster co-occurrence), so a
+    feature film's hundreds of fine clusters cost a few matrix updates per merge."""
     keys = sorted(set(labels.tolist()) - {NOISE})
-    best = None
-    for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
-            ia, ib = np.nonzero(labels == a)[0], np.nonzero(labels == b)[0]
-            d = float(distance[np.ix_(ia, ib)].mean())
-            if d < limit and not _co_occur(frames, ia, ib) and (best is None or d < best[0]):
-                best = (d, a, b)
-    if best is None:
-        return None
-    return np.where(labels == best[2], best[1], labels)
+    if len(keys) < 2:
+        return
+    member = (labels[:, None] == np.array(keys)[None]).astype(np.float64)
+    to_cluster = distance @ member  # every point's distance sum to each cluster
+    sums = member.T @ to_cluster
+    sizes = member.sum(0)
+    frame_ids = {f: n for n, f in enumerate(sorted(set().union(*frames)))}
+    on_frame = np.zeros((len(keys), max(1, len(frame_ids))), np.float32)
+    for point in np.nonzero(labels != NOISE)[0]:
+        on_frame[keys.index(labels[point]), [frame_ids[f] for f in frames[point]]] = 1
+    together = (on_frame @ on_frame.T) > 0
+    alive = np.ones(len(keys), bool)
+    own = np.full(len(labels), -1)
+    own[labels != NOISE] = [keys.index(v) for v in labels[labels != NOISE]]
+    while alive.sum() > down_to:
+        mean = sums / np.maximum(np.outer(sizes, sizes), 1)
+        blocked = together | ~alive[:, None] | ~alive[None] | np.eye(len(keys), dtype=bool) | (mean >= limit)
+        mean[blocked] = np.inf
+        a, b = np.unravel_index(int(np.argmin(mean)), mean.shape)
+        if not np.isfinite(mean[a, b]):
+            return
+        a, b = min(a, b), max(a, b)
+        sums[a] += sums[b]
+        sums[:, a] += sums[:, b]
+        to_cluster[:, a] += to_cluster[:, b]
+        sizes[a] += sizes[b]
+        together[a] |= together[b]
+        together[:, a] |= together[:, b]
+        alive[b] = False
+        own[own == b] = a
+        yield np.where(own >= 0, np.array(keys)[np.maximum(own, 0)], NOISE), _silhouette(to_cluster, sizes, alive, own)
+
+
+def _silhouette(to_cluster: np.ndarray, sizes: np.ndarray, alive: np.ndarray, own: np.ndarray) -> float:
+    clustered = np.nonzero(own >= 0)[0]
+    if alive.sum() < 2 or not len(clustered):
+        return -1.0
+    own_c = own[clustered]
+    own_size = sizes[own_c] - 1
+    a = np.where(own_size > 0, to_cluster[clustered, own_c] / np.maximum(own_size, 1), 0.0)
+    other = to_cluster[clustered] / np.maximum(sizes, 1)
+    other[:, ~alive] = np.inf
+    other[np.arange(len(clustered)), own_c] = np.inf
+    b = other.min(1)
+    return float(np.where(own_size > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0).mean())
 
 
 def silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette of the clustered points (noise left out): (b - a) / max(a, b), a the mean distance to
     the point's own cluster, b to the nearest other; -1 with fewer than two clusters."""
     keys = sorted(set(labels.tolist()) - {NOISE})
-    clustered = np.nonzero(labels != NOISE)[0]
     if len(keys) < 2:
         return -1.0
-    member = (labels[clustered, None] == np.array(keys)[None]).astype(np.float64)
-    sums = distance[np.ix_(clustered, clustered)] @ member
-    sizes = member.sum(0)
-    own = member.argmax(1)
-    rows = np.arange(len(clustered))
-    own_size = sizes[own] - 1
-    a = np.where(own_size > 0, sums[rows, own] / np.maximum(own_size, 1), 0.0)
-    other = sums / sizes
-    other[rows, own] = np.inf
-    b = other.min(1)
-    s = np.where(own_size > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
-    return float(s.mean())
+    member = (labels[:, None] == np.array(keys)[None]).astype(np.float64)
+    own = np.full(len(labels), -1)
+    own[labels != NOISE] = [keys.index(v) for v in labels[labels != NOISE]]
+    return _silhouette(distance @ member, member.sum(0), np.ones(len(keys), bool), own)
 
 
 def _merge_by_silhouette(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]],
                          limit: float) -> np.ndarray:
     """Closest clusters merged one pair at a time down to two; the partition with the best silhouette kept."""
     best, best_score = labels, silhouette(distance, labels)
-    current = labels
-    while len(set(current.tolist()) - {NOISE}) > 2:
-        current = _merge_closest(distance, current, frames, limit)
-        if current is None:
-            break
-        score = silhouette(distance, current)
+    for merged, score in _merge_path(distance, labels, frames, limit, down_to=2):
         if score > best_score:
-            best, best_score = current, score
+            best, best_score = merged, score
     return best
 
 
@@ -253,8 +276,8 @@ def refine_clusters(vectors: np.ndarray, labels: np.ndarray, frames: list[set[in
         if merge_rule == "silhouette":
             labels = _merge_by_silhouette(distance, labels, frames, limit)
         else:
-            while (merged := _merge_closest(distance, labels, frames, limit)) is not None:
-                labels = merged
+            for labels, _ in _merge_path(distance, labels, frames, limit):
+                pass
     if attach_below is not None:
         keys = sorted(set(labels.tolist()) - {NOISE})
         new = labels.copy()
