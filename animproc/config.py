@@ -81,7 +81,9 @@ class InstancesConfig(_Strict):
 class IdentitiesConfig(_Strict):
     min_cluster_size: int = Field(10, ge=2)
     min_samples: int | None = Field(None, ge=1)
-    selection_method: Literal["eom", "leaf"] = "eom"
+    selection_method: Literal["eom", "leaf"] = Field(
+        "leaf", description="HDBSCAN's cluster selection: leaf splits finely and the silhouette merge joins what "
+                            "belongs together; best on the labelled clips (bench/cg_identities.py)")
     cluster_selection_epsilon: float = Field(0.0, ge=0, le=2)
     reduce_dimensions: int | None = Field(32, ge=2, description="PCA dimensions before HDBSCAN; null = raw")
     min_face_size: float = Field(8.0, ge=0, description="smallest inter-ocular distance (px) clustered")
@@ -98,11 +100,20 @@ class IdentitiesConfig(_Strict):
                             "on the labelled clips (bench/cg_identities.py)")
     whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
     merge_below: float | None = Field(
-        None, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
+        1.5, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
                                 "typical distance (never across faces on one frame); null = off")
+    merge_rule: Literal["below", "silhouette"] = Field(
+        "silhouette", description="below: every pair under merge_below merges; silhouette: pairs under it merge "
+                                  "closest first and the partition with the best silhouette is kept")
     attach_below: float | None = Field(
-        0.8, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
+        1.0, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
                                "film's typical distance (never one on the same frame); null = off")
+    long_tracks: bool = Field(True, description="a noise track of at least min_cluster_size faces is a cluster of "
+                                                "its own (a face track is one identity)")
+    mesh_weight: float = Field(0.0, ge=0, lt=1,
+                               description="weight of the face-mesh geometry (MediaPipe face mesh on each crop) "
+                                           "beside the embedding, times the mesh's presence; 0 = off, measured best "
+                                           "on the labelled clips (bench/cg_identities.py)")
     carry_costume_similarity: float | None = Field(
         0.9, ge=0, le=1, description="an instance no face or track names takes the character of its shot whose "
                                      "named instances' costume colours are at least this similar; null = off")

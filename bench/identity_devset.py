@@ -124,6 +124,24 @@ def head_colours(clip: Clip, faces: dict) -> np.ndarray:
     return out
 
 
+def mesh_geometries(clip: Clip, faces: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each face's mesh geometry and mesh presence (`animproc.identity.geometry.crop_geometry` on its aligned
+    crop, as `identity_clusters` computes them), cached apart from the faces."""
+    from animproc.identity.geometry import crop_geometry
+    from animproc.multimodal.mouth import FaceMesh, mesh_model_path
+
+    cache = CACHE / f"{clip.name}_mesh.npz"
+    if cache.exists():
+        stored = np.load(cache)
+        return stored["geometry"], stored["presence"]
+    mesh = FaceMesh(mesh_model_path())
+    found = [crop_geometry(mesh, crop) for crop in faces["crop"]]
+    geometry = np.array([g for g, _ in found], np.float32).reshape(len(found), -1)
+    presence = np.array([p for _, p in found], np.float32)
+    np.savez(cache, geometry=geometry, presence=presence)
+    return geometry, presence
+
+
 def labels(clip: Clip, faces: dict) -> np.ndarray:
     """The reference identity of each face (box IoU >= 0.3 with a labelled face of its frame), '' where none."""
     from animproc.image.boxes import box_iou

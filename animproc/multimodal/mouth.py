@@ -61,12 +61,17 @@ class FaceMesh:
         self.landmarks = next(o["index"] for o in outputs if o["shape"][-1] == 1404)
         self.presence = next(o["index"] for o in outputs if o["shape"][-1] == 1)
 
-    def opening(self, bgr: np.ndarray, square: tuple[float, float, float]) -> tuple[float, float]:
+    def points(self, bgr: np.ndarray, square: tuple[float, float, float]) -> tuple[np.ndarray, float]:
+        """The 468 mesh points (x, y in pixels of the MESH_SIZE crop, z on the same scale) and the presence."""
         crop = square_crop(bgr, square, MESH_SIZE)[..., ::-1].astype(np.float32) / 255.0
         self.interpreter.set_tensor(self.input, crop[None])
         self.interpreter.invoke()
-        points = self.interpreter.get_tensor(self.landmarks).reshape(468, 3)
+        points = self.interpreter.get_tensor(self.landmarks).reshape(468, 3).copy()
         presence = float(1 / (1 + np.exp(-float(self.interpreter.get_tensor(self.presence).reshape(-1)[0]))))
+        return points, presence
+
+    def opening(self, bgr: np.ndarray, square: tuple[float, float, float]) -> tuple[float, float]:
+        points, presence = self.points(bgr, square)
         height = float(np.linalg.norm(points[FOREHEAD, :2] - points[CHIN, :2]))
         if height < 1.0:
             return float("nan"), presence
