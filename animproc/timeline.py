@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from animproc.progress import NO_PROGRESS, Progress
+
 SHOT_COLUMNS = ["film", "shot_id", "start_time", "end_time", "duration", "scene_id", "act_id", "scale", "camera",
                 "on_screen", "face_boxes", "speakers", "voices", "speech_seconds", "effects", "actions", "beats",
                 "cut_on_beat", "loudness_db", "vocals_db"]
@@ -46,14 +48,17 @@ def slice_count(duration: float, slice_seconds: float) -> int:
     return max(1, math.ceil(round(duration / slice_seconds, 6)))
 
 
-def slice_power(path, slice_seconds: float, duration: float, block_seconds: float = 30.0) -> np.ndarray:
-    """Mean signal power of every slice of an audio file (any channels, mono-mixed), read block by block."""
+def slice_power(path, slice_seconds: float, duration: float, block_seconds: float = 30.0,
+                progress: Progress = NO_PROGRESS, name: str = "loudness") -> np.ndarray:
+    """Mean signal power of every slice of an audio file (any channels, mono-mixed), read block by block.
+    `progress` hears of the seconds of audio read (as the task `name`)."""
     import soundfile as sf
 
     n = slice_count(duration, slice_seconds)
     total, counts = np.zeros(n), np.zeros(n)
     with sf.SoundFile(str(path)) as f:
         rate, offset = f.samplerate, 0
+        task = progress.task(name, f.frames / rate, "s of audio")
         for block in f.blocks(blocksize=int(rate * block_seconds), dtype="float32", always_2d=True):
             mono = block.mean(axis=1).astype(np.float64)
             index = np.floor((offset + np.arange(len(mono))) / (rate * slice_seconds) + 1e-9).astype(int)
@@ -61,6 +66,8 @@ def slice_power(path, slice_seconds: float, duration: float, block_seconds: floa
             total += np.bincount(index[keep], weights=mono[keep] ** 2, minlength=n)[:n]
             counts += np.bincount(index[keep], minlength=n)[:n]
             offset += len(mono)
+            task.advance(len(mono) / rate)
+        task.finish()
     return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
 
 
@@ -322,8 +329,9 @@ def _speech(products, why: dict) -> pd.DataFrame:
                          "speaker": pd.Series(dtype=object), "character": pd.Series(dtype=object)})
 
 
-def timeline_inputs(products, slice_seconds: float) -> TimelineInputs:
-    """Read every product the timeline joins (through the catalogue, so each is a declared input)."""
+def timeline_inputs(products, slice_seconds: float, progress: Progress = NO_PROGRESS) -> TimelineInputs:
+    """Read every product the timeline joins (through the catalogue, so each is a declared input). `progress`
+    hears of the seconds of audio measured."""
     probe = products.json("source_video", "probe")
     duration = float(probe.get("duration") or 0.0)
     structure = products.table("shot_structure")
@@ -340,11 +348,11 @@ def timeline_inputs(products, slice_seconds: float) -> TimelineInputs:
     loudness = vocals = None
     if products.json("audio", "info").get("has_audio"):
         with products.storage.local_copy(products.file("audio", "analysis")) as wav:
-            loudness = slice_power(wav, slice_seconds, duration)
+            loudness = slice_power(wav, slice_seconds, duration, progress=progress)
         stem = products.file("vocals", "vocals")
         if stem.exists():
             with products.storage.local_copy(stem) as flac:
-                vocals = slice_power(flac, slice_seconds, duration)
+                vocals = slice_power(flac, slice_seconds, duration, progress=progress, name="vocals loudness")
     else:
         why["audio"] = NO_AUDIO
     return TimelineInputs(products.film, duration, structure, faces, products.table("motion", "tracks"),

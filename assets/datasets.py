@@ -13,7 +13,7 @@ from animproc.errors import AnimprocError
 from animproc.image.preview import markdown_image, markdown_table
 from animproc.product_version import product_version
 from animproc.timeline import build_timeline, summary, timeline_figure, timeline_inputs
-from assets import fail, film_asset, film_step, table_schemas
+from assets import fail, film_asset, film_step, progress_logger, table_schemas
 from partitions import film_partitions
 from resources.action_recognizer import ActionRecognizerResource
 from resources.diarizer import DiarizerResource
@@ -42,7 +42,7 @@ TIMELINE_AFTER_REVIEW = ["characters", "identity_clusters", "character_voices", 
 def film_timeline(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource):
     with film_step(context, storage, film_config) as step:
         slice_seconds = step.config.datasets.timeline_slice_seconds
-        inputs = timeline_inputs(step.products, slice_seconds)
+        inputs = timeline_inputs(step.products, slice_seconds, step.progress)
         shots, slices = build_timeline(inputs, slice_seconds)
         facts = summary(shots, slices, inputs)
         image = timeline_figure(shots, slices, inputs.duration)
@@ -79,7 +79,7 @@ def _build_dataset(context: AssetExecutionContext, storage: StorageResource, fil
     name = TASKS[task].name
     with film_step(context, storage, film_config) as step:
         with step.products.publish(name) as out:
-            built = build_dataset(step.products, out, task, step.config.datasets, configured)
+            built = build_dataset(step.products, out, task, step.config.datasets, configured, step.progress)
         index = step.products.table(name, "index") if built.rows else None
         preview = index.drop(columns=["source_versions", "review_versions", "models"]).head(12) if built.rows else None
         return step.result({
@@ -140,9 +140,10 @@ def datasets_all_films(context: AssetExecutionContext, storage: StorageResource)
 
     st = storage.storage()
     films = sorted(context.instance.get_dynamic_partitions(film_partitions.name))
+    progress = progress_logger(context)
     try:
         with FilmProducts(st, ALL_FILMS).publish("datasets_all_films") as out:
-            report = union_datasets(st, films, out)
+            report = union_datasets(st, films, out, progress)
     except AnimprocError as exc:
         raise fail(exc) from None
     return MaterializeResult(data_version=DataVersion(product_version(st, ALL_FILMS, "datasets_all_films")), metadata={
@@ -150,7 +151,8 @@ def datasets_all_films(context: AssetExecutionContext, storage: StorageResource)
         "rows": MetadataValue.json({n: r["rows"] for n, r in report.items()}),
         "skipped": MetadataValue.json(skipped_films(report)),
         "registered_films": len(films), "inputs_read": MetadataValue.json(sorted(DATASETS)),
-        "path": MetadataValue.path(str(st.asset_dir(ALL_FILMS, "datasets_all_films")))})
+        "path": MetadataValue.path(str(st.asset_dir(ALL_FILMS, "datasets_all_films"))),
+        "progress": MetadataValue.json({t: r.to_dict() for t, r in progress.latest.items()})})
 
 
 PER_FILM_ASSETS = [film_timeline, dataset_character_multimodal, dataset_scene_understanding,

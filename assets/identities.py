@@ -82,9 +82,9 @@ def identity_clusters(context: AssetExecutionContext, storage: StorageResource, 
         names = partial(suggest_names, config, step.config_path,
                         lambda: face_analyzer.model(config))
         ids = cluster_identities(products.table("faces"), products.table("instances_inpainted"), products, config,
-                                 names)
+                                 names, step.progress)
         with products.publish("identity_clusters") as out:
-            write_identities(ids, products, out)
+            write_identities(ids, products, out, step.progress)
         labels = ids.faces["cluster"].astype(int)
         review_version = (write_auto_review(step.storage, auto_identity_review(film, dict(zip(ids.faces["face_id"],
                                                                                                labels))))
@@ -124,7 +124,8 @@ def characters(context: AssetExecutionContext, storage: StorageResource, film_co
                                 lambda: auto_identity_review(film, dict(zip(faces["face_id"],
                                                                             faces["cluster"].astype(int)))))
         with products.publish("characters") as out:
-            index, left_out = gather_characters(faces, review, products.table("instances_inpainted"), out)
+            index, left_out = gather_characters(faces, review, products.table("instances_inpainted"), out,
+                                                step.progress)
             sheet = character_sheet(index, lambda p: read_image(out.staged(p), cv2.IMREAD_UNCHANGED))
         per = index.groupby(["character", "kind"]).size().unstack(fill_value=0) if len(index) else pd.DataFrame()
         return step.result({
@@ -145,7 +146,7 @@ def pose_subclusters(context: AssetExecutionContext, storage: StorageResource, f
         with products.publish("pose_subclusters") as out:
             table, summary, sheet = pose_buckets(products.table("characters"),
                                                  products.table("identity_clusters", "faces"), products, out,
-                                                 step.config)
+                                                 step.config, step.progress)
         return step.result({
             "characters": len(summary), "instances": len(table), "sample_size": step.config.poses.sample_size,
             "buckets": MetadataValue.json({n: s["buckets"] for n, s in summary.items()}),
@@ -172,7 +173,8 @@ def character_instances(context: AssetExecutionContext, storage: StorageResource
             lambda p: costume_histogram(read_image(products.resolve(p), cv2.IMREAD_UNCHANGED)))
         table = carry_identities(products.table("instances_inpainted"), products.table("characters"), faces,
                                  products.table("motion", "tracks"), names, review.decisions.get("instances", {}),
-                                 costume, film, c.carry_costume_similarity or 1.0, c.carry_costume_margin)
+                                 costume, film, c.carry_costume_similarity or 1.0, c.carry_costume_margin,
+                                 step.progress)
         with products.publish("character_instances") as out:
             out.table("instances", table)
         carried = table[table["name_source"].isin(["track", "person", "reviewer"]) & table["character"].notna()]

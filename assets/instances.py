@@ -76,7 +76,7 @@ def instances_filtered(context: AssetExecutionContext, storage: StorageResource,
         review = decided_review(products.review("instances"), step.config.review, film, "instances",
                                 lambda: auto_instance_review(film, dict(zip(table["instance_id"], table["category"]))))
         with products.publish("instances_filtered") as out:
-            kept, stats = keep_reviewed(table, review, out)
+            kept, stats = keep_reviewed(table, review, out, step.progress)
             grid = _example_grid(out.staged, list(kept["cutout_path"]), list(kept["instance_id"]))
         if stats["decisions_for_unknown_instances"]:
             context.log.warning(f"{stats['decisions_for_unknown_instances']} review decisions name instances that "

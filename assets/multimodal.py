@@ -83,7 +83,7 @@ def character_voices(context: AssetExecutionContext, storage: StorageResource):
         if products.json("audio", "info")["has_audio"] and len(asd_turns):
             wav = products.file("audio", "analysis")
             with step.storage.local_copy(wav) as local:
-                embeddings = v.turn_embeddings(local, asd_turns, v.resemblyzer_embedder())
+                embeddings = v.turn_embeddings(local, asd_turns, v.resemblyzer_embedder(), progress=step.progress)
         turns, profiles = v.label_turns(asd_turns, mapping, embeddings)
         chosen = v.clip_choices(turns)
         features = products.table("voice_features")
@@ -135,7 +135,7 @@ def av_sync(context: AssetExecutionContext, storage: StorageResource):
         has_audio = products.json("audio", "info")["has_audio"]
         if has_audio:
             with step.storage.local_copy(products.file("vocals", "accompaniment")) as stem:
-                beats, onsets = sync.beats_and_onsets(sync.onset_envelope(stem))
+                beats, onsets = sync.beats_and_onsets(sync.onset_envelope(stem, progress=step.progress))
         cuts = sync.cut_table(shots, beats)
         visual = sync.visual_events(products.table("effects_catalog", "effects"), products.table("motion", "actions"),
                                     fps)

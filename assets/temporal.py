@@ -52,7 +52,8 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource, fil
                       track_boxes(products.optional_table("motion", "tracks")).items()}
         with step.storage.local_copy(products.source_media()) as local:
             found = scan_structure(local, shots, fps, config.temporal, detector, foreground=foreground,
-                                   dissolves=dissolve_ranges(products.table("shots", "transitions")))
+                                   dissolves=dissolve_ranges(products.table("shots", "transitions")),
+                                   progress=step.progress)
         table, graph, stats, duration = film_structure(products, shots, found, config)
         with products.publish("shot_structure") as out:
             out.table("shot_structure", table)

@@ -27,7 +27,7 @@ def captions(context: AssetExecutionContext, storage: StorageResource, film_conf
              captioner: CaptionerResource):
     with film_step(context, storage, film_config) as step:
         model, count = captioner.model(step.config), caption_tokens(captioner)
-        table, summary = caption_stage(step.products, step.config, model, count)
+        table, summary = caption_stage(step.products, step.config, model, count, step.progress)
         with step.products.publish("captions") as out:
             out.table("captions", table)
             out.json("summary", summary)
@@ -52,7 +52,8 @@ def lora_dataset(context: AssetExecutionContext, storage: StorageResource, film_
                  captioner: CaptionerResource):
     with film_step(context, storage, film_config) as step:
         with step.products.publish("lora_dataset") as out:
-            table, summary, sheets = dataset_stage(step.products, step.config, out, captioner.base_model)
+            table, summary, sheets = dataset_stage(step.products, step.config, out, captioner.base_model,
+                                                   step.progress)
         previews = {f"sheet/{name}": MetadataValue.md(markdown_image(data, alt=name)) for name, data in sheets.items()}
         return step.result({**previews,
             "images": len(table), "characters": MetadataValue.json(summary["characters"]),
@@ -75,7 +76,7 @@ def lora_evaluation(context: AssetExecutionContext, storage: StorageResource, fi
         clip = clip_scorer(image_generator) if generator.ready else None
         with step.products.publish("lora_evaluation") as out:
             scores, summary, grids = evaluation_stage(step.products, step.config, step.config_path, out, generator,
-                                                      face_analyzer.model(step.config), clip)
+                                                      face_analyzer.model(step.config), clip, step.progress)
         meta = {"images": len(scores), "generator": generator.name, "seconds": step.seconds()}
         if "skipped" in summary:
             meta["skipped"] = summary["skipped"]

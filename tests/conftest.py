@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -20,6 +23,29 @@ def sample_film(tmp_path_factory) -> tuple[Path, dict]:
     path = tmp_path_factory.mktemp("sample") / "sample.mp4"
     render_sample_film(path)
     return path, json.loads(path.with_suffix(".truth.json").read_text())
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict[str, str]:
+    """The environment of an `animproc` command with its own storage root, Dagster home and config folder
+    (created, empty) under the test's folder."""
+    (tmp_path / "configs").mkdir()
+    return {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs"), "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture
+def cli(tmp_path, cli_env):
+    """`cli(*args)` runs `animproc ARGS` as a user would (a subprocess in the test's folder with `cli_env`);
+    with `ok` (the default) it fails the test, showing the output, unless the command succeeds."""
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=tmp_path, env=cli_env,
+                              capture_output=True, text=True, timeout=900)
+        if ok:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    return run
 
 
 @pytest.fixture

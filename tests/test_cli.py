@@ -1,6 +1,5 @@
 """The `animproc` command line, run as a user would (a subprocess with its own storage and Dagster home)."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,27 +9,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def cli(tmp_path):
-    env = {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-           "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs")}
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
-        if ok:
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc
-
-    return run
-
-
 def test_film_add_list_run_export_remove(cli, tmp_path, sample_film):
     """The whole command-line path: add, list, run everything with progress (with `review: auto` the run goes
     on through the review gates as the sensor would), export, score shot structure and identities against the
     sample's ground truth (every scale and camera movement right, the three characters' faces in clusters of
     their own), remove."""
-    (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "sample.yaml").write_text("review: auto\n")
     added = cli("film", "add", "sample", str(sample_film[0]))
     assert "added film 'sample'" in added.stdout and "912 frames" in added.stdout
@@ -110,13 +93,11 @@ def test_sample_film_command_writes_film_and_ground_truth(cli, tmp_path):
     assert out.with_suffix(".rttm").read_text().count("SPEAKER") == len(truth["speech"])
 
 
-def test_dagster_cli_materialises_a_film_partition(cli, tmp_path, sample_film):
+def test_dagster_cli_materialises_a_film_partition(cli, cli_env, tmp_path, sample_film):
     """Dagster's own `dagster asset materialize --partition NAME` runs the same assets for a film."""
     cli("film", "add", "viadagster", str(sample_film[0]))
-    env = {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-           "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs")}
     proc = subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "animproc_dagster.definitions",
                            "--select", "source_video,shots,frames", "--partition", "viadagster"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "data" / "viadagster" / "frames" / "manifest.parquet").exists()

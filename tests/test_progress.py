@@ -177,3 +177,119 @@ def test_embedded_diarization_reports_the_speech_it_has_embedded():
     diarized = [r for r in reports if r.task == "diarize"]
     assert diarized and diarized[-1].unit == "s of speech"
     _assert_promised_rate(diarized, diarized[-1].total, 3.0)
+
+
+def test_shot_structure_pass_of_the_sample_film_reports_at_the_promised_rate(sample_film):
+    import pandas as pd
+
+    from animproc.config import TemporalConfig
+    from animproc.temporal.structure import scan_structure
+
+    shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 456], "end_frame": [455, 911]})
+    reporter, reports = _collect(Ticking(1.0))
+    found = scan_structure(sample_film[0], shots, 24.0, TemporalConfig(), progress=reporter)
+    assert set(found) == {0, 1} and {r.task for r in reports} == {"structure"}
+    assert reports[0].total == 912 and reports[-1].unit == "frames"
+    _assert_promised_rate(reports, 912, 6)  # frames no other frame refers to are not decoded: indices skip
+
+
+def _faces(n_shots: int, per_shot: int, seed: int = 0):
+    """Faces of three well separated identities, one per shot in turn, in consecutive sampled frames."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 16)
+    rows = []
+    for shot in range(n_shots):
+        for k in range(per_shot):
+            e = centres[shot % 3] + 0.05 * rng.standard_normal(16)
+            rows.append({"face_id": f"f{shot}_{k}", "shot_id": shot, "frame_index": 100 * shot + 10 * k,
+                         "x0": 10.0, "y0": 10.0, "x1": 60.0, "y1": 60.0, "excluded": None,
+                         "instance_id": None, "embedding": list(e / np.linalg.norm(e))})
+    return pd.DataFrame(rows)
+
+
+def test_identity_clustering_reports_faces_linked_and_tracks_clustered_at_the_promised_rate():
+    import pandas as pd
+
+    from animproc.identity.stages import cluster_identities
+
+    faces = _faces(60, 5)
+    kept = pd.DataFrame({"instance_id": pd.Series(dtype=object), "cutout_path": pd.Series(dtype=object)})
+    reporter, reports = _collect(Ticking(0.5))
+    ids = cluster_identities(faces, kept, None, FilmConfig(), lambda emb, result: {}, reporter)
+    assert len(ids.result.clusters) == 3
+    linked = [r for r in reports if r.task == "tracks"]
+    assert linked[-1].unit == "faces"
+    _assert_promised_rate(linked, 300, 5)  # a shot at a time
+    clustered = [r for r in reports if r.task == "cluster"]
+    assert [r.done for r in clustered] == [0, 60] and clustered[-1].finished and clustered[-1].unit == "tracks"
+
+
+def test_captions_report_the_images_captioned_at_the_promised_rate():
+    import pandas as pd
+
+    from animproc.config import TrainingConfig
+    from animproc.training.captions import ApproximateTokenCounter, CaptionFacts, TemplateCaptioner, caption_images
+
+    n = 200
+    index = pd.DataFrame({"character": ["ava"] * n, "id": [f"i{k}" for k in range(n)],
+                          "path": [f"p{k}.png" for k in range(n)]})
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[8:24, 8:24] = (40, 160, 220, 255)
+    reporter, reports = _collect()
+    table = caption_images(index, [CaptionFacts("ava")] * n, lambda p: rgba, TemplateCaptioner(),
+                           ApproximateTokenCounter(), TrainingConfig(), batch=4, progress=reporter)
+    assert len(table) == n and {r.task for r in reports} == {"captions"} and reports[-1].unit == "images"
+    _assert_promised_rate(reports, n, 4)
+
+
+def test_dataset_shards_report_the_rows_written_at_the_promised_rate(tmp_path):
+    import pandas as pd
+
+    from animproc.catalogue import FilmProducts
+    from animproc.datasets.shards import write_shards
+    from animproc.datasets.tasks import TASKS
+    from animproc.storage import Storage
+
+    spec, n = TASKS["scene_understanding"], 120
+    rows = pd.DataFrame({"shot_id": range(n), "scene_id": 0, "group": "scene:0",
+                         "split": ["train"] * 100 + ["test"] * 20, "row_id": [f"r{k}" for k in range(n)]})
+    reporter, reports = _collect(Ticking(2.0))
+    with FilmProducts(Storage(tmp_path / "data"), "f").publish(spec.name) as out:
+        write_shards(out, spec, rows, lambda r: {}, {}, 50, progress=reporter)
+    assert {r.task for r in reports} == {"rows"} and reports[-1].unit == "rows"
+    _assert_promised_rate(reports, n, 1)
+
+
+# Film assets whose work does not grow with the film, each with the reason. An asset that reports progress
+# must not be listed here; a new asset must either report or be listed with its reason.
+NO_PROGRESS_NEEDED = {
+    "source_video": "probes the container's header: the same few reads for a short film or a feature",
+    "voice_features": "reads at most 60 s of speech per speaker, however long the film",
+}
+REPORTS = re.compile(r"step\.progress|progress_logger\(")
+
+
+def _asset_source(assets_def) -> str:
+    """The asset body's source with that of the module's own functions it calls (one level), where a body
+    hands its work to a helper (the dataset assets)."""
+    import inspect
+
+    fn = inspect.unwrap(assets_def.op.compute_fn.decorated_fn)
+    module = inspect.getmodule(fn)
+    helpers = [getattr(module, n) for n in fn.__code__.co_names if inspect.isfunction(getattr(module, n, None))]
+    return "\n".join(inspect.getsource(f) for f in [fn, *helpers] if inspect.getmodule(f) is module)
+
+
+def test_every_film_step_reports_progress_or_is_exempt_with_a_reason():
+    from dagster import AssetsDefinition
+
+    from animproc_dagster.definitions import ASSETS
+
+    steps = {a.op.name: a for a in ASSETS if isinstance(a, AssetsDefinition)}
+    assert {"shot_structure", "identity_clusters", "captions", "dataset_scene_understanding",
+            "datasets_all_films"} <= set(steps)
+    silent = sorted(name for name, a in steps.items() if not REPORTS.search(_asset_source(a)))
+    assert silent == sorted(NO_PROGRESS_NEEDED), "a step whose work grows with the film must report progress"
+    assert all(len(why) > 20 for why in NO_PROGRESS_NEEDED.values())

@@ -1,7 +1,6 @@
 """`animproc run` output off a terminal, `animproc status FILM` (fresh, stale after a review change, failed after a
 failing run, queued) and `animproc run --detach` through the run queue and the daemon, run as a user would."""
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,30 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but tab and newline
 
 
-@pytest.fixture
-def env(tmp_path) -> dict[str, str]:
-    (tmp_path / "configs").mkdir()
-    return {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-            "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs"), "PYTHONPATH": str(ROOT)}
-
-
-@pytest.fixture
-def cli(tmp_path, env):
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=900)
-        if ok:
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc
-
-    return run
-
-
 def _status(cli, film: str) -> dict[str, dict]:
     return {a["asset"]: a for a in json.loads(cli("status", film, "--json").stdout)["assets"]}
 
 
-def test_run_off_a_terminal_prints_progress_lines_and_status_reports_fresh_then_failed(cli, tmp_path, env,
+def test_run_off_a_terminal_prints_progress_lines_and_status_reports_fresh_then_failed(cli, tmp_path, cli_env,
                                                                                        sample_film):
     from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
@@ -48,7 +28,7 @@ def test_run_off_a_terminal_prints_progress_lines_and_status_reports_fresh_then_
     assert not CONTROL.search(run.stdout)
     assert re.search(r"shots_and_frames: decode \d+/912 frames \(\d+\.\d%\), [\d.]+ frames/s, ETA \d+ s", run.stdout)
     assert "shots_and_frames: decode 912/912 frames (100.0%)" in run.stdout and "vocals: separate" in run.stdout
-    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         record = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey("shots")), limit=1).records[0]
         decode = record.asset_materialization.metadata["progress"].value["decode"]
     assert decode["done"] == 912 and decode["finished"] and decode["rate"] > 0 and decode["unit"] == "frames"
@@ -96,25 +76,25 @@ def test_status_reports_stale_assets_after_a_review_change(cli, tmp_path, sample
 
 
 @pytest.mark.slow
-def test_detached_run_waits_in_the_run_queue_and_finishes_with_the_daemon(cli, tmp_path, env, sample_film):
+def test_detached_run_waits_in_the_run_queue_and_finishes_with_the_daemon(cli, tmp_path, cli_env, sample_film):
     from dagster import DagsterInstance, DagsterRunStatus
 
     cli("film", "add", "clip", str(sample_film[0]))
     submitted = cli("run", "clip", "--select", "source_video", "--detach")
     run_id = submitted.stdout.strip().splitlines()[-1]
     assert not CONTROL.search(submitted.stdout)
-    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         run = instance.get_run_by_id(run_id)
         assert run.status == DagsterRunStatus.QUEUED and run.tags["dagster/partition"] == "clip"
     queued = _status(cli, "clip")["source_video"]
     assert queued["now"] == "queued" and run_id in queued["detail"] and "waits for the daemon" in queued["detail"]
     log = tmp_path / "daemon.log"
     daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w",
-                               str(ROOT / "workspace.yaml")], cwd=tmp_path, env=env, stdout=open(log, "w"),
+                               str(ROOT / "workspace.yaml")], cwd=tmp_path, env=cli_env, stdout=open(log, "w"),
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 600
-        with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
             while not instance.get_run_by_id(run_id).is_finished:
                 assert time.time() < deadline, log.read_text()[-3000:]
                 time.sleep(2)

@@ -10,6 +10,7 @@ from animproc.datasets.card import dataset_card
 from animproc.datasets.lineage import Lineage, models_for, review_versions, source_versions
 from animproc.datasets.shards import AudioClips, assign_splits, group_keys, index_table, write_shards
 from animproc.datasets.tasks import MODEL_COLUMNS, PLANNERS, TASKS, Sources
+from animproc.progress import NO_PROGRESS, Progress
 
 
 @dataclass
@@ -20,9 +21,11 @@ class Built:
     lineage: dict[str, str]
 
 
-def build_dataset(products, out, task: str, config: DatasetsConfig, configured: dict[str, str]) -> Built:
+def build_dataset(products, out, task: str, config: DatasetsConfig, configured: dict[str, str],
+                  progress: Progress = NO_PROGRESS) -> Built:
     """Plan the rows, split them by scene or shot, write the shards, the index table, splits.json and the card
-    into `out` (the product being published). `configured`: model family -> the backend its resource is set to."""
+    into `out` (the product being published). `configured`: model family -> the backend its resource is set to.
+    `progress` hears of the rows written."""
     spec, film = TASKS[task], products.film
     with ExitStack() as stack:
         clips = None
@@ -37,7 +40,8 @@ def build_dataset(products, out, task: str, config: DatasetsConfig, configured: 
         rows["row_id"] = [f"{film}/{task}/{k:06d}" for k in range(len(rows))]
         lineage = Lineage(film, source_versions(products, products.reads - {"instance_review", "identity_review"}),
                           review_versions(products), models_for(MODEL_COLUMNS[task], configured)).columns()
-        splits = write_shards(out, spec, rows, plan.load, lineage, config.shard_rows, config.shard_megabytes << 20)
+        splits = write_shards(out, spec, rows, plan.load, lineage, config.shard_rows, config.shard_megabytes << 20,
+                              progress)
     out.table("index", index_table(rows, spec, lineage))
     out.json("splits", {"film": film, "task": task, "split_by": config.split_by, "rows": len(rows),
                         "splits": splits, "empty_parts": plan.why})

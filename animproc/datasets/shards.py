@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from animproc.progress import NO_PROGRESS, Progress
+
 SPLITS = ("train", "validation", "test")
 LINEAGE_COLUMNS = ("film", "source_versions", "review_versions", "models")
 
@@ -86,11 +88,13 @@ def _payload(record: dict) -> int:
     return sum(len(v["bytes"]) for v in record.values() if isinstance(v, dict) and isinstance(v.get("bytes"), bytes))
 
 
-def _chunks(part: pd.DataFrame, load, features, lineage, shard_rows: int, shard_bytes: int):
-    """The split's records in shards of at most `shard_rows` rows and about `shard_bytes` of images and audio."""
+def _chunks(part: pd.DataFrame, load, features, lineage, shard_rows: int, shard_bytes: int, task):
+    """The split's records in shards of at most `shard_rows` rows and about `shard_bytes` of images and audio;
+    `task` hears of each record made."""
     records, size = [], 0
     for row in part.to_dict("records"):
         record = _record(row, load, features, lineage)
+        task.advance()
         records.append(record)
         size += _payload(record)
         if len(records) >= shard_rows or size >= shard_bytes:
@@ -101,20 +105,22 @@ def _chunks(part: pd.DataFrame, load, features, lineage, shard_rows: int, shard_
 
 
 def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict], dict], lineage: dict[str, str],
-                 shard_rows: int, shard_bytes: int = 256 << 20) -> dict:
+                 shard_rows: int, shard_bytes: int = 256 << 20, progress: Progress = NO_PROGRESS) -> dict:
     """Every split's shards into the product being written (`out`: a ProductWriter). Returns per split its rows
     and files. A shard is written as soon as it is full (rows or bytes), so memory holds one shard; the shards
     wait on local disk until the split's count is known for their `-of-N` names. A split without rows has no
-    files; a dataset without rows gets one empty train shard, so it still loads (with its features)."""
+    files; a dataset without rows gets one empty train shard, so it still loads (with its features).
+    `progress` hears of the rows written."""
     features = full_features(spec)
     splits = {}
+    task = progress.task("rows", len(rows), "rows")
     with tempfile.TemporaryDirectory(prefix="animproc-shard-") as tmp:
         for split in SPLITS:
             part = rows[rows["split"] == split]
             if part.empty and not (split == "train" and rows.empty):
                 continue
             written = []
-            for records in _chunks(part, load, features, lineage, shard_rows, shard_bytes):
+            for records in _chunks(part, load, features, lineage, shard_rows, shard_bytes, task):
                 written.append(Path(tmp) / f"{split}-{len(written)}.parquet")
                 _write_table(records, features, written[-1])
                 del records
@@ -128,6 +134,7 @@ def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict],
                 local.unlink()
             splits[split] = {"rows": int(len(part)), "files": files,
                              "groups": int(part["group"].nunique()) if len(part) else 0}
+    task.finish()
     return splits
 
 

@@ -9,19 +9,23 @@ import pandas as pd
 from animproc.catalogue import DATASETS, FilmProducts
 from animproc.datasets.card import dataset_card
 from animproc.datasets.tasks import BY_ASSET
+from animproc.progress import NO_PROGRESS, Progress
 
 NOT_BUILT = "not materialised for this film"
 
 
-def union_datasets(storage, films: list[str], out) -> dict:
+def union_datasets(storage, films: list[str], out, progress: Progress = NO_PROGRESS) -> dict:
     """Write the union into `out` (the datasets_all_films product being published). Returns films.json's
-    content: per dataset, the rows of each included film, per split, and the films skipped with why."""
+    content: per dataset, the rows of each included film, per split, and the films skipped with why.
+    `progress` hears of the film datasets gathered."""
     report = {}
     union_index = []
+    task = progress.task("union", len(DATASETS) * len(films), "film datasets")
     for name in DATASETS:
         spec, included, skipped, splits = BY_ASSET[name], {}, {}, {}
         lineage, licences, why = [], {}, {}
         for film in sorted(films):
+            task.advance()
             products = FilmProducts(storage, film, declared=DATASETS)
             if not products.has(name, "index"):
                 skipped[film] = NOT_BUILT
@@ -51,6 +55,7 @@ def union_datasets(storage, films: list[str], out) -> dict:
             storage.write_text(out.path(f"{spec.task}/README.md"), card)
         report[name] = {"films": included, "skipped": skipped, "rows": sum(included.values()),
                         "splits": {s: v["rows"] for s, v in splits.items()}, "licence": licence if included else None}
+    task.finish()
     index = pd.concat(union_index, ignore_index=True) if union_index else pd.DataFrame(
         columns=["dataset", "row_id", "split", "film", "group"])
     lead = ["dataset", "row_id", "split", "film", "group"]

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from animproc.progress import NO_PROGRESS, Progress
+
 CHARACTER_INSTANCE_COLUMNS = ["instance_id", "film", "frame_index", "shot_id", "character", "cluster", "confidence",
                               "name_source", "evidence", "cutout_path"]
 SOURCES = ("face", "track", "person", "reviewer", "none")
@@ -80,12 +82,13 @@ def track_names(tracks: pd.DataFrame, named: dict[str, Named], characters: set[s
 
 
 def person_names(unnamed: pd.DataFrame, named_rows: pd.DataFrame, costume: Callable[[str], np.ndarray | None],
-                 min_similarity: float, min_margin: float) -> dict[str, Named]:
+                 min_similarity: float, min_margin: float, progress: Progress = NO_PROGRESS) -> dict[str, Named]:
     """Instances still unnamed whose costume colours (`costume(cutout_path)`: an L2-normalised histogram)
     resemble one character of their shot clearly more than any other: cosine similarity to that character's
     named instances of the shot at least `min_similarity`, and `min_margin` above the next character's (a
-    shot with one named character needs the similarity alone)."""
+    shot with one named character needs the similarity alone). `progress` hears of the instances compared."""
     out = {}
+    task = progress.task("costumes", len(unnamed), "instances")
     cache: dict[str, np.ndarray | None] = {}
 
     def hist(path: str) -> np.ndarray | None:
@@ -94,6 +97,7 @@ def person_names(unnamed: pd.DataFrame, named_rows: pd.DataFrame, costume: Calla
         return cache[path]
 
     for r in unnamed.itertuples():
+        task.advance()
         shot = named_rows[named_rows["shot_id"] == r.shot_id]
         mine = hist(r.cutout_path)
         if mine is None or shot.empty:
@@ -114,6 +118,7 @@ def person_names(unnamed: pd.DataFrame, named_rows: pd.DataFrame, costume: Calla
         out[r.instance_id] = Named(character, cluster, round(ranked[0][1], 4), "person",
                                    f"costume {ranked[0][1]:.2f} like {character} in shot {int(r.shot_id)}"
                                    + (f" (next {ranked[1][0]} {ranked[1][1]:.2f})" if len(ranked) > 1 else ""))
+    task.finish()
     return out
 
 
@@ -131,9 +136,11 @@ def reviewer_names(assigned: dict[str, str], names: dict[str, str]) -> dict[str,
 def carry_identities(kept: pd.DataFrame, index: pd.DataFrame, faces: pd.DataFrame, tracks: pd.DataFrame | None,
                      cluster_names: dict[str, str], assigned: dict[str, str],
                      costume: Callable[[str], np.ndarray | None] | None, film: str,
-                     min_similarity: float = 0.9, min_margin: float = 0.1) -> pd.DataFrame:
+                     min_similarity: float = 0.9, min_margin: float = 0.1,
+                     progress: Progress = NO_PROGRESS) -> pd.DataFrame:
     """One row per kept instance: its character (None when nothing names it), cluster key, confidence,
-    `name_source` and evidence. Order of precedence: reviewer, face, track, person."""
+    `name_source` and evidence. Order of precedence: reviewer, face, track, person. `progress` hears of the
+    costumes compared (when `costume` is given) and the instances named."""
     by_face = face_names(index, faces)
     by_track = track_names(tracks, by_face, set(cluster_names.values())) if tracks is not None and len(tracks) else {}
     named = {**by_track, **by_face}
@@ -142,15 +149,18 @@ def carry_identities(kept: pd.DataFrame, index: pd.DataFrame, faces: pd.DataFram
                            cluster=[named[i].cluster if i in named else None for i in kept["instance_id"]])
         face_named = rows[rows["instance_id"].isin(by_face.keys())]
         unnamed = rows[~rows["instance_id"].isin(named.keys())]
-        named = {**person_names(unnamed, face_named, costume, min_similarity, min_margin), **named}
+        named = {**person_names(unnamed, face_named, costume, min_similarity, min_margin, progress), **named}
     named = {**named, **reviewer_names(assigned, cluster_names)}
     out = []
+    task = progress.task("instances", len(kept), "instances")
     for r in kept.itertuples():
+        task.advance()
         n = named.get(r.instance_id, Named(None, None, 0.0, "none", "no face, track or costume names it"))
         out.append({"instance_id": r.instance_id, "film": film, "frame_index": int(r.frame_index),
                     "shot_id": int(r.shot_id), "character": n.character, "cluster": n.cluster,
                     "confidence": float(n.confidence), "name_source": n.source, "evidence": n.evidence,
                     "cutout_path": r.cutout_path})
+    task.finish()
     return pd.DataFrame(out, columns=CHARACTER_INSTANCE_COLUMNS)
 
 

@@ -140,20 +140,25 @@ def crop_geometries(products: FilmProducts, crop_paths) -> tuple[np.ndarray, np.
 
 
 def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmProducts, config: FilmConfig,
-                       name_clusters) -> Identities:
+                       name_clusters, progress: Progress = NO_PROGRESS) -> Identities:
     """Faces linked into tracks, one point per track clustered (with its instances' costume colours when
     `body_weight` > 0); every kept instance assigned the cluster most of its faces are in.
-    `name_clusters(emb, result)` gives suggested names."""
+    `name_clusters(emb, result)` gives suggested names. `progress` hears of the faces linked, the cutouts read
+    and the tracks clustered (one unit of work: it reports at its start and end)."""
     c = config.identities
     usable = faces[faces["excluded"].isna()].reset_index(drop=True)
     kept = kept.set_index("instance_id")
     emb = np.array(usable["embedding"].tolist(), np.float32) if len(usable) else np.zeros((0, 1), np.float32)
-    tracks = link_tracks(usable) if len(usable) else np.zeros(0, int)
+    tracks = link_tracks(usable, progress=progress) if len(usable) else np.zeros(0, int)
     costumes = {}
     if c.body_weight > 0:  # off by default: only then are the cutouts read, once per instance
-        costumes = {iid: costume_histogram(read_image(products.resolve(kept.loc[iid, "cutout_path"]),
-                                                      cv2.IMREAD_UNCHANGED))
-                    for iid in set(usable["instance_id"].dropna()) if iid in kept.index}
+        wanted = [iid for iid in set(usable["instance_id"].dropna()) if iid in kept.index]
+        task = progress.task("costumes", len(wanted), "instances")
+        for iid in wanted:
+            costumes[iid] = costume_histogram(read_image(products.resolve(kept.loc[iid, "cutout_path"]),
+                                                         cv2.IMREAD_UNCHANGED))
+            task.advance()
+        task.finish()
     bodies = [costumes.get(iid) for iid in usable["instance_id"]]
     faces_for_clustering = emb
     if c.film_centering != "none" and len(usable):
@@ -162,10 +167,12 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
         geometry, presence = crop_geometries(products, usable["crop_path"])
         faces_for_clustering = with_geometry(faces_for_clustering, geometry, presence, c.mesh_weight)
     vectors = clustering_vectors(faces_for_clustering, tracks, bodies, c.body_weight) if len(usable) else emb
+    task = progress.task("cluster", len(np.unique(tracks)), "tracks")
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
                             c.reduce_dimensions, c.cluster_selection_epsilon,
                             usable["frame_index"].to_numpy() if len(usable) else None, c.merge_below, c.attach_below,
                             c.long_tracks, c.merge_rule)
+    task.finish()
     names = name_clusters(emb, result)
     usable["track_id"], usable["cluster"], usable["probability"] = tracks, result.labels, result.probabilities
     assignment = (usable[usable["instance_id"].notna() & (usable["cluster"] != NOISE)]
@@ -175,12 +182,15 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
     return Identities(usable, vectors, result, names, instances, [], [])
 
 
-def write_identities(ids: Identities, products: FilmProducts, out: ProductWriter) -> None:
+def write_identities(ids: Identities, products: FilmProducts, out: ProductWriter,
+                     progress: Progress = NO_PROGRESS) -> None:
     """Per cluster (noise too): a contact sheet and its summary entry (size, tracks, medoid, similarity,
-    suggested name); the tables and clusters.json."""
+    suggested name); the tables and clusters.json. `progress` hears of the clusters drawn."""
     usable, result = ids.faces, ids.result
+    task = progress.task("sheets", len(result.clusters) + 1, "clusters")
     for cl in [*result.clusters, NOISE]:
         members = usable[usable["cluster"] == cl]
+        task.advance()
         if members.empty:
             continue
         crops = [read_image(products.resolve(p)) for p in members["crop_path"][:48]]
@@ -196,6 +206,7 @@ def write_identities(ids: Identities, products: FilmProducts, out: ProductWriter
             ids.medoids.append((read_image(products.resolve(usable.loc[m, "crop_path"])),
                                 cluster_name(cl, ids.names), len(members)))
         ids.summary.append(entry)
+    task.finish()
     out.table("faces", usable.drop(columns=["embedding"]))
     out.table("instances", ids.instances)
     out.json("clusters", {"film": out.film, "clusters": ids.summary, "reduced_to": result.reduced_to})
@@ -209,18 +220,21 @@ def _decision(review: Review, original: str, key: str, name: str) -> str:
     return f"cluster {key} named {name!r} in review" if not name.startswith("character_") else f"cluster {key} kept"
 
 
-def gather_characters(faces: pd.DataFrame, review: Review, kept: pd.DataFrame, out: ProductWriter
-                      ) -> tuple[pd.DataFrame, int]:
+def gather_characters(faces: pd.DataFrame, review: Review, kept: pd.DataFrame, out: ProductWriter,
+                      progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, int]:
     """One folder per named character with its face crops and instances, and the index with the decision that
     put each there; an instance goes to the character most of its faces belong to. Returns the index and the
-    number of faces left out (noise, not-a-character clusters)."""
+    number of faces left out (noise, not-a-character clusters). `progress` hears of the faces and the
+    instances gathered."""
     original = {f: ("noise" if c < 0 else str(int(c))) for f, c in zip(faces["face_id"], faces["cluster"])}
     final = {f: review.decisions["faces"].get(f, original[f]) for f in faces["face_id"]}
     names = {k: (c.get("name") or f"character_{k}").strip() for k, c in review.decisions["clusters"].items()
              if c.get("character", True)}
     kept = kept.set_index("instance_id")
     rows, by_instance = [], {}
+    task = progress.task("face_crops", len(faces), "faces")
     for r in faces.itertuples():
+        task.advance()
         key = final[r.face_id]
         if key not in names:
             continue
@@ -229,21 +243,25 @@ def gather_characters(faces: pd.DataFrame, review: Review, kept: pd.DataFrame, o
                      "decision": _decision(review, original[r.face_id], key, names[key])})
         if isinstance(r.instance_id, str) and r.instance_id in kept.index:
             by_instance.setdefault(r.instance_id, []).append(key)
+    task.finish()
+    task = progress.task("cutouts", len(by_instance), "instances")
     for iid, keys in sorted(by_instance.items()):
+        task.advance()
         key = Counter(keys).most_common(1)[0][0]
         rows.append({"character": names[key], "kind": "instance", "id": iid, "cluster": key,
                      "path": out.copy(kept.loc[iid, "cutout_path"], f"{names[key]}/instances/{iid}.png"),
                      "decision": f"{len(keys)} of its faces in cluster {key}"})
+    task.finish()
     index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     out.table("index", index)
     return index, sum(1 for f in faces["face_id"] if final[f] not in names)
 
 
 def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProducts, out: ProductWriter,
-                 config: FilmConfig) -> tuple[pd.DataFrame, dict, Sheet]:
+                 config: FilmConfig, progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, dict, Sheet]:
     """Per character: each instance's viewing angle from its face, sub-clusters inside each bucket, a balanced
     sample and a contact sheet per bucket. Returns the poses table, the per-character summary and the preview
-    of every character's buckets (`pose_sheet`)."""
+    of every character's buckets (`pose_sheet`). `progress` hears of the instances read."""
     from animproc.identity.poses import appearance_vector, balanced_sample, bucket_of, subclusters
 
     p = config.poses
@@ -252,7 +270,9 @@ def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProduct
         if isinstance(r.instance_id, str):
             face_of.setdefault(r.instance_id, r)
     rows, summary, previews = [], {}, []
-    for name, group in index[index["kind"] == "instance"].groupby("character"):
+    instances = index[index["kind"] == "instance"]
+    task = progress.task("poses", len(instances), "instances")
+    for name, group in instances.groupby("character"):
         images, buckets, ratios, quality = [], [], [], []
         for r in group.itertuples():
             rgba = read_image(products.resolve(r.path), cv2.IMREAD_UNCHANGED)
@@ -264,6 +284,7 @@ def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProduct
             buckets.append(bucket)
             ratios.append(ratio)
             quality.append(float((rgba[..., 3] > 127).sum()))
+            task.advance()
         groups = np.full(len(images), -1)
         for b in set(buckets):
             idx = [i for i, x in enumerate(buckets) if x == b]
@@ -279,6 +300,7 @@ def pose_buckets(index: pd.DataFrame, faces: pd.DataFrame, products: FilmProduct
             out.blob(f"{name}/{b}.jpg", encode_image(sheet))
         summary[name] = {"buckets": dict(Counter(buckets)), "sample": [group.iloc[i]["id"] for i in sorted(sample)]}
         previews.append((name, buckets, pose_examples(images, buckets)))
+    task.finish()
     table = pd.DataFrame(rows, columns=POSE_COLUMNS)
     out.table("poses", table)
     out.json("summary", summary)

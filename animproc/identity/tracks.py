@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 
 from animproc.image.boxes import box_iou, centre_inside  # noqa: F401  (centre_inside: callers' old import)
+from animproc.progress import NO_PROGRESS, Progress
 
 
-def link_tracks(faces: pd.DataFrame, min_iou: float = 0.3) -> np.ndarray:
+def link_tracks(faces: pd.DataFrame, min_iou: float = 0.3, progress: Progress = NO_PROGRESS) -> np.ndarray:
     """A track id per face (columns shot_id, frame_index, x0, y0, x1, y1): faces of the same shot in
-    consecutive sampled frames are linked greedily by box IoU (highest first), one to one."""
+    consecutive sampled frames are linked greedily by box IoU (highest first), one to one. `progress` hears of
+    the faces linked, a shot at a time."""
     track = np.arange(len(faces))
     pos = {idx: k for k, idx in enumerate(faces.index)}
+    task = progress.task("tracks", len(faces), "faces")
     for _, shot in faces.groupby("shot_id", sort=False):
         frames = sorted(shot["frame_index"].unique())
         for f0, f1 in zip(frames, frames[1:]):
@@ -30,6 +33,8 @@ def link_tracks(faces: pd.DataFrame, min_iou: float = 0.3) -> np.ndarray:
                 used_a.add(ia)
                 used_b.add(ib)
                 track[track == track[pos[ib]]] = track[pos[ia]]
+        task.advance(len(shot))
+    task.finish()
     _, dense = np.unique(track, return_inverse=True)
     return dense
 

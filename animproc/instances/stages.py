@@ -62,13 +62,20 @@ def segment_frames(frames: pd.DataFrame, products: FilmProducts, out: ProductWri
     return pd.DataFrame(rows, columns=COLUMNS), per_frame, seconds
 
 
-def keep_reviewed(table: pd.DataFrame, review: Review, out: ProductWriter) -> tuple[pd.DataFrame, dict]:
-    """The instances the review kept, their cutouts copied to `out`, with every decision written beside them."""
+def keep_reviewed(table: pd.DataFrame, review: Review, out: ProductWriter,
+                  progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, dict]:
+    """The instances the review kept, their cutouts copied to `out`, with every decision written beside them.
+    `progress` hears of the cutouts copied."""
     decided, stats = apply_instance_review(table, review)
     kept = decided[decided["kept"]].copy()
     kept["source_cutout_path"] = kept["cutout_path"]
-    kept["cutout_path"] = [out.copy(path, f"cutouts/{iid}.png")
-                           for iid, path in zip(kept["instance_id"], kept["source_cutout_path"])]
+    task = progress.task("cutouts", len(kept), "instances")
+    copied = []
+    for iid, path in zip(kept["instance_id"], kept["source_cutout_path"]):
+        copied.append(out.copy(path, f"cutouts/{iid}.png"))
+        task.advance()
+    task.finish()
+    kept["cutout_path"] = copied
     out.table("instances", kept)
     decisions = decided[["instance_id", "category", "category_reviewed", "review_keep", "kept", "decided_by"]]
     out.json("decisions", {"film": out.film, "statistics": stats, "decisions": decisions.to_dict(orient="records")})

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from animproc.progress import NO_PROGRESS, Progress
+
 ON_BEAT = 0.1  # seconds
 EVENT_REACH = 0.5  # a visual event and a sound onset further apart than this are not matched
 MAX_OFFSET_STEPS = 5  # the audio-video offset searched within +-0.5 s at the 0.1 s steps
@@ -18,18 +20,22 @@ SUDDEN_ACTIONS = ("jumping", "falling", "fighting", "running")
 HOP, RATE = 512, 22050
 
 
-def onset_envelope(path: str | Path, block_seconds: float = 30.0) -> np.ndarray:
-    """librosa's onset strength of a (mono-mixed) audio file at RATE / HOP frames a second, block by block."""
+def onset_envelope(path: str | Path, block_seconds: float = 30.0, progress: Progress = NO_PROGRESS) -> np.ndarray:
+    """librosa's onset strength of a (mono-mixed) audio file at RATE / HOP frames a second, block by block.
+    `progress` hears of the seconds of audio done."""
     import librosa
     import soundfile as sf
 
     parts = []
     with sf.SoundFile(str(path)) as f:
         block = int(block_seconds * f.samplerate)
+        task = progress.task("onsets", f.frames / f.samplerate, "s of audio")
         for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
             mono = librosa.resample(data.mean(axis=1), orig_sr=f.samplerate, target_sr=RATE)
             env = librosa.onset.onset_strength(y=mono, sr=RATE, hop_length=HOP, center=False)
             parts.append(env[:len(mono) // HOP])
+            task.advance(len(data) / f.samplerate)
+        task.finish()
     return np.concatenate(parts) if parts else np.zeros(0)
 
 

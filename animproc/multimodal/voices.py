@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from animproc.progress import NO_PROGRESS, Progress
+
 MIN_CONFIDENCE = 0.3  # below it an assignment is left unmapped
 EVIDENCE_HALF = 1.0  # score-seconds of on-screen speech at which the evidence factor is one half
 VOICE_MATCH = 0.8  # cosine similarity of a turn's voice to a character's profile that labels it
@@ -96,17 +98,20 @@ def resemblyzer_embedder() -> Callable[[np.ndarray], np.ndarray]:
 
 
 def turn_embeddings(wav: str | Path, turns: pd.DataFrame, embed: Callable[[np.ndarray], np.ndarray],
-                    min_seconds: float = 0.5) -> dict[int, np.ndarray]:
-    """A unit voice embedding per turn of at least `min_seconds` (16 kHz audio, read turn by turn)."""
+                    min_seconds: float = 0.5, progress: Progress = NO_PROGRESS) -> dict[int, np.ndarray]:
+    """A unit voice embedding per turn of at least `min_seconds` (16 kHz audio, read turn by turn).
+    `progress` hears of the seconds of speech embedded."""
     out = {}
-    for t in turns.itertuples():
-        if t.end - t.start < min_seconds:
-            continue
+    long = turns[(turns["end"] - turns["start"]) >= min_seconds]
+    task = progress.task("voices", float((long["end"] - long["start"]).sum()), "s of speech")
+    for t in long.itertuples():
         samples, _ = read_span(wav, t.start, t.end)
         vector = np.asarray(embed(samples), np.float64)
         norm = float(np.linalg.norm(vector))
         if norm > 0:
             out[int(t.turn_id)] = vector / norm
+        task.advance(t.end - t.start)
+    task.finish()
     return out
 
 

@@ -15,6 +15,7 @@ from animproc.config import TemporalConfig
 from animproc.errors import MediaError
 from animproc.media import Cadence, analysis_frames, nearest_in, open_media, reduced_bgr, reduced_height
 from animproc.models import FaceDetector
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion, phase_motion
 from animproc.video.shots import in_ranges, shot_position
 
@@ -176,12 +177,14 @@ def _camera_pair(prev: np.ndarray, gray: np.ndarray, dt: float, boxes: list[np.n
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
                    detect_faces: FaceDetector | None = None, face_every_s: float = 2.0,
                    foreground: dict[int, list[np.ndarray]] | None = None,
-                   dissolves: list[tuple[int, int]] | None = None) -> dict[int, dict]:
+                   dissolves: list[tuple[int, int]] | None = None,
+                   progress: Progress = NO_PROGRESS) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
     `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`, not inside
     `dissolves`, where the other shot's faces show through). `foreground`:
     character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
-    tracks; the nearest within a sampling step is left out of the camera's corners."""
+    tracks; the nearest within a sampling step is left out of the camera's corners. `progress` hears of the
+    decoded frames."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     ends = shots["end_frame"].to_numpy()
     step = max(1, int(round(fps / config.motion_fps)))
@@ -191,12 +194,14 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     samples, face_due = Cadence(step), {}
     foreground = foreground or {}
     fg_frames = np.array(sorted(foreground), dtype=np.int64)
+    task = progress.task("structure", int(ends.max()) + 1 if len(ends) else None, "frames")
     with open_media(path) as container:
         cc = container.streams.video[0].codec_context
         width = config.analysis_width
         height = reduced_height(cc.width, cc.height, width)
         try:
             for index, frame in analysis_frames(container, fps):
+                task.update(index + 1)
                 k = shot_position(starts, index)
                 face_frame = detect_faces is not None and not in_ranges(dissolves or [], index) and face_due.setdefault(
                     k, face_cadence(starts[k], ends[k], face_step)).due(index)
@@ -231,6 +236,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 a.frames += 1
         except av.error.FFmpegError as exc:
             raise MediaError(path, f"decoding failed ({exc})") from None
+    task.finish()
     out = {}
     for sid, a in acc.items():
         movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None])

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from animproc.errors import ModelError
+from animproc.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from animproc.config import TrainingConfig
@@ -301,9 +302,12 @@ def image_facts(index: pd.DataFrame, poses: pd.DataFrame, instances: pd.DataFram
 
 
 def caption_images(index: pd.DataFrame, facts: list[CaptionFacts], load_rgba, captioner: Captioner,
-                   count: TokenCounter, config: TrainingConfig, batch: int = 16) -> pd.DataFrame:
-    """One caption per image of `index`: prefix, trigger, the captioner's words, fitted to the token range."""
+                   count: TokenCounter, config: TrainingConfig, batch: int = 16,
+                   progress: Progress = NO_PROGRESS) -> pd.DataFrame:
+    """One caption per image of `index`: prefix, trigger, the captioner's words, fitted to the token range.
+    `progress` hears of the images captioned, a batch at a time."""
     rows = []
+    task = progress.task("captions", len(index), "images")
     for start in range(0, len(index), batch):
         part = index.iloc[start:start + batch]
         images = [load_rgba(p) for p in part["path"]]
@@ -316,4 +320,6 @@ def caption_images(index: pd.DataFrame, facts: list[CaptionFacts], load_rgba, ca
                          "truncated": c.truncated, "token_counter": count.name, "bucket": f.bucket,
                          "shot_scale": f.shot_scale, "camera": f.camera, "action": f.action,
                          "effects": json.dumps(f.effects)})
+        task.advance(len(part))
+    task.finish()
     return pd.DataFrame(rows, columns=CAPTION_COLUMNS)

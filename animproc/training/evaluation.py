@@ -22,6 +22,7 @@ import pandas as pd
 from animproc.errors import ModelError
 from animproc.image.preview import contact_sheet, encode_image
 from animproc.models import FaceAnalyzer, ImageGenerator
+from animproc.progress import NO_PROGRESS, Progress
 
 SCORE_WEIGHTS = {"identity": 0.6, "clip_score": 0.3, "clean": 0.1}
 FLAT_STD, BLUR_SHARPNESS = 6.0, 15.0
@@ -97,11 +98,13 @@ class ClipScorer:
 
 def render_and_score(generator: ImageGenerator, checkpoints: list[Path],
                      characters: dict[str, tuple[str, np.ndarray | None]], prompts: list[str], seeds: list[int], steps: int, size: int, analyzer: FaceAnalyzer,
-                     clip: ClipScorer | None, save) -> tuple[pd.DataFrame, dict]:
+                     clip: ClipScorer | None, save, progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, dict]:
     """Every checkpoint x character x prompt x seed rendered and scored. `characters`: name -> (trigger,
     reference embedding); `save(file, bgr)` stores an image and returns its stored path. Returns the scores
-    and, per character, the images as grid cells {checkpoint: {prompt: bgr at the first seed}}."""
+    and, per character, the images as grid cells {checkpoint: {prompt: bgr at the first seed}}. `progress`
+    hears of the images rendered."""
     rows, cells = [], {}
+    task = progress.task("render", len(checkpoints) * len(characters) * len(prompts) * len(seeds), "images")
     for ckpt in checkpoints:
         generator.use(str(ckpt))
         for name, (trigger, reference) in characters.items():
@@ -117,6 +120,8 @@ def render_and_score(generator: ImageGenerator, checkpoints: list[Path],
                                  "corrupt": s.corrupt})
                     if seed == seeds[0]:
                         cells.setdefault(name, {}).setdefault(ckpt.name, {})[k] = bgr
+                    task.advance()
+    task.finish()
     generator.use(None)
     return pd.DataFrame(rows, columns=SCORE_COLUMNS), cells
 

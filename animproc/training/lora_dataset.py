@@ -23,6 +23,7 @@ from animproc.identity.poses import balanced_sample
 from animproc.image.dedup import deduplicate
 from animproc.image.hashing import dhash, phash
 from animproc.image.preview import contact_sheet, encode_image, on_checkerboard
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.training.captions import on_grey, trigger_word
 from animproc.training.kohya import Subset, dataset_toml, repeats, training_toml
 
@@ -97,13 +98,17 @@ def choose(cands: list[Candidate], config: FilmConfig) -> tuple[list[int], dict]
     return [kept[i] for i in order], summary
 
 
-def candidates(captions: pd.DataFrame, poses: pd.DataFrame, faces: pd.DataFrame, load_rgba) -> dict[str, list]:
+def candidates(captions: pd.DataFrame, poses: pd.DataFrame, faces: pd.DataFrame, load_rgba,
+               progress: Progress = NO_PROGRESS) -> dict[str, list]:
     """Every captioned instance per character with its pose, sub-cluster, sharpness, largest face and hashes
-    (of the cutout on mid grey, so the background does not make two poses alike); images are not kept."""
+    (of the cutout on mid grey, so the background does not make two poses alike); images are not kept.
+    `progress` hears of the images measured."""
     pose = poses.set_index("instance_id")
     face_size = faces.dropna(subset=["instance_id"]).groupby("instance_id")["size"].max().to_dict()
     out: dict[str, list[Candidate]] = {}
+    task = progress.task("candidates", len(captions), "images")
     for r in captions.itertuples():
+        task.advance()
         rgba = load_rgba(r.path)
         gray = cv2.cvtColor(on_grey(rgba), cv2.COLOR_BGR2GRAY)
         p = pose.loc[r.instance_id] if r.instance_id in pose.index else None
@@ -112,6 +117,7 @@ def candidates(captions: pd.DataFrame, poses: pd.DataFrame, faces: pd.DataFrame,
             int(p["subcluster"]) if p is not None else -1, sharpness(rgba),
             float(face_size.get(r.instance_id, 0.0)), phash(gray), dhash(gray),
             cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA)))
+    task.finish()
     return out
 
 
@@ -120,14 +126,18 @@ def _folder(character: str) -> str:
 
 
 def write_lora_dataset(per_character: dict[str, list[Candidate]], load_rgba, config: FilmConfig,
-                       out: ProductWriter, base_model: str | None = None) -> tuple[pd.DataFrame, dict, dict]:
+                       out: ProductWriter, base_model: str | None = None,
+                       progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, dict, dict]:
     """Choose and write every character's subset, the TOMLs and metadata.jsonl. Returns the images table, the
     summary (per character: counts, bucket balance, repeats, or the reason it was left out) and a contact sheet
-    (JPEG) of each character's chosen images, also stored as `{character}/sheet.jpg`."""
+    (JPEG) of each character's chosen images, also stored as `{character}/sheet.jpg`. `progress` hears of the
+    candidate images chosen from, a character at a time."""
     t = config.training
     rows, summary, subsets, meta, sheets = [], {"characters": {}, "left_out": {}}, [], [], {}
+    task = progress.task("subsets", sum(len(c) for c in per_character.values()), "images")
     for character in sorted(per_character):
         cands = per_character[character]
+        task.advance(len(cands))
         chosen, info = choose(cands, config)
         trigger = trigger_word(t.trigger_words, character)
         quality = quality_scores(cands)
@@ -157,6 +167,7 @@ def write_lora_dataset(per_character: dict[str, list[Candidate]], load_rgba, con
                      "subclusters": len({(c.bucket, c.subcluster) for c in picked})})
         summary["characters"][character] = info
         subsets.append(Subset(character, _folder(character), trigger, len(chosen)))
+    task.finish()
     reps = repeats({s.character: s.images for s in subsets})
     for s in subsets:
         summary["characters"][s.character]["num_repeats"] = reps[s.character]

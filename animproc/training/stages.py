@@ -12,6 +12,7 @@ from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
 from animproc.image.preview import encode_image, read_image
 from animproc.models import Captioner, FaceAnalyzer, ImageGenerator
+from animproc.progress import NO_PROGRESS, Progress
 from animproc.training.captions import TokenCounter, caption_images, image_facts, token_lengths_summary
 from animproc.training.evaluation import (ClipScorer, checkpoints_in, choose_best, grid, medoid,
                                           render_and_score)
@@ -23,14 +24,15 @@ def rgba_reader(products: FilmProducts):
 
 
 def caption_stage(products: FilmProducts, config: FilmConfig, captioner: Captioner,
-                  count: TokenCounter) -> tuple[pd.DataFrame, dict]:
+                  count: TokenCounter, progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, dict]:
     """A caption for every reviewed character instance, and the length distribution per character."""
     index = products.table("characters")
     index = index[index["kind"] == "instance"].reset_index(drop=True)
     facts = image_facts(index, products.table("pose_subclusters"), products.table("instances_inpainted"),
                         products.table("shot_structure"), products.table("motion", "tracks"),
                         products.table("motion", "actions"), products.table("effects_catalog", "effects"))
-    table = caption_images(index, facts, rgba_reader(products), captioner, count, config.training)
+    table = caption_images(index, facts, rgba_reader(products), captioner, count, config.training,
+                           progress=progress)
     summary = {"method": captioner.method, "token_counter": count.name,
                "characters": {c: {"captions": len(g), "within_range": int(g["within_range"].sum()),
                                   "truncated": int(g["truncated"].sum()),
@@ -40,10 +42,12 @@ def caption_stage(products: FilmProducts, config: FilmConfig, captioner: Caption
 
 
 def dataset_stage(products: FilmProducts, config: FilmConfig, out: ProductWriter,
-                  base_model: str | None) -> tuple[pd.DataFrame, dict, dict[str, bytes]]:
+                  base_model: str | None, progress: Progress = NO_PROGRESS
+                  ) -> tuple[pd.DataFrame, dict, dict[str, bytes]]:
     load = rgba_reader(products)
-    per = candidates(products.table("captions"), products.table("pose_subclusters"), products.table("faces"), load)
-    return write_lora_dataset(per, load, config, out, base_model)
+    per = candidates(products.table("captions"), products.table("pose_subclusters"), products.table("faces"), load,
+                     progress)
+    return write_lora_dataset(per, load, config, out, base_model, progress)
 
 
 def character_references(products: FilmProducts, triggers: dict[str, str]) -> dict[str, tuple[str, np.ndarray | None]]:
@@ -65,7 +69,8 @@ def resolve_checkpoints(folder: str, config_path: str | None) -> Path:
 
 def evaluation_stage(products: FilmProducts, config: FilmConfig, config_path: str | None, out: ProductWriter,
                      generator: ImageGenerator, analyzer: FaceAnalyzer,
-                     clip: ClipScorer | None) -> tuple[pd.DataFrame, dict, dict[str, bytes]]:
+                     clip: ClipScorer | None, progress: Progress = NO_PROGRESS
+                     ) -> tuple[pd.DataFrame, dict, dict[str, bytes]]:
     """Scores, the summary (best checkpoint and reasons, or why nothing was evaluated) and a grid per
     character (checkpoint x prompt)."""
     t = config.training
@@ -91,7 +96,7 @@ def evaluation_stage(products: FilmProducts, config: FilmConfig, config_path: st
         return empty, summary, {}
     scores, cells = render_and_score(generator, checkpoints, refs, t.eval_prompts, t.eval_seeds, t.eval_steps,
                                      t.eval_size, analyzer, clip,
-                                     lambda file, bgr: out.blob(file, encode_image(bgr, ".png")))
+                                     lambda file, bgr: out.blob(file, encode_image(bgr, ".png")), progress)
     grids = {name: grid(per, t.eval_prompts) for name, per in cells.items()}
     for name, data in grids.items():
         out.blob(f"grids/{name}.jpg", data)
