@@ -104,6 +104,26 @@ def test_faceless_scale_none_keeps_every_faceless_shot_without_a_reviewed_figure
     assert set(table["scale"]) == {"no_subject"}
 
 
+def test_a_figure_cut_closer_than_the_largest_face_decides_the_scale():
+    """Shot 0: a small face in the back (long) and a figure seen from behind cut at the hips (medium): the
+    figure's pose decides. Shot 1: a close-up face keeps its scale beside a wider pose. Shot 2: a pose that
+    shows only a face never overrides the face detector."""
+    found = {k: _found(0.6) for k in range(3)}
+    found[0]["face_ratios"] = [0.05, 0.05]
+    found[1]["face_ratios"] = [0.5]
+    found[2]["face_ratios"] = [0.12]
+    hips = json.dumps(_figure(0.05, 1.8).tolist())
+    face_only = json.dumps(_figure(0.3, 12.0).tolist())
+    poses = pd.DataFrame({"shot_id": [0, 0, 1, 2], "frame_index": [4, 8, 28, 52], "layout": "blazepose33",
+                          "keypoints": "[]", "coco17": [hips, hips, hips, face_only]})
+    table = structure_rows("f", _shots(3), found, _Reviewed(), 360.0, [], FilmConfig(), {"poses": poses})
+    assert list(table["scale"]) == ["medium", "close_up", "medium_long"]
+    evidence = json.loads(table["scale_evidence"][0])
+    assert evidence["from"] == "pose" and evidence["face_scale"] == "long"
+    none = FilmConfig(temporal=TemporalConfig(faceless_scale="none"))
+    assert structure_rows("f", _shots(3), found, _Reviewed(), 360.0, [], none, {"poses": poses})["scale"][0] == "long"
+
+
 def _dark_hazy(shift: float, seed: int = 3) -> np.ndarray:
     """A dim, soft picture (no corner stands out) seen `shift` px further right: the picture moves left."""
     rng = np.random.default_rng(seed)

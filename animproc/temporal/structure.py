@@ -115,6 +115,18 @@ def pose_scale(poses: list[np.ndarray], config: TemporalConfig) -> tuple[str, fl
                                                "figure_height_ratio": round(float(np.median(heights)), 4)}
 
 
+def closer_figure(by_face: tuple[str, float, dict], by_pose: tuple[str, float, dict] | None
+                  ) -> tuple[str, float, dict]:
+    """A shot's scale is its closest subject's, and the largest face found need not be that subject's: a
+    figure seen from behind or in profile shows no face, so a small face in the back would decide. Where a
+    tracked figure's pose is cut by the frame closer than the face implies, the pose's scale wins. A pose that
+    shows only a face says nothing the face detector does not measure better, so it never overrides one."""
+    if by_pose is None or by_pose[0] == "close_up" or SCALES.index(by_pose[0]) >= SCALES.index(by_face[0]):
+        return by_face
+    return by_pose[0], by_pose[1], {**by_pose[2], "from": "pose", "face_scale": by_face[0],
+                                    "face_height_ratio": by_face[2].get("face_height_ratio")}
+
+
 def view_scale(detail: float, config: TemporalConfig) -> tuple[str, float, dict]:
     """A shot with no face and no figure: a card (black, titles: `no_subject`) when its pictures are flat, else
     a view of a place with nobody in it, `extreme_long`."""
