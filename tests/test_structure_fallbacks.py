@@ -124,6 +124,25 @@ def test_a_figure_cut_closer_than_the_largest_face_decides_the_scale():
     assert structure_rows("f", _shots(3), found, _Reviewed(), 360.0, [], none, {"poses": poses})["scale"][0] == "long"
 
 
+def test_a_shot_whose_pictures_change_without_aligning_is_not_static(tmp_path):
+    """Where no frame pair can be measured, pictures that keep changing (fast action, shake, blur) read
+    `handheld` at low confidence, a flat held picture stays `static`; without the fallback both are static."""
+    from animproc.temporal.structure import scan_structure
+    from media_helpers import write_video
+
+    rng = np.random.default_rng(4)
+    chaos = [cv2.GaussianBlur(rng.integers(0, 255, (180, 320, 3)).astype(np.uint8), (0, 0), 1) for _ in range(24)]
+    flat = [np.full((180, 320, 3), 90, np.uint8)] * 24
+    path = write_video(tmp_path / "action.mp4", chaos + flat)
+    shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 24], "end_frame": [23, 47]})
+    found = scan_structure(path, shots, 24.0, T)
+    assert found[0]["camera"].label == "handheld" and found[0]["camera"].confidence < 0.5
+    assert found[0]["camera"].evidence["picture_change"] >= 12
+    assert found[1]["camera"].label == "static"
+    plain = scan_structure(path, shots, 24.0, TemporalConfig(camera_fallback=False))
+    assert plain[0]["camera"].label == "static" and "picture_change" not in plain[0]["camera"].evidence
+
+
 def _dark_hazy(shift: float, seed: int = 3) -> np.ndarray:
     """A dim, soft picture (no corner stands out) seen `shift` px further right: the picture moves left."""
     rng = np.random.default_rng(seed)

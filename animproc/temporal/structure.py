@@ -29,6 +29,7 @@ class ShotAccumulator:
     hist: np.ndarray | None = None
     frames: int = 0
     detail: list = field(default_factory=list)
+    changes: list = field(default_factory=list)
 
 
 def shot_scale(face_ratios: list[float], config: TemporalConfig) -> tuple[str, float, dict]:
@@ -236,6 +237,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 if a.last is not None:
                     boxes = nearest_in(foreground, fg_frames, a.last[2], step)
                     a.pairs.append(_camera_pair(a.last[1], gray, t - a.last[0], boxes, config.camera_fallback))
+                    a.changes.append(float(cv2.absdiff(a.last[1], gray).mean()))
                 a.detail.append(picture_detail(gray))
                 a.last = (t, gray, index)
                 h = _hist(small)
@@ -245,7 +247,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
             raise MediaError(path, f"decoding failed ({exc})") from None
     out = {}
     for sid, a in acc.items():
-        movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None])
+        change = float(np.median(a.changes)) if a.changes and config.camera_fallback else None
+        movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None], picture_change=change)
         out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": faces[sid],
                     "detail": float(np.percentile(a.detail, 75)) if a.detail else 0.0}
     return out
