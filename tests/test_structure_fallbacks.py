@@ -143,6 +143,18 @@ def test_a_shot_whose_pictures_change_without_aligning_is_not_static(tmp_path):
     assert plain[0]["camera"].label == "static" and "picture_change" not in plain[0]["camera"].evidence
 
 
+def test_a_short_shot_is_looked_at_for_faces_three_times_and_a_long_one_at_the_interval():
+    from animproc.temporal.structure import face_cadence
+
+    def looks(start, end, every, min_looks=1):
+        cadence = face_cadence(start, end, every, min_looks)
+        return [i for i in range(start, end + 1) if cadence.due(i)]
+
+    assert looks(76, 95, 48) == [86]  # before: once, in the middle
+    assert looks(76, 95, 48, 3) == [79, 85, 91]
+    assert looks(0, 199, 48, 3) == [24, 72, 120, 168]
+
+
 def _dark_hazy(shift: float, seed: int = 3) -> np.ndarray:
     """A dim, soft picture (no corner stands out) seen `shift` px further right: the picture moves left."""
     rng = np.random.default_rng(seed)

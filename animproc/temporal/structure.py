@@ -143,10 +143,13 @@ def _hist(small_bgr: np.ndarray) -> np.ndarray:
     return h / max(float(h.sum()), 1e-9)
 
 
-def face_cadence(start: int, end: int, every: int) -> Cadence:
+def face_cadence(start: int, end: int, every: int, min_looks: int = 1) -> Cadence:
     """Faces looked for every `every` frames of the shot [start, end], offset so that a shot shorter than that
-    is looked at once, in its middle."""
-    return Cadence(every, start, min(every, end - start + 1) // 2)
+    is looked at once, in its middle; with `min_looks`, a short shot is looked at that many times, evenly
+    spread (one look at a blurred action frame often misses the face the next one shows)."""
+    length = end - start + 1
+    step = max(1, min(every, length // max(1, min_looks)))
+    return Cadence(step, start, min(step, length) // 2)
 
 
 def face_ratios(faces: pd.DataFrame, frame_height: float,
@@ -189,10 +192,10 @@ def _camera_pair(prev: np.ndarray, gray: np.ndarray, dt: float, boxes: list[np.n
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
                    detect_faces: FaceDetector | None = None, face_every_s: float = 2.0,
                    foreground: dict[int, list[np.ndarray]] | None = None,
-                   dissolves: list[tuple[int, int]] | None = None) -> dict[int, dict]:
+                   dissolves: list[tuple[int, int]] | None = None, min_face_looks: int = 3) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
-    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`, not inside
-    `dissolves`, where the other shot's faces show through). `foreground`:
+    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s` and at least
+    `min_face_looks` times a shot, not inside `dissolves`, where the other shot's faces show through). `foreground`:
     character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
     tracks; the nearest within a sampling step is left out of the camera's corners."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
@@ -212,7 +215,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
             for index, frame in analysis_frames(container, fps):
                 k = shot_position(starts, index)
                 face_frame = detect_faces is not None and not in_ranges(dissolves or [], index) and face_due.setdefault(
-                    k, face_cadence(starts[k], ends[k], face_step)).due(index)
+                    k, face_cadence(starts[k], ends[k], face_step, min_face_looks)).due(index)
                 sample = samples.due(index)
                 if not sample and not face_frame:
                     continue
