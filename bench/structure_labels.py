@@ -4,10 +4,12 @@ aside for checking), coarse classes (scale: close / medium / long / no_subject; 
 clip and over each split, for the method before issue 18 and the current default:
 
 - scale, before: faces only (what `shot_structure` gave when only it was materialised: every faceless shot
-  `no_subject`); after: faces, else the figures of the motion tracks and their poses, else a card or a view.
+  `no_subject`; a shot shorter than the face interval looked at once); after: faces (at least three looks a
+  shot), a tracked figure's pose where it is cut closer than the face, else the figures of the motion tracks
+  and their poses, else a card or a view.
 - camera, before: sparse corners only (`static` at low confidence where too few are found), characters'
   boxes left out; after: the same, with phase correlation on the reduced frame where the corners fail and
-  the tracks' boxes (not only faces) left out.
+  the tracks' boxes (not only faces) left out, and `handheld` where no pair aligns but the pictures change.
 
 Each clip is scanned once (shots, the structure scan with faces, motion with tracks and BlazePose poses) and
 cached in bench/.cache; `--fresh` rescans, `--rescan` redoes only the structure scan.
@@ -50,7 +52,8 @@ def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
         detector = FaceAnalyzerResource().model().detector
         out["found"] = {variant: scan_structure(str(SHARED / clip), shots, probe["fps"],
                                                 variant_config(variant).temporal, detector, foreground=foreground,
-                                                dissolves=dissolve_ranges(transitions))
+                                                dissolves=dissolve_ranges(transitions),
+                                                min_face_looks=face_looks(variant))
                         for variant in ("before", "after")}
         cached.write_bytes(pickle.dumps(out))
         return out
@@ -64,12 +67,18 @@ def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
                                                 BlazePoseEstimator(), dissolves=dissolves), "dis")
     foreground = {f: [b for _, b in boxes] for f, boxes in track_boxes(motion["tracks"]).items()}
     found = {variant: scan_structure(path, shots, probe.fps, variant_config(variant).temporal, detector,
-                                     foreground=foreground, dissolves=dissolves) for variant in ("before", "after")}
+                                     foreground=foreground, dissolves=dissolves, min_face_looks=face_looks(variant))
+             for variant in ("before", "after")}
     out = {"shots": shots, "transitions": transitions, "found": found, "motion": motion,
            "probe": {"width": probe.width, "height": probe.height, "fps": probe.fps}}
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(pickle.dumps(out))
     return out
+
+
+def face_looks(variant: str) -> int:
+    """Before issue 18 a shot shorter than the face interval was looked at once; now at least three times."""
+    return 1 if variant == "before" else 3
 
 
 def variant_config(variant: str):

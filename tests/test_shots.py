@@ -48,6 +48,18 @@ def test_camera_pan_is_neither_cut_nor_dissolve():
     assert _transitions(frames) == []
 
 
+def test_a_cut_out_of_or_into_fast_action_is_found_and_the_action_alone_is_not_one():
+    """A fast pan changes every frame nearly as much as a cut does; the shot on the cut's other side is calm,
+    and the cut is judged against that side."""
+    soft = lambda img: (128 + 0.7 * (img.astype(np.float32) - 128)).astype(np.uint8)  # noqa: E731
+    world = soft(cv2.resize(textured(5, 144, 256), (4096, 144), interpolation=cv2.INTER_CUBIC))
+    pan = [np.ascontiguousarray(world[:, 96 * i:96 * i + 256]) for i in range(30)]
+    calm = soft(textured(2))
+    assert [(t.kind, t.boundary) for t in _transitions(pan + [calm] * 30)] == [("cut", 30)]
+    assert [(t.kind, t.boundary) for t in _transitions([calm] * 30 + pan)] == [("cut", 30)]
+    assert _transitions(pan) == []
+
+
 def test_lighting_change_is_not_a_dissolve():
     """Brightening one picture keeps its structure: not a transition."""
     a = textured(3).astype(np.float32)
@@ -62,6 +74,27 @@ def test_dissolve_is_found_with_its_extent():
     assert [t.kind for t in found] == ["dissolve"]
     assert 28 <= found[0].first <= 32 and 51 <= found[0].last <= 55
     assert 38 <= found[0].boundary <= 46
+
+
+def test_a_title_fading_in_over_a_held_picture_is_not_a_dissolve():
+    """Letters blending in over an unchanged background (a film's title over its opening shot) change only
+    their own region: no new shot."""
+    a = textured(1).astype(np.float32)
+    titled = a.copy()
+    titled[40:90, 40:200] = 245.0
+    frames = [a] * 30 + [a * (1 - k / 24) + titled * (k / 24) for k in range(1, 24)] + [titled] * 30
+    assert _transitions([f.astype(np.uint8) for f in frames]) == []
+
+
+def test_new_grain_on_the_same_picture_is_not_a_cut():
+    """A frame whose fine detail alone changes (a codec's key frame refreshing texture, new grain) while the
+    picture is the same at a coarse scale is not a cut."""
+    a = textured(4).astype(np.float32)
+    rng = np.random.default_rng(0)
+    grain = [np.clip(a + rng.normal(0, 3, a.shape), 0, 255).astype(np.uint8) for _ in range(30)]
+    regrained = np.clip(a + rng.normal(0, 16, a.shape), 0, 255).astype(np.uint8)
+    assert _transitions(grain + [regrained] * 30) == []
+    assert [t.boundary for t in _transitions(grain + [textured(5)] * 30)] == [30]
 
 
 def test_fade_through_black():

@@ -104,6 +104,57 @@ def test_faceless_scale_none_keeps_every_faceless_shot_without_a_reviewed_figure
     assert set(table["scale"]) == {"no_subject"}
 
 
+def test_a_figure_cut_closer_than_the_largest_face_decides_the_scale():
+    """Shot 0: a small face in the back (long) and a figure seen from behind cut at the hips (medium): the
+    figure's pose decides. Shot 1: a close-up face keeps its scale beside a wider pose. Shot 2: a pose that
+    shows only a face never overrides the face detector."""
+    found = {k: _found(0.6) for k in range(3)}
+    found[0]["face_ratios"] = [0.05, 0.05]
+    found[1]["face_ratios"] = [0.5]
+    found[2]["face_ratios"] = [0.12]
+    hips = json.dumps(_figure(0.05, 1.8).tolist())
+    face_only = json.dumps(_figure(0.3, 12.0).tolist())
+    poses = pd.DataFrame({"shot_id": [0, 0, 1, 2], "frame_index": [4, 8, 28, 52], "layout": "blazepose33",
+                          "keypoints": "[]", "coco17": [hips, hips, hips, face_only]})
+    table = structure_rows("f", _shots(3), found, _Reviewed(), 360.0, [], FilmConfig(), {"poses": poses})
+    assert list(table["scale"]) == ["medium", "close_up", "medium_long"]
+    evidence = json.loads(table["scale_evidence"][0])
+    assert evidence["from"] == "pose" and evidence["face_scale"] == "long"
+    none = FilmConfig(temporal=TemporalConfig(faceless_scale="none"))
+    assert structure_rows("f", _shots(3), found, _Reviewed(), 360.0, [], none, {"poses": poses})["scale"][0] == "long"
+
+
+def test_a_shot_whose_pictures_change_without_aligning_is_not_static(tmp_path):
+    """Where no frame pair can be measured, pictures that keep changing (fast action, shake, blur) read
+    `handheld` at low confidence, a flat held picture stays `static`; without the fallback both are static."""
+    from animproc.temporal.structure import scan_structure
+    from media_helpers import write_video
+
+    rng = np.random.default_rng(4)
+    chaos = [cv2.GaussianBlur(rng.integers(0, 255, (180, 320, 3)).astype(np.uint8), (0, 0), 1) for _ in range(24)]
+    flat = [np.full((180, 320, 3), 90, np.uint8)] * 24
+    path = write_video(tmp_path / "action.mp4", chaos + flat)
+    shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 24], "end_frame": [23, 47]})
+    found = scan_structure(path, shots, 24.0, T)
+    assert found[0]["camera"].label == "handheld" and found[0]["camera"].confidence < 0.5
+    assert found[0]["camera"].evidence["picture_change"] >= 12
+    assert found[1]["camera"].label == "static"
+    plain = scan_structure(path, shots, 24.0, TemporalConfig(camera_fallback=False))
+    assert plain[0]["camera"].label == "static" and "picture_change" not in plain[0]["camera"].evidence
+
+
+def test_a_short_shot_is_looked_at_for_faces_three_times_and_a_long_one_at_the_interval():
+    from animproc.temporal.structure import face_cadence
+
+    def looks(start, end, every, min_looks=1):
+        cadence = face_cadence(start, end, every, min_looks)
+        return [i for i in range(start, end + 1) if cadence.due(i)]
+
+    assert looks(76, 95, 48) == [86]  # before: once, in the middle
+    assert looks(76, 95, 48, 3) == [79, 85, 91]
+    assert looks(0, 199, 48, 3) == [24, 72, 120, 168]
+
+
 def _dark_hazy(shift: float, seed: int = 3) -> np.ndarray:
     """A dim, soft picture (no corner stands out) seen `shift` px further right: the picture moves left."""
     rng = np.random.default_rng(seed)

@@ -82,12 +82,23 @@ def phase_motion(prev_gray: np.ndarray, next_gray: np.ndarray, dt: float, mask: 
 
 
 def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate: float = 0.03,
-                      roll_rate: float = 1.5, shake: float = 0.01, parallax: float = 0.004) -> CameraMovement:
+                      roll_rate: float = 1.5, shake: float = 0.01, parallax: float = 0.004,
+                      picture_change: float | None = None, unaligned_change: float = 12.0) -> CameraMovement:
     """Rates: pan/tilt in frame widths (heights) per second, zoom in log-scale per second, roll in degrees per
-    second; shake is the per-pair translation's standard deviation around its mean, in frame widths."""
+    second; shake is the per-pair translation's standard deviation around its mean, in frame widths.
+    `picture_change`: the median grey-level change between the shot's sampled frames. Where no pair can be
+    measured, a picture that still changes that much (`unaligned_change` or more) is not a locked camera: a
+    static camera keeps its background aligned and measurable, so pictures that change without any camera
+    motion fitting them are fast action, shake or blur, `handheld` at low confidence."""
     pairs = [p for p in pairs if p is not None and p.dt > 0 and p.inliers >= 0.5]
     if len(pairs) < 2:
-        return CameraMovement("static", 0.3, {"pairs": len(pairs), "note": "too few frame pairs to measure"})
+        evidence = {"pairs": len(pairs), "note": "too few frame pairs to measure"}
+        if picture_change is None:
+            return CameraMovement("static", 0.3, evidence)
+        evidence["picture_change"] = round(picture_change, 2)
+        if picture_change >= unaligned_change:
+            return CameraMovement("handheld", 0.4, {**evidence, "note": "the pictures change but do not align"})
+        return CameraMovement("static", 0.3, evidence)
     # medians of per-pair rates: fades, flashes and passing objects spoil some pairs, not the shot
     vx = float(np.median([p.tx / p.dt for p in pairs]))
     vy = float(np.median([p.ty / p.dt for p in pairs]))

@@ -13,8 +13,8 @@ from animproc.catalogue import FilmProducts
 from animproc.config import FilmConfig
 from animproc.image.boxes import centre_inside
 from animproc.temporal.effects import CATEGORIES
-from animproc.temporal.structure import (face_ratios, figure_scale, group_acts, group_scenes, narrative_graph, pacing,
-                                         pose_scale, scene_loudness, shot_scale, view_scale)
+from animproc.temporal.structure import (closer_figure, face_ratios, figure_scale, group_acts, group_scenes,
+                                         narrative_graph, pacing, pose_scale, scene_loudness, shot_scale, view_scale)
 from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.video.shots import dissolve_ranges, shot_position
 
@@ -176,13 +176,14 @@ def motion_figures(motion: dict[str, pd.DataFrame] | None) -> tuple[dict, dict]:
 
 def subject_scale(found: dict, figures: list, poses: list, track_boxes_: list, config: FilmConfig
                   ) -> tuple[str, float, dict]:
-    """A shot's scale from the best evidence it has: the largest face; else the tallest reviewed instance;
+    """A shot's scale from the best evidence it has: the largest face (unless a tracked figure's pose is cut
+    closer, `closer_figure`); else the tallest reviewed instance;
     else (unless `temporal.faceless_scale` is `none`) its tracked figures' poses, their boxes, and for a shot
     with no figure at all, whether it is a card or a view."""
     t = config.temporal
     scale = shot_scale(found["face_ratios"], t)
     if scale[0] != "no_subject":
-        return scale
+        return closer_figure(scale, pose_scale(poses, t)) if poses and t.faceless_scale != "none" else scale
     if figures:
         return figure_scale(figures, t)
     if t.faceless_scale == "none":

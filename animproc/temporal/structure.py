@@ -30,6 +30,7 @@ class ShotAccumulator:
     hist: np.ndarray | None = None
     frames: int = 0
     detail: list = field(default_factory=list)
+    changes: list = field(default_factory=list)
 
 
 def shot_scale(face_ratios: list[float], config: TemporalConfig) -> tuple[str, float, dict]:
@@ -116,6 +117,18 @@ def pose_scale(poses: list[np.ndarray], config: TemporalConfig) -> tuple[str, fl
                                                "figure_height_ratio": round(float(np.median(heights)), 4)}
 
 
+def closer_figure(by_face: tuple[str, float, dict], by_pose: tuple[str, float, dict] | None
+                  ) -> tuple[str, float, dict]:
+    """A shot's scale is its closest subject's, and the largest face found need not be that subject's: a
+    figure seen from behind or in profile shows no face, so a small face in the back would decide. Where a
+    tracked figure's pose is cut by the frame closer than the face implies, the pose's scale wins. A pose that
+    shows only a face says nothing the face detector does not measure better, so it never overrides one."""
+    if by_pose is None or by_pose[0] == "close_up" or SCALES.index(by_pose[0]) >= SCALES.index(by_face[0]):
+        return by_face
+    return by_pose[0], by_pose[1], {**by_pose[2], "from": "pose", "face_scale": by_face[0],
+                                    "face_height_ratio": by_face[2].get("face_height_ratio")}
+
+
 def view_scale(detail: float, config: TemporalConfig) -> tuple[str, float, dict]:
     """A shot with no face and no figure: a card (black, titles: `no_subject`) when its pictures are flat, else
     a view of a place with nobody in it, `extreme_long`."""
@@ -131,10 +144,13 @@ def _hist(small_bgr: np.ndarray) -> np.ndarray:
     return h / max(float(h.sum()), 1e-9)
 
 
-def face_cadence(start: int, end: int, every: int) -> Cadence:
+def face_cadence(start: int, end: int, every: int, min_looks: int = 1) -> Cadence:
     """Faces looked for every `every` frames of the shot [start, end], offset so that a shot shorter than that
-    is looked at once, in its middle."""
-    return Cadence(every, start, min(every, end - start + 1) // 2)
+    is looked at once, in its middle; with `min_looks`, a short shot is looked at that many times, evenly
+    spread (one look at a blurred action frame often misses the face the next one shows)."""
+    length = end - start + 1
+    step = max(1, min(every, length // max(1, min_looks)))
+    return Cadence(step, start, min(step, length) // 2)
 
 
 def face_ratios(faces: pd.DataFrame, frame_height: float,
@@ -177,11 +193,11 @@ def _camera_pair(prev: np.ndarray, gray: np.ndarray, dt: float, boxes: list[np.n
 def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig,
                    detect_faces: FaceDetector | None = None, face_every_s: float = 2.0,
                    foreground: dict[int, list[np.ndarray]] | None = None,
-                   dissolves: list[tuple[int, int]] | None = None,
+                   dissolves: list[tuple[int, int]] | None = None, min_face_looks: int = 3,
                    progress: Progress = NO_PROGRESS) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
-    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s`, not inside
-    `dissolves`, where the other shot's faces show through). `foreground`:
+    `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s` and at least
+    `min_face_looks` times a shot, not inside `dissolves`, where the other shot's faces show through). `foreground`:
     character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
     tracks; the nearest within a sampling step is left out of the camera's corners. `progress` hears of the
     decoded frames."""
@@ -204,7 +220,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 task.update(index + 1)
                 k = shot_position(starts, index)
                 face_frame = detect_faces is not None and not in_ranges(dissolves or [], index) and face_due.setdefault(
-                    k, face_cadence(starts[k], ends[k], face_step)).due(index)
+                    k, face_cadence(starts[k], ends[k], face_step, min_face_looks)).due(index)
                 sample = samples.due(index)
                 if not sample and not face_frame:
                     continue
@@ -229,6 +245,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 if a.last is not None:
                     boxes = nearest_in(foreground, fg_frames, a.last[2], step)
                     a.pairs.append(_camera_pair(a.last[1], gray, t - a.last[0], boxes, config.camera_fallback))
+                    a.changes.append(float(cv2.absdiff(a.last[1], gray).mean()))
                 a.detail.append(picture_detail(gray))
                 a.last = (t, gray, index)
                 h = _hist(small)
@@ -239,7 +256,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     task.finish()
     out = {}
     for sid, a in acc.items():
-        movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None])
+        change = float(np.median(a.changes)) if a.changes and config.camera_fallback else None
+        movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None], picture_change=change)
         out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": faces[sid],
                     "detail": float(np.percentile(a.detail, 75)) if a.detail else 0.0}
     return out

@@ -4,11 +4,13 @@ Each detector sees every frame once (`update`) and may answer late: `settled_bef
 index about which it may still change its mind, so callers can close shots (and free frames) behind it.
 
 - `ContentCutDetector`: hard cuts from the change in luma and chroma between consecutive frames, judged
-  against the change around it (adaptive, so fast action does not read as cuts), with flashes rejected by
-  checking that the picture does not come back a few frames later.
+  against the change on the calmer side of it (adaptive, so fast action does not read as cuts, nor hides a cut
+  out of it), with flashes rejected by checking that the picture does not come back a few frames later and
+  texture refreshes by requiring the coarse picture to change.
 - `FadeDetector`: fades to and from black from runs of black frames and the luma ramps around them.
 - `DissolveDetector`: cross-dissolves, found where a frame is the blend of the frames on either side of a
-  window (a pan or a zoom moves pixels and is not a blend; a lighting change keeps structure and is refused).
+  window (a pan or a zoom moves pixels and is not a blend; a lighting change keeps structure and is refused;
+  a title fading in over a held picture changes only its own region and is refused too).
 """
 from __future__ import annotations
 
@@ -56,8 +58,9 @@ class ContentCutDetector:
     name = "content"
 
     def __init__(self, fps: float, ratio: float = 3.0, min_score: float = 8.0, hard_score: float = 45.0,
-                 window: int = 2, flash_frames: int = 3):
+                 window: int = 2, flash_frames: int = 3, min_coarse_change: float = 5.0):
         self.ratio, self.min_score, self.hard_score = ratio, min_score, hard_score
+        self.min_coarse_change = min_coarse_change
         self.window, self.flash_frames = window, flash_frames
         self._scores: deque[tuple[int, float]] = deque()
         self._thumbs: deque[tuple[int, np.ndarray, bool]] = deque(maxlen=2 * (window + flash_frames) + 3)
@@ -90,8 +93,11 @@ class ContentCutDetector:
         idx, score = self._scores[pos]
         if score < self.min_score:
             return []
-        around = [s for i, (_, s) in enumerate(self._scores) if i != pos and abs(i - pos) <= self.window]
-        base = float(np.mean(around)) if around else 0.0
+        before = [s for i, (_, s) in enumerate(self._scores) if pos - self.window <= i < pos]
+        after = [s for i, (_, s) in enumerate(self._scores) if pos < i <= pos + self.window]
+        # The motion on one side of a cut says nothing of the other shot's: a cut out of (or into) fast action is
+        # judged against the calmer side, so the action's blur does not hide it.
+        base = min((float(np.mean(side)) for side in (before, after) if side), default=0.0)
         if score < self.ratio * max(base, 1.0) and score < self.hard_score:
             return []
         if score < max(s for i, (_, s) in enumerate(self._scores) if abs(i - pos) <= self.window):
@@ -105,6 +111,8 @@ class ContentCutDetector:
         # A flash, or something crossing the lens: the picture after it resembles the picture before it.
         # Compared on tiny images, so a subject that moved meanwhile still counts as the same picture.
         jump = mean_abs_diff(at[0], before[0])
+        if jump < self.min_coarse_change:
+            return []  # only fine detail changed (a codec's key frame refreshing texture, grain): same picture
         for j in range(idx + 1, idx + self.flash_frames + 1):
             for i in range(idx - 1 - self.flash_frames, idx):
                 a, b = thumbs.get(j), thumbs.get(i)
@@ -212,9 +220,10 @@ class DissolveDetector:
     name = "dissolve"
 
     def __init__(self, fps: float, black_level: float = 22.0, min_change: float = 14.0, max_residual: float = 0.18,
-                 max_correlation: float = 0.85, lengths_seconds: tuple[float, ...] = (0.33, 0.5, 0.75, 1.0, 1.5, 2.0)):
+                 max_correlation: float = 0.85, lengths_seconds: tuple[float, ...] = (0.33, 0.5, 0.75, 1.0, 1.5, 2.0),
+                 min_changed_share: float = 0.6):
         self.lengths = sorted({max(4, int(round(s * fps)) // 2 * 2) for s in lengths_seconds})
-        self.black_level, self.min_change = black_level, min_change
+        self.black_level, self.min_change, self.min_changed_share = black_level, min_change, min_changed_share
         self.max_residual, self.max_corr = max_residual, max_correlation
         self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=max(self.lengths) + 1)
         self._best: Transition | None = None
@@ -227,6 +236,8 @@ class DissolveDetector:
         change = mean_abs_diff(a, b)
         if change < self.min_change or min(cv2.mean(a)[0], cv2.mean(b)[0]) < 2 * self.black_level:
             return None
+        if float((cv2.absdiff(a, b) > 8).mean()) < self.min_changed_share:
+            return None  # a title or overlay fading in over a held picture changes only its own region
         residuals = []
         for q in (0.25, 0.5, 0.75):
             mid = self._ring[-1 - int(round(length * (1 - q)))][1][0]
