@@ -1,12 +1,13 @@
 """Flow spikes and their sound-effect onsets on real clips, through the core functions the assets call.
 
-  python bench/flow_spikes.py                     # the sample film (rendered to a temp folder) and the Sintel trailer
+  python bench/flow_spikes.py     # the sample film (rendered to a temp folder), the Sintel trailer, Tears of Steel battle
   python bench/flow_spikes.py --clip sintel_trailer/sintel.mp4 --clip /path/film.mp4
 
 Per clip: shots (the shots asset's scan), motion's one flow pass (DIS, faces looked for as without a faces
 product), the flow spikes av_sync finds in motion's per-frame flow, the accompaniment stem of the embedded
 separator, its onsets off the beat, and how many spikes and onsets meet within av_sync's reach (0.5 s), with
-the median absolute offset. Prints one JSON line per clip; `--save` keeps the per-frame flow. Not a timing
+the median absolute offset and the share of the film's time within that reach of an onset (what spikes
+placed at random would get). Prints one JSON line per clip; `--save` keeps the per-frame flow. Not a timing
 benchmark.
 """
 from __future__ import annotations
@@ -61,11 +62,14 @@ def measure(path: Path, save: Path | None = None) -> dict:
     events = sync.event_table(sync.visual_events(None, None, probe.fps, spikes), onsets, beats)
     counts = sync.event_counts(events)
     spike_offsets = events.loc[events["kind"] == "flow_spike", "offset"].dropna()
+    effect_onsets = events.loc[events["kind"] == "sound_onset", "t"].to_numpy(float)
     return {**out, "audio": True, "beats": len(beats), "onsets": len(onsets),
             "sound_effect_onsets": counts.get("sound_onset", {}).get("events", 0),
             "onsets_matched_to_a_spike": counts.get("sound_onset", {}).get("matched", 0),
             "spikes_matched_to_an_onset": counts.get("flow_spike", {}).get("matched", 0),
-            "median_abs_offset_s": round(float(np.median(np.abs(spike_offsets))), 3) if len(spike_offsets) else None}
+            "median_abs_offset_s": round(float(np.median(np.abs(spike_offsets))), 3) if len(spike_offsets) else None,
+            "share_of_time_within_reach_of_an_onset": round(sync.chance_share(effect_onsets, probe.duration_s,
+                                                                              sync.EVENT_REACH), 3)}
 
 
 def main() -> int:
@@ -79,7 +83,8 @@ def main() -> int:
             from animproc.sample.film import render_sample_film
 
             render_sample_film(Path(tmp) / "sample.mp4")
-            clips = [Path(tmp) / "sample.mp4", SHARED / "sintel_trailer" / "sintel.mp4"]
+            clips = [Path(tmp) / "sample.mp4", SHARED / "sintel_trailer" / "sintel.mp4",
+                     SHARED / "tos_battle" / "tears-of-steel-battle-clip-medium.webm"]
         for clip in clips:
             print(json.dumps(measure(clip, args.save)), flush=True)
     return 0

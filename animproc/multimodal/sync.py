@@ -17,7 +17,7 @@ MAX_OFFSET_STEPS = 5  # the audio-video offset searched within +-0.5 s at the 0.
 SUDDEN_ACTIONS = ("jumping", "falling", "fighting", "running")
 SPIKE_MADS = 4.0  # a spike stands this many robust deviations above its shot's median flow
 SPIKE_RATIO = 2.0  # ... is at least this many times that median (a steady fast pan has a tight spread)
-SPIKE_MIN_RISE = 0.01  # ... and by this much (frame widths per second): 5x the flow noise of still shots seen
+SPIKE_MIN_RISE = 0.01  # ... and by this much (frame widths per second): well above still shots' flow noise
 SPIKE_MIN_FRAMES = 5  # fewer flow frames in a shot give no robust level to stand above
 HOP, RATE = 512, 22050
 
