@@ -71,10 +71,10 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource, fil
             description="Per shot: optical flow (motion energy, dominant direction of the picture's motion, camera "
                         "vs subject split), and per analysed frame its flow pair's magnitude, camera and residual "
                         "parts (frame widths per second). Character tracks within shots over the reviewed instances "
-                        "and faces when the film has them (names once the identity review named them), else over faces and moving "
-                        "regions found here; per track duration, path and speed. Pose per track (embedded BlazePose, 33 "
-                        "points with the COCO-17 ones beside them, unless another backend is chosen), actions per "
-                        "track segment.")
+                        "and faces when the film has them (names once the identity review named them), else over "
+                        "faces and moving regions found here; per track duration, path and speed. Pose per track "
+                        "(embedded BlazePose, 33 points with the COCO-17 ones beside them, unless another backend is "
+                        "chosen), actions per track segment.")
 def motion(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
            optical_flow: OpticalFlowResource, pose_estimator: PoseEstimatorResource,
            action_recognizer: ActionRecognizerResource, face_analyzer: FaceAnalyzerResource):

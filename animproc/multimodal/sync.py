@@ -2,8 +2,9 @@
 envelope, computed block by block so a film's audio never sits in memory) against cuts, with the share of
 cuts within 0.1 s of a beat beside the share a cut placed at random would get; sound-effect onsets (onsets
 of the accompaniment that are not beats) against visual events (effects_catalog entries, flashes among
-them, the starts of sudden actions, and flow spikes: frames whose motion stands out of their shot's); and the film's audio-video offset, the lag of the voice's loudness
-behind the speaking mouths that maximises their correlation."""
+them, the starts of sudden actions, and flow spikes: frames whose motion stands out of their shot's); and
+the film's audio-video offset, the lag of the voice's loudness behind the speaking mouths that maximises
+their correlation."""
 from __future__ import annotations
 
 from pathlib import Path
