@@ -103,6 +103,9 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
         "shot_motion": _table("shot_motion.parquet", "film:string shot_id:int flow_pairs:int motion_energy:float "
                                                      "camera_motion:float subject_motion:float camera_share:float "
                                                      "dominant_direction:string flow_backend:string"),
+        "frame_flow": _table("frame_flow.parquet", "film:string shot_id:int frame_index:int time:float "
+                                                   "interval:float magnitude:float camera_magnitude:float "
+                                                   "residual_magnitude:float"),
         "tracks": _table("tracks.parquet", "film:string track_id:string shot_id:int label:string source:string "
                                            "start_frame:int end_frame:int start_time:float end_time:float "
                                            "duration:float observed:int samples:int speed:float path:json "

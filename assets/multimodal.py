@@ -117,11 +117,12 @@ def character_voices(context: AssetExecutionContext, storage: StorageResource):
             "seconds": step.seconds()})
 
 
-@film_asset(code_version="2", group_name=GROUP, deps=["source_video", "audio", "vocals", "shots", "shot_structure",
+@film_asset(code_version="3", group_name=GROUP, deps=["source_video", "audio", "vocals", "shots", "shot_structure",
                                                       "motion", "effects_catalog", "active_speakers"],
             kinds={"parquet"},
             description="Music beats of the accompaniment stem against cuts (share on the beat vs by chance, per "
-                        "scene), sound-effect onsets against visual events (effects, sudden actions) with offsets, "
+                        "scene), sound-effect onsets against visual events (effects, sudden actions, flow spikes "
+                        "within a shot) with offsets, "
                         "and the audio-video offset from speaking mouths vs the voice.")
 def av_sync(context: AssetExecutionContext, storage: StorageResource):
     from animproc.multimodal import sync
@@ -137,8 +138,10 @@ def av_sync(context: AssetExecutionContext, storage: StorageResource):
             with step.storage.local_copy(products.file("vocals", "accompaniment")) as stem:
                 beats, onsets = sync.beats_and_onsets(sync.onset_envelope(stem, progress=step.progress))
         cuts = sync.cut_table(shots, beats)
+        spikes = sync.flow_spikes(products.table("motion", "frame_flow"), fps,
+                                  sync.gradual_transitions(products.table("shots", "transitions")))
         visual = sync.visual_events(products.table("effects_catalog", "effects"), products.table("motion", "actions"),
-                                    fps)
+                                    fps, spikes)
         events = sync.event_table(visual, onsets, beats)
         offset, confidence = sync.av_offset(products.table("active_speakers", "scores"),
                                             products.table("active_speakers", "turns"))
@@ -157,6 +160,7 @@ def av_sync(context: AssetExecutionContext, storage: StorageResource):
             out.json("info", {"note": note, "share_on_beat_per_scene": scenes,
                               "av_offset": "no speech seen on screen" if offset is None else "measured"})
         return step.result({
-            "note": note, "beats": len(beats), "cuts": len(cuts), "events": len(events),
+            "note": note, "beats": len(beats), "cuts": len(cuts), "events": len(events), "flow_spikes": len(spikes),
+            "events_by_kind": MetadataValue.json(sync.event_counts(events)),
             "summary": MetadataValue.md(markdown_table(summary.fillna("-"))),
             "share_on_beat_per_scene": MetadataValue.json(scenes), "seconds": step.seconds()})

@@ -68,13 +68,14 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource, fil
             "preview": MetadataValue.md(markdown_table(preview) if len(table) else "no shots")})
 
 
-@film_asset(code_version="2", group_name=GROUP, deps=["shots", "source_video"], optional=REVIEWED, kinds={"parquet"},
+@film_asset(code_version="3", group_name=GROUP, deps=["shots", "source_video"], optional=REVIEWED, kinds={"parquet"},
             description="Per shot: optical flow (motion energy, dominant direction of the picture's motion, camera "
-                        "vs subject split). Character tracks within shots over the reviewed instances and faces when "
-                        "the film has them (names once the identity review named them), else over faces and moving "
-                        "regions found here; per track duration, path and speed. Pose per track (embedded BlazePose, 33 "
-                        "points with the COCO-17 ones beside them, unless another backend is chosen), actions per "
-                        "track segment.")
+                        "vs subject split), and per analysed frame its flow pair's magnitude, camera and residual "
+                        "parts (frame widths per second). Character tracks within shots over the reviewed instances "
+                        "and faces when the film has them (names once the identity review named them), else over "
+                        "faces and moving regions found here; per track duration, path and speed. Pose per track "
+                        "(embedded BlazePose, 33 points with the COCO-17 ones beside them, unless another backend is "
+                        "chosen), actions per track segment.")
 def motion(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
            optical_flow: OpticalFlowResource, pose_estimator: PoseEstimatorResource,
            action_recognizer: ActionRecognizerResource, face_analyzer: FaceAnalyzerResource):
@@ -99,7 +100,8 @@ def motion(context: AssetExecutionContext, storage: StorageResource, film_config
             out.json("pose_status", {"pose": pose.status})
         flows, tracks, actions = tables["shot_motion"], tables["tracks"], tables["actions"]
         return step.result({
-            "shots": len(flows), "tracks": len(tracks), "named_tracks": int(tracks["label"].notna().sum()),
+            "shots": len(flows), "flow_frames": len(tables["frame_flow"]), "tracks": len(tracks),
+            "named_tracks": int(tracks["label"].notna().sum()),
             "action_segments": len(actions), "poses": len(tables["poses"]), "pose": pose.status,
             "seconds": step.seconds(), "flow_backend": flow.name,
             "detections_from": ", ".join(used) or "faces and moving regions found here",

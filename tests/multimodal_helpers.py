@@ -21,6 +21,7 @@ SHOTS = [(0, 0.0, 2.0, 0, "close_up", "static"), (1, 2.0, 4.0, 0, "medium", "pan
 FACES = [("ava", 0.5, 0), ("ava", 1.0, 0), ("ava", 1.5, 0), ("bo", 2.5, 1), ("bo", 3.0, 1), ("ava", 4.5, 2)]
 TURNS = [(0, 0.2, 1.8, "S0", "ava"), (1, 2.2, 3.6, "S1", "bo"), (2, 4.2, 5.0, "S2", None)]
 BEATS = [0.0, 1.0, 2.05, 3.0, 4.0, 5.0]
+SPIKE_FRAME = 76  # motion's per-frame flow: steady in every shot but for this frame of shot 1 (pair 72-76)
 
 
 def frame(name: str, rows: list[dict], table: str | None = None) -> pd.DataFrame:
@@ -98,6 +99,11 @@ def fake_film(root: Path, film: str = "demo", audio: bool = True, faces: bool = 
     with products.publish("motion") as out:
         out.table("shot_motion", frame("motion", [{"film": film, "shot_id": k, "motion_energy": 0.1 * (k + 1),
                                                     "flow_backend": "dis"} for k, *_ in SHOTS], "shot_motion"))
+        out.table("frame_flow", frame("motion", [
+            {"film": film, "shot_id": k, "frame_index": f, "time": f / 24, "interval": 4 / 24,
+             "magnitude": 0.4 if f == SPIKE_FRAME else 0.05 + 0.002 * (f % 3), "camera_magnitude": 0.0,
+             "residual_magnitude": 0.0} for k, a, b, *_ in SHOTS for f in range(int(a * 24) + 4, int(b * 24), 4)],
+            "frame_flow"))
         out.table("tracks", frame("motion", tracks, "tracks"))
         out.table("actions", frame("motion", actions, "actions"))
         out.table("poses", frame("motion", [], "poses"))
@@ -105,7 +111,7 @@ def fake_film(root: Path, film: str = "demo", audio: bool = True, faces: bool = 
     with products.publish("effects_catalog") as out:
         out.table("effects", frame("effects_catalog", [{"film": film, "type": "glow", "category": "lighting",
                                                          "shot_id": 1, "start_time": 2.5, "end_time": 3.0,
-                                                         "intensity": 0.8}], "effects"))
+                                                         "intensity": 0.8, "peak_frame": 66}], "effects"))
         out.table("signals", frame("effects_catalog", [], "signals"))
         out.table("tagged_frames", frame("effects_catalog", [], "tagged_frames"))
     _audio(products, film, audio)

@@ -198,6 +198,8 @@ def test_motion_asset_on_the_sample_film(tmp_path, sample_film):
     static = [s["shot_id"] for s in truth["shots"] if s["camera"] == "static"]
     assert flow.loc[pan, "camera_motion"] > 10 * flow.loc[static, "motion_energy"].max()
     assert flow.loc[pan, "dominant_direction"] == "left"  # the picture moves left when the camera pans right
+    frame_flow = st.read_parquet(out / "frame_flow.parquet")
+    assert np.allclose(frame_flow.groupby("shot_id")["magnitude"].median(), flow["motion_energy"], atol=1e-4)
     tracks = st.read_parquet(out / "tracks.parquet")
     in_pan = tracks[tracks["shot_id"] == pan]
     assert len(in_pan) == 2 and (in_pan["speed"] > 0.02).all()
@@ -299,3 +301,47 @@ def test_bad_model_files_are_refused_naming_the_file(tmp_path):
         PoseEstimatorResource(rtmpose_model=str(junk)).model()
     with pytest.raises(ModelError, match="no-clip.*CLIP model folder not found"):
         ZeroShotResource(clip_model=str(tmp_path / "no-clip")).model()
+
+
+def _burst_pan_cut_clip(path):
+    """Three 3 s shots at 24 fps, 320x180: a still background whose square sits, then darts 24 px between
+    frames 36 and 40 (the sampled pair ending at frame 40) and sits again; a steady pan (3 px a frame); a cut
+    to a still shot of another texture."""
+    from media_helpers import write_video
+
+    world, square = _texture(180, 320 + 3 * 72, 1), _texture(100, 100, 5)
+    frames = []
+    for i in range(72):
+        img = world[:, :320].copy()
+        x = 60 + 6 * int(np.clip(i - 36, 0, 4))
+        img[40:140, x:x + 100] = square
+        frames.append(img)
+    frames += [world[:, 3 * i:3 * i + 320].copy() for i in range(72)]
+    frames += [_texture(180, 320, 9)] * 72
+    return write_video(path, [f[..., ::-1].copy() for f in frames]), pd.DataFrame(
+        {"shot_id": [0, 1, 2], "start_frame": [0, 72, 144], "end_frame": [71, 143, 215],
+         "start_time": [0.0, 3.0, 6.0], "end_time": [71 / 24, 143 / 24, 215 / 24]})
+
+
+def test_the_flow_pass_records_every_frame_pair_and_a_sudden_burst_is_the_one_spike(tmp_path):
+    """The per-frame flow is what the shot figures are made of (their medians), named by each pair's later
+    frame; av_sync's spike finder sees the square's jump at its frame, nothing in the steady pan, nothing at
+    the cut into the still shot."""
+    from animproc.config import TemporalConfig
+    from animproc.multimodal.sync import flow_spikes
+    from animproc.temporal.motion import scan_motion
+    from animproc.temporal.stages import motion_tables
+
+    path, shots = _burst_pan_cut_clip(tmp_path / "burst.mp4")
+    results = scan_motion(path, shots, 24.0, TemporalConfig(), DisFlow())
+    tables = motion_tables("clip", results, "dis")
+    frames, per_shot = tables["frame_flow"], tables["shot_motion"].set_index("shot_id")
+    assert list(frames.groupby("shot_id").size()) == [17, 17, 17]  # 18 sampled frames a shot, the first has no pair
+    assert frames["frame_index"].diff().dropna().isin([4, 76 - 68]).all() and (frames["interval"] > 0).all()
+    medians = frames.groupby("shot_id")["magnitude"].median()
+    assert np.allclose(medians, per_shot["motion_energy"], atol=1e-4)
+    pan = frames[frames["shot_id"] == 1]
+    assert (pan["camera_magnitude"] > 5 * pan["residual_magnitude"]).all()  # the pan is the camera's
+    spikes = flow_spikes(frames, 24.0)
+    assert list(spikes["frame_index"]) == [40] and list(spikes["shot_id"]) == [0]
+    assert spikes["t"].iloc[0] == pytest.approx((36 + 40) / 2 / 24, abs=1e-3)

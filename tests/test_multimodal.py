@@ -265,6 +265,103 @@ def test_visual_events_are_matched_to_sound_effect_onsets_off_the_beat():
     assert list(events["kind"]).count("sound_onset") == 2  # the onset on the beat is music
 
 
+def _flow_frames(*shots):
+    """motion's per-frame flow for consecutive shots, each a list of magnitudes, pairs 4 frames apart at 24 fps."""
+    rows, f = [], 0
+    for k, values in enumerate(shots):
+        f += 4  # a shot's first sampled frame has no pair
+        for m in values:
+            rows.append({"shot_id": k, "frame_index": f, "time": f / 24, "interval": 4 / 24, "magnitude": m})
+            f += 4
+    return pd.DataFrame(rows)
+
+
+def test_a_flow_spike_stands_well_above_its_own_shot_and_steady_motion_or_a_cut_gives_none():
+    """A burst over two pairs of a still shot is one spike, at its peak, timed at the middle of the pair; a
+    fast pan that wobbles 10 % gives none; going from a fast shot to a still one and back gives none at either
+    cut; a shot too short for a level gives none; a burst within a pair of a fade or dissolve is left out."""
+    from animproc.multimodal.sync import flow_spikes
+
+    rng = np.random.default_rng(0)
+    still = list(0.002 + 0.0005 * rng.random(12))
+    burst = still[:5] + [0.05, 0.08] + still[7:]
+    pan = list(0.3 + 0.01 * rng.standard_normal(12))
+    pan[6] = 0.33
+    frames = _flow_frames(burst, pan, still, pan, [0.001, 0.2, 0.001])
+    spikes = flow_spikes(frames, 24.0)
+    peak = frames[(frames["shot_id"] == 0)].iloc[6]
+    assert list(spikes["shot_id"]) == [0] and list(spikes["frame_index"]) == [peak["frame_index"]]
+    assert spikes["t"].iloc[0] == pytest.approx(peak["time"] - 2 / 24, abs=1e-4)
+    assert spikes["level"].iloc[0] == pytest.approx(np.median(burst), abs=1e-5)
+    single = _flow_frames([0.002] * 5 + [0.08] + [0.002] * 6)
+    f = int(single["frame_index"].iloc[5])
+    assert flow_spikes(single, 24.0, [(f + 3, f + 30)]).empty  # a fade found a frame after the pair ends
+    assert list(flow_spikes(single, 24.0, [(f + 8, f + 30)])["frame_index"]) == [f]  # more than a pair away
+    assert list(flow_spikes(frames.iloc[:0], 24.0).columns) == ["t", "shot_id", "frame_index", "magnitude", "level"]
+
+
+def test_an_onset_off_the_beat_is_matched_to_a_flow_spike_with_its_offset_and_counted_per_kind():
+    from animproc.multimodal.sync import event_counts, event_table, flow_spikes, visual_events
+
+    spikes = flow_spikes(_flow_frames([0.002] * 5 + [0.08] + [0.002] * 6), 24.0)
+    visual = visual_events(None, pd.DataFrame({"start_time": [9.0], "action": ["jumping"]}), 24.0, spikes)
+    assert list(visual["kind"]) == ["flow_spike", "action:jumping"]
+    spike_t = float(spikes["t"].iloc[0])
+    events = event_table(visual, onsets=np.array([spike_t + 0.12, 5.0]), beats=np.array([5.0]))
+    by_kind = dict(zip(events["kind"], events["offset"]))
+    assert by_kind["flow_spike"] == pytest.approx(0.12) and by_kind["sound_onset"] == pytest.approx(-0.12)
+    assert np.isnan(by_kind["action:jumping"])
+    assert event_counts(events) == {"action": {"events": 1, "matched": 0}, "flow_spike": {"events": 1, "matched": 1},
+                                    "sound_onset": {"events": 1, "matched": 1}}
+
+
+def test_av_sync_matches_a_sound_effect_to_the_flow_spike_motion_stored(tmp_path):
+    """Through the asset: motion's per-frame flow (declared input) gives the spike, the accompaniment's click
+    off the beat is matched to it with its offset, and the metadata counts events per kind."""
+    import soundfile as sf
+    from dagster import instance_for_test, materialize
+
+    from animproc.catalogue import FilmProducts
+    from animproc.multimodal.sync import RATE, beats_and_onsets, onset_envelope
+    from animproc.storage import Storage
+    from animproc_dagster.definitions import build_defs
+    from assets.multimodal import av_sync
+    from multimodal_helpers import SPIKE_FRAME, fake_film, frame
+    from partitions import add_film
+    from resources.film_config import FilmConfigResource
+    from resources.storage import StorageResource
+
+    fake_film(tmp_path / "data", sync=False)
+    st = Storage(tmp_path / "data")
+    music = np.zeros(6 * RATE, np.float32)
+    for t in [0.5 * k for k in range(12)] + [3.3]:  # 120 bpm and one sound effect between beats
+        start = int(t * RATE)
+        music[start:start + 800] += np.hanning(800) * np.sin(np.arange(800) * 0.3)
+    acc = st.asset_dir("demo", "vocals") / "accompaniment.flac"
+    sf.write(acc, np.stack([music, music], 1), RATE)
+    beats, onsets = beats_and_onsets(onset_envelope(acc))
+    effect = onsets[np.abs(onsets - 3.3) < 0.1]
+    assert len(effect) == 1 and np.min(np.abs(beats - effect[0])) > 0.1
+    with FilmProducts(st, "demo").publish("active_speakers") as out:
+        out.table("scores", frame("active_speakers", [], "scores"))
+        out.table("turns", frame("active_speakers", [], "turns"))
+        out.json("info", {})
+    defs = build_defs(StorageResource(root=str(tmp_path / "data")), FilmConfigResource(config_dir=str(tmp_path)))
+    with instance_for_test() as instance:
+        add_film(instance, "demo")
+        result = materialize([av_sync], partition_key="demo", instance=instance, resources=defs.resources)
+    meta = result.asset_materializations_for_node("av_sync")[0].metadata
+    events = st.read_parquet(st.asset_dir("demo", "av_sync") / "events.parquet")
+    spike_t = (SPIKE_FRAME - 2) / 24
+    spike = events[events["kind"] == "flow_spike"]
+    assert list(spike["t"]) == [pytest.approx(spike_t, abs=1e-3)]
+    assert spike["offset"].iloc[0] == pytest.approx(effect[0] - spike_t, abs=1e-3)
+    onset = events[(events["kind"] == "sound_onset") & (np.abs(events["t"] - effect[0]) < 1e-3)]
+    assert onset["offset"].iloc[0] == pytest.approx(spike_t - effect[0], abs=1e-3)
+    assert meta["flow_spikes"].value == 1 and meta["events_by_kind"].value["flow_spike"] == {"events": 1, "matched": 1}
+    assert "motion" in meta["inputs_read"].value
+
+
 def _identities_with_voices(root):
     """fake_identities plus character_voices and characters as they write them: speaker_00 mapped to ava with
     one clip, speaker_01 unmapped."""
@@ -388,7 +485,7 @@ def _upstream_without_audio(root):
     st.write_text(st.asset_dir(film, "audio") / "audio.json", _json.dumps({"has_audio": False}))
     st.write_text(st.asset_dir(film, "vocals") / "vocals.json", _json.dumps({"has_audio": False}))
     st.write_parquet(st.asset_dir(film, "diarization") / "segments.parquet", empty("diarization", "segments"))
-    for table in ("tracks", "actions"):
+    for table in ("tracks", "actions", "frame_flow"):
         st.write_parquet(st.asset_dir(film, "motion") / f"{table}.parquet", empty("motion", table))
     st.write_parquet(st.asset_dir(film, "effects_catalog") / "effects.parquet", empty("effects_catalog", "effects"))
     st.write_parquet(st.asset_dir(film, "shot_structure") / "shot_structure.parquet",

@@ -134,7 +134,7 @@ def test_pose_rows_keep_the_estimators_33_points_and_the_coco17_points_beside_th
     track = Track(0, boxes={k: np.array([100.0, 20, 200, 170]) for k in range(6)})
     rows = _poses(track, "3-0", shot, _Counting(), 0.5, width, height)
     assert [r["frame_index"] for r in rows] == [0, 12]
-    result = type("Result", (), {"shot_id": 3, "flow": {}, "tracks": [], "actions": [], "poses": rows})()
+    result = type("Result", (), {"shot_id": 3, "flow": {}, "tracks": [], "actions": [], "poses": rows, "frames": []})()
     poses = motion_tables("film", [result], "dis")["poses"]
     assert (poses["layout"] == "blazepose33").all() and (poses["shot_id"] == 3).all()
     points, coco = np.array(json.loads(poses.iloc[0]["keypoints"])), np.array(json.loads(poses.iloc[0]["coco17"]))

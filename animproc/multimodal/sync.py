@@ -2,8 +2,9 @@
 envelope, computed block by block so a film's audio never sits in memory) against cuts, with the share of
 cuts within 0.1 s of a beat beside the share a cut placed at random would get; sound-effect onsets (onsets
 of the accompaniment that are not beats) against visual events (effects_catalog entries, flashes among
-them, and the starts of sudden actions); and the film's audio-video offset, the lag of the voice's loudness
-behind the speaking mouths that maximises their correlation."""
+them, the starts of sudden actions, and flow spikes: frames whose motion stands out of their shot's); and
+the film's audio-video offset, the lag of the voice's loudness behind the speaking mouths that maximises
+their correlation."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,6 +18,10 @@ ON_BEAT = 0.1  # seconds
 EVENT_REACH = 0.5  # a visual event and a sound onset further apart than this are not matched
 MAX_OFFSET_STEPS = 5  # the audio-video offset searched within +-0.5 s at the 0.1 s steps
 SUDDEN_ACTIONS = ("jumping", "falling", "fighting", "running")
+SPIKE_MADS = 4.0  # a spike stands this many robust deviations above its shot's median flow
+SPIKE_RATIO = 2.0  # ... is at least this many times that median (a steady fast pan has a tight spread)
+SPIKE_MIN_RISE = 0.01  # ... and by this much (frame widths per second): well above still shots' flow noise
+SPIKE_MIN_FRAMES = 5  # fewer flow frames in a shot give no robust level to stand above
 HOP, RATE = 512, 22050
 
 
@@ -85,14 +90,73 @@ def cut_table(shots: pd.DataFrame, beats: np.ndarray) -> pd.DataFrame:
     return table.astype({"nearest_beat_offset": "float64", "on_beat": "bool"})
 
 
-def visual_events(effects: pd.DataFrame | None, actions: pd.DataFrame | None, fps: float) -> pd.DataFrame:
-    """Times and kinds of things that happen in the picture: each effect's peak, each sudden action's start."""
+SPIKE_COLUMNS = {"t": "float64", "shot_id": "int64", "frame_index": "int64", "magnitude": "float64",
+                 "level": "float64"}
+
+
+def _shot_spikes(m: np.ndarray) -> np.ndarray:
+    """Positions in one shot's magnitude series that stand well above the shot's robust level and are local
+    maxima (a burst over two pairs gives one spike, at its peak)."""
+    if len(m) < SPIKE_MIN_FRAMES:
+        return np.zeros(0, int)
+    level = float(np.median(m))
+    spread = 1.4826 * float(np.median(np.abs(m - level)))
+    threshold = level + max(SPIKE_MADS * spread, (SPIKE_RATIO - 1) * level, SPIKE_MIN_RISE)
+    before = np.concatenate([[-np.inf], m[:-1]])
+    after = np.concatenate([m[1:], [-np.inf]])
+    return np.flatnonzero((m > threshold) & (m > before) & (m >= after))
+
+
+def gradual_transitions(transitions: pd.DataFrame | None) -> list[tuple[int, int]]:
+    """(first, last) frames of the fades and dissolves: there the picture's brightness changes or two shots
+    mix, which optical flow reads as motion."""
+    if transitions is None or not len(transitions):
+        return []
+    rows = transitions[transitions["kind"] != "cut"]
+    return [(int(a), int(b)) for a, b in zip(rows["first"], rows["last"])]
+
+
+def _in_transition(frames: pd.DataFrame, fps: float, ranges: list[tuple[int, int]]) -> np.ndarray:
+    """Which frame pairs come within one pair of a transition (the detected range's edges are a frame or two
+    late or early; the brightness starts changing before a fade is found)."""
+    end = frames["frame_index"].to_numpy(float)
+    pair = np.round(frames["interval"].to_numpy(float) * fps)
+    near = np.zeros(len(frames), bool)
+    for first, last in ranges:
+        near |= (end - pair <= last + pair) & (end >= first - pair)
+    return near
+
+
+def flow_spikes(frames: pd.DataFrame, fps: float, transitions: list[tuple[int, int]] = ()) -> pd.DataFrame:
+    """Flow spikes from motion's per-frame flow, shot by shot (a series never runs across a cut): the moment
+    (the middle of the frame pair whose flow spiked), shot, frame, magnitude and the shot's level (median).
+    Pairs near `transitions` (fades, dissolves: see `gradual_transitions`) are left out before the level is
+    taken."""
+    rows = []
+    if len(transitions) and len(frames):
+        frames = frames[~_in_transition(frames, fps, list(transitions))]
+    for shot_id, shot in frames.sort_values("frame_index").groupby("shot_id", sort=True):
+        m = shot["magnitude"].to_numpy(float)
+        level = float(np.median(m)) if len(m) else 0.0
+        for k in _shot_spikes(m):
+            row = shot.iloc[k]
+            rows.append({"t": round(float(row["time"]) - float(row["interval"]) / 2, 4), "shot_id": int(shot_id),
+                         "frame_index": int(row["frame_index"]), "magnitude": float(m[k]), "level": round(level, 5)})
+    return pd.DataFrame(rows, columns=list(SPIKE_COLUMNS)).astype(SPIKE_COLUMNS)
+
+
+def visual_events(effects: pd.DataFrame | None, actions: pd.DataFrame | None, fps: float,
+                  spikes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Times and kinds of things that happen in the picture: each effect's peak, each sudden action's start,
+    each flow spike. The kind names the source: `effect:<type>`, `action:<action>`, `flow_spike`."""
     rows = []
     if effects is not None:
         rows += [(float(e.peak_frame) / fps, f"effect:{e.type}") for e in effects.itertuples()
                  if e.type not in ("fade", "fade_in", "fade_out", "dissolve")]
     if actions is not None:
         rows += [(float(a.start_time), f"action:{a.action}") for a in actions.itertuples() if a.action in SUDDEN_ACTIONS]
+    if spikes is not None:
+        rows += [(float(t), "flow_spike") for t in spikes["t"]]
     return pd.DataFrame(rows, columns=["t", "kind"]).sort_values("t", ignore_index=True)
 
 
@@ -108,6 +172,19 @@ def event_table(visual: pd.DataFrame, onsets: np.ndarray, beats: np.ndarray) -> 
     table = pd.DataFrame(rows, columns=["t", "kind", "offset"])
     table["offset"] = table["offset"].where(table["offset"].abs() <= EVENT_REACH).round(4)
     return table.astype({"t": "float64", "kind": "object", "offset": "float64"}).sort_values("t", ignore_index=True)
+
+
+def source_of(kind: str) -> str:
+    """The source an event kind came from: effect, action, flow_spike or sound_onset."""
+    return kind.split(":", 1)[0]
+
+
+def event_counts(events: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per source of event: how many, and how many met an event of the other side (an offset)."""
+    if events.empty:
+        return {}
+    by = events.assign(source=events["kind"].map(source_of)).groupby("source")
+    return {str(k): {"events": int(len(g)), "matched": int(g["offset"].notna().sum())} for k, g in by}
 
 
 def av_offset(scores: pd.DataFrame, turns: pd.DataFrame, step: float = 0.1) -> tuple[float | None, float]:

@@ -107,7 +107,8 @@ def flow_summary(flow: np.ndarray, dt: float, foreground: np.ndarray | None = No
     """Per frame pair, in frame widths per second: total motion energy (mean flow magnitude), the camera's
     share (flow of the fitted similarity; `camera_matrix` when the caller fitted it already) and the subjects'
     (what the camera does not explain, averaged over the foreground when known, else over pixels whose residual
-    stands out), and the flow's mean vector."""
+    stands out), the mean residual over the whole picture (what the camera leaves, diluted by still areas, so
+    comparable from frame to frame), and the flow's mean vector."""
     h, w = flow.shape[:2]
     m = camera_fit(flow, foreground) if camera_matrix is None else camera_matrix
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -122,6 +123,7 @@ def flow_summary(flow: np.ndarray, dt: float, foreground: np.ndarray | None = No
     return {"energy": float(np.linalg.norm(flow, axis=-1).mean()) * scale,
             "camera": float(np.linalg.norm(camera, axis=-1).mean()) * scale,
             "subject": subject * scale, "subject_area": float(subject_region.mean()),
+            "residual": float(residual.mean()) * scale,
             "mean_dx": float(flow[..., 0].mean()) * scale, "mean_dy": float(flow[..., 1].mean()) * scale}
 
 

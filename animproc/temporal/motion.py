@@ -36,6 +36,7 @@ class ShotMotion:
     tracks: list[dict] = field(default_factory=list)
     poses: list[dict] = field(default_factory=list)
     actions: list[dict] = field(default_factory=list)
+    frames: list[dict] = field(default_factory=list)  # per analysed frame after the first: its flow pair's figures
 
 
 @dataclass
@@ -79,7 +80,7 @@ def _box_flow(frame: SampledFrame, box: np.ndarray, dt: float) -> tuple[np.ndarr
 def _finish_shot(shot: _Shot, width: int, height: int, config: TemporalConfig, pose: PoseEstimator,
                  recognizer: ActionRecognizer) -> ShotMotion:
     frames = shot.frames
-    result = ShotMotion(shot.shot_id, shot_flow(shot.pairs))
+    result = ShotMotion(shot.shot_id, shot_flow(shot.pairs), frames=frame_flow(shot.shot_id, shot.pairs))
     if not frames:
         return result
     tracks = link_shot(frames, width, height, FLOW_STRIDE)
@@ -110,6 +111,16 @@ def _finish_shot(shot: _Shot, width: int, height: int, config: TemporalConfig, p
         if pose.needs_frames:
             result.poses.extend(_poses(t, track_id, shot, pose, config.pose_interval_seconds, width, height))
     return result
+
+
+def frame_flow(shot_id: int, pairs: list[dict]) -> list[dict]:
+    """One row per frame pair of a shot, named by its later frame: the interval to the frame before and the
+    pair's flow (frame widths per second), whole, the camera's and what the camera leaves; what
+    `flow_summary` measured already, so a spike can be found without a second flow pass."""
+    return [{"shot_id": shot_id, "frame_index": p["frame_index"], "time": round(p["time"], 4),
+             "interval": round(p["interval"], 4), "magnitude": round(p["energy"], 5),
+             "camera_magnitude": round(p["camera"], 5), "residual_magnitude": round(p["residual"], 5)}
+            for p in pairs]
 
 
 def _track_samples(t: Track, shot: _Shot) -> list[TrackSample]:
@@ -226,7 +237,8 @@ def _advance(shot: _Shot, index: int, t: float, small: np.ndarray, dets: list[De
                 x0, y0, x1, y1 = np.clip(np.round(d.box).astype(int), 0, [w, h, w, h])
                 foreground[y0:y1, x0:x1] = 1
         camera = camera_fit(flow, foreground)
-        shot.pairs.append(flow_summary(flow, dt, foreground, camera))
+        shot.pairs.append({**flow_summary(flow, dt, foreground, camera), "frame_index": index, "time": t,
+                           "interval": dt})
         prev.flow = cv2.resize(flow, (w // FLOW_STRIDE, h // FLOW_STRIDE), interpolation=cv2.INTER_AREA) / FLOW_STRIDE
         if camera is not None:  # the same similarity in the reduced flow's pixels: only its translation scales
             prev.camera = np.hstack([camera[:, :2], camera[:, 2:] / FLOW_STRIDE])

@@ -22,6 +22,9 @@ STRUCTURE_COLUMNS = ["film", "shot_id", "start_frame", "end_frame", "start_time"
                      "scale_confidence", "scale_evidence", "camera", "camera_confidence", "camera_evidence"]
 FLOW_COLUMNS = ["film", "shot_id", "flow_pairs", "motion_energy", "camera_motion", "subject_motion", "camera_share",
                 "dominant_direction", "flow_backend"]
+FRAME_FLOW_TYPES = {"film": "object", "shot_id": "int64", "frame_index": "int64", "time": "float64",
+                    "interval": "float64", "magnitude": "float64", "camera_magnitude": "float64",
+                    "residual_magnitude": "float64"}
 TRACK_COLUMNS = ["film", "track_id", "shot_id", "label", "source", "start_frame", "end_frame", "start_time",
                  "end_time", "duration", "observed", "samples", "speed", "path", "instance_ids"]
 ACTION_COLUMNS = ["film", "track_id", "shot_id", "label", "start_time", "end_time", "action", "confidence", "method",
@@ -265,6 +268,8 @@ def motion_tables(film: str, results, flow_name: str) -> dict[str, pd.DataFrame]
     return {
         "shot_motion": pd.DataFrame([{"film": film, "shot_id": r.shot_id, **r.flow, "flow_backend": flow_name}
                                      for r in results], columns=FLOW_COLUMNS),
+        "frame_flow": pd.DataFrame([{"film": film, **f} for r in results for f in r.frames],
+                                   columns=list(FRAME_FLOW_TYPES)).astype(FRAME_FLOW_TYPES),
         "tracks": pd.DataFrame([{**t, "film": film, "path": json.dumps(t["path"]),
                                  "instance_ids": json.dumps(t["instance_ids"])} for r in results for t in r.tracks],
                                columns=TRACK_COLUMNS),
