@@ -127,3 +127,32 @@ def test_the_embedded_analyzer_embeds_given_detections_as_its_own_analysis_does(
                 assert np.array_equal(e, f.embedding)
                 checked += 1
     assert checked >= 4
+
+
+def test_instances_store_the_faces_found_on_every_kept_frame_for_faces_to_reuse(tmp_path):
+    """`segment_frames` keeps what its detector found on each frame (none too), under the detector's key, so
+    `stored_detections` gives the `faces` step exactly those faces back."""
+    import cv2
+
+    from animproc.instances.stages import segment_frames
+
+    storage = Storage(tmp_path)
+    products = FilmProducts(storage, "demo")
+    paths = []
+    for i in (2, 5):
+        storage.write_bytes(storage.asset_dir("demo", "frames_processed") / f"images/{i:06d}.jpg",
+                            cv2.imencode(".jpg", np.full((120, 160, 3), 40 * i, np.uint8))[1].tobytes())
+        paths.append(f"demo/frames_processed/images/{i:06d}.jpg")
+    frames = pd.DataFrame({"frame_index": [2, 5], "time": [2 / 24, 5 / 24], "shot_id": [0, 0], "path": paths})
+    found = {80: [_face(60, 50, 20)], 200: []}  # by the frame's grey level
+
+    class Detector:
+        name, threshold, max_side = "centerface", 0.3, 1024
+
+        def __call__(self, image):
+            return found[int(image[0, 0, 0])]
+
+    with products.publish("instances") as out:
+        *_, detections = segment_frames(frames, products, out, lambda image, faces: [], Detector(), FilmConfig())
+    assert list(detections["frame_index"]) == [2, 5]
+    assert stored_detections(detections, CenterFaceDetector(0.3)) == {2: found[80], 5: []}
