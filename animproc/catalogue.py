@@ -72,7 +72,9 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
         "manifest.parquet", f"{_FRAME} sharpness:float blur:float brightness:float contrast:float phash:string "
                             "dhash:string kept:bool drop_reason:string duplicate_of:int source_path:string "
                             "path:string", open=True)}),
-    Product("instances", tables={"instances": _table("instances.parquet", _INSTANCE)}),
+    Product("instances", tables={"instances": _table("instances.parquet", _INSTANCE),
+                                 "face_detections": _table("face_detections.parquet",
+                                                           "frame_index:int detector:string faces:json")}),
     Product("instance_review", review="instances"),
     Product("instances_filtered", tables={"instances": _table("instances.parquet", _INSTANCE + _REVIEWED)},
             files={"decisions": "decisions.json"}),

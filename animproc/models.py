@@ -36,13 +36,17 @@ class FaceDetector(Protocol):
 @runtime_checkable
 class FaceAnalyzer(Protocol):
     """Detect, align to 112x112 and embed. `detector` is the same detection alone: every stage that only
-    needs face boxes (segmentation seeds, shot scale, tracks) uses it, so one setting picks faces everywhere."""
+    needs face boxes (segmentation seeds, shot scale, tracks) uses it, so one setting picks faces everywhere.
+    `embed` gives the embedding of faces `detector` found before, so detections made once (by `instances`) are
+    reused and faces left out of clustering are never embedded."""
 
     name: str
     dim: int
     detector: FaceDetector
 
     def __call__(self, image_bgr: np.ndarray) -> list[FaceRecord]: ...
+
+    def embed(self, image_bgr: np.ndarray, faces: list[Face]) -> list[np.ndarray]: ...
 
 
 @runtime_checkable

@@ -14,6 +14,7 @@ from animproc.identity.stages import (cluster_identities, detect_faces, face_fra
                                       interval_frames, pose_buckets, suggest_names, write_identities)
 from animproc.identity.sheets import Sheet, character_sheet, cluster_name, medoid_sheet
 from animproc.identity.tracks import costume_histogram
+from animproc.image.faces import stored_detections
 from animproc.image.plots import face_projection
 from animproc.image.preview import contact_sheet, encode_image, markdown_image, on_checkerboard, read_image
 from animproc.review.gate import decided_review
@@ -38,13 +39,14 @@ def _sheet(images: list, labels: list[str] | None, alt: str, empty: str, **kwarg
     return MetadataValue.md(markdown_image(encode_image(contact_sheet(images, labels, **kwargs)), alt=alt))
 
 
-@film_asset(code_version="1", group_name=GROUP, kinds={"parquet", "jpeg"},
-            deps=["frames_processed", "instances_inpainted", "shots", "source_video"],
+@film_asset(code_version="2", group_name=GROUP, kinds={"parquet", "jpeg"},
+            deps=["frames_processed", "instances_inpainted", "shots", "source_video", "instances"],
             description="Every face in the kept frames and in a frame every `face_interval_seconds`: box, 5 "
                         "landmarks, detection score, aligned 112x112 crop, L2-normalised embedding, size and "
                         "sharpness, and the reviewed character instance it belongs to (none when no kept instance "
-                        "holds it). Faces too small or blurred stay in the table with the reason and are left out "
-                        "of clustering.")
+                        "holds it). Faces too small or blurred stay in the table with the reason, are left out "
+                        "of clustering and are not embedded. On the kept frames the faces `instances` found are "
+                        "reused (detected again only where another detector found them).")
 def faces(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
           face_analyzer: FaceAnalyzerResource):
     with film_step(context, storage, film_config) as step:
@@ -53,10 +55,13 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
         frames = products.table("frames_processed")
         frames = frames[frames["kept"]]
         kept, shots = products.table("instances_inpainted"), products.table("shots", "shots")
+        searched = stored_detections(products.optional_table("instances", "face_detections"), analyzer.detector)
+        kept_frames = set(frames["frame_index"].astype(int))
+        stored = {i: found for i, found in searched.items() if i in kept_frames}
         with products.publish("faces") as out:
             images = face_frames(products, frames, shots, c.face_interval_seconds)
             total = len(frames) + len(interval_frames(products, frames, shots, c.face_interval_seconds)[0])
-            table = detect_faces(images, kept, analyzer, step.config, out, step.progress, total)
+            table = detect_faces(images, kept, analyzer, step.config, out, step.progress, total, stored)
             out.table("faces", table)
             usable = table[table["excluded"].isna()]
             crops = [read_image(out.staged(p)) for p in usable["crop_path"][:36]]
@@ -65,6 +70,8 @@ def faces(context: AssetExecutionContext, storage: StorageResource, film_config:
             "in_kept_instances": int(table["instance_id"].notna().sum()),
             "excluded": MetadataValue.json(dict(Counter(r.split(" (")[0] for r in table["excluded"].dropna()))),
             "frames": int(table["frame_index"].nunique()) if len(table) else 0, "kept_frames": len(frames),
+            "frames_with_reused_detections": len(stored),
+            "embedded": int(table["embedding"].notna().sum()),
             "face_interval_seconds": c.face_interval_seconds, "seconds": step.seconds(),
             "crops": _sheet(crops, None, "faces", "no faces", thumb_width=72, columns=12)})
 

@@ -32,7 +32,8 @@ def _example_grid(read, paths: list[str], labels: list[str]) -> str:
 @film_asset(code_version="1", group_name=GROUP, deps=["frames_processed"], kinds={"parquet", "png"},
             description="Every character (and other object) instance in every kept frame: RGBA cutout with soft "
                         "alpha, COCO RLE mask, box, area, source frame / time / shot, predicted category with a "
-                        "score, and an overlay per frame. With `review: auto` the predicted categories are also "
+                        "score, and an overlay per frame; the faces found on each kept frame (the segmentation "
+                        "seeds, reused by `faces`). With `review: auto` the predicted categories are also "
                         "written as the review.")
 def instances(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
               segmenter: SegmenterResource, face_analyzer: FaceAnalyzerResource):
@@ -42,9 +43,10 @@ def instances(context: AssetExecutionContext, storage: StorageResource, film_con
         frames = products.table("frames_processed")
         frames = frames[frames["kept"]]
         with products.publish("instances") as out:
-            table, per_frame, seconds = segment_frames(
+            table, per_frame, seconds, detections = segment_frames(
                 frames, products, out, seg, face_analyzer.model(config).detector, config, step.progress)
             out.table("instances", table)
+            out.table("face_detections", detections)
             grid = _example_grid(out.staged, list(table["cutout_path"]),
                                  [f"{c} {s:.2f}" for c, s in zip(table["category"], table["category_score"])])
         review_version = (write_auto_review(step.storage, auto_instance_review(
@@ -72,7 +74,7 @@ instance_review = AssetSpec(
 def instances_filtered(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource):
     with film_step(context, storage, film_config) as step:
         film, products = step.film, step.products
-        table = products.table("instances")
+        table = products.table("instances", "instances")
         review = decided_review(products.review("instances"), step.config.review, film, "instances",
                                 lambda: auto_instance_review(film, dict(zip(table["instance_id"], table["category"]))))
         with products.publish("instances_filtered") as out:
@@ -99,7 +101,7 @@ def instances_inpainted(context: AssetExecutionContext, storage: StorageResource
         c, products = step.config.instances, step.products
         painter, prompts = inpainter.model(step.config), inpainter.prompts(step.film)
         kept = products.table("instances_filtered")
-        plan = OcclusionPlan(kept, products.table("instances"), products.table("shots", "shots"),
+        plan = OcclusionPlan(kept, products.table("instances", "instances"), products.table("shots", "shots"),
                              c.occlusion_threshold, c.temporal_window)
         with products.publish("instances_inpainted") as out:
             table = inpaint_instances(kept, plan, products, out, painter, prompt_for(prompts, None), step.config,

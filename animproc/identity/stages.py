@@ -3,7 +3,7 @@ a `FilmProducts` reader and writes one product through its `ProductWriter`."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -14,9 +14,11 @@ from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
 from animproc.errors import ModelError
 from animproc.identity.cluster import NOISE, Clustering, cluster_tracks, nearest_medoid, whiten
+from animproc.identity.faces import FaceRecord, face_record
 from animproc.identity.geometry import crop_geometry, with_geometry
 from animproc.identity.sheets import Sheet, cluster_name, pose_examples, pose_sheet
 from animproc.identity.tracks import clustering_vectors, costume_histogram, link_tracks
+from animproc.image.faces import Face
 from animproc.image.masks import decode_rle
 from animproc.image.preview import contact_sheet, encode_image, on_checkerboard, read_image
 from animproc.progress import NO_PROGRESS, Progress
@@ -61,30 +63,50 @@ def face_frames(products: FilmProducts, frames: pd.DataFrame, shots: pd.DataFram
             yield index, index / fps, int(ids[shot_position(starts, index)]), image
 
 
-def detect_faces(images, kept: pd.DataFrame, analyzer, config: FilmConfig, out: ProductWriter,
-                 progress: Progress = NO_PROGRESS, total: int | None = None) -> pd.DataFrame:
-    """Every face `analyzer` finds in `images` (from `face_frames`, `total` of them), its crop written to `out`,
-    with the kept instance it belongs to and why it is left out of clustering (too small, too blurred) if it is."""
+def exclusion(record: FaceRecord, config: FilmConfig) -> str | None:
+    """Why a face is left out of clustering (too small, too blurred), or None when it is clustered."""
     c = config.identities
+    if record.size < c.min_face_size:
+        return f"too small ({record.size:.1f} px between the eyes < {c.min_face_size})"
+    if record.sharpness < c.min_face_sharpness:
+        return f"too blurred (sharpness {record.sharpness:.1f} < {c.min_face_sharpness})"
+    return None
+
+
+def frame_faces(image: np.ndarray, found: list[Face], analyzer, config: FilmConfig
+                ) -> list[tuple[FaceRecord, str | None]]:
+    """The faces `found` on the image, aligned and measured, each with its exclusion; `analyzer` embeds only the
+    faces clustering keeps (the excluded ones keep no embedding)."""
+    records = [face_record(image, f) for f in found]
+    reasons = [exclusion(r, config) for r in records]
+    clustered = [k for k, why in enumerate(reasons) if why is None]
+    embeddings = dict(zip(clustered, analyzer.embed(image, [found[k] for k in clustered])))
+    return [(replace(r, embedding=embeddings.get(k)), why) for k, (r, why) in enumerate(zip(records, reasons))]
+
+
+def detect_faces(images, kept: pd.DataFrame, analyzer, config: FilmConfig, out: ProductWriter,
+                 progress: Progress = NO_PROGRESS, total: int | None = None,
+                 stored: dict[int, list[Face]] | None = None) -> pd.DataFrame:
+    """Every face on `images` (from `face_frames`, `total` of them), its crop written to `out`, with the kept
+    instance it belongs to and why it is left out of clustering (too small, too blurred) if it is. A frame in
+    `stored` (frame index -> faces `instances` found there) is not searched again: `analyzer.detector` runs
+    only on the others."""
+    stored = stored or {}
     rows = []
     task = progress.task("faces", total, "frames")
     for index, time_s, shot_id, image in images:
         inst = kept[kept["frame_index"] == index]
         masks = [(r.instance_id, decode_rle({"size": [r.mask_height, r.mask_width], "counts": r.mask_rle}))
                  for r in inst.itertuples()]
-        for k, f in enumerate(analyzer(image)):
+        found = stored[index] if index in stored else analyzer.detector(image)
+        for k, (f, excluded) in enumerate(frame_faces(image, found, analyzer, config)):
             face_id = f"{index:07d}_f{k:02d}"
-            excluded = None
-            if f.size < c.min_face_size:
-                excluded = f"too small ({f.size:.1f} px between the eyes < {c.min_face_size})"
-            elif f.sharpness < c.min_face_sharpness:
-                excluded = f"too blurred (sharpness {f.sharpness:.1f} < {c.min_face_sharpness})"
             rows.append({"face_id": face_id, "film": out.film, "frame_index": int(index), "time": float(time_s),
                          "shot_id": int(shot_id), "instance_id": owner(f.box, masks), "x0": f.box[0], "y0": f.box[1],
                          "x1": f.box[2], "y1": f.box[3], "landmarks": f.landmarks.reshape(-1).tolist(),
                          "score": f.score, "size": f.size, "sharpness": f.sharpness, "excluded": excluded,
                          "crop_path": out.blob(f"crops/{face_id}.jpg", encode_image(f.crop, ".jpg", 92)),
-                         "embedding": f.embedding.tolist()})
+                         "embedding": None if f.embedding is None else f.embedding.tolist()})
         task.advance()
     task.finish()
     return pd.DataFrame(rows, columns=FACE_COLUMNS)

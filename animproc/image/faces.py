@@ -2,6 +2,7 @@
 through OpenCV DNN. On hand-labelled Sintel frames it found 65 of 67 CG faces at threshold 0.3."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,3 +50,29 @@ class CenterFaceDetector:
         return [Face(tuple(float(v) / s for v in d[:4]), float(d[4]),
                      tuple((float(lm[2 * k]) / s, float(lm[2 * k + 1]) / s) for k in range(5)))
                 for d, lm in zip(dets, lms)]
+
+
+def detector_key(detector) -> str:
+    """What makes two detectors find the same faces on the same image: backend, threshold, working size."""
+    size = getattr(detector, "max_side", None) or getattr(detector, "input_size", None) or None
+    return f"{detector.name} threshold={float(detector.threshold):g} size={size}"
+
+
+def faces_json(faces: list[Face]) -> str:
+    """A frame's detections as JSON text (Python floats round-trip exactly)."""
+    return json.dumps([{"box": list(f.box), "score": f.score, "landmarks": [list(p) for p in f.landmarks]}
+                       for f in faces])
+
+
+def faces_from_json(text: str) -> list[Face]:
+    return [Face(tuple(float(v) for v in d["box"]), float(d["score"]),
+                 tuple((float(x), float(y)) for x, y in d["landmarks"])) for d in json.loads(text)]
+
+
+def stored_detections(table, detector) -> dict[int, list[Face]]:
+    """frame index -> the faces stored for it (rows of `instances`' face_detections) where they were found by a detector
+    like `detector`; frames another detector searched are left out, to be searched again."""
+    if table is None:
+        return {}
+    key = detector_key(detector)
+    return {int(r.frame_index): faces_from_json(r.faces) for r in table.itertuples() if r.detector == key}

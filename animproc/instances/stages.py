@@ -11,6 +11,7 @@ import pandas as pd
 
 from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
+from animproc.image.faces import detector_key, faces_json
 from animproc.image.masks import decode_rle, soft_alpha
 from animproc.image.preview import encode_image, read_image
 from animproc.instances.extract import extract_instances, frame_overlay
@@ -23,6 +24,7 @@ from animproc.video.decode import read_frames
 COLUMNS = ["instance_id", "film", "frame_index", "time", "shot_id", "frame_path", "cutout_path", "overlay_path",
            "instance_index", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "area", "mask_rle", "mask_height", "mask_width",
            "segment_score", "source", "category", "category_score", "face_score", "evidence"]
+DETECTION_COLUMNS = ["frame_index", "detector", "faces"]
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -34,10 +36,14 @@ def mask_of(row) -> np.ndarray:
 
 
 def segment_frames(frames: pd.DataFrame, products: FilmProducts, out: ProductWriter, segment, detect_faces,
-                   config: FilmConfig, progress: Progress = NO_PROGRESS) -> tuple[pd.DataFrame, list[int], float]:
+                   config: FilmConfig, progress: Progress = NO_PROGRESS
+                   ) -> tuple[pd.DataFrame, list[int], float, pd.DataFrame]:
     """Every instance in the kept `frames`: cutouts and one overlay per frame written to `out`. Returns the
-    table, the instance count per frame and the seconds spent detecting and segmenting."""
+    table, the instance count per frame, the seconds spent detecting and segmenting, and the faces found on
+    every frame (`face_detections`: the `faces` step reuses them instead of detecting again)."""
     rows: list[dict] = []
+    detections: list[dict] = []
+    detector = detector_key(detect_faces)
     per_frame: list[int] = []
     seconds = 0.0
     task = progress.task("segment", len(frames), "frames")
@@ -45,6 +51,7 @@ def segment_frames(frames: pd.DataFrame, products: FilmProducts, out: ProductWri
         image = read_image(products.resolve(frame.path))
         t = time.perf_counter()
         faces = detect_faces(image)
+        detections.append({"frame_index": int(frame.frame_index), "detector": detector, "faces": faces_json(faces)})
         found = extract_instances(image, segment(image, faces), faces, config.instances.min_area,
                                   config.instances.alpha_threshold)
         seconds += time.perf_counter() - t
@@ -59,7 +66,8 @@ def segment_frames(frames: pd.DataFrame, products: FilmProducts, out: ProductWri
         per_frame.append(len(found))
         task.update(k + 1)
     task.finish()
-    return pd.DataFrame(rows, columns=COLUMNS), per_frame, seconds
+    return (pd.DataFrame(rows, columns=COLUMNS), per_frame, seconds,
+            pd.DataFrame(detections, columns=DETECTION_COLUMNS))
 
 
 def keep_reviewed(table: pd.DataFrame, review: Review, out: ProductWriter,

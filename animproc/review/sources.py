@@ -75,7 +75,7 @@ def instances_source(storage: Storage, film: str) -> ReviewSource:
     products = FilmProducts(storage, film)
 
     def items() -> list[dict]:
-        table = products.optional_table("instances")
+        table = products.optional_table("instances", "instances")
         if table is None:
             raise NothingToReview(f"{products.folder('instances')}: no instances for film {film!r}; materialise "
                                   "`instances` first")
