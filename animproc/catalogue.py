@@ -87,6 +87,7 @@ PRODUCTS: dict[str, Product] = {p.name: p for p in [
         "instances": _table("instances.parquet", "instance_id:string cluster:int")},
         files={"clusters": "clusters.json"}),
     Product("identity_review", review="identities"),
+    Product("voice_review", review="identities"),  # its `voices` decisions, versioned apart (character_voices reads)
     Product("characters", tables={"index": _table(
         "index.parquet", "character:string kind:string id:string cluster:string path:string decision:string")}),
     Product("character_instances", tables={"instances": _table(
@@ -285,9 +286,10 @@ class FilmProducts:
         self._open(next(p.name for p in PRODUCTS.values() if p.source))
         return source_path(self.storage, self.film)
 
-    def review(self, kind: str) -> Review | None:
-        """The film's review file of `kind` (None before one is saved), read as its gate product."""
-        self._open(next(p.name for p in PRODUCTS.values() if p.review == kind))
+    def review(self, kind: str, part: str | None = None) -> Review | None:
+        """The film's review file of `kind` (None before one is saved), read as its gate product, or as `part`,
+        the product that stands for one part of its decisions (voice_review: the voices)."""
+        self._open(part or next(p.name for p in PRODUCTS.values() if p.review == kind))
         return load_review(self.storage, self.film, kind)
 
     @contextmanager

@@ -17,6 +17,7 @@ from assets.identities import character_instances
 from assets.instances import instance_review, instances, instances_filtered, instances_inpainted
 from assets.temporal import effects_catalog, motion, shot_structure
 from assets.multimodal import active_speakers, av_sync, character_voices
+from assets.multimodal import voice_review
 from resources.action_recognizer import ActionRecognizerResource
 from resources.active_speaker import ActiveSpeakerResource
 from resources.diarizer import DiarizerResource
@@ -39,6 +40,7 @@ ASSETS = [source_video, shots_and_frames, frames_processed, instances, instance_
           pose_subclusters, shot_structure, motion, effects_catalog, audio, vocals, diarization, voice_features,
           character_instances, captions, lora_dataset, lora_evaluation,
           active_speakers, character_voices, av_sync]
+ASSETS += [voice_review]  # the identity review's voice decisions, a gate part of their own
 ASSETS += DATASET_ASSETS  # issue 14 products: film_timeline, the four datasets, datasets_all_films
 
 

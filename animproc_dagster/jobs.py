@@ -7,10 +7,10 @@ from partitions import film_partitions
 
 
 def _from(gate) -> AssetSelection:
-    return AssetSelection.assets(gate.asset).downstream(include_self=True)
+    return AssetSelection.assets(*gate.assets).downstream(include_self=True)
 
 
-_all_gated = AssetSelection.assets(*[g.asset for g in GATES]).downstream(include_self=True)
+_all_gated = AssetSelection.assets(*[a for g in GATES for a in g.assets]).downstream(include_self=True)
 
 film_job = define_asset_job("film_assets", selection=(AssetSelection.all() - _all_gated)
                             | AssetSelection.assets(*REVIEW_READERS), partitions_def=film_partitions,
@@ -21,7 +21,7 @@ film_job = define_asset_job("film_assets", selection=(AssetSelection.all() - _al
 def _gate_selection(gate) -> AssetSelection:
     """Downstream of this gate, up to the next gate (GATES are in pipeline order). The assets that read reviewed
     products as optional inputs (REVIEW_READERS) are downstream of the last gate, so its job runs them again."""
-    selection = _from(gate) - AssetSelection.assets(gate.asset)
+    selection = _from(gate) - AssetSelection.assets(*gate.assets)
     for later in GATES[GATES.index(gate) + 1:]:
         selection = selection - _from(later)
     return selection

@@ -93,8 +93,8 @@ def review_sensor(context: SensorEvaluationContext, storage: StorageResource):
                                  "run` or an earlier tick): not acting on it again")
                 continue
             graph = _asset_graph(context)
-            todo = gate_assets(context.instance, graph, job_keys(graph, gate.job), film, gate, update.version)
-            events.append(update.observation(st))
+            todo = gate_assets(context.instance, graph, job_keys(graph, gate.job), film, gate, update.versions)
+            events.extend(update.observations(st))
             if not todo:
                 context.log.info(f"{film}: {gate.kind} review version {update.review.version} changes nothing "
                                  "downstream")

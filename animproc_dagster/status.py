@@ -58,7 +58,7 @@ def pending_reviews(instance: DagsterInstance, film: str) -> dict[AssetKey, str]
     for gate in GATES:
         update = review_update(st, film, gate, None)
         if update and not update.error and update.review.submitted and not update.reported(instance):
-            out[AssetKey(gate.asset)] = update.version
+            out.update({AssetKey(asset): version for asset, version in update.versions.items()})
     return out
 
 

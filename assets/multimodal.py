@@ -2,7 +2,7 @@
 and tracks of the picture with the voices of the sound track."""
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, AssetSpec, MetadataValue
 
 from animproc.image.preview import markdown_table
 from animproc.multimodal.active_speaker import (STEP, empty_scores, find_active_speakers, n_steps_of, silent_audio,
@@ -12,6 +12,7 @@ from animproc.video.shots import dissolve_ranges
 from assets import film_asset, film_step
 from resources.active_speaker import ActiveSpeakerResource
 from resources.face_analyzer import FaceAnalyzerResource
+from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.storage import StorageResource
 
@@ -61,8 +62,15 @@ def active_speakers(context: AssetExecutionContext, storage: StorageResource, ac
             "turns_preview": MetadataValue.md(markdown_table(preview.round(3))), "seconds": step.seconds()})
 
 
+voice_review = AssetSpec(
+    "voice_review", partitions_def=film_partitions, group_name=GROUP, code_version="1", deps=["identity_clusters"],
+    description="The reviewer's speaker-to-character decisions, `decisions.voices` of the identity review "
+                "(`{root}/{film}/reviews/identities.json`): reported apart from the rest of that review, so a "
+                "voice decision re-runs character_voices and what reads it, not the characters.")
+
+
 @film_asset(code_version="2", group_name=GROUP, deps=["active_speakers", "audio", "voice_features", "characters",
-                                                      "identity_review"], kinds={"parquet", "wav"},
+                                                      "voice_review"], kinds={"parquet", "wav"},
             description="Each diarized speaker mapped to a character (Hungarian assignment on on-screen speaking "
                         "evidence, or the reviewer's decision) with a confidence; every turn labelled on screen, "
                         "by voice match (enrolled voice profiles) or unmapped; playable voice clips per character.")
@@ -72,7 +80,7 @@ def character_voices(context: AssetExecutionContext, storage: StorageResource):
     with film_step(context, storage) as step:
         products = step.products
         asd_turns = products.table("active_speakers", "turns")
-        review = products.review("identities")
+        review = products.review("identities", part="voice_review")
         decisions = dict((review.decisions.get("voices") or {}) if review else {})
         known = set(products.table("characters", "index")["character"])
         decisions = {s: (d.get("character") if isinstance(d, dict) else d) for s, d in decisions.items()}

@@ -1,15 +1,22 @@
-"""Multimodal products benchmark: film_timeline and the four dataset builds, each in its own process, as a ratio
-to the PyAV decode-only time of the benchmark film (the floor), with peak RSS, at 1x and 2x the film's length.
+"""Multimodal benchmark: active_speakers, character_voices, av_sync, film_timeline and the four dataset builds,
+each in its own process, as a ratio to the PyAV decode-only time of the same film (the floor), wall and CPU
+seconds, with peak RSS, at 1x and 2x the film's length.
 
-    .venv/bin/python bench/multimodal.py [--seconds 300] [--film PATH] [--stages film_timeline,dataset_...]
+    .venv/bin/python bench/multimodal.py [--seconds 300] [--height 1080] [--film PATH] [--stages a,b,...]
+                                         [--only-1x] [--side-by-side] [--json OUT]
 
-The film is the frames benchmark's (Sintel trailer at 1080p looped to >= --seconds, bench/.cache) unless --film
-names another. The upstream products the stages read are written once per length, outside the timed stages, at
-the film's scale: the film's own audio (16 kHz), a shot every 4 s in scenes of 5, three sampled 1280x720 frames
-a shot, three characters with a face every 0.5 s, a track and an action per shot, speech 60 % of the time mapped
-to characters, an effect every third shot, a beat every 0.5 s. The 2x film is the 1x one played twice (its
-products too). `--stages` takes any of STAGES (engineer A's analysis assets join once they are merged and
-listed there)."""
+The film is the whole-film benchmark's (bench/film.py: the real clips of ../shared/media cut into one film with
+dialogue, music and effects, looped to --seconds at --height, cached in bench/.cache) unless --film names
+another; the 2x film is it played twice (media.doubled). The upstream products the stages read are written once
+per film into a cache root (bench/.cache/multimodal/), outside the timed stages, at the film's scale: the film
+itself as its registered source and its own audio (16 kHz) as the mixture and as both stems, a shot every 4 s
+in scenes of 5, three sampled 1280x720 frames a shot, three characters with a face every 0.5 s, a track and an
+action per shot, speech 60 % of the time in three voices, an effect every third shot, and an active_speakers
+product in which each turn's shot track speaks. Stages run in the order given, each reading what the ones
+before it wrote: active_speakers (every 0.1 s the embedded face detector and MediaPipe mesh on the real
+frames; it rewrites that product), character_voices (resemblyzer embeddings of every turn), av_sync (librosa
+beats and onsets on the stem), film_timeline, the datasets. The three asset stages call the assets themselves
+(Dagster's direct invocation), so they measure what a run's step does, without the run's start-up."""
 from __future__ import annotations
 
 import json
@@ -20,10 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import film  # noqa: E402
 import media  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("floor", "film_timeline", "dataset_character_multimodal", "dataset_scene_understanding",
+ASSET_STAGES = ("active_speakers", "character_voices", "av_sync")
+STAGES = ("floor", *ASSET_STAGES, "film_timeline", "dataset_character_multimodal", "dataset_scene_understanding",
           "dataset_action_recognition", "dataset_emotion_analysis")
 FILM = "bench"
 CHARACTERS = ("ava", "bo", "cy")
@@ -55,6 +64,24 @@ def _film_audio(path: Path, out: Path, loops: int, duration: float) -> None:
             wav.write(np.zeros(int(duration * 16000) - written, np.float32))
 
 
+def _as_flac(wav: Path, out: Path) -> None:
+    import soundfile as sf
+
+    with sf.SoundFile(str(wav)) as src, sf.SoundFile(str(out), "w", src.samplerate, src.channels, format="FLAC") as dst:
+        for block in src.blocks(blocksize=16000 * 30):
+            dst.write(block)
+
+
+def _effects(products, shots, fps: float, frame) -> None:
+    """An effect every third shot: a one-second glow peaking half a second in."""
+    with products.publish("effects_catalog") as out:
+        out.table("effects", frame("effects_catalog", [
+            {"film": FILM, "type": "glow", "category": "light", "shot_id": k, "start_frame": int(a * fps),
+             "end_frame": int((a + 1) * fps), "start_time": a, "end_time": a + 1, "intensity": 0.5, "peak": 0.8,
+             "peak_frame": int((a + 0.5) * fps), "samples": int(fps)} for k, a, _ in shots if k % 3 == 0],
+            "effects"))
+
+
 def write_products(path: str, loops: int = 1) -> Path:
     """The upstream products of a film as long as `path` (times `loops`), through the catalogue."""
     import cv2
@@ -62,18 +89,20 @@ def write_products(path: str, loops: int = 1) -> Path:
     import pandas as pd
 
     from animproc.catalogue import FilmProducts, product
+    from animproc.library import store_source
     from animproc.review.labels import Review
     from animproc.storage import Storage
     from animproc.video.probe import probe_media
 
     root = _root(path)
-    if (root / FILM / "film_timeline" / "shots.parquet").exists():
+    if (root / FILM / "reviews" / "identities.json").exists():
         return root
     probe = probe_media(path)
     source = Path(path.replace("_x2", "")) if loops == 2 else Path(path)
     duration = float(probe.duration_s)
     st = Storage(root)
     p = FilmProducts(st, FILM)
+    store_source(st, FILM, path)
 
     def frame(name, rows, table=None):
         spec = product(name).tables[table] if table else next(iter(product(name).tables.values()))
@@ -91,7 +120,12 @@ def write_products(path: str, loops: int = 1) -> Path:
     shots = [(k, a, min(a + 4.0, duration)) for k, a in enumerate(np.arange(0, duration, 4.0))]
     who = {k: CHARACTERS[k % 3] for k, _, _ in shots}
     with p.publish("source_video") as out:
-        out.json("probe", {"duration": duration, "fps": probe.fps, "width": 1280, "height": 720})
+        out.json("probe", probe.to_dict())
+    with p.publish("shots") as out:
+        out.table("shots", frame("shots", [{"film": FILM, "shot_id": k, "start_frame": int(a * probe.fps),
+                                            "end_frame": int(b * probe.fps) - 1, "start_time": a, "end_time": b}
+                                           for k, a, b in shots], "shots"))
+        out.table("transitions", frame("shots", [], "transitions"))
     with p.publish("shot_structure") as out:
         out.table("shot_structure", frame("shot_structure", [
             {"film": FILM, "shot_id": k, "start_time": a, "end_time": b, "duration": b - a, "scale": "medium",
@@ -115,18 +149,18 @@ def write_products(path: str, loops: int = 1) -> Path:
         out.table("actions", frame("motion", [{**t, "action": "walking", "confidence": 0.5} for t in tracks],
                                    "actions"))
         out.table("poses", frame("motion", [], "poses"))
-    with p.publish("effects_catalog") as out:
-        out.table("effects", frame("effects_catalog", [{"film": FILM, "type": "glow", "shot_id": k, "start_time": a,
-                                                        "end_time": a + 1} for k, a, _ in shots if k % 3 == 0],
-                                   "effects"))
+    _effects(p, shots, probe.fps, frame)
     with p.publish("audio") as out:
         out.json("info", {"has_audio": True})
         _film_audio(source, out.path("analysis_16k.wav"), loops, duration)
     with p.publish("vocals") as out:
         out.json("info", {"has_audio": True})
+        for stem in ("vocals", "accompaniment"):  # the mixture stands for both stems: same length, same reads
+            _as_flac(Path(p.file("audio", "analysis")), Path(out.path(f"{stem}.flac")))
     turns = [(k, a + 0.5, a + 0.5 + 0.6 * (b - a), f"S{k % 3}", who[k]) for k, a, b in shots]
     with p.publish("diarization") as out:
-        out.table("segments", frame("diarization", [{"film": FILM, "start": a, "end": b, "speaker": s}
+        out.table("segments", frame("diarization", [{"film": FILM, "start": a, "end": b, "speaker": s,
+                                                     "confidence": 1.0, "overlap": False}
                                                     for _, a, b, s, _ in turns]))
     with p.publish("voice_features") as out:
         out.table("voice_features", pd.DataFrame([{"film": FILM, "speaker": f"S{k}", "f0_median_hz": 150.0 + 50 * k,
@@ -143,6 +177,17 @@ def write_products(path: str, loops: int = 1) -> Path:
             index.append({"character": c, "kind": "instance", "id": f"i{f}",
                           "path": out.blob(f"{c}/instances/i{f}.png", cutout)})
         out.table("index", frame("characters", index))
+    with p.publish("active_speakers") as out:  # the shot's track speaks each turn (the real stage rewrites it)
+        steps = np.round(np.arange(0, duration, 0.1), 1)
+        out.table("scores", frame("active_speakers", [
+            {"track_id": int(t // 4), "t": float(t), "score": 0.6, "shot_id": int(t // 4), "character": who[int(t // 4)],
+             "motion_track": f"t{int(t // 4)}", "x0": 250.0, "y0": 60.0, "x1": 330.0, "y1": 150.0,
+             "mouth": float(rng.random()), "loudness": float(rng.random())} for t in steps if int(t // 4) in who],
+            "scores"))
+        out.table("turns", frame("active_speakers", [
+            {"turn_id": k, "start": a, "end": b, "speaker": s, "best_track": k, "character": c, "score": 0.6,
+             "margin": 0.4, "off_screen": False} for k, a, b, s, c in turns], "turns"))
+        out.json("info", {"backend": "bench", "step_seconds": 0.1, "has_audio": True, "note": "written by the bench"})
     with p.publish("character_voices") as out:
         out.table("mapping", frame("character_voices", [{"speaker": f"S{k}", "character": CHARACTERS[k],
                                                          "confidence": 0.9} for k in range(3)], "mapping"))
@@ -177,6 +222,29 @@ def _timeline(products):
     return len(shots), len(slices)
 
 
+def _asset_stage(name: str, root: Path) -> dict:
+    """Run one multimodal asset on the cached products, as a run's step does (direct invocation: no instance
+    storage, no run overhead); its metadata's counts come back."""
+    from dagster import DagsterInstance, build_asset_context
+
+    import assets.multimodal as assets
+    from resources.active_speaker import ActiveSpeakerResource
+    from resources.face_analyzer import FaceAnalyzerResource
+    from resources.film_config import FilmConfigResource
+    from resources.storage import StorageResource
+
+    resources = {"storage": StorageResource(root=str(root))}
+    if name == "active_speakers":
+        resources |= {"active_speaker": ActiveSpeakerResource(), "face_analyzer": FaceAnalyzerResource(),
+                      "film_config": FilmConfigResource(config_dir=str(root / "configs"))}
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("film", [FILM])
+    with build_asset_context(partition_key=FILM, instance=instance) as context:
+        result = getattr(assets, name)(context, **resources)
+    keep = ("tracks", "turns", "off_screen_turns", "speakers", "mapped", "clips", "cuts", "beats", "events")
+    return {k: v for k, v in (result.metadata or {}).items() if k in keep and isinstance(v, int | float)}
+
+
 def stage(name: str, path: str) -> dict:
     """One stage in this process: JSON with seconds and peak RSS. Imports come before the clock."""
     import av
@@ -188,12 +256,20 @@ def stage(name: str, path: str) -> dict:
 
     if name.startswith("dataset_"):
         import datasets  # noqa: F401 (its import, seconds, comes before the clock like every other)
+    if name in ASSET_STAGES:  # the assets' own imports (models load inside the step, on the clock)
+        import assets.multimodal  # noqa: F401
+        import resources.active_speaker  # noqa: F401
+        import resources.face_analyzer  # noqa: F401
     products = FilmProducts(Storage(_root(path)), FILM)
     extra = {}
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
     if name == "floor":
         with av.open(path) as c:
             extra["frames"] = sum(1 for _ in c.decode(video=0))
+    elif name in ASSET_STAGES:
+        extra = _asset_stage(name, _root(path))
     elif name == "film_timeline":
         extra["shots"], extra["slices"] = _timeline(products)
     else:
@@ -202,20 +278,46 @@ def stage(name: str, path: str) -> dict:
             built = build_dataset(products, out, task, DatasetsConfig(), {"face_analyzer": "embedded"})
         extra["rows"] = built.rows
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024, 1), **extra}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    return {"stage": name, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), **extra}
+
+
+def _table(rows: list[tuple[str, dict, dict]]) -> str:
+    """Markdown: per stage, wall and CPU seconds and their ratio to the floor's, at 1x and 2x, and peak RSS."""
+    floor, floor2 = rows[0][1], rows[0][2]
+    blank = {"seconds": float("nan"), "cpu_seconds": float("nan"), "peak_rss_mb": float("nan")}
+    rows = [(n, one, two or blank) for n, one, two in rows]
+    floor2 = floor2 or {"seconds": 1.0, "cpu_seconds": 1.0}
+    lines = ["| stage | seconds | × floor | CPU s | CPU × floor | 2×: seconds | × 2× floor | 2×: CPU s | CPU × 2× floor "
+             "| peak RSS 1× | peak RSS 2× |", "| --- |" + " ---: |" * 10]
+    for n, one, two in rows:
+        lines.append(
+            f"| {'decode only (floor)' if n == 'floor' else n} | {one['seconds']:.1f} | "
+            f"{one['seconds'] / floor['seconds']:.1f} | {one['cpu_seconds']:.1f} | "
+            f"{one['cpu_seconds'] / floor['cpu_seconds']:.1f} | {two['seconds']:.1f} | "
+            f"{two['seconds'] / floor2['seconds']:.1f} | {two['cpu_seconds']:.1f} | "
+            f"{two['cpu_seconds'] / floor2['cpu_seconds']:.1f} | {one['peak_rss_mb']:.0f} MB | {two['peak_rss_mb']:.0f} MB |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--film", help="benchmark film (default: the frames benchmark's 1080p file)")
+    parser.add_argument("--film", help="benchmark film (default: bench/film.py's, --seconds long at --height)")
+    parser.add_argument("--height", type=int, default=1080, help="of the default film (16:9)")
     parser.add_argument("--stages", default=",".join(STAGES[1:]), help="comma-separated, from: " + ", ".join(STAGES))
+    parser.add_argument("--json", type=Path, help="also write the measurements here")
+    parser.add_argument("--only-1x", action="store_true", help="skip the film at twice the length")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="run each stage's 1x and 2x processes at the same time (on a loaded machine: half the "
+                             "wall time; compare CPU seconds then)")
     args = media.parse_or_run_stage(stage, parser)
     if args is None:
         return
-    src = Path(args.film) if args.film else media.long_1080p(args.seconds)
+    src = Path(args.film) if args.film else film.build_film(args.seconds / 60, args.height)
     if not src.is_relative_to(media.CACHE):  # doubled() writes beside its input: keep that in the cache
         media.CACHE.mkdir(parents=True, exist_ok=True)
         link = media.CACHE / src.name
@@ -228,20 +330,28 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown stages {unknown}: choose from {', '.join(STAGES)}")
     print(f"input: {src} (and {x2.name}, twice as long); writing upstream products (untimed)")
-    write_products(str(src))
-    write_products(str(x2), loops=2)
+    films = [src] if args.only_1x else [src, x2]
+    for loops, path in enumerate(films, 1):
+        write_products(str(path), loops=loops)
     rows = []
     for n in names:
-        one, two = media.run_stage(__file__, n, src), media.run_stage(__file__, n, x2)
-        rows.append((n, one, two))
-    floor, floor2 = rows[0][1]["seconds"], rows[0][2]["seconds"]
-    print(f"\n{'stage':<30}{'seconds':>9}{'x floor':>9}{'2x: s':>9}{'x floor':>9}{'RSS 1x MB':>11}{'RSS 2x MB':>11}")
-    for n, one, two in rows:
-        print(f"{n:<30}{one['seconds']:>9.2f}{one['seconds'] / floor:>9.2f}{two['seconds']:>9.2f}"
-              f"{two['seconds'] / floor2:>9.2f}{one['peak_rss_mb']:>11.1f}{two['peak_rss_mb']:>11.1f}")
-    built = sum(one["seconds"] for n, one, _ in rows[1:])
-    print(f"\nall listed stages / floor: {built / floor:.2f}x; peak RSS 2x / 1x per stage: "
-          + ", ".join(f"{n} {two['peak_rss_mb'] / one['peak_rss_mb']:.2f}" for n, one, two in rows[1:]))
+        if args.side_by_side:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(2) as pool:
+                measured = list(pool.map(lambda f: media.run_stage(__file__, n, f), films))
+        else:
+            measured = [media.run_stage(__file__, n, f) for f in films]
+        rows.append((n, measured[0], measured[-1] if len(measured) == 2 else None))
+        print(json.dumps({"stage": n, "1x": rows[-1][1], "2x": rows[-1][2]}), flush=True)
+    print(_table(rows))
+    built = sum(one["cpu_seconds"] for n, one, _ in rows[1:])
+    print(f"\nall listed stages / floor, CPU seconds: {built / rows[0][1]['cpu_seconds']:.2f}x")
+    if not args.only_1x:
+        print("peak RSS 2x / 1x per stage: " + ", ".join(f"{n} {two['peak_rss_mb'] / one['peak_rss_mb']:.2f}"
+                                                          for n, one, two in rows[1:]))
+    if args.json:
+        args.json.write_text(json.dumps({"film": str(src), "rows": [[n, one, two] for n, one, two in rows]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -239,6 +239,24 @@ def test_beats_of_a_click_track_put_cuts_on_the_beat_and_chance_is_the_share_of_
     assert chance_share(np.zeros(0), 12.0) == 0.0
 
 
+def test_the_tempo_summed_a_block_at_a_time_gives_the_beats_of_librosas_whole_envelope_tracker():
+    """The beat tracker's tempo comes from a tempogram summed a minute at a time (a whole film's tempogram does
+    not fit in memory); over several blocks, with tempo drift and noise, the beats are librosa's own."""
+    import librosa
+
+    from animproc.multimodal.sync import HOP, RATE, beats_and_onsets, mean_tempogram
+
+    rng = np.random.default_rng(3)
+    frames = 3 * 2584 + 700  # three blocks and a part
+    envelope = rng.random(frames).astype(np.float32) * 0.3
+    period = 21.5 + np.linspace(0, 1.5, frames)  # ~120 bpm drifting slower
+    envelope[np.flatnonzero(np.diff(np.floor(np.cumsum(1 / period))) > 0)] += 3.0
+    beats, _ = beats_and_onsets(envelope)
+    _, whole = librosa.beat.beat_track(onset_envelope=envelope, sr=RATE, hop_length=HOP)
+    assert len(beats) > 300 and np.allclose(beats, librosa.frames_to_time(whole, sr=RATE, hop_length=HOP))
+    assert mean_tempogram(envelope).shape == (int(librosa.time_to_frames(8.0, sr=RATE, hop_length=HOP)), 1)
+
+
 def test_the_av_offset_is_the_lag_at_which_the_voice_follows_the_speaking_mouth():
     from animproc.multimodal.sync import av_offset
 

@@ -1,5 +1,6 @@
 """Versioned re-runs: code versions, data versions from content and from review decisions, and one run of
 exactly the assets a review decision affects, whether it arrives through `animproc run` or the review sensor."""
+import os
 import socket
 import subprocess
 import sys
@@ -15,13 +16,14 @@ from animproc.review.labels import Review, load_review, save_review
 from animproc.storage import Storage
 from animproc_dagster.definitions import build_defs
 from animproc_dagster.jobs import job_keys
-from animproc_dagster.reviews import GATES, REVIEW_READERS, REVIEW_TAG, decision_version, gate_assets
+from animproc_dagster.reviews import (GATES, REVIEW_READERS, REVIEW_TAG, decision_version, gate_assets,
+                                      part_versions, review_update)
 from animproc_dagster.sensors import review_sensor
 from animproc_dagster.staleness import out_of_date
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.storage import StorageResource
-from test_cli import ROOT, cli  # noqa: F401  (the `animproc` subprocess fixture)
+from test_cli import ROOT
 
 FILM = "sample"
 
@@ -56,6 +58,29 @@ def test_decision_version_ignores_saving_again_and_follows_decisions(tmp_path):
     renamed = load_review(st, "demo", "identities")
     renamed.decisions["clusters"]["0"]["name"] = "bo"
     assert decision_version(renamed) != decision_version(first)
+
+
+def test_a_voice_decision_changes_only_the_voice_review_version(tmp_path):
+    """The identity gate reports `decisions.voices` as voice_review, apart from the rest: a voice decision moves
+    only voice_review's data version, a rename only identity_review's, and a review without voices keeps the
+    whole decision version as identity_review's (what it was before the voices had an asset of their own)."""
+    st = Storage(tmp_path)
+    gate = next(g for g in GATES if g.kind == "identities")
+    decisions = {"clusters": {"0": {"name": "ava", "character": True}}, "faces": {"f0": "0"}}
+    plain = save_review(st, Review("demo", "identities", submitted=True, decisions=decisions), 0)
+    first = part_versions(plain, gate)
+    assert set(first) == {"identity_review", "voice_review"} and first["identity_review"] == decision_version(plain)
+    voiced = save_review(st, Review("demo", "identities", submitted=True,
+                                    decisions={**decisions, "voices": {"speaker_00": {"character": "ava"}}}), 1)
+    second = part_versions(voiced, gate)
+    assert second["identity_review"] == first["identity_review"] and second["voice_review"] != first["voice_review"]
+    voiced.decisions["clusters"]["0"]["name"] = "bo"
+    third = part_versions(voiced, gate)
+    assert third["voice_review"] == second["voice_review"] and third["identity_review"] != second["identity_review"]
+    update = review_update(st, "demo", gate, None)
+    assert [o.asset_key.to_user_string() for o in update.observations(st)] == ["identity_review", "voice_review"]
+    assert [o.tags["dagster/data_version"] for o in update.observations(st)] == [second["identity_review"],
+                                                                              second["voice_review"]]
 
 
 def _toy_defs():
@@ -163,18 +188,97 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_renaming_one_identity_reruns_only_what_follows_identity_review_once(cli, tmp_path, sample_film):
+@pytest.fixture(scope="module")
+def finished_film(tmp_path_factory, sample_film):
+    """The sample film through `animproc run` with `review: auto`, shared by this module's end-to-end tests:
+    (the `animproc` runner, its folder holding data/, configs/ and dagster_home/). Each test leaves it up to
+    date."""
+    root = tmp_path_factory.mktemp("finished")
+    env = {**os.environ, "ANIMPROC_DATA": str(root / "data"), "DAGSTER_HOME": str(root / "dagster_home"),
+           "ANIMPROC_CONFIG_DIR": str(root / "configs")}
+
+    def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=2400)
+        if ok:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    (root / "configs").mkdir()
+    (root / "configs" / f"{FILM}.yaml").write_text("review: auto\n")
+    cli("film", "add", FILM, str(sample_film[0]))
+    cli("run", FILM)
+    return cli, root
+
+
+def _defs_of(root):
+    instance = DagsterInstance.from_config(str(root / "dagster_home"))
+    storage = StorageResource(root=str(root / "data"))
+    defs = build_defs(storage, FilmConfigResource(config_dir=str(root / "configs")))
+    return instance, storage, defs
+
+
+def test_a_voice_decision_reruns_character_voices_and_what_reads_it_through_the_sensor_once(finished_film):
+    """A reviewer maps a diarized speaker to another character in the identity review
+    (`decisions.voices.{speaker}`): the review sensor requests one run of exactly character_voices and the
+    assets downstream of it (not characters, whose names did not change, nor anything upstream), that run
+    writes the reviewer's mapping, and neither the sensor nor `animproc run` acts on the decision again."""
+    cli, root = finished_film
+    instance, storage, defs = _defs_of(root)
+    st = storage.storage()
+    graph = defs.resolve_asset_graph()
+    voices = graph.get(AssetKey("character_voices")).key
+    reading = {k for k in _downstream(graph, voices) if graph.get(k).is_materializable} | {voices}
+    expected = sorted(k.to_user_string() for k in reading & job_keys(graph, "identities_reviewed"))
+    assert {"character_voices", "film_timeline", "dataset_character_multimodal"} <= set(expected)
+    assert not {"characters", "active_speakers", "identity_clusters", "pose_subclusters"} & set(expected)
+    all_keys = [k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
+    counts = {k: _materialisations(instance, k) for k in all_keys}
+    characters_files = _mtimes(root / "data", ["characters", "active_speakers"])
+
+    mapping = st.read_parquet(st.asset_dir(FILM, "character_voices") / "mapping.parquet")
+    names = sorted(set(st.read_parquet(st.asset_dir(FILM, "characters") / "index.parquet")["character"]))
+    speaker = str(mapping["speaker"].iloc[0])
+    was = mapping["character"].iloc[0]
+    chosen = next(n for n in names if n != was)
+    review = load_review(st, FILM, "identities")
+    review.decisions["voices"] = {speaker: {"character": chosen}}
+    decided = save_review(st, review, review.version)
+
+    tick = review_sensor(build_sensor_context(instance=instance, resources={"storage": storage}, definitions=defs))
+    [request] = tick.run_requests
+    assert request.job_name == "identities_reviewed" and request.partition_key == FILM
+    assert sorted(k.to_user_string() for k in request.asset_selection) == expected
+    assert request.tags[REVIEW_TAG] == f"identities:{decision_version(decided)}"
+    for event in tick.asset_events:
+        instance.report_runless_asset_event(event)
+    assert defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, partition_key=FILM, asset_selection=request.asset_selection, tags=request.tags).success
+
+    for key, before in counts.items():
+        assert _materialisations(instance, key) == before + (key in expected), key
+    assert _mtimes(root / "data", ["characters", "active_speakers"]) == characters_files
+    after = st.read_parquet(st.asset_dir(FILM, "character_voices") / "mapping.parquet").set_index("speaker")
+    assert after.loc[speaker, "character"] == chosen and after.loc[speaker, "reason"] == f"reviewer: {chosen}"
+    assert after.loc[speaker, "confidence"] == 1.0
+    again = review_sensor(build_sensor_context(instance=instance, cursor=tick.cursor, resources={"storage": storage},
+                                               definitions=defs))
+    assert not again.run_requests and not again.asset_events
+    restarted = review_sensor(build_sensor_context(instance=instance, resources={"storage": storage},
+                                                   definitions=defs))  # no cursor: the decision is recorded
+    assert not restarted.run_requests
+    assert "materialising" not in cli("run", FILM).stdout
+
+
+def test_renaming_one_identity_reruns_only_what_follows_identity_review_once(finished_film):
     """A finished film (review: auto). `animproc run` again runs nothing. One identity renamed: exactly the
     assets downstream of identity_review (and the assets that read the names, REVIEW_READERS) run once, shots,
     frames and instances are neither recomputed nor rewritten; the sensor then finds the decision acted on.
     A second rename taken by the sensor first: `animproc run` refuses to overlap its run, and once it has run
     finds nothing left to do. A run left STARTED by a killed `animproc run` blocks nothing. A changed
     instance decision makes only what follows instance_review out of date, never `instances`."""
+    cli, tmp_path = finished_film
     data, configs = tmp_path / "data", tmp_path / "configs"
-    configs.mkdir()
-    (configs / f"{FILM}.yaml").write_text("review: auto\n")
-    cli("film", "add", FILM, str(sample_film[0]))
-    cli("run", FILM)
     again = cli("run", FILM).stdout
     assert "materialising" not in again and again.count(": up to date") == 1 + len(GATES), again
 

@@ -56,7 +56,8 @@ def _gate_ready(instance, film: str, gate):
         print(f"{film}: the {gate.kind} review is saved but not finished; finish it in the review page")
     else:
         if not update.reported(instance):
-            instance.report_runless_asset_event(update.observation(st))
+            for observation in update.observations(st):
+                instance.report_runless_asset_event(observation)
         return update
     return None
 
@@ -87,7 +88,7 @@ def _plan(instance, graph, film: str, job_name: str, gate, update, chosen) -> di
         return {k: "selected" for k in chosen & keys}
     if gate is None:
         return {k: why for k, why in out_of_date(instance, graph, film).items() if k in keys}
-    return gate_assets(instance, graph, keys, film, gate, update.version)
+    return gate_assets(instance, graph, keys, film, gate, update.versions)
 
 
 def _detach(instance, job_name: str, film: str, keys, tags: dict) -> int:
