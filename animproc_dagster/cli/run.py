@@ -5,6 +5,7 @@ import sys
 
 from animproc_dagster.cli.common import _fail, _instance, _storage
 from animproc_dagster.cli.execute import _execute, release_dead_runs
+from animproc_dagster.cli.workers import worker_count
 
 
 def _selection(defs, names: list[str] | None, instance, film: str):
@@ -110,6 +111,7 @@ def cmd_run(args) -> int:
     from animproc_dagster.reviews import GATES, REVIEW_READERS
     from partitions import films
 
+    workers = worker_count(getattr(args, "workers", None))
     instance = _instance()
     film = args.name
     if film not in films(instance):
@@ -148,8 +150,7 @@ def cmd_run(args) -> int:
         keys = sorted(todo, key=lambda k: k.to_user_string())
         if getattr(args, "detach", False):
             return _detach(instance, job_name, film, keys, {**tags, **(update.run_tag if update else {})})
-        ok = _execute(instance, defs.resolve_job_def(job_name), film, keys,
-                      {**tags, **(update.run_tag if update else {})})
+        ok = _execute(instance, job_name, film, keys, {**tags, **(update.run_tag if update else {})}, workers)
         ran |= set(keys)
         if not ok:
             break

@@ -1,0 +1,61 @@
+"""What the forkserver of `animproc run`'s step processes imports before it forks them: the code location (dagster,
+the assets, the resources) and the instance's storage (sqlalchemy, alembic: ~1.5 CPU s a step otherwise), so each
+step starts with them loaded. Only the forkserver imports this module.
+
+Every step process forked from here dies with the forkserver, which ends when `animproc run` ends: a `kill -9`
+of `animproc run` then leaves no step process behind that would go on writing a product of a run that
+`animproc run` has since marked failed (animproc_dagster/cli/execute.py)."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+import animproc_dagster.definitions  # noqa: F401  (the point: loaded once, shared by every step process)
+
+PR_SET_PDEATHSIG = 1
+_SERVER = os.getpid()
+
+
+def _quiet_step_process_announcements() -> None:
+    """Dagster announces each step process on the console at DEBUG ("Executing step X in subprocess") through a
+    logger that ignores the run config's log level; here it logs at WARNING, the level `animproc run` sets for
+    its console, so those lines do not break up the progress bars. The event itself still reaches the event log.
+    (Dagster's module is private: where it has moved, the lines just show.)"""
+    try:
+        from dagster._core.execution import context_creation_job as creation
+        original = creation.default_system_loggers
+    except (ImportError, AttributeError):
+        return
+
+    def at_warning(instance):
+        return [(definition, {**config, "log_level": "WARNING"}) for definition, config in original(instance)]
+
+    creation.default_system_loggers = at_warning
+
+
+def _load_the_instance_code() -> None:
+    """Open and close the instance once, which imports its storage modules; the step processes open their own."""
+    from dagster import DagsterInstance
+
+    try:
+        DagsterInstance.get().dispose()
+    except Exception:  # no DAGSTER_HOME here: each step imports what its instance needs
+        pass
+
+
+def _die_with_the_server() -> None:
+    """In a forked step process: SIGKILL when its parent (the forkserver) exits; exits at once where the
+    server is already gone. Without prctl (not Linux) the step runs on, as Dagster's own step processes do."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != _SERVER:
+        os._exit(1)
+
+
+_load_the_instance_code()
+_quiet_step_process_announcements()
+os.register_at_fork(after_in_child=_die_with_the_server)
