@@ -4,12 +4,15 @@ step starts with them loaded. Only the forkserver imports this module.
 
 Every step process forked from here dies with the forkserver, which ends when `animproc run` ends: a `kill -9`
 of `animproc run` then leaves no step process behind that would go on writing a product of a run that
-`animproc run` has since marked failed (animproc_dagster/cli/execute.py)."""
+`animproc run` has since marked failed (animproc_dagster/cli/execute.py). For that the step processes let go of
+the pipe by which the forkserver sees its clients alive (multiprocessing hands each forked process a copy, so
+the server would outlive `animproc run` as long as any step runs)."""
 from __future__ import annotations
 
 import ctypes
 import os
 import signal
+from multiprocessing import forkserver, util
 
 import animproc_dagster.definitions  # noqa: F401  (the point: loaded once, shared by every step process)
 
@@ -56,6 +59,22 @@ def _die_with_the_server() -> None:
         os._exit(1)
 
 
+def _let_go_of_the_liveness_pipe(_) -> None:
+    """In a step process, once multiprocessing has handed it the server's liveness pipe: close it, so that only
+    `animproc run` keeps the server alive. (multiprocessing's attribute; where it has moved, nothing is done.)"""
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        os.close(fd)
+        server._forkserver_alive_fd = None
+
+
+class _StepProcesses:
+    """The key multiprocessing's after-fork registry wants (it holds its callbacks by a live object)."""
+
+
+_STEP_PROCESSES = _StepProcesses()
 _load_the_instance_code()
 _quiet_step_process_announcements()
 os.register_at_fork(after_in_child=_die_with_the_server)
+util.register_after_fork(_STEP_PROCESSES, _let_go_of_the_liveness_pipe)
