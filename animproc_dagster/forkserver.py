@@ -37,6 +37,22 @@ def _quiet_step_process_announcements() -> None:
     creation.default_system_loggers = at_warning
 
 
+SHARED_LIBRARIES = ("torch", "sklearn.cluster")  # imported by several steps (voices, clustering): ~3 CPU s each
+
+
+def _load_shared_libraries() -> None:
+    """Import what several steps import, once; one that is not installed is left to the steps that need it.
+    Importing starts no thread (their thread pools start on first use, in the step process), so forking after
+    it is safe."""
+    import importlib
+
+    for name in SHARED_LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def _load_the_instance_code() -> None:
     """Open and close the instance once, which imports its storage modules; the step processes open their own."""
     from dagster import DagsterInstance
@@ -75,6 +91,7 @@ class _StepProcesses:
 
 _STEP_PROCESSES = _StepProcesses()
 _load_the_instance_code()
+_load_shared_libraries()
 _quiet_step_process_announcements()
 os.register_at_fork(after_in_child=_die_with_the_server)
 util.register_after_fork(_STEP_PROCESSES, _let_go_of_the_liveness_pipe)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from animproc_dagster.cli.common import _fail, _instance, _storage
+from animproc_dagster.cli.common import _ensure_dagster_home, _fail, _instance, _storage
 from animproc_dagster.cli.execute import _execute, release_dead_runs
-from animproc_dagster.cli.workers import worker_count
+from animproc_dagster.cli.workers import start_step_server, worker_count
 
 
 def _selection(defs, names: list[str] | None, instance, film: str):
@@ -104,6 +104,10 @@ def _detach(instance, job_name: str, film: str, keys, tags: dict) -> int:
 
 
 def cmd_run(args) -> int:
+    workers = worker_count(getattr(args, "workers", None))
+    if not getattr(args, "detach", False):
+        _ensure_dagster_home()  # the step server opens the instance once
+        start_step_server(workers)
     from dagster import AssetKey
 
     from animproc_dagster.definitions import defs
@@ -111,7 +115,6 @@ def cmd_run(args) -> int:
     from animproc_dagster.reviews import GATES, REVIEW_READERS
     from partitions import films
 
-    workers = worker_count(getattr(args, "workers", None))
     instance = _instance()
     film = args.name
     if film not in films(instance):
