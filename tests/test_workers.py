@@ -65,21 +65,22 @@ def _step_spans(home: Path) -> dict[str, tuple[float, float, str]]:
 
 @pytest.mark.slow
 def test_two_independent_steps_run_at_the_same_time_in_processes_of_their_own(tmp_path, sample_film, monkeypatch):
-    """With two workers the audio chain runs beside the shot detection: `vocals` starts before `shots_and_frames`
-    has ended (or the other way round), each step in its own process, and the progress lines still come."""
+    """With two workers the audio extraction runs beside the shot detection (both need only `source_video`):
+    `audio` starts before `shots_and_frames` has ended and the other way round, each step in a process of its
+    own, and the progress lines still come, without Dagster's DEBUG lines."""
     env = {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "home"),
            "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs")}
     env.pop(WORKERS_ENV, None)
     cli = [sys.executable, "-m", "animproc_dagster.cli"]
     subprocess.run([*cli, "film", "add", "f", str(sample_film[0])], env=env, cwd=tmp_path, check=True,
                    capture_output=True)
-    run = subprocess.run([*cli, "run", "f", "--select", "vocals,shots", "--workers", "2"], env=env, cwd=tmp_path,
+    run = subprocess.run([*cli, "run", "f", "--select", "audio,shots", "--workers", "2"], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "running vocals" in run.stdout and "  shots_and_frames: decode" in run.stdout and "done in" in run.stdout
+    assert "  audio: extract" in run.stdout and "  shots_and_frames: decode" in run.stdout and "done in" in run.stdout
     assert "DEBUG" not in run.stderr
     spans = _step_spans(tmp_path / "home")
-    (v_start, v_end, v_pid), (s_start, s_end, s_pid) = spans["vocals"], spans["shots_and_frames"]
-    assert v_start < s_end and s_start < v_end, spans
+    (a_start, a_end, _), (s_start, s_end, _) = spans["audio"], spans["shots_and_frames"]
+    assert a_start < s_end and s_start < a_end, spans
     pids = {pid for _, _, pid in spans.values()}
     assert None not in pids and len(pids) == len(spans) and str(os.getpid()) not in pids
