@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 
-PROCESS_TAG = "animproc/process"  # host:pid:start-time of the `animproc run` process executing a run in-process
+PROCESS_TAG = "animproc/process"  # host:pid:start-time of the `animproc run` process that executes a run
 INVOCATION_TAG = "animproc/invocation"  # unique per _execute call: how the run is found once Dagster creates it
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 
