@@ -2,20 +2,24 @@
 runs it (`animproc film add` + `animproc run` with `review: auto`, in a fresh data root), then the same film
 at twice the length.
 
-Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), CPU seconds the
-run used while the step ran (user + system of the run's process tree; `animproc run` executes the steps one
-after another in its process; unlike seconds, barely changed by other work on the machine), peak RSS of the run process while the step ran and how
-much the step added to it; then the 2x / 1x ratio per asset, the
-time outside the steps (imports, planning, Dagster start-up: reported apart from the per-film work), PyAV's
-decode-only time of the same film (the floor of the visual side) and the whole run's real-time factor.
+Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), CPU seconds of the
+step (user + system of the step's own process where `animproc run` gives each step one, as with two or more
+workers; else what the run's process tree used while the step ran; unlike seconds, barely changed by other work
+on the machine), peak resident memory (PSS) of the run's process tree while the step ran and how much the step
+added to it; then the 2x / 1x ratio per asset, the time outside any step (imports, planning, Dagster start-up:
+reported apart from the per-film work), PyAV's decode-only time of the same film (the floor of the visual side),
+the whole run's real-time factor and its CPU seconds (every process of the run, exited ones included: the bench reaps them as their subreaper).
 
-Usage: python bench/film.py [--minutes 10] [--height 1080] [--only-1x]
+Usage: python bench/film.py [--minutes 10] [--height 1080] [--only-1x] [--gpu-slots N]
+(ANIMPROC_WORKERS=1 measures the steps one after another in `animproc run`'s process.)
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -144,20 +148,22 @@ class RssSampler:
     """Samples the resident memory of a process and its children every `every` seconds."""
 
     def __init__(self, pid: int, every: float = 0.25):
-        self.pid, self.every, self.samples = pid, every, []  # (time, tree RSS bytes, tree CPU seconds)
-        self.cpu: dict[int, float] = {}  # pid -> its CPU seconds (user + system, with waited-for children)
+        self.pid, self.every, self.samples = pid, every, []  # (time, tree PSS bytes, tree CPU seconds)
+        self.cpu: dict[int, float] = {}  # pid -> its own CPU seconds (user + system) when last seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _tree_rss(self) -> int:
-        """RSS of the tree now; CPU seconds of every process seen in it updated on the way."""
+        """Resident memory of the tree now, as PSS (pages shared by forked step processes counted once, split
+        between them; what a single process has resident where it is alone); CPU seconds of every process seen
+        in it updated on the way."""
         total, todo = 0, [self.pid]
         while todo:
             pid = todo.pop()
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
-                total += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")) * 1024
-                ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:15]
+                memory = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                total += next(int(x.split()[1]) for x in memory.splitlines() if x.startswith("Pss:")) * 1024
+                ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]
                 self.cpu[pid] = sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     todo += [int(c) for c in (task / "children").read_text().split()]
@@ -194,8 +200,9 @@ class RssSampler:
         return at(end) - at(start)
 
 
-def _steps(home: Path) -> list[tuple[str, float, float]]:
-    """(step, start, end) of every successful step of every run in the instance, from its event log."""
+def _steps(home: Path) -> list[tuple[str, float, float, int | None]]:
+    """(step, start, end, pid of the step's own process or None) of every successful step of every run in the
+    instance, from its event log."""
     os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterEventType, DagsterInstance
 
@@ -203,19 +210,52 @@ def _steps(home: Path) -> list[tuple[str, float, float]]:
     out = []
     for record in instance.get_run_records():
         starts: dict[str, float] = {}
+        pids: dict[str, int] = {}
         for rec in instance.all_logs(record.dagster_run.run_id):
             ev = rec.dagster_event
             if ev is None or not ev.step_key:
                 continue
-            if ev.event_type == DagsterEventType.STEP_START:
+            if ev.event_type == DagsterEventType.STEP_WORKER_STARTED:
+                pids[ev.step_key] = int(ev.event_specific_data.metadata["pid"].value)
+            elif ev.event_type == DagsterEventType.STEP_START:
                 starts[ev.step_key] = rec.timestamp
             elif ev.event_type == DagsterEventType.STEP_SUCCESS and ev.step_key in starts:
-                out.append((ev.step_key, starts[ev.step_key], rec.timestamp))
+                out.append((ev.step_key, starts[ev.step_key], rec.timestamp, pids.get(ev.step_key)))
     return sorted(out, key=lambda s: s[1])
 
 
-def run_film(path: Path) -> dict:
-    """`animproc film add` + `animproc run` in a fresh data root and instance, with `review: auto`."""
+def _become_subreaper() -> None:
+    """Processes of the run orphaned before they end (the forkserver of the step processes outlives
+    `animproc run` for a moment) are re-parented to this process, so their CPU time is counted when reaped."""
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _reap_all() -> None:
+    """Wait for every child left (orphans adopted as subreaper), so getrusage(RUSAGE_CHILDREN) includes them."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _set_pool_limit(home: Path, pool: str, slots: int) -> None:
+    """What `dagster instance concurrency set POOL SLOTS` does, in the bench's fresh instance."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.event_log_storage.set_concurrency_slots(pool, slots)
+
+
+def run_film(path: Path, gpu_slots: int | None = None) -> dict:
+    """`animproc film add` + `animproc run` in a fresh data root and instance, with `review: auto`; with
+    `gpu_slots`, the instance's `gpu` pool has that many slots instead of dagster.yaml's one."""
     work = Path(tempfile.mkdtemp(prefix="animproc-film-bench-"))
     home, data, configs = work / "home", work / "data", work / "configs"
     for d in (home, data, configs):
@@ -226,34 +266,51 @@ def run_film(path: Path) -> dict:
            "PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "animproc_dagster.cli"]
     subprocess.run([*cli, "film", "add", "bench", str(path)], env=env, check=True, cwd=ROOT)
+    if gpu_slots is not None:
+        _set_pool_limit(home, "gpu", gpu_slots)
+    _become_subreaper()
+    _reap_all()
     log = work / "run.log"
-    started = time.time()
+    started, cpu_before = time.time(), _children_cpu()
     with open(log, "w") as out:
         proc = subprocess.Popen([*cli, "run", "bench"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         with RssSampler(proc.pid) as rss:
             rc = proc.wait()
+            _reap_all()
     wall = time.time() - started
+    cpu = _children_cpu() - cpu_before
     if rc != 0:
         sys.exit(f"animproc run failed ({rc}); its log: {log}\n" + log.read_text()[-3000:])
     steps = _steps(home)
     rows = {}
-    for step, start, end in steps:
+    for step, start, end, pid in steps:
         peak, rise = rss.peak(start, end)
         row = rows.setdefault(step, {"seconds": 0.0, "peak_rss": 0, "rss_rise": 0, "cpu": 0.0})
         row["seconds"] += end - start
-        row["cpu"] += rss.cpu_between(start, end)
+        row["cpu"] += rss.cpu.get(pid, 0.0) if pid is not None else rss.cpu_between(start, end)
         row["peak_rss"], row["rss_rise"] = max(row["peak_rss"], peak), max(row["rss_rise"], rise)
     inside = sum(r["seconds"] for r in rows.values())
-    return {"film_seconds": _duration(path), "wall": wall, "outside_steps": wall - inside, "assets": rows,
-            "cpu": sum(rss.cpu.values()),
+    busy = _union_seconds([(start, end) for _, start, end, _ in steps])
+    return {"film_seconds": _duration(path), "wall": wall, "outside_steps": wall - busy, "assets": rows,
+            "steps_in_parallel": inside - busy, "cpu": cpu,
             "peak_rss": max((r for _, r, _ in rss.samples), default=0), "work": str(work)}
+
+
+def _union_seconds(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of the spans (steps that overlap count once)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def _table(one: dict, two: dict | None, decode: float) -> str:
     film = one["film_seconds"]
     lines = [f"film: {film:.0f} s; decode-only (PyAV, all frames): {decode:.1f} s = {decode / film:.3f}x real time",
-             "", "| asset | seconds | real-time factor | CPU seconds | peak RSS (MB) | RSS added (MB) |"
-             + (" 2x seconds | 2x / 1x | 2x peak RSS (MB) |" if two else ""),
+             "", "| asset | seconds | real-time factor | CPU seconds | peak PSS (MB) | PSS added (MB) |"
+             + (" 2x seconds | 2x / 1x | 2x peak PSS (MB) |" if two else ""),
              "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if two else "")]
     for step, r in one["assets"].items():
         line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['cpu']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
@@ -263,16 +320,17 @@ def _table(one: dict, two: dict | None, decode: float) -> str:
             line += f" {t['seconds']:.1f} | {t['seconds'] / max(r['seconds'], 1e-9):.2f} | {t['peak_rss'] / 2**20:.0f} |"
         lines.append(line)
     inside = sum(r["seconds"] for r in one["assets"].values())
-    lines += ["", f"steps: {inside:.0f} s = {inside / film:.2f}x real time; outside the steps (imports, planning, "
-              f"start-up): {one['outside_steps']:.0f} s; whole `animproc run`: {one['wall']:.0f} s = "
-              f"{one['wall'] / film:.2f}x real time; peak RSS {one['peak_rss'] / 2**20:.0f} MB",
+    lines += ["", f"steps: {inside:.0f} s = {inside / film:.2f}x real time, of which {one['steps_in_parallel']:.0f} s "
+              f"beside other steps; outside any step (imports, planning, start-up): {one['outside_steps']:.0f} s; "
+              f"whole `animproc run`: {one['wall']:.0f} s = "
+              f"{one['wall'] / film:.2f}x real time; peak PSS {one['peak_rss'] / 2**20:.0f} MB",
               f"projection to a 90-minute film at this rate: {one['wall'] / film * 90:.0f} minutes",
               f"CPU seconds of the whole process tree: {one['cpu']:.0f} = {one['cpu'] / film:.2f} CPU-seconds per film "
               f"second; on {os.cpu_count()} cores kept busy that is at least {one['cpu'] / film / os.cpu_count():.2f}x "
               f"real time, {one['cpu'] / film / os.cpu_count() * 90:.0f} minutes for 90 minutes"]
     if two:
         lines.append(f"2x film: whole run {two['wall']:.0f} s ({two['wall'] / one['wall']:.2f} x the 1x run), "
-                     f"peak RSS {two['peak_rss'] / 2**20:.0f} MB")
+                     f"peak PSS {two['peak_rss'] / 2**20:.0f} MB")
     return "\n".join(lines)
 
 
@@ -282,12 +340,16 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--only-1x", action="store_true", help="skip the run on the film at twice the length")
     ap.add_argument("--json", type=Path, help="also write the measurements here")
+    ap.add_argument("--gpu-slots", type=int, help="slots of the instance's `gpu` pool (dagster.yaml: 1); on a "
+                                                  "machine without a GPU the GPU steps run their CPU defaults")
     args = ap.parse_args()
     film = build_film(args.minutes, args.height)
     decode = decode_seconds(film)
-    one = run_film(film)
-    two = None if args.only_1x else run_film(media.doubled(film))
-    print(f"machine: {os.cpu_count()} CPUs; film {film.name}")
+    one = run_film(film, args.gpu_slots)
+    two = None if args.only_1x else run_film(media.doubled(film), args.gpu_slots)
+    workers = os.environ.get("ANIMPROC_WORKERS") or f"{len(os.sched_getaffinity(0))} (usable cores)"
+    print(f"machine: {os.cpu_count()} CPUs; film {film.name}; workers {workers}; gpu pool slots "
+          f"{args.gpu_slots or 'as dagster.yaml sets them'}")
     print(_table(one, two, decode))
     if args.json:
         args.json.write_text(json.dumps({"decode_seconds": decode, "1x": one, "2x": two}, indent=1))

@@ -82,7 +82,7 @@ def test_characters_asset_refuses_a_review_that_would_write_outside_the_storage_
     assert outside == [] and not (st.asset_dir("demo", "characters")).exists()
 
 
-SLOW_VOCALS = """import sys, time
+SLOW_VOCALS = """import time
 import assets.audio as audio
 real = audio.film_step
 def slow(context, *args):  # the vocals step (`gpu` pool) takes its time, to be killed while it holds the slot
@@ -90,9 +90,7 @@ def slow(context, *args):  # the vocals step (`gpu` pool) takes its time, to be 
         time.sleep(300)
     return real(context, *args)
 audio.film_step = slow
-from animproc_dagster.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+"""  # a sitecustomize: every process of the run has it, the step processes (forked from the forkserver) too
 
 
 class _Cli:
@@ -105,16 +103,21 @@ class _Cli:
         self.env = {**os.environ, "ANIMPROC_DATA": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "home"),
                     "ANIMPROC_CONFIG_DIR": str(tmp_path / "configs"), "PYTHONUNBUFFERED": "1",
                     "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        self.slow_hook = tmp_path / "slow_vocals"
+        self.slow_hook.mkdir()
+        (self.slow_hook / "sitecustomize.py").write_text(SLOW_VOCALS)
 
     def start(self, *args, slow: bool = False):
+        import os
         import queue
         import subprocess
         import sys
         import threading
 
-        code = ["-c", SLOW_VOCALS] if slow else ["-m", "animproc_dagster.cli"]
-        proc = subprocess.Popen([sys.executable, *code, *args], cwd=self.cwd, env=self.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env = {**self.env, "PYTHONPATH": os.pathsep.join([str(self.slow_hook), self.env["PYTHONPATH"]])} \
+            if slow else self.env
+        proc = subprocess.Popen([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=self.cwd, env=env,
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         proc.lines, proc.seen = queue.Queue(), []
         threading.Thread(target=lambda: [proc.lines.put(line) for line in proc.stdout], daemon=True).start()
         return proc
@@ -155,9 +158,36 @@ class _Cli:
         return "".join(proc.seen)
 
 
+def _step_pid(step: str) -> int:
+    """The pid of the process that ran `step` in the instance's only run (from its event log)."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    with DagsterInstance.get() as instance:  # the test's DAGSTER_HOME is `home`
+        (run,) = instance.get_runs()
+        (record,) = [r for r in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_WORKER_STARTED)
+                     if r.step_key == step]
+    return int(record.dagster_event.event_specific_data.metadata["pid"].value)
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    """Whether the process has ended (a zombie that nobody reaped yet has) within `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_a_killed_run_does_not_block_later_runs(tmp_path, monkeypatch):
-    """`kill -9` of `animproc run` while its `gpu` pool step runs: the next run marks the dead run failed and frees
-    its slot; a run already waiting on a killed run's slot says what it waits for, then frees it and finishes;
+    """`kill -9` of `animproc run` while its `gpu` pool step runs in a step process: that process ends with it,
+    the next run marks the dead run failed and frees its slot; a run already waiting on a killed run's slot says what it waits for, then frees it and finishes;
     in the end no slot is held and nothing waits."""
     import os
     import signal
@@ -188,6 +218,8 @@ def test_a_killed_run_does_not_block_later_runs(tmp_path, monkeypatch):
     finally:
         os.kill(first.pid, signal.SIGKILL)
     first.wait()
+    step_process = _step_pid("vocals")
+    assert _gone_within(step_process, 20), "the killed run's step process lives on"
     second = cli.start("run", "clip", "--select", "vocals", slow=True)
     try:
         freed = cli.wait_for(second, "died with its process")

@@ -1,5 +1,5 @@
-"""One run of a job in this process with progress lines; runs whose process died are released, so their
-pool slots do not block later runs."""
+"""One run of a job with progress lines, its steps in this process or up to N at once in step processes; runs
+whose process died are released, so their pool slots do not block later runs."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,8 @@ import uuid
 from pathlib import Path
 
 
-PROCESS_TAG = "animproc/process"  # host:pid:start-time of the `animproc run` process executing a run in-process
+PROCESS_TAG = "animproc/process"  # host:pid:start-time of the `animproc run` process that executes a run
+INVOCATION_TAG = "animproc/invocation"  # unique per _execute call: how the run is found once Dagster creates it
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 
 
@@ -102,22 +103,27 @@ def _blocked_pool(ev) -> str | None:
     return None
 
 
-def _execute(instance, job, film: str, selection, tags: dict | None = None) -> bool:
-    """Run `selection` of `job` for one film in this process, showing progress as events arrive (bars on a
-    terminal, plain lines otherwise). The run is tagged with this process, so a later `animproc run` can tell it
-    died; while a step waits for a pool slot, holders whose process is gone are released."""
+def _execute(instance, job_name: str, film: str, selection, tags: dict | None = None, workers: int = 1) -> bool:
+    """Run `selection` of job `job_name` for one film, showing progress as events arrive (bars on a terminal,
+    plain lines otherwise): up to `workers` independent steps at once in step processes (Dagster's multiprocess
+    executor), or with one worker in this process. The run is tagged with this process, so a later
+    `animproc run` can tell it died; while a step waits for a pool slot, holders whose process is gone are
+    released."""
     from animproc_dagster.cli.display import make_display
+    from animproc_dagster.cli.workers import multiprocess_config
 
     print(f"materialising {', '.join(k.to_user_string() for k in selection)} for film {film!r}", flush=True)
-    run_id = str(uuid.uuid4())
+    execution = multiprocess_config(workers) if workers > 1 else None
+    run_tags = {**(tags or {}), PROCESS_TAG: _this_process(), INVOCATION_TAG: str(uuid.uuid4())}
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     outcome: dict = {}
 
     def execute():
         try:
-            outcome["result"] = job.execute_in_process(
-                instance=instance, partition_key=film, asset_selection=selection, run_id=run_id,
-                tags={**(tags or {}), PROCESS_TAG: _this_process()}, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            outcome["result"] = (_in_process(instance, job_name, film, selection, run_tags, run_config)
+                                 if execution is None else
+                                 _in_step_processes(instance, job_name, film, selection, run_tags,
+                                                    {**run_config, "execution": execution}))
         except Exception as exc:  # reported below, after progress stops
             outcome["error"] = exc
 
@@ -126,7 +132,7 @@ def _execute(instance, job, film: str, selection, tags: dict | None = None) -> b
     worker.start()
     display = make_display()
     try:
-        _follow(instance, run_id, worker, started, display)
+        run_id = _follow(instance, run_tags[INVOCATION_TAG], worker, started, display)
     finally:
         display.close()
     if "error" in outcome:
@@ -137,8 +143,35 @@ def _execute(instance, job, film: str, selection, tags: dict | None = None) -> b
     return ok
 
 
-def _follow(instance, run_id: str, worker: threading.Thread, started: float, display) -> None:
-    """Show the run's events and progress reports until `worker` (the run) ends."""
+def _in_process(instance, job_name: str, film: str, selection, tags: dict, run_config: dict):
+    """Every step one after another in this process."""
+    from animproc_dagster.definitions import defs
+
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance, partition_key=film, asset_selection=selection, tags=tags, raise_on_error=False,
+        run_config=run_config)
+
+
+def _in_step_processes(instance, job_name: str, film: str, selection, tags: dict, run_config: dict):
+    """Each step in a process of its own, forked from a forkserver that has the code location loaded; the
+    executor starts a step as soon as its inputs exist and fewer than `max_concurrent` steps run."""
+    from dagster import build_reconstructable_job, execute_job
+
+    job = build_reconstructable_job("animproc_dagster.cli.workers", "film_job", (job_name,))
+    return execute_job(job, instance=instance, run_config=run_config, asset_selection=list(selection),
+                       tags={**tags, "dagster/partition": film}, raise_on_error=False)
+
+
+def _run_id(instance, invocation: str) -> str | None:
+    """The id of the run this `animproc run` started (tagged `invocation`), once Dagster has created it."""
+    from dagster import RunsFilter
+
+    ids = instance.get_run_ids(RunsFilter(tags={INVOCATION_TAG: invocation}), limit=1)
+    return ids[0] if ids else None
+
+
+def _follow(instance, invocation: str, worker: threading.Thread, started: float, display) -> str | None:
+    """Show the run's events and progress reports until `worker` (the run) ends; returns the run's id."""
     from dagster import DagsterEventType
 
     from animproc.progress import parse_line
@@ -147,9 +180,11 @@ def _follow(instance, run_id: str, worker: threading.Thread, started: float, dis
     waiting: set[str] = set()
     wanted = {DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE,
               DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.ENGINE_EVENT, DagsterEventType.STEP_SUCCESS}
+    run_id = None
     while True:
         alive = worker.is_alive()
-        records = instance.all_logs(run_id)
+        run_id = run_id or _run_id(instance, invocation)
+        records = instance.all_logs(run_id) if run_id else []
         for rec in records[shown:]:
             ev = rec.dagster_event
             elapsed = f"[{time.perf_counter() - started:6.1f}s]"
@@ -191,7 +226,7 @@ def _follow(instance, run_id: str, worker: threading.Thread, started: float, dis
                 display.line(f"{elapsed} FAILED {ev.step_key}: {ev.event_specific_data.error.message.strip()}")
         shown = len(records)
         if not alive:
-            break
+            return run_id
         if waiting:
             for line in release_dead_runs(instance):
                 display.line(f"  {line}")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from animproc_dagster.cli.common import _fail, _instance, _storage
+from animproc_dagster.cli.common import _ensure_dagster_home, _fail, _instance, _storage
 from animproc_dagster.cli.execute import _execute, release_dead_runs
+from animproc_dagster.cli.workers import start_step_server, worker_count
 
 
 def _selection(defs, names: list[str] | None, instance, film: str):
@@ -104,6 +105,10 @@ def _detach(instance, job_name: str, film: str, keys, tags: dict) -> int:
 
 
 def cmd_run(args) -> int:
+    workers = worker_count(getattr(args, "workers", None))
+    if not getattr(args, "detach", False):
+        _ensure_dagster_home()  # the step server opens the instance once
+        start_step_server(workers)
     from dagster import AssetKey
 
     from animproc_dagster.definitions import defs
@@ -149,8 +154,7 @@ def cmd_run(args) -> int:
         keys = sorted(todo, key=lambda k: k.to_user_string())
         if getattr(args, "detach", False):
             return _detach(instance, job_name, film, keys, {**tags, **(update.run_tag if update else {})})
-        ok = _execute(instance, defs.resolve_job_def(job_name), film, keys,
-                      {**tags, **(update.run_tag if update else {})})
+        ok = _execute(instance, job_name, film, keys, {**tags, **(update.run_tag if update else {})}, workers)
         ran |= set(keys)
         if not ok:
             break

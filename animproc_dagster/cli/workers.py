@@ -1,0 +1,76 @@
+"""How many steps of a film's run `animproc run` executes at once, and how: one step at a time in its own process
+(`--workers 1`), or Dagster's multiprocess executor with that many step processes forked from a forkserver that
+has imported the definitions once (animproc_dagster/forkserver.py), so a step does not pay the ~10 s import of
+dagster and the assets again."""
+from __future__ import annotations
+
+import os
+
+from animproc.errors import AnimprocError
+
+WORKERS_ENV = "ANIMPROC_WORKERS"
+PRELOAD = ["animproc_dagster.forkserver"]
+
+
+class WorkersError(AnimprocError):
+    pass
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, which a container or `taskset` narrows), not the
+    machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(requested: int | None = None) -> int:
+    """`--workers N`, else ANIMPROC_WORKERS, else the usable cores. A value below 1 or not a number is refused,
+    naming where it came from."""
+    if requested is not None:
+        source, value = "--workers", str(requested)
+    elif os.environ.get(WORKERS_ENV, "").strip():
+        source, value = WORKERS_ENV, os.environ[WORKERS_ENV].strip()
+    else:
+        return usable_cores()
+    if not value.isdigit() or int(value) < 1:
+        raise WorkersError(f"{source}={value!r}: the number of steps run at once must be a whole number >= 1")
+    return int(value)
+
+
+def film_job(name: str):
+    """The job `name` of the code location: how a step process finds the job again (Dagster reconstructs it
+    from this module function and its argument)."""
+    from animproc_dagster.definitions import defs
+
+    return defs.resolve_job_def(name)
+
+
+def multiprocess_config(workers: int) -> dict | None:
+    """The run config's `execution` section that runs up to `workers` steps at once, for the job's executor
+    (Dagster's default or ANIMPROC_EXECUTOR=multiprocess); None where the executor is another one (celery, k8s,
+    in_process): `animproc run` then executes in its own process as with one worker."""
+    from animproc_dagster.executors import EXECUTOR_ENV
+
+    config = {"max_concurrent": workers, "start_method": {"forkserver": {"preload_modules": PRELOAD}}}
+    choice = os.environ.get(EXECUTOR_ENV, "").strip()
+    if not choice:
+        return {"config": {"multiprocess": config}}
+    if choice == "multiprocess":
+        return {"config": config}
+    return None
+
+
+def start_step_server(workers: int) -> None:
+    """Start the forkserver of the step processes now, so its imports (~10 s) overlap with this process's own
+    start-up and planning instead of delaying the first step; Dagster's executor then finds it running. Only
+    where the steps will run in step processes."""
+    if workers < 2 or multiprocess_config(workers) is None:
+        return
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["dagster._core.executor.multiprocess",
+                                                                       *PRELOAD])
+    forkserver.ensure_running()
