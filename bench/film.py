@@ -11,7 +11,8 @@ reported apart from the per-film work), PyAV's decode-only time of the same film
 the whole run's real-time factor and its CPU seconds (every process of the run, exited ones included: the bench reaps them as their subreaper).
 
 Usage: python bench/film.py [--minutes 10] [--height 1080] [--only-1x] [--gpu-slots N]
-(ANIMPROC_WORKERS=1 measures the steps one after another in `animproc run`'s process.)
+(The run takes `animproc run`'s default, one step after another in its own process; ANIMPROC_WORKERS=2 or auto
+measures steps side by side in step processes.)
 """
 from __future__ import annotations
 
@@ -347,7 +348,7 @@ def main() -> None:
     decode = decode_seconds(film)
     one = run_film(film, args.gpu_slots)
     two = None if args.only_1x else run_film(media.doubled(film), args.gpu_slots)
-    workers = os.environ.get("ANIMPROC_WORKERS") or f"{len(os.sched_getaffinity(0))} (usable cores)"
+    workers = os.environ.get("ANIMPROC_WORKERS") or "1 (the default)"
     print(f"machine: {os.cpu_count()} CPUs; film {film.name}; workers {workers}; gpu pool slots "
           f"{args.gpu_slots or 'as dagster.yaml sets them'}")
     print(_table(one, two, decode))

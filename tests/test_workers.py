@@ -11,12 +11,14 @@ from animproc_dagster.cli.workers import WORKERS_ENV, WorkersError, multiprocess
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_default_is_the_cores_this_process_may_use_not_the_machines(monkeypatch):
+def test_the_default_is_one_step_at_a_time_and_auto_is_the_cores_this_process_may_use_not_the_machines(monkeypatch):
     monkeypatch.delenv(WORKERS_ENV, raising=False)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
-    assert usable_cores() == 1 and worker_count() == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
-    assert worker_count() == 3
+    assert worker_count() == 1 and worker_count("auto") == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    assert usable_cores() == 1
+    monkeypatch.setenv(WORKERS_ENV, "auto")
+    assert worker_count() == 1
 
 
 def test_the_flag_wins_over_the_environment_and_bad_values_are_refused_by_source(monkeypatch):

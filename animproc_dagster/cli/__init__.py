@@ -36,9 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--select", help="comma-separated asset names; missing upstream assets are added")
     run.add_argument("--detach", action="store_true",
                      help="submit the run to the instance's run queue (as the UI does), print its id and return")
-    run.add_argument("--workers", type=int, help="steps run at once, each in a process of its own (default: "
-                                                 "$ANIMPROC_WORKERS, else the usable cores); 1 runs them one "
-                                                 "after another in this process")
+    run.add_argument("--workers", help="steps run at once, each in a process of its own, or `auto` for the usable "
+                                       "cores (default: $ANIMPROC_WORKERS, else 1: one after another in this process)")
     run.set_defaults(func=cmd_run)
     status = sub.add_parser("status", help="every asset of a film: materialised, stale, last run, running, failed")
     status.add_argument("name")

@@ -25,14 +25,17 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def worker_count(requested: int | None = None) -> int:
-    """`--workers N`, else ANIMPROC_WORKERS, else the usable cores. A value below 1 or not a number is refused,
-    naming where it came from."""
+def worker_count(requested: int | str | None = None) -> int:
+    """`--workers N`, else ANIMPROC_WORKERS, else 1: on this project's 2-core machine step processes cost more CPU
+    (each loads its own models) than the overlap saves (README "Both cores"), so overlapping is asked for, not
+    assumed. `auto` is the usable cores. A value below 1 or not a number is refused, naming where it came from."""
     if requested is not None:
         source, value = "--workers", str(requested)
     elif os.environ.get(WORKERS_ENV, "").strip():
         source, value = WORKERS_ENV, os.environ[WORKERS_ENV].strip()
     else:
+        return 1
+    if value == "auto":
         return usable_cores()
     if not value.isdigit() or int(value) < 1:
         raise WorkersError(f"{source}={value!r}: the number of steps run at once must be a whole number >= 1")
