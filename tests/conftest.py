@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import av
 import pytest
 
+from dagster_helpers import run_cli
 from media_helpers import mux_tone, textured, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,16 +35,8 @@ def cli_env(tmp_path) -> dict[str, str]:
 
 @pytest.fixture
 def cli(tmp_path, cli_env):
-    """`cli(*args)` runs `animproc ARGS` as a user would (a subprocess in the test's folder with `cli_env`);
-    with `ok` (the default) it fails the test, showing the output, unless the command succeeds."""
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=tmp_path, env=cli_env,
-                              capture_output=True, text=True, timeout=900)
-        if ok:
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc
-
-    return run
+    """`cli(*args)` runs `animproc ARGS` in the test's folder with `cli_env` (see `run_cli`)."""
+    return lambda *args, ok=True: run_cli(tmp_path, cli_env, *args, ok=ok)
 
 
 @pytest.fixture

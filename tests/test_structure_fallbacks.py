@@ -124,6 +124,23 @@ def test_a_figure_cut_closer_than_the_largest_face_decides_the_scale():
     assert structure_rows("f", _shots(3), found, _Reviewed(), 360.0, [], none, {"poses": poses})["scale"][0] == "long"
 
 
+def test_a_figure_whose_legs_are_in_the_picture_but_unseen_is_not_read_as_cut_and_keeps_the_face_scale():
+    """Knees and ankles placed inside the picture at low visibility are occluded or missed, not cut off by the
+    frame: for overriding a face such a pose is no evidence (the sample film's three characters, drawn flat,
+    read `medium` this way beside a right `medium_long` face); legs placed below the picture still are."""
+    hidden_legs = _figure(0.1, 0.95)
+    hidden_legs[13:, 2] = 0.2  # knees and ankles: inside the picture, barely visible
+    assert pose_frame_scale(hidden_legs, T)[0] == "medium"
+    assert pose_frame_scale(hidden_legs, T, cut_by_frame=True) is None
+    assert pose_frame_scale(_figure(0.05, 1.8), T, cut_by_frame=True)[0] == "medium"
+    found = {0: _found(0.6)}
+    found[0]["face_ratios"] = [0.12, 0.12]
+    poses = pd.DataFrame({"shot_id": [0, 0], "frame_index": [4, 8], "layout": "blazepose33", "keypoints": "[]",
+                          "coco17": [json.dumps(hidden_legs.tolist())] * 2})
+    table = structure_rows("f", _shots(1), found, _Reviewed(), 360.0, [], FilmConfig(), {"poses": poses})
+    assert list(table["scale"]) == ["medium_long"]
+
+
 def test_a_shot_whose_pictures_change_without_aligning_is_not_static(tmp_path):
     """Where no frame pair can be measured, pictures that keep changing (fast action, shake, blur) read
     `handheld` at low confidence, a flat held picture stays `static`; without the fallback both are static."""

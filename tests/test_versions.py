@@ -23,6 +23,7 @@ from animproc_dagster.staleness import out_of_date
 from partitions import film_partitions
 from resources.film_config import FilmConfigResource
 from resources.storage import StorageResource
+from dagster_helpers import run_cli
 from test_cli import ROOT
 
 FILM = "sample"
@@ -182,6 +183,18 @@ def _rename_first_character(st, name: str) -> Review:
     return save_review(st, review, review.version)
 
 
+def _one_identity_rerun(instance, tick, expected: list[str], decided: Review):
+    """The one run the review sensor's tick requests for the identity decision `decided`, checked to re-run
+    exactly `expected` of FILM; the tick's observations are reported to the instance as the daemon would."""
+    [request] = tick.run_requests
+    assert request.job_name == "identities_reviewed" and request.partition_key == FILM
+    assert sorted(k.to_user_string() for k in request.asset_selection) == expected
+    assert request.tags[REVIEW_TAG] == f"identities:{decision_version(decided)}"
+    for event in tick.asset_events:
+        instance.report_runless_asset_event(event)
+    return request
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -198,11 +211,7 @@ def finished_film(tmp_path_factory, sample_film):
            "ANIMPROC_CONFIG_DIR": str(root / "configs")}
 
     def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "animproc_dagster.cli", *args], cwd=root, env=env,
-                              capture_output=True, text=True, timeout=2400)
-        if ok:
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc
+        return run_cli(root, env, *args, ok=ok, timeout=2400)
 
     (root / "configs").mkdir()
     (root / "configs" / f"{FILM}.yaml").write_text("review: auto\n")
@@ -246,12 +255,7 @@ def test_a_voice_decision_reruns_character_voices_and_what_reads_it_through_the_
     decided = save_review(st, review, review.version)
 
     tick = review_sensor(build_sensor_context(instance=instance, resources={"storage": storage}, definitions=defs))
-    [request] = tick.run_requests
-    assert request.job_name == "identities_reviewed" and request.partition_key == FILM
-    assert sorted(k.to_user_string() for k in request.asset_selection) == expected
-    assert request.tags[REVIEW_TAG] == f"identities:{decision_version(decided)}"
-    for event in tick.asset_events:
-        instance.report_runless_asset_event(event)
+    request = _one_identity_rerun(instance, tick, expected, decided)
     assert defs.resolve_job_def(request.job_name).execute_in_process(
         instance=instance, partition_key=FILM, asset_selection=request.asset_selection, tags=request.tags).success
 
@@ -325,12 +329,7 @@ def test_renaming_one_identity_reruns_only_what_follows_identity_review_once(fin
     renamed = _rename_first_character(st, "ava2")
     taken = review_sensor(build_sensor_context(instance=instance, cursor=after_cli.cursor,
                                                resources={"storage": storage}, definitions=defs))
-    [request] = taken.run_requests
-    assert request.job_name == "identities_reviewed" and request.partition_key == FILM
-    assert sorted(k.to_user_string() for k in request.asset_selection) == expected
-    assert request.tags[REVIEW_TAG] == f"identities:{decision_version(renamed)}"
-    for event in taken.asset_events:
-        instance.report_runless_asset_event(event)
+    request = _one_identity_rerun(instance, taken, expected, renamed)
     sensor_run = instance.add_run(DagsterRun(job_name=request.job_name, run_id=str(uuid.uuid4()),
                                          status=DagsterRunStatus.STARTED,
                                          tags={**request.tags, "dagster/partition": FILM}))

@@ -186,7 +186,8 @@ def subject_scale(found: dict, figures: list, poses: list, track_boxes_: list, c
     t = config.temporal
     scale = shot_scale(found["face_ratios"], t)
     if scale[0] != "no_subject":
-        return closer_figure(scale, pose_scale(poses, t)) if poses and t.faceless_scale != "none" else scale
+        by_pose = pose_scale(poses, t, cut_by_frame=True) if poses and t.faceless_scale != "none" else None
+        return closer_figure(scale, by_pose)
     if figures:
         return figure_scale(figures, t)
     if t.faceless_scale == "none":

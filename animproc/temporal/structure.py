@@ -76,17 +76,22 @@ BODY_LEVELS = ((15, 16), (13, 14), (11, 12), (5, 6, 7, 8, 9, 10), (0, 1, 2, 3, 4
 POSE_LEVEL_SCALES = ("whole", "medium_long", "medium", "medium_close_up", "close_up")
 
 
-def pose_frame_scale(coco17: np.ndarray, config: TemporalConfig,
-                     min_visibility: float = 0.5) -> tuple[str, float] | None:
+def pose_frame_scale(coco17: np.ndarray, config: TemporalConfig, min_visibility: float = 0.5,
+                     cut_by_frame: bool = False) -> tuple[str, float] | None:
     """The scale one pose implies by where the frame cuts the body (the cinematographer's definition: the
     lowest body part in the picture): ankles in view, a whole figure, banded by its height like
     `figure_scale`; knees, medium long; hips, medium; shoulders or arms, medium close-up; the face only,
     close-up. `coco17`: x, y as shares of the picture, visibility. Returns (scale, figure height share) or None
-    when no keypoint is in view."""
+    when no keypoint is in view. With `cut_by_frame`, a figure is only read as cut when the parts below its
+    lowest seen one are placed outside the picture: parts placed inside it but barely visible are occluded or
+    missed, not cut off, and such a pose gives None."""
     p = np.asarray(coco17, np.float64)
-    seen = (p[:, 2] >= min_visibility) & (p[:, 0] >= 0) & (p[:, 0] <= 1) & (p[:, 1] >= 0) & (p[:, 1] <= 1)
+    inside = (p[:, 0] >= 0) & (p[:, 0] <= 1) & (p[:, 1] >= 0) & (p[:, 1] <= 1)
+    seen = (p[:, 2] >= min_visibility) & inside
     level = next((k for k, parts in enumerate(BODY_LEVELS) if seen[list(parts)].any()), None)
     if level is None:
+        return None
+    if cut_by_frame and level and inside[[i for parts in BODY_LEVELS[:level] for i in parts]].any():
         return None
     top = float(p[seen, 1].min())
     height = float(p[seen, 1].max()) - top
@@ -98,13 +103,15 @@ def pose_frame_scale(coco17: np.ndarray, config: TemporalConfig,
     return ("long" if height >= config.figure_long else "extreme_long"), height
 
 
-def pose_scale(poses: list[np.ndarray], config: TemporalConfig) -> tuple[str, float, dict] | None:
+def pose_scale(poses: list[np.ndarray], config: TemporalConfig, cut_by_frame: bool = False
+               ) -> tuple[str, float, dict] | None:
     """A faceless shot's scale from its tracked figures' poses: on each posed frame the closest figure's scale,
-    over the shot the median of those (in the order of SCALES). None without a pose in view."""
+    over the shot the median of those (in the order of SCALES). None without a pose in view. `cut_by_frame`:
+    see `pose_frame_scale`."""
     by_frame: dict[int, list[int]] = {}
     heights = []
     for frame, coco in poses:
-        found = pose_frame_scale(coco, config)
+        found = pose_frame_scale(coco, config, cut_by_frame=cut_by_frame)
         if found:
             by_frame.setdefault(frame, []).append(SCALES.index(found[0]))
             heights.append(found[1])
