@@ -20,23 +20,6 @@ PR_SET_PDEATHSIG = 1
 _SERVER = os.getpid()
 
 
-def _quiet_step_process_announcements() -> None:
-    """Dagster announces each step process on the console at DEBUG ("Executing step X in subprocess") through a
-    logger that ignores the run config's log level; here it logs at WARNING, the level `animproc run` sets for
-    its console, so those lines do not break up the progress bars. The event itself still reaches the event log.
-    (Dagster's module is private: where it has moved, the lines just show.)"""
-    try:
-        from dagster._core.execution import context_creation_job as creation
-        original = creation.default_system_loggers
-    except (ImportError, AttributeError):
-        return
-
-    def at_warning(instance):
-        return [(definition, {**config, "log_level": "WARNING"}) for definition, config in original(instance)]
-
-    creation.default_system_loggers = at_warning
-
-
 SHARED_LIBRARIES = ("torch", "sklearn.cluster")  # imported by several steps (voices, clustering): ~3 CPU s each
 
 
@@ -92,6 +75,5 @@ class _StepProcesses:
 _STEP_PROCESSES = _StepProcesses()
 _load_the_instance_code()
 _load_shared_libraries()
-_quiet_step_process_announcements()
 os.register_at_fork(after_in_child=_die_with_the_server)
 util.register_after_fork(_STEP_PROCESSES, _let_go_of_the_liveness_pipe)
