@@ -162,27 +162,19 @@ class CloseSecondDiarizer(EmbeddedDiarizer):
         self.margin = margin
 
     def _timeline(self, regions, spans, labels, embs):
-        from animproc.audio.diarize import _merge_steps
+        from animproc.audio.diarize import _merge_steps, speaker_similarities
 
-        x = embs / np.linalg.norm(embs, axis=1, keepdims=True)
-        ids = np.unique(labels)
-        cents = clustering._unit(np.stack([x[labels == k].mean(0) for k in ids]))
-        sims, centres, steps = x @ cents.T, spans.mean(axis=1), []
-        for start, end in regions:
-            for t0 in np.arange(start, end, self.step):
-                c = t0 + self.step / 2
-                cover = np.flatnonzero((spans[:, 0] <= c) & (c < spans[:, 1]))
-                if len(cover) == 0:
-                    cover = np.array([int(np.argmin(np.abs(centres - c)))])
-                first = int(np.argmax(np.bincount(labels[cover], minlength=len(ids))))
-                seg_end = min(t0 + self.step, end)
-                steps.append((t0, seg_end, first, False, 1.0))
-                if len(ids) > 1:
-                    rest = sims[cover].copy()
-                    rest[:, first] = -np.inf
-                    second = int(np.argmax(rest.mean(0)))
-                    if np.median(sims[cover, first] - sims[cover, second]) < self.margin:
-                        steps.append((t0, seg_end, second, True, 1.0))
+        ids, sims = speaker_similarities(embs, labels)
+        steps = []
+        for t0, seg_end, cover in self.timeline_steps(regions, spans):
+            first = int(np.argmax(np.bincount(labels[cover], minlength=len(ids))))
+            steps.append((t0, seg_end, first, False, 1.0))
+            if len(ids) > 1:
+                rest = sims[cover].copy()
+                rest[:, first] = -np.inf
+                second = int(np.argmax(rest.mean(0)))
+                if np.median(sims[cover, first] - sims[cover, second]) < self.margin:
+                    steps.append((t0, seg_end, second, True, 1.0))
         return _merge_steps(steps)
 
 

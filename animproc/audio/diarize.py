@@ -102,28 +102,38 @@ class EmbeddedDiarizer:
         return self._timeline(regions, spans, labels, embs)
 
     def _timeline(self, regions, spans, labels, embs) -> list[SpeechSegment]:
-        x = embs / np.linalg.norm(embs, axis=1, keepdims=True)
-        ids = np.unique(labels)
-        cents = np.stack([x[labels == k].mean(0) for k in ids])
-        cents /= np.linalg.norm(cents, axis=1, keepdims=True)
-        sims = x @ cents.T
+        ids, sims = speaker_similarities(embs, labels)
         margin = np.sort(sims, axis=1)[:, -1] - (np.sort(sims, axis=1)[:, -2] if len(ids) > 1 else 0)
-        centres = spans.mean(axis=1)
         steps: list[tuple[float, float, int, bool, float]] = []
+        for t0, seg_end, cover in self.timeline_steps(regions, spans):
+            counts = np.bincount(labels[cover], minlength=len(ids)) / len(cover)
+            order = np.argsort(-counts)
+            conf = float(np.clip(margin[cover].mean() * 4, 0, 1))
+            steps.append((t0, seg_end, int(order[0]), False, conf))
+            if len(order) > 1 and counts[order[1]] >= self.overlap_share:
+                steps.append((t0, seg_end, int(order[1]), True, conf))
+        return _merge_steps(steps)
+
+    def timeline_steps(self, regions, spans):
+        """(start, end, covering windows) of every `step` of the speech regions: the windows whose span holds
+        the step's centre, else the nearest one, which the step's speaker is voted from."""
+        centres = spans.mean(axis=1)
         for start, end in regions:
             for t0 in np.arange(start, end, self.step):
                 c = t0 + self.step / 2
                 cover = np.flatnonzero((spans[:, 0] <= c) & (c < spans[:, 1]))
                 if len(cover) == 0:
                     cover = np.array([int(np.argmin(np.abs(centres - c)))])
-                counts = np.bincount(labels[cover], minlength=len(ids)) / len(cover)
-                order = np.argsort(-counts)
-                conf = float(np.clip(margin[cover].mean() * 4, 0, 1))
-                seg_end = min(t0 + self.step, end)
-                steps.append((t0, seg_end, int(order[0]), False, conf))
-                if len(order) > 1 and counts[order[1]] >= self.overlap_share:
-                    steps.append((t0, seg_end, int(order[1]), True, conf))
-        return _merge_steps(steps)
+                yield t0, min(t0 + self.step, end), cover
+
+
+def speaker_similarities(embs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The speaker ids and each window's cosine similarity to every speaker's centroid."""
+    x = embs / np.linalg.norm(embs, axis=1, keepdims=True)
+    ids = np.unique(labels)
+    cents = np.stack([x[labels == k].mean(0) for k in ids])
+    cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+    return ids, x @ cents.T
 
 
 STEM_SPEECH_GAIN = 1.1  # the stem must show this much more speech than the mixture (and 1 s more) to be chosen
