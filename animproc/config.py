@@ -163,6 +163,10 @@ class TemporalConfig(_Strict):
     card_detail: float = Field(0.2, gt=0, lt=1, description="share of a frame's pixels away from its median "
                                                             "brightness below which a faceless, figureless shot is a "
                                                             "card (no_subject) rather than a view")
+    faces_from_elsewhere: bool = Field(False, description="set aside a shot's only face when it is seen at one "
+                                       "end of the shot in colours unlike the rest's (another shot's, through a "
+                                       "missed transition) and scale the shot from its middle; off: it loses a "
+                                       "check shot (README, issue 18)")
 
 
 class AudioConfig(_Strict):

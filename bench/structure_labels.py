@@ -7,6 +7,8 @@ clip and over each split, for the method before issue 18 and the current default
   `no_subject`; a shot shorter than the face interval looked at once); after: faces (at least three looks a
   shot), a tracked figure's pose where it is cut closer than the face, else the figures of the motion tracks
   and their poses, else a card or a view.
+- scale, elsewhere: after, with `temporal.faces_from_elsewhere` (a shot's only face, seen at one end with
+  another picture's colours, set aside; the shot scaled from its middle).
 - camera, before: sparse corners only (`static` at low confidence where too few are found), characters'
   boxes left out; after: the same, with phase correlation on the reduced frame where the corners fail and
   the tracks' boxes (not only faces) left out, and `handheld` where no pair aligns but the pictures change.
@@ -86,7 +88,12 @@ def variant_config(variant: str):
 
     if variant == "before":
         return FilmConfig(temporal=TemporalConfig(faceless_scale="none", camera_fallback=False))
+    if variant == "elsewhere":
+        return FilmConfig(temporal=TemporalConfig(faces_from_elsewhere=True))
     return FilmConfig()
+
+
+VARIANTS = ("before", "after", "elsewhere")  # elsewhere: the default with `temporal.faces_from_elsewhere`
 
 
 def rows_for(scanned: dict, variant: str):
@@ -96,7 +103,8 @@ def rows_for(scanned: dict, variant: str):
     from animproc.temporal.stages import structure_rows
     from animproc.video.shots import dissolve_ranges
 
-    return structure_rows("bench", scanned["shots"], copy.deepcopy(scanned["found"][variant]), _NothingReviewed(),
+    scan = "before" if variant == "before" else "after"
+    return structure_rows("bench", scanned["shots"], copy.deepcopy(scanned["found"][scan]), _NothingReviewed(),
                           float(scanned["probe"]["height"]), dissolve_ranges(scanned["transitions"]),
                           variant_config(variant), scanned["motion"])
 
@@ -118,12 +126,12 @@ def main() -> None:
     args = parser.parse_args()
     labels = json.loads(LABELS.read_text())["clips"]
     totals: dict = {}
-    print(f"{'clip':<42}{'split':>6}{'variant':>8}{'scale':>10}{'camera':>10}")
+    print(f"{'clip':<42}{'split':>6}{'variant':>10}{'scale':>10}{'camera':>10}")
     for clip, spec in labels.items():
         if not (SHARED / clip).exists():
             sys.exit(f"benchmark input missing: {SHARED / clip}")
         scanned = scan_clip(clip, args.fresh, args.rescan)
-        for variant in ("before", "after"):
+        for variant in VARIANTS:
             detected = coarse_labels(rows_for(scanned, variant))
             scores = structure_scores(detected, spec["shots"])
             cells = []
@@ -134,16 +142,16 @@ def main() -> None:
                 t = totals.setdefault((spec["split"], variant, attr), [0, 0])
                 t[0], t[1] = t[0] + right, t[1] + n
                 cells.append(f"{right}/{n}")
-            print(f"{clip.split('/')[-1]:<42}{spec['split']:>6}{variant:>8}{cells[0]:>10}{cells[1]:>10}")
+            print(f"{clip.split('/')[-1]:<42}{spec['split']:>6}{variant:>10}{cells[0]:>10}{cells[1]:>10}")
             if variant == "after":
                 for attr in ("scale", "camera"):
                     if attr in scores:
                         print(f"    {attr} confusion: {scores[attr]['confusion']}")
     print()
     for split in ("dev", "check"):
-        for variant in ("before", "after"):
+        for variant in VARIANTS:
             s, c = totals.get((split, variant, "scale"), [0, 0]), totals.get((split, variant, "camera"), [0, 0])
-            print(f"{'all ' + split + ' clips':<42}{split:>6}{variant:>8}{f'{s[0]}/{s[1]}':>10}{f'{c[0]}/{c[1]}':>10}")
+            print(f"{'all ' + split + ' clips':<42}{split:>6}{variant:>10}{f'{s[0]}/{s[1]}':>10}{f'{c[0]}/{c[1]}':>10}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shot structure without faces or corners: a faceless shot's scale from its tracked figures' poses and boxes,
 else card or view; the camera of a dark, hazy or flat shot from phase correlation where corners fail."""
+import copy
 import json
 
 import cv2
@@ -204,3 +205,76 @@ def test_phase_correlation_finds_nothing_in_black_and_ignores_a_character_under_
     mask[30:150, 90:200] = 0
     pair = phase_motion(a, b, 1 / 6, mask)
     assert pair is not None and abs(pair.tx) < 0.003 and abs(pair.ty) < 0.003
+
+
+def _hist_of(bgr: tuple[int, int, int]) -> np.ndarray:
+    from animproc.temporal.structure import _hist
+
+    return _hist(np.full((36, 64, 3), bgr, np.uint8))
+
+
+def _looks(faces: list[float], colours: list[tuple[int, int, int]], start: int = 0, step: int = 8) -> list[tuple]:
+    return [(start + step * i, r, _hist_of(c)) for i, (r, c) in enumerate(zip(faces, colours))]
+
+
+SAND, SNOW, NIGHT = (60, 150, 200), (235, 235, 235), (110, 40, 20)
+
+
+def test_a_lone_face_at_a_shot_end_in_another_pictures_colours_is_from_elsewhere():
+    """Seen once, on the first (or last) look, in colours unlike the faceless looks': another shot's face through
+    a missed transition. Seen in the shot's own colours (its subject turning to the camera), in the middle,
+    on two looks, or with fewer than three looks: the shot's own."""
+    from animproc.temporal.structure import faces_from_elsewhere
+
+    s = T.scene_similarity
+    assert faces_from_elsewhere(_looks([0.3, 0, 0, 0], [NIGHT, SAND, SAND, SAND], start=100), s) == (108, 124)
+    assert faces_from_elsewhere(_looks([0, 0, 0.3], [SAND, SAND, NIGHT]), s) == (0, 8)
+    assert faces_from_elsewhere(_looks([0, 0, 0.3], [SAND, SAND, SAND]), s) is None
+    assert faces_from_elsewhere(_looks([0, 0.3, 0], [SAND, NIGHT, SAND]), s) is None
+    assert faces_from_elsewhere(_looks([0.3, 0, 0.2], [NIGHT, SAND, NIGHT]), s) is None
+    assert faces_from_elsewhere(_looks([0.3, 0], [NIGHT, SAND]), s) is None
+
+
+def test_with_faces_from_elsewhere_a_shot_is_scaled_from_its_middle_and_the_default_keeps_the_face():
+    """Shot 0: a desert whose first look shows the last shot's face (no figure in its middle): a view, with
+    the option, `medium` from the face without it. Shot 1: the face at its end is another shot's, and a figure
+    cut at the hips is posed between its faceless looks: `medium` from the pose; a pose outside them (at the
+    face's look) is not used. Shot 2: a lone face in the shot's own colours keeps its scale either way."""
+    found = {k: _found(0.6) for k in range(3)}
+    found[0].update(face_ratios=[0.2], face_looks=_looks([0.2, 0, 0], [NIGHT, SAND, SAND], start=2))
+    found[1].update(face_ratios=[0.6], face_looks=_looks([0, 0, 0.6], [SNOW, SNOW, NIGHT], start=26))
+    found[2].update(face_ratios=[0.12], face_looks=_looks([0, 0, 0.12], [SAND, SAND, SAND], start=50))
+    hips, whole = json.dumps(_figure(0.05, 1.8).tolist()), json.dumps(_figure(0.4, 0.7).tolist())
+    poses = pd.DataFrame({"shot_id": [0, 1, 1], "frame_index": [2, 30, 42], "layout": "blazepose33",
+                          "keypoints": "[]", "coco17": [whole, hips, whole]})
+    option = FilmConfig(temporal=TemporalConfig(faces_from_elsewhere=True))
+    table = structure_rows("f", _shots(3), copy.deepcopy(found), _Reviewed(), 360.0, [], option, {"poses": poses})
+    assert list(table["scale"]) == ["extreme_long", "medium", "medium_long"]
+    evidence = [json.loads(e) for e in table["scale_evidence"]]
+    assert evidence[0]["face_set_aside"] and evidence[1]["from"] == "pose" and "face_set_aside" not in evidence[2]
+    default = structure_rows("f", _shots(3), copy.deepcopy(found), _Reviewed(), 360.0, [], FilmConfig(),
+                             {"poses": poses})
+    assert list(default["scale"]) == ["medium", "close_up", "medium_long"]
+
+
+def test_the_structure_scan_records_every_face_look_with_its_colours(tmp_path):
+    """Each look's frame and largest face (0 where none), so that where in a shot its faces were seen is known."""
+    from animproc.temporal.structure import scan_structure
+    from media_helpers import write_video
+
+    frames = [np.full((180, 320, 3), SAND, np.uint8)] * 24 + [np.full((180, 320, 3), SNOW, np.uint8)] * 24
+    path = write_video(tmp_path / "two.mp4", frames)
+    shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 24], "end_frame": [23, 47]})
+    seen = {}
+
+    def detect(bgr):
+        seen[len(seen)] = bgr
+        return [type("F", (), {"height": 0.25 * bgr.shape[0]})()] if bgr[..., 2].mean() > 220 else []
+
+    found = scan_structure(path, shots, 24.0, T, detect)
+    looks = {s: found[s]["face_looks"] for s in (0, 1)}
+    assert [len(v) for v in looks.values()] == [3, 3]
+    assert all(0 <= f <= 23 for f, _, _ in looks[0]) and all(24 <= f <= 47 for f, _, _ in looks[1])
+    assert [r for _, r, _ in looks[0]] == [0.0] * 3 and [round(r, 2) for _, r, _ in looks[1]] == [0.25] * 3
+    assert found[1]["face_ratios"] == [r for _, r, _ in looks[1]]
+    assert all(h.shape == (128,) and abs(h.sum() - 1) < 1e-6 for _, _, h in looks[0] + looks[1])

@@ -13,8 +13,9 @@ from animproc.catalogue import FilmProducts
 from animproc.config import FilmConfig
 from animproc.image.boxes import centre_inside
 from animproc.temporal.effects import CATEGORIES
-from animproc.temporal.structure import (closer_figure, face_ratios, figure_scale, group_acts, group_scenes,
-                                         narrative_graph, pacing, pose_scale, scene_loudness, shot_scale, view_scale)
+from animproc.temporal.structure import (closer_figure, face_ratios, faces_from_elsewhere, figure_scale, group_acts,
+                                         group_scenes, narrative_graph, pacing, pose_scale, scene_loudness, shot_scale,
+                                         view_scale)
 from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.video.shots import dissolve_ranges, shot_position
 
@@ -152,7 +153,7 @@ def known_detections(products: FilmProducts, width: int, height: int) -> tuple[d
 
 def motion_figures(motion: dict[str, pd.DataFrame] | None) -> tuple[dict, dict]:
     """From the motion product's tables: per shot the (frame, COCO-17 keypoints) of its poses (on any track),
-    and the (top, bottom) of its tallest face or instance track's box on each sampled frame, as shares of the
+    and by sampled frame the (top, bottom) of its tallest face or instance track's box, as shares of the
     picture height."""
     poses: dict[int, list] = {}
     boxes: dict[int, list] = {}
@@ -173,17 +174,26 @@ def motion_figures(motion: dict[str, pd.DataFrame] | None) -> tuple[dict, dict]:
                 for f, box in path_boxes(path):
                     if f not in tallest or box[3] - box[1] > tallest[f][1] - tallest[f][0]:
                         tallest[f] = (float(box[1]), float(box[3]))
-            boxes[int(shot_id)] = list(tallest.values())
+            boxes[int(shot_id)] = tallest
     return poses, boxes
 
 
-def subject_scale(found: dict, figures: list, poses: list, track_boxes_: list, config: FilmConfig
+def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, config: FilmConfig
                   ) -> tuple[str, float, dict]:
     """A shot's scale from the best evidence it has: the largest face (unless a tracked figure's pose is cut
     closer, `closer_figure`); else the tallest reviewed instance;
-    else (unless `temporal.faceless_scale` is `none`) its tracked figures' poses, their boxes, and for a shot
-    with no figure at all, whether it is a card or a view."""
+    else (unless `temporal.faceless_scale` is `none`) its tracked figures' poses, their boxes (by frame), and for
+    a shot with no figure at all, whether it is a card or a view. With `temporal.faces_from_elsewhere`, a face
+    that `faces_from_elsewhere` finds to be another shot's is set aside, and the shot is scaled from the
+    evidence between its faceless looks."""
     t = config.temporal
+    middle = faces_from_elsewhere(found.get("face_looks", []), t.scene_similarity) if t.faces_from_elsewhere else None
+    if middle is not None:
+        inside = lambda f: middle[0] <= f <= middle[1]  # noqa: E731
+        label, confidence, evidence = subject_scale(
+            {**found, "face_ratios": [], "face_looks": []}, figures, [p for p in poses if inside(p[0])],
+            {f: b for f, b in track_boxes_.items() if inside(f)}, config)
+        return label, confidence, {**evidence, "face_set_aside": True}
     scale = shot_scale(found["face_ratios"], t)
     if scale[0] != "no_subject":
         by_pose = pose_scale(poses, t, cut_by_frame=True) if poses and t.faceless_scale != "none" else None
@@ -196,7 +206,7 @@ def subject_scale(found: dict, figures: list, poses: list, track_boxes_: list, c
     if by_pose:
         return by_pose[0], by_pose[1], {**by_pose[2], "from": "pose"}
     if track_boxes_:
-        label, confidence, evidence = figure_scale(track_boxes_, t)
+        label, confidence, evidence = figure_scale(list(track_boxes_.values()), t)
         return label, round(confidence * 0.8, 3), {**evidence, "from": "tracks"}
     return view_scale(found.get("detail", 0.0), t)
 
@@ -208,15 +218,15 @@ def structure_rows(film: str, shots: pd.DataFrame, found: dict, known: KnownChar
     product's figures (poses, track boxes; `motion`: its tables), else card or view."""
     if known.faces is not None:
         for shot_id, ratios in face_ratios(known.faces, frame_height, dissolves).items():
-            if shot_id in found:
-                found[shot_id]["face_ratios"] = ratios
+            if shot_id in found:  # the scan's own looks no longer describe these faces
+                found[shot_id]["face_ratios"], found[shot_id]["face_looks"] = ratios, []
     figures = known.largest_figures(frame_height)
     poses, boxes = motion_figures(motion)
     rows = []
     for s in shots.itertuples():
         sid = int(s.shot_id)
         f = found[sid]
-        scale, scale_conf, scale_ev = subject_scale(f, figures.get(sid, []), poses.get(sid, []), boxes.get(sid, []),
+        scale, scale_conf, scale_ev = subject_scale(f, figures.get(sid, []), poses.get(sid, []), boxes.get(sid, {}),
                                                     config)
         cam = f["camera"]
         rows.append({"film": film, "shot_id": sid, "start_frame": int(s.start_frame),

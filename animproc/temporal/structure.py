@@ -136,6 +136,29 @@ def closer_figure(by_face: tuple[str, float, dict], by_pose: tuple[str, float, d
                                     "face_height_ratio": by_face[2].get("face_height_ratio")}
 
 
+def hist_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Histogram intersection of two colour signatures, each normalised to sum 1."""
+    return float(np.minimum(a / max(float(a.sum()), 1e-9), b / max(float(b.sum()), 1e-9)).sum())
+
+
+def faces_from_elsewhere(looks: list[tuple], similarity: float) -> tuple[int, int] | None:
+    """Whether the shot's only face belongs to another picture: seen on one look at the shot's first or last end
+    while at least two looks after (before) it find none, and that look's colours differ from theirs as much
+    as two scenes' do (`similarity`: the scene threshold). A transition the detector missed (a dissolve through
+    haze, a cut inside fast action) shows the next or last shot's face there; a face the shot's own subject
+    turns to show keeps the shot's colours. Returns the (first, last) frame of the faceless looks then, else
+    None. `looks`: (frame index, largest face's ratio, colour histogram) per look, in order."""
+    if len(looks) < 3 or sum(r > 0 for _, r, _ in looks) != 1:
+        return None
+    k = next(i for i, (_, r, _) in enumerate(looks) if r > 0)
+    if k not in (0, len(looks) - 1):
+        return None
+    rest = [look for i, look in enumerate(looks) if i != k]
+    if hist_similarity(looks[k][2], np.sum([h for _, _, h in rest], axis=0)) >= similarity:
+        return None
+    return int(rest[0][0]), int(rest[-1][0])
+
+
 def view_scale(detail: float, config: TemporalConfig) -> tuple[str, float, dict]:
     """A shot with no face and no figure: a card (black, titles: `no_subject`) when its pictures are flat, else
     a view of a place with nobody in it, `extreme_long`."""
@@ -202,7 +225,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                    foreground: dict[int, list[np.ndarray]] | None = None,
                    dissolves: list[tuple[int, int]] | None = None, min_face_looks: int = 3,
                    progress: Progress = NO_PROGRESS) -> dict[int, dict]:
-    """Per shot id: camera movement, colour histogram and face-height ratios, from one decode pass at
+    """Per shot id: camera movement, colour histogram and face-height ratios (`face_looks`: every look's frame
+    index, its largest face's ratio (0 where none was found) and its colour histogram), from one decode pass at
     `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s` and at least
     `min_face_looks` times a shot, not inside `dissolves`, where the other shot's faces show through). `foreground`:
     character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
@@ -214,6 +238,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     face_step = max(1, int(round(fps * face_every_s)))
     acc: dict[int, ShotAccumulator] = {int(s): ShotAccumulator(int(s)) for s in ids}
     faces: dict[int, list[float]] = {int(s): [] for s in ids}
+    looks: dict[int, list[tuple[int, float, np.ndarray]]] = {int(s): [] for s in ids}
     samples, face_due = Cadence(step), {}
     foreground = foreground or {}
     fg_frames = np.array(sorted(foreground), dtype=np.int64)
@@ -239,8 +264,10 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                     face_width = min(cc.width, 3 * width // 2 // 2 * 2)
                     bgr = reduced_bgr(frame, face_width, reduced_height(cc.width, cc.height, face_width))
                     found = detect_faces(bgr)
+                    tallest = max(f.height for f in found) / bgr.shape[0] if found else 0.0
+                    looks[a.shot_id].append((index, tallest, _hist(bgr)))
                     if found:
-                        faces[a.shot_id].append(max(f.height for f in found) / bgr.shape[0])
+                        faces[a.shot_id].append(tallest)
                     if sample:  # the sampled picture from the same conversion
                         small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
                 if not sample:
@@ -266,6 +293,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
         change = float(np.median(a.changes)) if a.changes and config.camera_fallback else None
         movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None], picture_change=change)
         out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": faces[sid],
+                    "face_looks": looks[sid],
                     "detail": float(np.percentile(a.detail, 75)) if a.detail else 0.0}
     return out
 
