@@ -252,7 +252,8 @@ def _asset_stage(name: str, root: Path) -> dict:
 
 
 def stage(name: str, path: str) -> dict:
-    """One stage in this process: JSON with seconds and peak RSS. Imports come before the clock."""
+    """One stage in this process: JSON with seconds and peak RSS (and the peak before the clock: the imports and
+    the products' opening). Imports come before the clock."""
     import av
 
     from animproc.catalogue import FilmProducts
@@ -290,7 +291,8 @@ def stage(name: str, path: str) -> dict:
     if name.startswith("dataset_"):
         extra |= _shard_counts(products, name)
     return {"stage": name, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), **extra}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "peak_rss_before_mb": round(before.ru_maxrss / 1024, 1),
+            **extra}
 
 
 def _shard_counts(products, name: str) -> dict:
