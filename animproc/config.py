@@ -225,7 +225,9 @@ class DatasetsConfig(_Strict):
     clip_seconds: float = Field(4.0, gt=0, le=60, description="longest audio clip per row")
     shard_rows: int = Field(500, ge=1, description="most rows per Parquet shard")
     shard_megabytes: int = Field(128, ge=1, description="a shard is closed once its images and audio reach this "
-                                                         "(bounds memory while writing)")
+                                                         "(the shard file's size)")
+    row_group_megabytes: int = Field(8, ge=1, description="rows go to their shard in row groups of about this much "
+                                                          "images and audio: what memory holds while writing")
     timeline_slice_seconds: float = Field(0.1, gt=0, le=10, description="slice length of the timeline's slice table")
 
 

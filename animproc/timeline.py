@@ -333,8 +333,8 @@ def timeline_inputs(products, slice_seconds: float, progress: Progress = NO_PROG
     """Read every product the timeline joins (through the catalogue, so each is a declared input). `progress`
     hears of the seconds of audio measured."""
     probe = products.json("source_video", "probe")
-    duration = float(probe.get("duration") or 0.0)
     structure = products.table("shot_structure")
+    duration = float(probe.get("duration_s") or (structure["end_time"].max() if len(structure) else 0.0))
     why: dict[str, str] = {}
     faces = _faces_of_characters(products, int(probe.get("width") or 1), int(probe.get("height") or 1))
     if faces is None:

@@ -32,7 +32,7 @@ TIMELINE_INPUTS = ["source_video", "shot_structure", "motion", "effects_catalog"
 TIMELINE_AFTER_REVIEW = ["characters", "identity_clusters", "character_voices", "av_sync"]
 
 
-@film_asset(code_version="2", group_name=GROUP, deps=TIMELINE_INPUTS + TIMELINE_AFTER_REVIEW,
+@film_asset(code_version="3", group_name=GROUP, deps=TIMELINE_INPUTS + TIMELINE_AFTER_REVIEW,
             kinds={"parquet", "png"},
             description="One row per shot: who is on screen (characters) and where their faces are, shot scale, "
                         "camera movement, who speaks (character, else the diarized voice), effects, actions, music "

@@ -4,6 +4,7 @@ seconds, with peak RSS, at 1x and 2x the film's length.
 
     .venv/bin/python bench/multimodal.py [--seconds 300] [--height 1080] [--film PATH] [--stages a,b,...]
                                          [--only-1x] [--side-by-side] [--json OUT]
+                                         [--shard-megabytes N] [--row-group-megabytes N]
 
 The film is the whole-film benchmark's (bench/film.py: the real clips of ../shared/media cut into one film with
 dialogue, music and effects, looped to --seconds at --height, cached in bench/.cache) unless --film names
@@ -16,10 +17,14 @@ product in which each turn's shot track speaks. Stages run in the order given, e
 before it wrote: active_speakers (every 0.1 s the embedded face detector and MediaPipe mesh on the real
 frames; it rewrites that product), character_voices (resemblyzer embeddings of every turn), av_sync (librosa
 beats and onsets on the stem), film_timeline, the datasets. The three asset stages call the assets themselves
-(Dagster's direct invocation), so they measure what a run's step does, without the run's start-up."""
+(Dagster's direct invocation), so they measure what a run's step does, without the run's start-up. The dataset
+builds use the film config's defaults unless --shard-megabytes / --row-group-megabytes set smaller budgets (to
+show where the memory levels off on a film too short to fill the default ones); each reports its rows, shards
+and row groups."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -35,6 +40,7 @@ ASSET_STAGES = ("active_speakers", "character_voices", "av_sync")
 STAGES = ("floor", *ASSET_STAGES, "film_timeline", "dataset_character_multimodal", "dataset_scene_understanding",
           "dataset_action_recognition", "dataset_emotion_analysis")
 FILM = "bench"
+DATASETS_CONFIG = "ANIMPROC_BENCH_DATASETS"  # JSON of DatasetsConfig overrides, from main to the stage processes
 CHARACTERS = ("ava", "bo", "cy")
 
 
@@ -246,7 +252,8 @@ def _asset_stage(name: str, root: Path) -> dict:
 
 
 def stage(name: str, path: str) -> dict:
-    """One stage in this process: JSON with seconds and peak RSS. Imports come before the clock."""
+    """One stage in this process: JSON with seconds and peak RSS (and the peak before the clock: the imports and
+    the products' opening). Imports come before the clock."""
     import av
 
     from animproc.catalogue import FilmProducts
@@ -274,14 +281,30 @@ def stage(name: str, path: str) -> dict:
         extra["shots"], extra["slices"] = _timeline(products)
     else:
         task = name.removeprefix("dataset_")
+        config = DatasetsConfig(**json.loads(os.environ.get(DATASETS_CONFIG, "{}")))
         with products.publish(name) as out:
-            built = build_dataset(products, out, task, DatasetsConfig(), {"face_analyzer": "embedded"})
+            built = build_dataset(products, out, task, config, {"face_analyzer": "embedded"})
         extra["rows"] = built.rows
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    if name.startswith("dataset_"):
+        extra |= _shard_counts(products, name)
     return {"stage": name, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), **extra}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "peak_rss_before_mb": round(before.ru_maxrss / 1024, 1),
+            **extra}
+
+
+def _shard_counts(products, name: str) -> dict:
+    """The built dataset's shard files and their row groups (read after the clock)."""
+    import pyarrow.parquet as pq
+
+    files = [f for part in products.json(name, "splits")["splits"].values() for f in part["files"]]
+    groups = 0
+    for file in files:
+        with products.storage.local_copy(products.resolve(f"{products.film}/{name}/{file}")) as local:
+            groups += pq.ParquetFile(local).metadata.num_row_groups
+    return {"shards": len(files), "row_groups": groups}
 
 
 def _table(rows: list[tuple[str, dict, dict]]) -> str:
@@ -314,9 +337,15 @@ def main() -> None:
     parser.add_argument("--side-by-side", action="store_true",
                         help="run each stage's 1x and 2x processes at the same time (on a loaded machine: half the "
                              "wall time; compare CPU seconds then)")
+    parser.add_argument("--shard-megabytes", type=int, help="dataset builds: datasets.shard_megabytes (default 128)")
+    parser.add_argument("--row-group-megabytes", type=int,
+                        help="dataset builds: datasets.row_group_megabytes (default 8)")
     args = media.parse_or_run_stage(stage, parser)
     if args is None:
         return
+    overrides = {k: v for k, v in (("shard_megabytes", args.shard_megabytes),
+                                   ("row_group_megabytes", args.row_group_megabytes)) if v is not None}
+    os.environ[DATASETS_CONFIG] = json.dumps(overrides)
     src = Path(args.film) if args.film else film.build_film(args.seconds / 60, args.height)
     if not src.is_relative_to(media.CACHE):  # doubled() writes beside its input: keep that in the cache
         media.CACHE.mkdir(parents=True, exist_ok=True)

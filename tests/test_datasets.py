@@ -107,6 +107,23 @@ def test_a_film_without_audio_or_reviews_gets_empty_but_valid_datasets_that_say_
     assert "Empty parts" in (folder / "dataset_emotion_analysis" / "README.md").read_text()
 
 
+@pytest.mark.slow
+def test_a_reviewed_film_without_faces_gets_empty_face_datasets_that_say_why_and_full_shot_datasets(tmp_path):
+    import pyarrow.parquet as pq
+    from datasets import Dataset, Image
+
+    folder = tmp_path / "data" / "faceless"
+    meta = materialise_datasets(tmp_path, "faceless", faces=False)
+    for name, column in (("dataset_character_multimodal", "face_image"), ("dataset_emotion_analysis", "face_image")):
+        assert meta[name]["rows"].value == 0
+        assert meta[name]["empty_parts"].value["characters"] == "the film has no faces of named characters"
+        splits = json.loads((folder / name / "splits.json").read_text())["splits"]
+        empty = Dataset(pq.read_table(folder / name / splits["train"]["files"][0]))
+        assert len(empty) == 0 and isinstance(empty.features[column], Image)
+        assert "no faces of named characters" in (folder / name / "README.md").read_text()
+    assert meta["dataset_scene_understanding"]["rows"].value == 3
+
+
 def test_splits_keep_groups_whole_fill_held_out_shares_and_repeat():
     from animproc.datasets.shards import assign_splits
 
@@ -141,3 +158,83 @@ def test_shards_close_at_their_byte_budget_and_load_back_as_one_split(tmp_path):
     assert splits["train"]["files"] == [f"data/train-0000{k}-of-00004.parquet" for k in range(4)]
     loaded = load_dataset("parquet", data_files=str(tmp_path / "data" / "f" / spec.name / "data" / "*.parquet"))
     assert sorted(loaded["train"]["row_id"]) == sorted(rows["row_id"])
+
+
+def _shard_rows(tmp_path, count: int):
+    import cv2
+    import numpy as np
+
+    rows = pd.DataFrame({"shot_id": range(count), "scene_id": 0, "group": "scene:0", "split": "train",
+                         "row_id": [f"r{k:03d}" for k in range(count)]})
+    picture = tmp_path / "p.jpg"
+    cv2.imwrite(str(picture), np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    return rows, picture.read_bytes()
+
+
+def test_a_long_build_holds_at_most_one_row_group_of_images_in_memory(tmp_path):
+    """Records are counted as they are made and as the injected writer puts them on disk: whatever the row
+    count and the shard size, the records made and not yet written never exceed one row group."""
+    import pyarrow.parquet as pq
+    from datasets import Image, load_dataset
+
+    from animproc.catalogue import FilmProducts
+    from animproc.datasets.shards import parquet_writer, write_shards
+    from animproc.datasets.tasks import TASKS
+    from animproc.storage import Storage
+
+    spec = TASKS["scene_understanding"]
+    rows, data = _shard_rows(tmp_path, 60)
+    made, written, waiting = [0], [0], []
+
+    def load(row):
+        waiting.append(made[0] - written[0])
+        made[0] += 1
+        return {"keyframe": {"bytes": data, "path": None}}
+
+    class CountingWriter:
+        def __init__(self, path, schema):
+            self.inner = parquet_writer(path, schema)
+
+        def write_table(self, table):
+            self.inner.write_table(table)
+            written[0] += table.num_rows
+
+        def close(self):
+            self.inner.close()
+
+    with FilmProducts(Storage(tmp_path / "data"), "f").publish(spec.name) as out:
+        splits = write_shards(out, spec, rows, load, {}, 500, shard_bytes=1 << 30, group_bytes=3 * len(data),
+                              open_writer=CountingWriter)
+    assert made[0] == written[0] == 60 and max(waiting) == 2  # a row group is 3 rows: 2 wait while one is made
+    shard = tmp_path / "data" / "f" / spec.name / splits["train"]["files"][0]
+    assert splits["train"]["files"] == ["data/train-00000-of-00001.parquet"]
+    assert pq.ParquetFile(shard).metadata.num_row_groups == 20
+    loaded = load_dataset("parquet", data_files=str(shard))["train"]
+    assert loaded["row_id"] == list(rows["row_id"]) and isinstance(loaded.features["keyframe"], Image)
+
+
+def test_a_build_that_fails_midway_leaves_no_product_and_no_shard_files(tmp_path, monkeypatch):
+    import tempfile
+
+    from animproc.catalogue import FilmProducts
+    from animproc.datasets.shards import write_shards
+    from animproc.datasets.tasks import TASKS
+    from animproc.storage import Storage
+
+    spec = TASKS["scene_understanding"]
+    rows, data = _shard_rows(tmp_path, 30)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+    def load(row):
+        if row["shot_id"] == 20:
+            raise OSError("keyframe unreadable")
+        return {"keyframe": {"bytes": data, "path": None}}
+
+    products = FilmProducts(Storage(tmp_path / "data"), "f")
+    with pytest.raises(OSError, match="keyframe unreadable"):
+        with products.publish(spec.name) as out:
+            write_shards(out, spec, rows, load, {}, 500, shard_bytes=4 * len(data), group_bytes=2 * len(data))
+    assert not products.has(spec.name, "index") and not (tmp_path / "data" / "f" / spec.name).exists()
+    assert not list((tmp_path / "tmp").iterdir())
+    assert not [p for p in (tmp_path / "data").rglob("*.parquet")]

@@ -95,3 +95,11 @@ def test_a_reviewed_film_without_faces_says_it_has_no_named_faces(tmp_path):
     shots, _, inputs = _timeline(tmp_path, faces=False)
     assert inputs.why["characters"] == "the film has no faces of named characters"
     assert all(json.loads(x) == {} for x in shots["face_boxes"])
+
+
+def test_the_slices_span_the_probed_duration_of_the_source_video(tmp_path):
+    products = fake_film(tmp_path / "data")
+    with products.publish("source_video") as out:  # the probe as the source_video asset writes it
+        out.json("probe", {"duration_s": 8.0, "fps": 24.0, "width": 160, "height": 90, "frame_count": 192})
+    shots, slices = build_timeline(timeline_inputs(FilmProducts(products.storage, "demo"), 0.1), 0.1)
+    assert len(slices) == 80 and slices["end"].iloc[-1] == 8.0 and len(shots) == 3

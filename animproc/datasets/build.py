@@ -41,7 +41,7 @@ def build_dataset(products, out, task: str, config: DatasetsConfig, configured: 
         lineage = Lineage(film, source_versions(products, products.reads - {"instance_review", "identity_review"}),
                           review_versions(products), models_for(MODEL_COLUMNS[task], configured)).columns()
         splits = write_shards(out, spec, rows, plan.load, lineage, config.shard_rows, config.shard_megabytes << 20,
-                              progress)
+                              progress, config.row_group_megabytes << 20)
     out.table("index", index_table(rows, spec, lineage))
     out.json("splits", {"film": film, "task": task, "split_by": config.split_by, "rows": len(rows),
                         "splits": splits, "empty_parts": plan.why})

@@ -1,7 +1,8 @@
 """Writing one dataset: rows planned as a light table (references, no bytes), split by scene or shot, then
-materialised shard by shard into Hugging Face Parquet files (`data/{split}-{k:05d}-of-{n:05d}.parquet`, the Hub's
+streamed into Hugging Face Parquet files (`data/{split}-{k:05d}-of-{n:05d}.parquet`, the Hub's
 layout, with the `datasets` features in the Parquet metadata so `load_dataset("parquet", ...)` gets Image and
-Audio columns back). At most one shard's rows are in memory; the card and the index table come last."""
+Audio columns back), a row group of a few megabytes at a time, so at most one row group's images and audio
+are in memory whatever the film's length; the card and the index table come last."""
 from __future__ import annotations
 
 import hashlib
@@ -88,30 +89,89 @@ def _payload(record: dict) -> int:
     return sum(len(v["bytes"]) for v in record.values() if isinstance(v, dict) and isinstance(v.get("bytes"), bytes))
 
 
-def _chunks(part: pd.DataFrame, load, features, lineage, shard_rows: int, shard_bytes: int, task):
-    """The split's records in shards of at most `shard_rows` rows and about `shard_bytes` of images and audio;
-    `task` hears of each record made."""
-    records, size = [], 0
-    for row in part.to_dict("records"):
-        record = _record(row, load, features, lineage)
-        task.advance()
-        records.append(record)
-        size += _payload(record)
-        if len(records) >= shard_rows or size >= shard_bytes:
-            yield records
-            records, size = [], 0
-    if records:
-        yield records
+@dataclass
+class ShardBudget:
+    """When a shard closes (`rows` rows or `bytes` of images and audio) and when its buffered records go to disk
+    as one row group (`group_bytes` of images and audio): memory holds at most one row group."""
+
+    rows: int
+    bytes: int
+    group_bytes: int
+
+
+def parquet_writer(path: Path, schema):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(str(path), schema)
+
+
+class SplitShards:
+    """One split's records into numbered local shard files, a row group at a time. Records wait in a buffer until
+    it holds `budget.group_bytes` of images and audio (or the shard closes), then go to the open shard as one row
+    group, so a shard's size never decides the memory. `open_writer(path, schema)` opens a shard (a pyarrow
+    ParquetWriter; the `datasets` schema carries the features in the file's metadata)."""
+
+    def __init__(self, folder: Path, split: str, features, budget: ShardBudget, open_writer=parquet_writer):
+        self.folder, self.split, self.budget, self.open_writer = folder, split, budget, open_writer
+        self.schema = features.arrow_schema
+        self.files: list[Path] = []
+        self.writer = None
+        self.buffer: list[dict] = []
+        self.buffer_bytes = self.shard_rows = self.shard_bytes = 0
+
+    def add(self, record: dict) -> None:
+        size = _payload(record)
+        self.buffer.append(record)
+        self.buffer_bytes += size
+        self.shard_rows += 1
+        self.shard_bytes += size
+        if self.shard_rows >= self.budget.rows or self.shard_bytes >= self.budget.bytes:
+            self._close_shard()
+        elif self.buffer_bytes >= self.budget.group_bytes:
+            self._flush()
+
+    def finish(self) -> list[Path]:
+        """Close the last shard; a split that got no record still gets one empty shard (with the features)."""
+        if self.buffer or self.writer is not None or not self.files:
+            self._close_shard()
+        return self.files
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _flush(self) -> None:
+        """The buffer as one row group of the open shard. Images and audio are already {bytes, path}, their
+        storage form, so nothing is re-encoded (the library's own encoder would import torch for audio: seconds
+        and half a gigabyte)."""
+        import pyarrow as pa
+
+        if self.writer is None:
+            self.files.append(self.folder / f"{self.split}-{len(self.files)}.parquet")
+            self.writer = self.open_writer(self.files[-1], self.schema)
+        if self.buffer or self.shard_rows == 0:
+            self.writer.write_table(pa.Table.from_pylist(self.buffer, schema=self.schema))
+        self.buffer, self.buffer_bytes = [], 0
+
+    def _close_shard(self) -> None:
+        self._flush()
+        self.writer.close()
+        self.writer = None
+        self.shard_rows = self.shard_bytes = 0
 
 
 def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict], dict], lineage: dict[str, str],
-                 shard_rows: int, shard_bytes: int = 256 << 20, progress: Progress = NO_PROGRESS) -> dict:
+                 shard_rows: int, shard_bytes: int = 256 << 20, progress: Progress = NO_PROGRESS,
+                 group_bytes: int = 8 << 20, open_writer=parquet_writer) -> dict:
     """Every split's shards into the product being written (`out`: a ProductWriter). Returns per split its rows
-    and files. A shard is written as soon as it is full (rows or bytes), so memory holds one shard; the shards
+    and files. Each record goes to its shard as soon as a row group of `group_bytes` is full, so memory holds one
+    row group whatever the film's length; a shard closes at `shard_rows` rows or `shard_bytes`, and the shards
     wait on local disk until the split's count is known for their `-of-N` names. A split without rows has no
     files; a dataset without rows gets one empty train shard, so it still loads (with its features).
     `progress` hears of the rows written."""
     features = full_features(spec)
+    budget = ShardBudget(shard_rows, shard_bytes, group_bytes)
     splits = {}
     task = progress.task("rows", len(rows), "rows")
     with tempfile.TemporaryDirectory(prefix="animproc-shard-") as tmp:
@@ -119,14 +179,14 @@ def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict],
             part = rows[rows["split"] == split]
             if part.empty and not (split == "train" and rows.empty):
                 continue
-            written = []
-            for records in _chunks(part, load, features, lineage, shard_rows, shard_bytes, task):
-                written.append(Path(tmp) / f"{split}-{len(written)}.parquet")
-                _write_table(records, features, written[-1])
-                del records
-            if not written:
-                written.append(Path(tmp) / f"{split}-0.parquet")
-                _write_table([], features, written[-1])
+            shards = SplitShards(Path(tmp), split, features, budget, open_writer)
+            try:
+                for row in part.to_dict("records"):
+                    shards.add(_record(row, load, features, lineage))
+                    task.advance()
+                written = shards.finish()
+            finally:
+                shards.abort()
             files = []
             for k, local in enumerate(written):
                 files.append(_shard_name(split, k, len(written)))
@@ -136,16 +196,6 @@ def write_shards(out, spec: TaskSpec, rows: pd.DataFrame, load: Callable[[dict],
                              "groups": int(part["group"].nunique()) if len(part) else 0}
     task.finish()
     return splits
-
-
-def _write_table(records: list[dict], features, path: Path) -> None:
-    """Rows as Parquet with the `datasets` schema and its features in the file's metadata. Images and audio are
-    already {bytes, path}, their storage form, so nothing is re-encoded (the library's own encoder would import
-    torch for audio: seconds and half a gigabyte)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    pq.write_table(pa.Table.from_pylist(records, schema=features.arrow_schema), str(path))
 
 
 def _record(row: dict, load, features, lineage: dict[str, str]) -> dict:
