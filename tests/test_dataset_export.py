@@ -25,7 +25,7 @@ def cli(root, monkeypatch):
     return main
 
 
-def test_hf_export_loads_with_load_from_disk(cli, tmp_path):
+def test_hf_export_loads_with_load_from_disk_and_leaves_no_scratch(cli, tmp_path):
     from datasets import Audio, load_from_disk
 
     assert cli(["export", "dataset", "demo", "--task", "scene_understanding", "--format", "hf",
@@ -34,6 +34,7 @@ def test_hf_export_loads_with_load_from_disk(cli, tmp_path):
     assert sum(len(s) for s in ds.values()) == 3 and (tmp_path / "hf" / "README.md").exists()
     row = next(iter(ds.values())).cast_column("audio", Audio(decode=False))[0]  # decoding needs torchcodec's FFmpeg
     assert row["keyframe"].size == (160, 90) and row["audio"]["bytes"][:4] == b"RIFF"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging or Arrow scratch left
 
 
 def test_parquet_export_is_the_hub_layout_with_its_card(cli, tmp_path):

@@ -87,18 +87,37 @@ def _parquet(products, name, splits, folder: Path) -> None:
 
 
 def _hf(products, name, splits, folder: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Each split's shards are copied a row group at a time into one Arrow stream file that `datasets` memory-maps,
+    so `save_to_disk` never holds a split's images and audio in memory; the stream files go when it is done."""
+    import tempfile
+
     from datasets import Dataset, DatasetDict
 
-    parts = {}
-    for split, part in splits.items():
-        tables = []
-        for file in part["files"]:
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.arrow-") as scratch:
+        parts = {split: Dataset.from_file(_arrow_stream(products, name, part["files"], Path(scratch) / f"{split}.arrow"))
+                 for split, part in splits.items()}
+        DatasetDict(parts).save_to_disk(str(folder))
+        del parts
+
+
+def _arrow_stream(products, name, files: list[str], path: Path) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for file in files:
             with _local(products, name, file) as local:
-                tables.append(pq.read_table(local))
-        parts[split] = Dataset(pa.concat_tables(tables))  # features come from the shards' metadata
-    DatasetDict(parts).save_to_disk(str(folder))
+                shard = pq.ParquetFile(local)
+                writer = writer or pa.ipc.new_stream(str(path), shard.schema_arrow)  # features ride in its metadata
+                for group in range(shard.num_row_groups):
+                    writer.write_table(shard.read_row_group(group))
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ExportError(f"{name}: a split lists no shard files")
+    return str(path)
 
 
 def _suffix(data: bytes) -> str:
