@@ -6,7 +6,8 @@ index about which it may still change its mind, so callers can close shots (and 
 - `ContentCutDetector`: hard cuts from the change in luma and chroma between consecutive frames, judged
   against the change on the calmer side of it (adaptive, so fast action does not read as cuts, nor hides a cut
   out of it), with flashes rejected by checking that the picture does not come back a few frames later and
-  texture refreshes by requiring the coarse picture to change.
+  texture refreshes by requiring the coarse picture to change. A change near the bar (2/3 of it) is a cut when
+  its colour distribution jumps and its edges change with it (fast motion keeps both).
 - `FadeDetector`: fades to and from black from runs of black frames and the luma ramps around them.
 - `DissolveDetector`: cross-dissolves, found where a frame is the blend of the frames on either side of a
   window (a pan or a zoom moves pixels and is not a blend; a lighting change keeps structure and is refused;
@@ -54,16 +55,31 @@ def _dissolve_thumb(signal: FrameSignal) -> tuple[np.ndarray, np.ndarray]:
     return small, cv2.resize(small, (16, 9), interpolation=cv2.INTER_AREA)
 
 
+def edge_change_ratio(a: np.ndarray, b: np.ndarray, dilate: int = 5) -> float:
+    """Share of edges that appear or vanish from picture `a` to `b` (the larger of the two shares), edges
+    counted as kept when the other picture has one within `dilate // 2` pixels (Zabih et al., 1995)."""
+    kernel = np.ones((dilate, dilate), np.uint8)
+    ea, eb = cv2.Canny(a, 60, 140), cv2.Canny(b, 60, 140)
+    near_a, near_b = cv2.dilate(ea, kernel), cv2.dilate(eb, kernel)
+    new = cv2.countNonZero(cv2.bitwise_and(eb, cv2.bitwise_not(near_a))) / max(cv2.countNonZero(eb), 1)
+    gone = cv2.countNonZero(cv2.bitwise_and(ea, cv2.bitwise_not(near_b))) / max(cv2.countNonZero(ea), 1)
+    return max(new, gone)
+
+
 class ContentCutDetector:
     name = "content"
 
     def __init__(self, fps: float, ratio: float = 3.0, min_score: float = 8.0, hard_score: float = 45.0,
-                 window: int = 2, flash_frames: int = 3, min_coarse_change: float = 5.0):
+                 window: int = 2, flash_frames: int = 3, min_coarse_change: float = 5.0, near_share: float = 2 / 3,
+                 colour_jump_ratio: float = 3.0, min_edge_change: float = 0.2):
         self.ratio, self.min_score, self.hard_score = ratio, min_score, hard_score
         self.min_coarse_change = min_coarse_change
         self.window, self.flash_frames = window, flash_frames
+        self.near_share, self.colour_jump_ratio, self.min_edge_change = near_share, colour_jump_ratio, min_edge_change
         self._scores: deque[tuple[int, float]] = deque()
         self._thumbs: deque[tuple[int, np.ndarray, bool]] = deque(maxlen=2 * (window + flash_frames) + 3)
+        self._planes: deque[tuple[int, FrameSignal]] = deque(maxlen=2 * (window + flash_frames) + 3)
+        self._histograms: dict[int, np.ndarray] = {}
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last = -1
 
@@ -81,6 +97,7 @@ class ContentCutDetector:
         self._scores.append((signal.index, self._score(signal)))
         tiny = cv2.resize(signal.luma, (32, 18), interpolation=cv2.INTER_AREA)
         self._thumbs.append((signal.index, tiny, signal.is_black))
+        self._planes.append((signal.index, signal))
         need = self.window + self.flash_frames
         out = []
         if len(self._scores) > 2 * self.window + 1 and len(self._scores) > need:
@@ -99,7 +116,8 @@ class ContentCutDetector:
         # judged against the calmer side, so the action's blur does not hide it.
         base = min((float(np.mean(side)) for side in (before, after) if side), default=0.0)
         if score < self.ratio * max(base, 1.0) and score < self.hard_score:
-            return []
+            if score < self.near_share * self.ratio * max(base, 1.0) or not self._second_vote(idx):
+                return []
         if score < max(s for i, (_, s) in enumerate(self._scores) if abs(i - pos) <= self.window):
             return []
         thumbs = {i: (t, m) for i, t, m in self._thumbs}
@@ -119,6 +137,36 @@ class ContentCutDetector:
                 if a is not None and b is not None and mean_abs_diff(a[0], b[0]) < 0.35 * jump:
                     return []
         return [Transition("cut", idx, idx, idx, round(score, 3))]
+
+    def _histogram(self, index: int) -> np.ndarray | None:
+        """Luma and chroma distributions (16 bins each, each summing to 1) of a frame still held."""
+        if index not in self._histograms:
+            planes = dict(self._planes).get(index)
+            if planes is None:
+                return None
+            self._histograms[index] = np.concatenate([
+                cv2.calcHist([p], [0], None, [16], [0, 256]).ravel() / p.size for p in (planes.luma, planes.u, planes.v)])
+            for old in [i for i in self._histograms if i < self._planes[0][0]]:
+                del self._histograms[old]
+        return self._histograms[index]
+
+    def _colour_change(self, index: int) -> float | None:
+        a, b = self._histogram(index - 1), self._histogram(index)
+        return None if a is None or b is None else float(np.abs(a - b).sum()) / 6.0
+
+    def _second_vote(self, idx: int) -> bool:
+        """For a change near the bar: a cut also changes what colours the picture holds (motion, even fast, keeps
+        them) and where its edges are (a lighting change or a codec's refresh keeps them). Both must jump: the
+        colour change `colour_jump_ratio` times its neighbours', and a `min_edge_change` share of edges new or
+        gone (the edge change ratio)."""
+        at = self._colour_change(idx)
+        around = [self._colour_change(j) for j in (idx - 2, idx - 1, idx + 1, idx + 2)]
+        if at is None or any(c is None for c in around):
+            return False
+        if at < self.colour_jump_ratio * max(max(around), 1e-3):
+            return False
+        planes = dict(self._planes)
+        return edge_change_ratio(planes[idx - 1].luma, planes[idx].luma) >= self.min_edge_change
 
     def settled_before(self) -> int:
         return self._last - self.window - self.flash_frames
@@ -292,16 +340,24 @@ def _outranks(g: Transition, dissolve: Transition) -> bool:
 class BoundaryTracker:
     """Runs detectors side by side and turns their transitions into shot boundaries, in order, as soon as
     every detector has settled past them. Gradual transitions win over cuts inside their extent, and a
-    boundary closer than `min_shot_frames` to the previous one is dropped."""
+    boundary closer than `min_shot_frames` to the previous one is dropped: two detectors, or one twice, reading
+    one change. A shot that starts out of black (a fade's end) is not such a reading: there the floor is
+    `min_shot_after_black` frames, one more than the cut detector's flash window (a cut soon after a fade in
+    is the editor's, as in a trailer)."""
 
-    def __init__(self, detectors: list[ShotDetector], min_shot_frames: int):
+    def __init__(self, detectors: list[ShotDetector], min_shot_frames: int, min_shot_after_black: int = 4):
         self.detectors = detectors
         self.min_shot_frames = max(1, min_shot_frames)
+        self.min_shot_after_black = max(1, min(min_shot_after_black, self.min_shot_frames))
         self.transitions: list[Transition] = []
         self._pending: list[Transition] = []
         self._last_boundary = 0
+        self._recent_black: deque[int] = deque(maxlen=512)
+        self._after_black = False
 
     def update(self, signal: FrameSignal) -> list[Transition]:
+        if signal.is_black:
+            self._recent_black.append(signal.index)
         for det in self.detectors:
             found = det.update(signal)
             if found:
@@ -328,9 +384,11 @@ class BoundaryTracker:
             if t.kind == "dissolve" and any(_overlaps(t, g) and _outranks(g, t) for g in gradual if g is not t):
                 continue
             if t.boundary is not None:
-                if t.boundary - self._last_boundary < self.min_shot_frames:
+                floor = self.min_shot_after_black if self._after_black else self.min_shot_frames
+                if t.boundary - self._last_boundary < floor:
                     continue
                 self._last_boundary = t.boundary
+                self._after_black = t.boundary - 1 in self._recent_black
             accepted.append(t)
         self.transitions += accepted
         return [t for t in accepted if t.boundary is not None]
