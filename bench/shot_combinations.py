@@ -3,7 +3,7 @@ transitions were labelled by eye (bench/reference/sintel_trailer_shots.json and 
 boundary F1 with the scorer of bench/frames.py (a boundary inside a transition's span widened by 2 frames),
 each row with the reference changes it missed and the boundaries it added.
 
-- default: content cuts + fades + dissolves (CPU, the `default` backend)
+- default: content cuts + fades + dissolves + wipes (CPU, the `default` backend)
 - transnetv2: TransNetV2 + the fade detector (the `transnetv2` backend)
 - transnetv2 + gradual: TransNetV2 for cuts and gradual changes, the default's fade and dissolve detectors too
 - union: all four detectors
@@ -120,7 +120,7 @@ def misses_and_extras(reference: list[tuple[int, int]], boundaries: list[int], t
 
 def combinations(model):
     from animproc.config import FilmConfig
-    from animproc.video.shots import ContentCutDetector, DissolveDetector, FadeDetector
+    from animproc.video.shots import ContentCutDetector, DissolveDetector, FadeDetector, WipeDetector
     from animproc.video.transnet import TransNetV2Detector
 
     s = FilmConfig().shots
@@ -132,7 +132,8 @@ def combinations(model):
         return TransNetV2Detector(model, fps, 0.5, s.black_level)
 
     return {
-        "default": lambda fps: [content(fps), FadeDetector(fps), DissolveDetector(fps, black_level=s.black_level)],
+        "default": lambda fps: [content(fps), FadeDetector(fps), DissolveDetector(fps, black_level=s.black_level),
+                                WipeDetector(fps, black_level=s.black_level)],
         "transnetv2": lambda fps: [transnet(fps), FadeDetector(fps)],
         "transnetv2 + gradual": lambda fps: [transnet(fps), FadeDetector(fps),
                                              DissolveDetector(fps, black_level=s.black_level)],

@@ -105,6 +105,34 @@ def test_dissolve_is_found_with_its_extent():
     assert 38 <= found[0].boundary <= 46
 
 
+def test_a_wipe_is_found_with_its_extent():
+    """The new picture sweeps in from the left over 16 frames: one gradual change, not a cut, not a dissolve."""
+    a, b = textured(1), textured(2)
+    wipe = []
+    for k in range(1, 17):
+        frame = a.copy()
+        frame[:, :k * a.shape[1] // 17] = b[:, :k * a.shape[1] // 17]
+        wipe.append(frame)
+    found = _transitions([a] * 30 + wipe + [b] * 30)
+    assert [t.kind for t in found] == ["wipe"]
+    assert 26 <= found[0].first <= 34 and 40 <= found[0].last <= 50
+    assert 33 <= found[0].boundary <= 42
+
+
+def test_something_crossing_the_lens_is_not_a_wipe():
+    """A dark shape sweeping across the whole picture and out again (a car passing close to the camera) covers the
+    picture the way a wipe does, but the old picture comes back: no new shot."""
+    a = textured(1)
+    w = a.shape[1]
+    crossing = []
+    for k in range(1, 25):
+        frame = a.copy()
+        left, right = max(0, (k - 12) * w // 12), min(w, k * w // 12)
+        frame[:, left:right] = 30
+        crossing.append(frame)
+    assert [t for t in _transitions([a] * 30 + crossing + [a] * 40) if t.kind == "wipe"] == []
+
+
 def test_a_title_fading_in_over_a_held_picture_is_not_a_dissolve():
     """Letters blending in over an unchanged background (a film's title over its opening shot) change only
     their own region: no new shot."""

@@ -12,6 +12,8 @@ index about which it may still change its mind, so callers can close shots (and 
 - `DissolveDetector`: cross-dissolves, found where a frame is the blend of the frames on either side of a
   window (a pan or a zoom moves pixels and is not a blend; a lighting change keeps structure and is refused;
   a title fading in over a held picture changes only its own region and is refused too).
+- `WipeDetector`: wipes, where the new picture sweeps in over the old one (each frame is one picture or the
+  other pixel by pixel, and the new part grows steadily and holds together).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class Transition:
     """A boundary between shots. `boundary` is the first frame of the new shot (None: no new shot,
     e.g. a fade-in at the very start); `first`/`last` give the extent (equal to `boundary` for a cut)."""
 
-    kind: str  # cut | fade_out | fade_in | dissolve
+    kind: str  # cut | fade_out | fade_in | dissolve | wipe
     first: int
     last: int
     boundary: int | None
@@ -145,7 +147,8 @@ class ContentCutDetector:
             if planes is None:
                 return None
             self._histograms[index] = np.concatenate([
-                cv2.calcHist([p], [0], None, [16], [0, 256]).ravel() / p.size for p in (planes.luma, planes.u, planes.v)])
+                cv2.calcHist([p], [0], None, [16], [0, 256]).ravel() / p.size
+                for p in (planes.luma, planes.u, planes.v)])
             for old in [i for i in self._histograms if i < self._planes[0][0]]:
                 del self._histograms[old]
         return self._histograms[index]
@@ -328,13 +331,100 @@ class DissolveDetector:
         return [self._best] if self._best is not None else []
 
 
+class WipeDetector:
+    """Wipes: the new picture sweeps in over the old one. Between a window's two end pictures every frame is,
+    pixel by pixel, one or the other (not a blend, which the dissolve detector finds), and the part already new
+    grows steadily through the window and holds together (each quarter's new part stays new). A subject
+    crossing the lens sweeps in too but leaves: a wipe whose old picture comes back is refused."""
+
+    name = "wipe"
+
+    def __init__(self, fps: float, black_level: float = 22.0, min_change: float = 14.0,
+                 min_changed_share: float = 0.6, max_residual: float = 0.2,
+                 lengths_seconds: tuple[float, ...] = (0.33, 0.5, 0.75, 1.0), min_nesting: float = 0.8):
+        self.lengths = sorted({max(4, int(round(s * fps)) // 2 * 2) for s in lengths_seconds})
+        self.black_level, self.min_change, self.min_changed_share = black_level, min_change, min_changed_share
+        self.max_residual, self.min_nesting = max_residual, min_nesting
+        self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=2 * max(self.lengths) + 1)
+        self._best: Transition | None = None
+        self._last = -1
+
+    def _new_parts(self, length: int, a: np.ndarray, b: np.ndarray, changed: np.ndarray, change: float
+                   ) -> tuple[list[np.ndarray], float] | None:
+        """The changed pixels already like `b` at the window's quarters, and how far the frames there are from
+        the nearer end picture (relative to the change); None where a frame is a blend."""
+        parts, residuals = [], []
+        for q in (0.25, 0.5, 0.75):
+            mid = self._ring[-1 - int(round(length * (1 - q)))][1]
+            da, db = cv2.absdiff(mid, a), cv2.absdiff(mid, b)
+            residuals.append(float(np.minimum(da, db)[changed].mean()) / change)
+            if residuals[-1] > self.max_residual:
+                return None
+            parts.append((db < da) & changed)
+        return parts, float(np.mean(residuals))
+
+    def _fit(self, length: int) -> tuple[float, float] | None:
+        a, b = self._ring[-1 - length][1], self._ring[-1][1]
+        change = mean_abs_diff(a, b)
+        if change < self.min_change or min(cv2.mean(a)[0], cv2.mean(b)[0]) < 2 * self.black_level:
+            return None
+        changed = cv2.absdiff(a, b) > max(8.0, 0.5 * change)
+        if changed.mean() < self.min_changed_share:
+            return None
+        fit = self._new_parts(length, a, b, changed, change)
+        if fit is None:
+            return None
+        parts, residual = fit
+        shares = [p.sum() / changed.sum() for p in parts]
+        if not (0.05 <= shares[0] < shares[1] < shares[2] <= 0.95 and 0.25 <= shares[1] <= 0.75):
+            return None  # a cut inside the window turns the whole picture at once
+        if any((small & large).sum() < self.min_nesting * small.sum() for small, large in zip(parts, parts[1:])):
+            return None  # scattered pixels (a pan over texture), not a sweeping edge
+        return change, residual
+
+    def update(self, signal: FrameSignal) -> list[Transition]:
+        self._last = signal.index
+        self._ring.append((signal.index, _dissolve_thumb(signal)[0]))
+        out = []
+        for length in self.lengths if signal.index % 2 == 0 else ():
+            fit = self._fit(length) if len(self._ring) > length else None
+            if fit is None:
+                continue
+            first = signal.index - length
+            change, residual = fit
+            cand = Transition("wipe", first, signal.index, first + length // 2,
+                              round(change * (1 - residual / self.max_residual), 3))
+            if self._best is not None and cand.first > self._best.last:
+                out += self._settle()
+            if self._best is None or cand.score > self._best.score:
+                self._best = cand
+        if self._best is not None and signal.index > self._best.last + max(self.lengths):
+            out += self._settle()
+        return out
+
+    def _settle(self) -> list[Transition]:
+        best, self._best = self._best, None
+        held = dict(self._ring)
+        a, b, now = held.get(best.first), held.get(best.last), self._ring[-1][1]
+        if a is not None and b is not None and mean_abs_diff(now, a) < mean_abs_diff(now, b):
+            return []
+        return [best]
+
+    def settled_before(self) -> int:
+        floor = self._last - max(self.lengths)
+        return min(floor, self._best.first) if self._best is not None else floor
+
+    def finish(self) -> list[Transition]:
+        return self._settle() if self._best is not None else []
+
+
 def _overlaps(a: Transition, b: Transition) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
 def _outranks(g: Transition, dissolve: Transition) -> bool:
     """Fades are measured directly (black frames); among dissolves the better blend fit wins."""
-    return g.kind != "dissolve" or (g.score, -g.first) > (dissolve.score, -dissolve.first)
+    return g.kind not in ("dissolve", "wipe") or (g.score, -g.first) > (dissolve.score, -dissolve.first)
 
 
 class BoundaryTracker:
@@ -381,7 +471,8 @@ class BoundaryTracker:
         for t in sorted(ready, key=lambda t: (t.first, t.kind == "cut")):
             if t.kind == "cut" and any(g.first <= t.first <= g.last + 1 for g in gradual):
                 continue
-            if t.kind == "dissolve" and any(_overlaps(t, g) and _outranks(g, t) for g in gradual if g is not t):
+            if t.kind in ("dissolve", "wipe") and any(_overlaps(t, g) and _outranks(g, t)
+                                                      for g in gradual if g is not t):
                 continue
             if t.boundary is not None:
                 floor = self.min_shot_after_black if self._after_black else self.min_shot_frames
@@ -400,11 +491,11 @@ def shot_position(starts: np.ndarray, frame_index: int) -> int:
 
 
 def dissolve_ranges(transitions) -> list[tuple[int, int]]:
-    """(first, last) frames of each dissolve in a transitions table: there two shots' pictures overlap, so
-    what a detector finds may belong to either shot."""
+    """(first, last) frames of each dissolve or wipe in a transitions table: there two shots' pictures
+    overlap, so what a detector finds may belong to either shot."""
     if transitions is None or not len(transitions):
         return []
-    rows = transitions[transitions["kind"] == "dissolve"]
+    rows = transitions[transitions["kind"].isin(["dissolve", "wipe"])]
     return [(int(a), int(b)) for a, b in zip(rows["first"], rows["last"])]
 
 
