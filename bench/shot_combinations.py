@@ -3,14 +3,17 @@ transitions were labelled by eye (bench/reference/sintel_trailer_shots.json and 
 boundary F1 with the scorer of bench/frames.py (a boundary inside a transition's span widened by 2 frames),
 each row with the reference changes it missed and the boundaries it added.
 
-- default: content cuts + fades + dissolves (CPU, the `default` backend)
+- default: content cuts + fades + dissolves + wipes (CPU, the `default` backend)
 - transnetv2: TransNetV2 + the fade detector (the `transnetv2` backend)
 - transnetv2 + gradual: TransNetV2 for cuts and gradual changes, the default's fade and dissolve detectors too
 - union: all four detectors
 - default, gradual confirmed: the default's shots, each fade or dissolve boundary kept only where TransNetV2's
   probability reaches 0.2 within its span (widened by 3 frames); cuts as the default found them
 
-    .venv/bin/python bench/shot_combinations.py"""
+The clips: the labelled ones in ../shared/media (dev: the trailer and Big Buck Bunny; check: the rest) and the
+montage of bench/shot_montage.py (check: real shots joined by generated cuts, dissolves, wipes and fades).
+
+    .venv/bin/python bench/shot_combinations.py [--default-only]"""
 from __future__ import annotations
 
 import json
@@ -23,13 +26,21 @@ REFERENCES = [ROOT / "bench" / "reference" / "sintel_trailer_shots.json",
               ROOT / "bench" / "reference" / "shot_boundaries.json"]
 
 
-def references() -> list[tuple[str, list[tuple[int, int]]]]:
+def references(montage: bool = False) -> list[tuple[str, list[tuple[int, int]]]]:
+    """(clip under ../shared/media, or an absolute path, and its (first, last) transitions) of every labelled
+    clip; with `montage`, bench/shot_montage.py's montage too (built on first use)."""
     out = []
     trailer = json.loads(REFERENCES[0].read_text())
     out.append(("sintel_trailer/sintel.mp4", [(t["first"], t["last"]) for t in trailer["transitions"]]))
     if REFERENCES[1].exists():
         for clip, spec in json.loads(REFERENCES[1].read_text())["clips"].items():
             out.append((clip, [(t["first"], t["last"]) for t in spec["transitions"]]))
+    if montage:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import shot_montage
+
+        path, transitions = shot_montage.build()
+        out.append((str(path), [(t["first"], t["last"]) for t in transitions]))
     return out
 
 
@@ -109,7 +120,7 @@ def misses_and_extras(reference: list[tuple[int, int]], boundaries: list[int], t
 
 def combinations(model):
     from animproc.config import FilmConfig
-    from animproc.video.shots import ContentCutDetector, DissolveDetector, FadeDetector
+    from animproc.video.shots import ContentCutDetector, DissolveDetector, FadeDetector, WipeDetector
     from animproc.video.transnet import TransNetV2Detector
 
     s = FilmConfig().shots
@@ -121,7 +132,8 @@ def combinations(model):
         return TransNetV2Detector(model, fps, 0.5, s.black_level)
 
     return {
-        "default": lambda fps: [content(fps), FadeDetector(fps), DissolveDetector(fps, black_level=s.black_level)],
+        "default": lambda fps: [content(fps), FadeDetector(fps), DissolveDetector(fps, black_level=s.black_level),
+                                WipeDetector(fps, black_level=s.black_level)],
         "transnetv2": lambda fps: [transnet(fps), FadeDetector(fps)],
         "transnetv2 + gradual": lambda fps: [transnet(fps), FadeDetector(fps),
                                              DissolveDetector(fps, black_level=s.black_level)],
@@ -131,21 +143,28 @@ def combinations(model):
 
 
 def main() -> None:
+    import argparse
+
     from animproc.config import FilmConfig
     from animproc.video.evaluate import score_boundaries
     from animproc.video.probe import probe_media
     from animproc.video.scan import FrameWriter, scan_film
     from animproc.video.transnet import load_transnet
 
-    model = _Memo(load_transnet(device="cpu"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--default-only", action="store_true",
+                        help="the default detectors alone (TransNetV2 costs minutes of CPU per clip)")
+    args = parser.parse_args()
+    model = None if args.default_only else _Memo(load_transnet(device="cpu"))
     totals: dict = {}
     print(f"{'clip':<42}{'detectors':<28}{'precision':>10}{'recall':>8}{'F1':>7}  matched/ref/detected")
-    for clip, reference in references():
+    for clip, reference in references(montage=True):
         path = SHARED / clip
         if not path.exists():
             sys.exit(f"benchmark input missing: {path}")
         fps = probe_media(path).fps
-        for name, factory in combinations(model).items():
+        chosen = combinations(model)
+        for name, factory in ({"default": chosen["default"]} if model is None else chosen).items():
             result = scan_film(path, FilmConfig(), fps, FrameWriter(lambda n, b: None), detectors=factory)
             score = score_boundaries(reference, [shot.start_frame for shot in result.shots[1:]])
             for key in (name, (split_of(clip), name)):
@@ -154,6 +173,8 @@ def main() -> None:
             print(f"{clip.split('/')[-1]:<42}{name:<28}{score.precision:>10.3f}{score.recall:>8.3f}{score.f1:>7.3f}"
                   f"  {score.matched}/{score.reference}/{score.detected}   "
                   f"{misses_and_extras(reference, [shot.start_frame for shot in result.shots[1:]])}")
+        if model is None:
+            continue
         name = "default, gradual confirmed"
         boundaries = confirmed_gradual(path, fps, model)
         score = score_boundaries(reference, boundaries)

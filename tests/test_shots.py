@@ -7,7 +7,7 @@ from animproc.video.decode import FrameSignal
 from animproc.video.evaluate import score_boundaries
 from animproc.video.scan import FrameWriter, DefaultShotDetectors, scan_film
 from animproc.video.shots import BoundaryTracker
-from media_helpers import textured, write_video
+from media_helpers import detailed, textured, write_video
 
 
 def _signal(i: int, rgb: np.ndarray) -> FrameSignal:
@@ -60,6 +60,35 @@ def test_a_cut_out_of_or_into_fast_action_is_found_and_the_action_alone_is_not_o
     assert _transitions(pan) == []
 
 
+def _tinted_pan(seed: int, gain: tuple[float, float, float], mirrored: bool = False) -> list[np.ndarray]:
+    """30 frames of a fast pan over a low-contrast picture of hard-edged shapes in one palette."""
+    img = detailed(seed, 144, 512)
+    img = np.ascontiguousarray(img[::-1, ::-1]) if mirrored else img
+    img = 128 + 0.5 * (np.clip(img.astype(np.float32) * np.array(gain, np.float32), 0, 255) - 128)
+    world = cv2.resize(img.astype(np.uint8), (256 + 30 * 16, 144), interpolation=cv2.INTER_CUBIC)
+    return [np.ascontiguousarray(world[:, 16 * i:16 * i + 256]) for i in range(30)]
+
+
+def test_a_cut_near_the_bar_is_found_when_colours_and_edges_change_with_it():
+    """Between two shots of fast motion a cut changes the picture only 2.3 times as much as the motion does (the
+    bar is 3): the colours and edges that change with it decide. The same change that keeps the picture's
+    colours, as motion does, stays inside the shot."""
+    warm, cold = (1.15, 0.95, 0.75), (0.75, 0.95, 1.15)
+    shot = _tinted_pan(1, warm)
+    assert [(t.kind, t.boundary) for t in _transitions(shot + _tinted_pan(2, cold))] == [("cut", 30)]
+    assert _transitions(shot + _tinted_pan(1, warm, mirrored=True)) == []
+
+
+def test_a_cut_soon_after_a_fade_from_black_starts_a_shot():
+    """The shortest-shot rule keeps one change from being read twice; a shot that starts out of black cannot be
+    such a reading, so a cut 6 frames into it (a trailer's) is kept. After a cut the rule still holds."""
+    a, b, c = textured(1), textured(2), textured(3)
+    black = np.zeros_like(a)
+    found = _transitions([a] * 30 + [black] * 12 + [b] * 6 + [c] * 30)
+    assert [t.boundary for t in found if t.boundary is not None] == [42, 48]
+    assert [(t.kind, t.boundary) for t in _transitions([a] * 30 + [b] * 6 + [c] * 30)] == [("cut", 30)]
+
+
 def test_lighting_change_is_not_a_dissolve():
     """Brightening one picture keeps its structure: not a transition."""
     a = textured(3).astype(np.float32)
@@ -74,6 +103,34 @@ def test_dissolve_is_found_with_its_extent():
     assert [t.kind for t in found] == ["dissolve"]
     assert 28 <= found[0].first <= 32 and 51 <= found[0].last <= 55
     assert 38 <= found[0].boundary <= 46
+
+
+def test_a_wipe_is_found_with_its_extent():
+    """The new picture sweeps in from the left over 16 frames: one gradual change, not a cut, not a dissolve."""
+    a, b = textured(1), textured(2)
+    wipe = []
+    for k in range(1, 17):
+        frame = a.copy()
+        frame[:, :k * a.shape[1] // 17] = b[:, :k * a.shape[1] // 17]
+        wipe.append(frame)
+    found = _transitions([a] * 30 + wipe + [b] * 30)
+    assert [t.kind for t in found] == ["wipe"]
+    assert 26 <= found[0].first <= 34 and 40 <= found[0].last <= 50
+    assert 33 <= found[0].boundary <= 42
+
+
+def test_something_crossing_the_lens_is_not_a_wipe():
+    """A dark shape sweeping across the whole picture and out again (a car passing close to the camera) covers the
+    picture the way a wipe does, but the old picture comes back: no new shot."""
+    a = textured(1)
+    w = a.shape[1]
+    crossing = []
+    for k in range(1, 25):
+        frame = a.copy()
+        left, right = max(0, (k - 12) * w // 12), min(w, k * w // 12)
+        frame[:, left:right] = 30
+        crossing.append(frame)
+    assert [t for t in _transitions([a] * 30 + crossing + [a] * 40) if t.kind == "wipe"] == []
 
 
 def test_a_title_fading_in_over_a_held_picture_is_not_a_dissolve():

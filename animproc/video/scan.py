@@ -19,7 +19,7 @@ from animproc.config import FilmConfig
 from animproc.progress import NO_PROGRESS, Progress
 from animproc.video.decode import FrameSignal, frame_to_bgr, iter_signals
 from animproc.video.sampling import Candidate, Pick, ShotSampler, sharpness
-from animproc.video.shots import (BoundaryTracker, ContentCutDetector, DissolveDetector, FadeDetector,
+from animproc.video.shots import (BoundaryTracker, ContentCutDetector, DissolveDetector, FadeDetector, WipeDetector,
                                   ShotDetector, Transition)
 
 DetectorFactory = Callable[[float], list[ShotDetector]]
@@ -40,6 +40,7 @@ class DefaultShotDetectors:
             ContentCutDetector(fps, ratio=s.cut_threshold, min_score=s.min_cut_score),
             FadeDetector(fps),
             DissolveDetector(fps, black_level=s.black_level),
+            WipeDetector(fps, black_level=s.black_level),
         ]
 
 

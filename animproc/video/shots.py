@@ -6,11 +6,14 @@ index about which it may still change its mind, so callers can close shots (and 
 - `ContentCutDetector`: hard cuts from the change in luma and chroma between consecutive frames, judged
   against the change on the calmer side of it (adaptive, so fast action does not read as cuts, nor hides a cut
   out of it), with flashes rejected by checking that the picture does not come back a few frames later and
-  texture refreshes by requiring the coarse picture to change.
+  texture refreshes by requiring the coarse picture to change. A change near the bar (2/3 of it) is a cut when
+  its colour distribution jumps and its edges change with it (fast motion keeps both).
 - `FadeDetector`: fades to and from black from runs of black frames and the luma ramps around them.
 - `DissolveDetector`: cross-dissolves, found where a frame is the blend of the frames on either side of a
   window (a pan or a zoom moves pixels and is not a blend; a lighting change keeps structure and is refused;
   a title fading in over a held picture changes only its own region and is refused too).
+- `WipeDetector`: wipes, where the new picture sweeps in over the old one (each frame is one picture or the
+  other pixel by pixel, and the new part grows steadily and holds together).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ class Transition:
     """A boundary between shots. `boundary` is the first frame of the new shot (None: no new shot,
     e.g. a fade-in at the very start); `first`/`last` give the extent (equal to `boundary` for a cut)."""
 
-    kind: str  # cut | fade_out | fade_in | dissolve
+    kind: str  # cut | fade_out | fade_in | dissolve | wipe
     first: int
     last: int
     boundary: int | None
@@ -54,16 +57,31 @@ def _dissolve_thumb(signal: FrameSignal) -> tuple[np.ndarray, np.ndarray]:
     return small, cv2.resize(small, (16, 9), interpolation=cv2.INTER_AREA)
 
 
+def edge_change_ratio(a: np.ndarray, b: np.ndarray, dilate: int = 5) -> float:
+    """Share of edges that appear or vanish from picture `a` to `b` (the larger of the two shares), edges
+    counted as kept when the other picture has one within `dilate // 2` pixels (Zabih et al., 1995)."""
+    kernel = np.ones((dilate, dilate), np.uint8)
+    ea, eb = cv2.Canny(a, 60, 140), cv2.Canny(b, 60, 140)
+    near_a, near_b = cv2.dilate(ea, kernel), cv2.dilate(eb, kernel)
+    new = cv2.countNonZero(cv2.bitwise_and(eb, cv2.bitwise_not(near_a))) / max(cv2.countNonZero(eb), 1)
+    gone = cv2.countNonZero(cv2.bitwise_and(ea, cv2.bitwise_not(near_b))) / max(cv2.countNonZero(ea), 1)
+    return max(new, gone)
+
+
 class ContentCutDetector:
     name = "content"
 
     def __init__(self, fps: float, ratio: float = 3.0, min_score: float = 8.0, hard_score: float = 45.0,
-                 window: int = 2, flash_frames: int = 3, min_coarse_change: float = 5.0):
+                 window: int = 2, flash_frames: int = 3, min_coarse_change: float = 5.0, near_share: float = 2 / 3,
+                 colour_jump_ratio: float = 3.0, min_edge_change: float = 0.2):
         self.ratio, self.min_score, self.hard_score = ratio, min_score, hard_score
         self.min_coarse_change = min_coarse_change
         self.window, self.flash_frames = window, flash_frames
+        self.near_share, self.colour_jump_ratio, self.min_edge_change = near_share, colour_jump_ratio, min_edge_change
         self._scores: deque[tuple[int, float]] = deque()
         self._thumbs: deque[tuple[int, np.ndarray, bool]] = deque(maxlen=2 * (window + flash_frames) + 3)
+        self._planes: deque[tuple[int, FrameSignal]] = deque(maxlen=2 * (window + flash_frames) + 3)
+        self._histograms: dict[int, np.ndarray] = {}
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last = -1
 
@@ -81,6 +99,7 @@ class ContentCutDetector:
         self._scores.append((signal.index, self._score(signal)))
         tiny = cv2.resize(signal.luma, (32, 18), interpolation=cv2.INTER_AREA)
         self._thumbs.append((signal.index, tiny, signal.is_black))
+        self._planes.append((signal.index, signal))
         need = self.window + self.flash_frames
         out = []
         if len(self._scores) > 2 * self.window + 1 and len(self._scores) > need:
@@ -99,7 +118,8 @@ class ContentCutDetector:
         # judged against the calmer side, so the action's blur does not hide it.
         base = min((float(np.mean(side)) for side in (before, after) if side), default=0.0)
         if score < self.ratio * max(base, 1.0) and score < self.hard_score:
-            return []
+            if score < self.near_share * self.ratio * max(base, 1.0) or not self._second_vote(idx):
+                return []
         if score < max(s for i, (_, s) in enumerate(self._scores) if abs(i - pos) <= self.window):
             return []
         thumbs = {i: (t, m) for i, t, m in self._thumbs}
@@ -119,6 +139,37 @@ class ContentCutDetector:
                 if a is not None and b is not None and mean_abs_diff(a[0], b[0]) < 0.35 * jump:
                     return []
         return [Transition("cut", idx, idx, idx, round(score, 3))]
+
+    def _histogram(self, index: int) -> np.ndarray | None:
+        """Luma and chroma distributions (16 bins each, each summing to 1) of a frame still held."""
+        if index not in self._histograms:
+            planes = dict(self._planes).get(index)
+            if planes is None:
+                return None
+            self._histograms[index] = np.concatenate([
+                cv2.calcHist([p], [0], None, [16], [0, 256]).ravel() / p.size
+                for p in (planes.luma, planes.u, planes.v)])
+            for old in [i for i in self._histograms if i < self._planes[0][0]]:
+                del self._histograms[old]
+        return self._histograms[index]
+
+    def _colour_change(self, index: int) -> float | None:
+        a, b = self._histogram(index - 1), self._histogram(index)
+        return None if a is None or b is None else float(np.abs(a - b).sum()) / 6.0
+
+    def _second_vote(self, idx: int) -> bool:
+        """For a change near the bar: a cut also changes what colours the picture holds (motion, even fast, keeps
+        them) and where its edges are (a lighting change or a codec's refresh keeps them). Both must jump: the
+        colour change `colour_jump_ratio` times its neighbours', and a `min_edge_change` share of edges new or
+        gone (the edge change ratio)."""
+        at = self._colour_change(idx)
+        around = [self._colour_change(j) for j in (idx - 2, idx - 1, idx + 1, idx + 2)]
+        if at is None or any(c is None for c in around):
+            return False
+        if at < self.colour_jump_ratio * max(max(around), 1e-3):
+            return False
+        planes = dict(self._planes)
+        return edge_change_ratio(planes[idx - 1].luma, planes[idx].luma) >= self.min_edge_change
 
     def settled_before(self) -> int:
         return self._last - self.window - self.flash_frames
@@ -280,28 +331,123 @@ class DissolveDetector:
         return [self._best] if self._best is not None else []
 
 
+class WipeDetector:
+    """Wipes: the new picture sweeps in over the old one. Between a window's two end pictures every frame is,
+    pixel by pixel, one or the other (not a blend, which the dissolve detector finds), and the part already new
+    grows steadily through the window and holds together (each quarter's new part stays new). A subject
+    crossing the lens sweeps in too but leaves: a wipe whose old picture comes back is refused."""
+
+    name = "wipe"
+
+    def __init__(self, fps: float, black_level: float = 22.0, min_change: float = 14.0,
+                 min_changed_share: float = 0.6, max_residual: float = 0.2,
+                 lengths_seconds: tuple[float, ...] = (0.33, 0.5, 0.75, 1.0), min_nesting: float = 0.8):
+        self.lengths = sorted({max(4, int(round(s * fps)) // 2 * 2) for s in lengths_seconds})
+        self.black_level, self.min_change, self.min_changed_share = black_level, min_change, min_changed_share
+        self.max_residual, self.min_nesting = max_residual, min_nesting
+        self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=2 * max(self.lengths) + 1)
+        self._best: Transition | None = None
+        self._last = -1
+
+    def _new_parts(self, length: int, a: np.ndarray, b: np.ndarray, changed: np.ndarray, change: float
+                   ) -> tuple[list[np.ndarray], float] | None:
+        """The changed pixels already like `b` at the window's quarters, and how far the frames there are from
+        the nearer end picture (relative to the change); None where a frame is a blend."""
+        parts, residuals = [], []
+        for q in (0.25, 0.5, 0.75):
+            mid = self._ring[-1 - int(round(length * (1 - q)))][1]
+            da, db = cv2.absdiff(mid, a), cv2.absdiff(mid, b)
+            residuals.append(float(np.minimum(da, db)[changed].mean()) / change)
+            if residuals[-1] > self.max_residual:
+                return None
+            parts.append((db < da) & changed)
+        return parts, float(np.mean(residuals))
+
+    def _fit(self, length: int) -> tuple[float, float] | None:
+        a, b = self._ring[-1 - length][1], self._ring[-1][1]
+        change = mean_abs_diff(a, b)
+        if change < self.min_change or min(cv2.mean(a)[0], cv2.mean(b)[0]) < 2 * self.black_level:
+            return None
+        changed = cv2.absdiff(a, b) > max(8.0, 0.5 * change)
+        if changed.mean() < self.min_changed_share:
+            return None
+        fit = self._new_parts(length, a, b, changed, change)
+        if fit is None:
+            return None
+        parts, residual = fit
+        shares = [p.sum() / changed.sum() for p in parts]
+        if not (0.05 <= shares[0] < shares[1] < shares[2] <= 0.95 and 0.25 <= shares[1] <= 0.75):
+            return None  # a cut inside the window turns the whole picture at once
+        if any((small & large).sum() < self.min_nesting * small.sum() for small, large in zip(parts, parts[1:])):
+            return None  # scattered pixels (a pan over texture), not a sweeping edge
+        return change, residual
+
+    def update(self, signal: FrameSignal) -> list[Transition]:
+        self._last = signal.index
+        self._ring.append((signal.index, _dissolve_thumb(signal)[0]))
+        out = []
+        for length in self.lengths if signal.index % 2 == 0 else ():
+            fit = self._fit(length) if len(self._ring) > length else None
+            if fit is None:
+                continue
+            first = signal.index - length
+            change, residual = fit
+            cand = Transition("wipe", first, signal.index, first + length // 2,
+                              round(change * (1 - residual / self.max_residual), 3))
+            if self._best is not None and cand.first > self._best.last:
+                out += self._settle()
+            if self._best is None or cand.score > self._best.score:
+                self._best = cand
+        if self._best is not None and signal.index > self._best.last + max(self.lengths):
+            out += self._settle()
+        return out
+
+    def _settle(self) -> list[Transition]:
+        best, self._best = self._best, None
+        held = dict(self._ring)
+        a, b, now = held.get(best.first), held.get(best.last), self._ring[-1][1]
+        if a is not None and b is not None and mean_abs_diff(now, a) < mean_abs_diff(now, b):
+            return []
+        return [best]
+
+    def settled_before(self) -> int:
+        floor = self._last - max(self.lengths)
+        return min(floor, self._best.first) if self._best is not None else floor
+
+    def finish(self) -> list[Transition]:
+        return self._settle() if self._best is not None else []
+
+
 def _overlaps(a: Transition, b: Transition) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
 def _outranks(g: Transition, dissolve: Transition) -> bool:
     """Fades are measured directly (black frames); among dissolves the better blend fit wins."""
-    return g.kind != "dissolve" or (g.score, -g.first) > (dissolve.score, -dissolve.first)
+    return g.kind not in ("dissolve", "wipe") or (g.score, -g.first) > (dissolve.score, -dissolve.first)
 
 
 class BoundaryTracker:
     """Runs detectors side by side and turns their transitions into shot boundaries, in order, as soon as
     every detector has settled past them. Gradual transitions win over cuts inside their extent, and a
-    boundary closer than `min_shot_frames` to the previous one is dropped."""
+    boundary closer than `min_shot_frames` to the previous one is dropped: two detectors, or one twice, reading
+    one change. A shot that starts out of black (a fade's end) is not such a reading: there the floor is
+    `min_shot_after_black` frames, one more than the cut detector's flash window (a cut soon after a fade in
+    is the editor's, as in a trailer)."""
 
-    def __init__(self, detectors: list[ShotDetector], min_shot_frames: int):
+    def __init__(self, detectors: list[ShotDetector], min_shot_frames: int, min_shot_after_black: int = 4):
         self.detectors = detectors
         self.min_shot_frames = max(1, min_shot_frames)
+        self.min_shot_after_black = max(1, min(min_shot_after_black, self.min_shot_frames))
         self.transitions: list[Transition] = []
         self._pending: list[Transition] = []
         self._last_boundary = 0
+        self._recent_black: deque[int] = deque(maxlen=512)
+        self._after_black = False
 
     def update(self, signal: FrameSignal) -> list[Transition]:
+        if signal.is_black:
+            self._recent_black.append(signal.index)
         for det in self.detectors:
             found = det.update(signal)
             if found:
@@ -325,12 +471,15 @@ class BoundaryTracker:
         for t in sorted(ready, key=lambda t: (t.first, t.kind == "cut")):
             if t.kind == "cut" and any(g.first <= t.first <= g.last + 1 for g in gradual):
                 continue
-            if t.kind == "dissolve" and any(_overlaps(t, g) and _outranks(g, t) for g in gradual if g is not t):
+            if t.kind in ("dissolve", "wipe") and any(_overlaps(t, g) and _outranks(g, t)
+                                                      for g in gradual if g is not t):
                 continue
             if t.boundary is not None:
-                if t.boundary - self._last_boundary < self.min_shot_frames:
+                floor = self.min_shot_after_black if self._after_black else self.min_shot_frames
+                if t.boundary - self._last_boundary < floor:
                     continue
                 self._last_boundary = t.boundary
+                self._after_black = t.boundary - 1 in self._recent_black
             accepted.append(t)
         self.transitions += accepted
         return [t for t in accepted if t.boundary is not None]
@@ -342,11 +491,11 @@ def shot_position(starts: np.ndarray, frame_index: int) -> int:
 
 
 def dissolve_ranges(transitions) -> list[tuple[int, int]]:
-    """(first, last) frames of each dissolve in a transitions table: there two shots' pictures overlap, so
-    what a detector finds may belong to either shot."""
+    """(first, last) frames of each dissolve or wipe in a transitions table: there two shots' pictures
+    overlap, so what a detector finds may belong to either shot."""
     if transitions is None or not len(transitions):
         return []
-    rows = transitions[transitions["kind"] == "dissolve"]
+    rows = transitions[transitions["kind"].isin(["dissolve", "wipe"])]
     return [(int(a), int(b)) for a, b in zip(rows["first"], rows["last"])]
 
 
