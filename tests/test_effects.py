@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
 from animproc.config import TemporalConfig
 from animproc.temporal.effects import ParticleState, camera_effects, catalogue, lighting, particles
@@ -140,3 +141,20 @@ def test_clip_confirmation_with_a_random_weight_model_through_the_resource(tmp_p
     assert [e["confirmation"] is not None for e in events] == [True, True, True, False]
     assert all(0 <= e["confirmation"] <= 1 for e in events[:3])
     assert sorted(calls) == ["a glowing light source with a soft halo", "heavy snowfall"]
+
+
+def test_tile_statistics_equal_those_of_the_tiles_cut_one_by_one():
+    """The focus tiles' spread and sharpness come from band sums; on a picture whose sides the grid does not
+    divide they equal each tile's own standard deviation and mean, tile edges where slicing puts them."""
+    from animproc.temporal.effects import _tile_stats
+
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 256, (181, 323)).astype(np.float32)
+    values = rng.random((181, 323)).astype(np.float32)
+    spread, sharpness = _tile_stats(gray, 6, 8, values)
+    h, w = gray.shape
+    for ty in range(6):
+        for tx in range(8):
+            rows, cols = slice(ty * h // 6, (ty + 1) * h // 6), slice(tx * w // 8, (tx + 1) * w // 8)
+            assert spread[ty, tx] == pytest.approx(float(gray[rows, cols].astype(np.float64).std()), rel=1e-6)
+            assert sharpness[ty, tx] == pytest.approx(float(values[rows, cols].astype(np.float64).mean()), rel=1e-6)

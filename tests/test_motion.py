@@ -345,3 +345,33 @@ def test_the_flow_pass_records_every_frame_pair_and_a_sudden_burst_is_the_one_sp
     spikes = flow_spikes(frames, 24.0)
     assert list(spikes["frame_index"]) == [40] and list(spikes["shot_id"]) == [0]
     assert spikes["t"].iloc[0] == pytest.approx((36 + 40) / 2 / 24, abs=1e-3)
+
+
+def test_flow_summary_in_float32_equals_the_float64_figures():
+    """The per-pair figures are computed in float32 on a cached pixel grid; they equal the same figures worked
+    out in float64 from the fitted similarity, with and without a foreground."""
+    from animproc.temporal.flow import camera_fit
+
+    rng = np.random.default_rng(5)
+    h, w = 90, 160
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    flow = np.stack([0.02 * (xs - w / 2) + 1.5, 0.02 * (ys - h / 2) - 0.5], -1) + rng.normal(0, 0.2, (h, w, 2))
+    flow[30:60, 60:100] += (4.0, 1.0)
+    flow = flow.astype(np.float32)
+    foreground = np.zeros((h, w), np.uint8)
+    foreground[30:60, 60:100] = 1
+    for fg in (foreground, None):
+        m = camera_fit(flow, fg)
+        camera = np.stack([m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs, m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - ys], -1)
+        residual = np.linalg.norm(flow - camera, axis=-1)
+        region = fg > 0 if fg is not None else residual > max(1.0, 3 * float(np.median(residual)))
+        scale = 1.0 / (w * 0.25)
+        expected = {"energy": np.linalg.norm(flow.astype(np.float64), axis=-1).mean() * scale,
+                    "camera": np.linalg.norm(camera, axis=-1).mean() * scale,
+                    "subject": residual[region].mean() * scale, "subject_area": region.mean(),
+                    "residual": residual.mean() * scale, "mean_dx": flow[..., 0].astype(np.float64).mean() * scale,
+                    "mean_dy": flow[..., 1].astype(np.float64).mean() * scale}
+        got = flow_summary(flow, 0.25, fg, m)
+        assert expected["subject"] > 2 * expected["residual"] > 0
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(float(value), rel=1e-5, abs=1e-7), key

@@ -76,9 +76,11 @@ def lighting(bgr: np.ndarray, recent_luma: list[float]) -> dict[str, float]:
     return {"glow": glow, "flash": flash, "coloured_light": coloured, "luma": luma}
 
 
-def particles(bgr: np.ndarray, state: ParticleState) -> dict[str, float]:
-    """Small bright blobs and how many of them moved since the last sample, per 100k pixels."""
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+def particles(bgr: np.ndarray, state: ParticleState, gray: np.ndarray | None = None,
+              hsv: np.ndarray | None = None) -> dict[str, float]:
+    """Small bright blobs and how many of them moved since the last sample, per 100k pixels. `gray` / `hsv`:
+    the picture's conversions when the caller has them already."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if gray is None else gray
     h, w = gray.shape
     k = max(5, (w // 120) | 1)
     tophat = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -87,13 +89,12 @@ def particles(bgr: np.ndarray, state: ParticleState) -> dict[str, float]:
     max_area = (k * k) // 2
     # a particle stands alone on a smoother background; highlights in fur, grass or gravel come in crowds
     busy = cv2.blur((tophat > 12).astype(np.float32), (4 * k + 1, 4 * k + 1))
-    small = [i for i in range(1, n) if stats[i, 4] <= max_area
-             and busy[int(centroids[i][1]), int(centroids[i][0])] < 0.12]
-    if not small:
+    centre = centroids[1:].astype(int)
+    keep = np.zeros(n, bool)
+    keep[1:] = (stats[1:, 4] <= max_area) & (busy[centre[:, 1], centre[:, 0]] < 0.12)
+    if not keep.any():
         state.previous = np.zeros_like(blobs)
         return {"snow": 0.0, "dust": 0.0, "sparks": 0.0, "rain": 0.0, "particle_cover": 0.0, "particles": 0}
-    keep = np.zeros(n, bool)
-    keep[small] = True
     mask = keep[labels]
     moved = mask
     if state.previous is not None and state.previous.shape == mask.shape:
@@ -103,14 +104,15 @@ def particles(bgr: np.ndarray, state: ParticleState) -> dict[str, float]:
     moving_ids = np.unique(labels[moved])
     moving_ids = moving_ids[moving_ids > 0]
     density = len(moving_ids) / (h * w) * 1e5
-    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
-    sat = float(np.median(hsv[..., 1][moved])) / 255 if moved.any() else 0.0
-    hue = float(np.median(hsv[..., 0][moved])) if moved.any() else 0.0
-    elongated = np.mean([max(stats[i, 2], stats[i, 3]) >= 3 * max(1, min(stats[i, 2], stats[i, 3]))
-                         for i in moving_ids]) if len(moving_ids) else 0.0
+    sat = hue = 0.0
+    if moved.any():
+        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV) if hsv is None else hsv
+        sat = float(np.median(hsv[..., 1][moved])) / 255
+        hue = float(np.median(hsv[..., 0][moved]))
+    sides = stats[moving_ids, 2:4]
+    elongated = float(np.mean(sides.max(1) >= 3 * np.maximum(1, sides.min(1)))) if len(moving_ids) else 0.0
     grid = np.zeros((3, 3), bool)
-    for i in moving_ids:
-        grid[min(2, int(3 * stats[i, 1] / h)), min(2, int(3 * stats[i, 0] / w))] = True
+    grid[np.minimum(2, 3 * stats[moving_ids, 1] // h), np.minimum(2, 3 * stats[moving_ids, 0] // w)] = True
     amount = _clip01(density / 40.0)
     warm = sat > 0.45 and (hue < 30 or hue > 165)
     pale = sat < 0.25
@@ -119,16 +121,28 @@ def particles(bgr: np.ndarray, state: ParticleState) -> dict[str, float]:
             "particle_cover": float(grid.mean()), "particles": int(len(moving_ids))}
 
 
-def camera_effects(bgr: np.ndarray, subjects: list[np.ndarray] | None = None) -> dict[str, float]:
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+def _tile_stats(gray: np.ndarray, rows: int, cols: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile of a rows x cols grid (tile edges at i * h // rows, as slicing would cut them): the standard
+    deviation of `gray` and the mean of `values` (float32 images), as (rows, cols) arrays, from band sums."""
+    h, w = gray.shape
+    ys, xs = np.arange(rows) * h // rows, np.arange(cols) * w // cols
+    counts = np.outer(np.diff(np.append(ys, h)), np.diff(np.append(xs, w))).astype(np.float64)
+
+    def sums(a: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(np.add.reduceat(a, ys, axis=0), xs, axis=1, dtype=np.float64)
+
+    mean = sums(gray) / counts
+    std = np.sqrt(np.maximum(sums(gray * gray) / counts - mean ** 2, 0.0))
+    return std, sums(values) / counts
+
+
+def camera_effects(bgr: np.ndarray, subjects: list[np.ndarray] | None = None,
+                   gray: np.ndarray | None = None) -> dict[str, float]:
+    gray = (cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if gray is None else gray).astype(np.float32)
     h, w = gray.shape
     lap = np.abs(cv2.Laplacian(gray, cv2.CV_32F))
-    tiles = []
-    for ty in range(6):
-        for tx in range(8):
-            t = gray[ty * h // 6:(ty + 1) * h // 6, tx * w // 8:(tx + 1) * w // 8]
-            if t.std() >= 6:  # a flat sky is not out of focus
-                tiles.append(float(lap[ty * h // 6:(ty + 1) * h // 6, tx * w // 8:(tx + 1) * w // 8].mean()))
+    spread, sharpness = _tile_stats(gray, 6, 8, lap)
+    tiles = sharpness[spread >= 6].tolist()  # a flat sky is not out of focus
     dof = 0.0
     if subjects:
         inside = np.zeros((h, w), bool)
@@ -198,6 +212,7 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
     subject_frames = np.array(sorted(subjects), dtype=np.int64)
     task = progress.task("effects", int(shots["end_frame"].max()) + 1 if len(shots) else None, "frames")
     with open_media(path) as container:
+        container.streams.video[0].thread_type = "AUTO"  # frame threads: the same frames, sooner
         cc = container.streams.video[0].codec_context
         height = reduced_height(cc.width, cc.height, width)
         try:
@@ -212,10 +227,11 @@ def scan_effects(path, shots: pd.DataFrame, fps: float, effects_fps: float, widt
                 half = cv2.resize(bgr, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
                 scores = lighting(half, recent[-max(2, int(effects_fps)):])
                 recent.append(scores.pop("luma"))
-                scores.update(particles(bgr, state))
+                gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+                scores.update(particles(bgr, state, gray))
                 near = [(tid, box * np.array([width, height, width, height]))
                         for tid, box in nearest_in(subjects, subject_frames, index, step) or []]
-                scores.update(camera_effects(bgr, [box for _, box in near]))
+                scores.update(camera_effects(bgr, [box for _, box in near], gray))
                 _track_colours(out.track_colours, near, bgr, index, index / fps)
                 scores["lens_flare"] = lens_flare(cv2.cvtColor(half, cv2.COLOR_BGR2GRAY))
                 out.samples.append({"frame_index": index, "time": index / fps, "shot_id": shot_id, **scores})

@@ -6,6 +6,7 @@ checkpoint, CUDA when present). Both take two BGR uint8 images of the same size 
 shape (h, w, 2)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -102,29 +103,43 @@ def camera_displacement(m: np.ndarray | None, xs: np.ndarray, ys: np.ndarray) ->
     return np.stack([m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs, m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - ys], -1)
 
 
+@lru_cache(maxsize=8)
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of every pixel of an h x w picture (float32, read-only): made once per size, not per frame."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
 def flow_summary(flow: np.ndarray, dt: float, foreground: np.ndarray | None = None,
                  camera_matrix: np.ndarray | None = None) -> dict:
     """Per frame pair, in frame widths per second: total motion energy (mean flow magnitude), the camera's
     share (flow of the fitted similarity; `camera_matrix` when the caller fitted it already) and the subjects'
     (what the camera does not explain, averaged over the foreground when known, else over pixels whose residual
     stands out), the mean residual over the whole picture (what the camera leaves, diluted by still areas, so
-    comparable from frame to frame), and the flow's mean vector."""
+    comparable from frame to frame), and the flow's mean vector. Computed in float32, as the flow is."""
     h, w = flow.shape[:2]
     m = camera_fit(flow, foreground) if camera_matrix is None else camera_matrix
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    camera = camera_displacement(m, xs, ys)
-    residual = np.linalg.norm(flow - camera, axis=-1)
+    fx, fy = flow[..., 0], flow[..., 1]
+    if m is None:
+        cx = cy = np.zeros((h, w), np.float32)
+    else:
+        xs, ys = pixel_grid(h, w)
+        a = np.asarray(m, np.float32)
+        cx = (a[0, 0] - 1) * xs + a[0, 1] * ys + a[0, 2]
+        cy = a[1, 0] * xs + (a[1, 1] - 1) * ys + a[1, 2]
+    residual = np.hypot(fx - cx, fy - cy)
     if foreground is not None and foreground.any():
         subject_region = foreground > 0
     else:
         subject_region = residual > max(1.0, 3 * float(np.median(residual)))
     scale = 1.0 / (w * max(dt, 1e-6))
     subject = float(residual[subject_region].mean()) if subject_region.any() else 0.0
-    return {"energy": float(np.linalg.norm(flow, axis=-1).mean()) * scale,
-            "camera": float(np.linalg.norm(camera, axis=-1).mean()) * scale,
+    return {"energy": float(np.hypot(fx, fy).mean()) * scale,
+            "camera": float(np.hypot(cx, cy).mean()) * scale,
             "subject": subject * scale, "subject_area": float(subject_region.mean()),
             "residual": float(residual.mean()) * scale,
-            "mean_dx": float(flow[..., 0].mean()) * scale, "mean_dy": float(flow[..., 1].mean()) * scale}
+            "mean_dx": float(fx.mean()) * scale, "mean_dy": float(fy.mean()) * scale}
 
 
 def direction_name(dx: float, dy: float, still: float = 1e-3) -> str:

@@ -19,7 +19,7 @@ from animproc.media import Cadence, analysis_frames, open_media, reduced_bgr, re
 from animproc.temporal.actions import HeuristicActionRecognizer, TrackSample
 from animproc.models import ActionRecognizer, FaceDetector, FlowEstimator, PoseEstimator
 from animproc.temporal.pose import NoPoseEstimator, to_coco17
-from animproc.temporal.flow import camera_displacement, camera_fit, flow_summary, shot_flow
+from animproc.temporal.flow import camera_displacement, camera_fit, flow_summary, pixel_grid, shot_flow
 from animproc.temporal.structure import face_cadence
 from animproc.image.boxes import centre_inside
 from animproc.temporal.tracks import (Detection, SampledFrame, Track, appearance, drop_duplicates, face_detection,
@@ -51,7 +51,7 @@ class _Shot:
 def moving_regions(flow: np.ndarray, camera: np.ndarray | None, min_area: float = 0.015) -> list[np.ndarray]:
     """Boxes (reduced-flow pixels) of connected regions whose flow the camera does not explain."""
     h, w = flow.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs, ys = pixel_grid(h, w)
     residual = np.linalg.norm(flow - camera_displacement(camera, xs, ys), axis=-1)
     moving = (residual > max(0.5, 3 * float(np.median(residual)))).astype(np.uint8)
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
@@ -178,6 +178,7 @@ def scan_motion(path, shots: pd.DataFrame, fps: float, config: TemporalConfig, f
     samples, face_due = Cadence(step), {}
     pending = sorted(detections)  # frames with detections; each goes to the first decoded frame at or past it
     with open_media(path) as container:
+        container.streams.video[0].thread_type = "AUTO"  # frame threads: the same frames, sooner
         cc = container.streams.video[0].codec_context
         width = config.analysis_width
         height = reduced_height(cc.width, cc.height, width)

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from animproc.image.boxes import box_iou, figure_box, grown_box, inside_share, overlap_of_smaller
-from animproc.temporal.flow import camera_displacement
+from animproc.temporal.flow import camera_displacement, pixel_grid
 
 
 @dataclass
@@ -79,7 +79,7 @@ def carry(box: np.ndarray, flow: np.ndarray | None, stride: int, backward: bool 
     inside = flow[y0:y1, x0:x1].reshape(-1, 2)
     d = np.median(inside, axis=0)
     if camera is not None:
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        xs, ys = (g[y0:y1, x0:x1] for g in pixel_grid(fh, fw))
         own = np.linalg.norm(inside - camera_displacement(camera, xs, ys).reshape(-1, 2), axis=1) > own_motion
         if own.mean() >= 0.2:
             d = np.median(inside[own], axis=0)
