@@ -99,6 +99,9 @@ class IdentitiesConfig(_Strict):
                             "embedding (centre), and scale its principal directions (whiten); none measured best "
                             "on the labelled clips (bench/cg_identities.py)")
     whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
+    track_whitening: float | None = Field(
+        None, gt=0, description="scale down the directions in which the faces of one track differ (a track is one "
+                                "character): the variance added to every direction, in mean variances; null = off")
     merge_below: float | None = Field(
         1.5, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
                                 "typical distance (never across faces on one frame); null = off")
