@@ -29,8 +29,8 @@ from identity_devset import CLIPS, REFERENCE, extract, head_colours, labels, mes
 
 MIN_CLUSTER_SIZE = 4
 FEW_SHOT_MIN = 0.2  # the identity page's FEW_SHOT_MIN: the faces it moves
-BEFORE = {"selection": "eom", "centre": "none", "shrink": None, "within": None, "head": 0.0, "mesh": 0.0, "merge": None, "rule": "below", "attach": None,
-          "tracks": False}
+BEFORE = {"selection": "eom", "centre": "none", "shrink": None, "within": None, "head": 0.0, "mesh": 0.0, "merge": None,
+          "rule": "below", "attach": None, "attach_rule": "mean", "tracks": False}
 
 
 def clip_faces(clip) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -91,7 +91,7 @@ def cluster(faces: dict, params: dict) -> np.ndarray:
         return per_track[inverse]
     seen = [set(faces["frame"][inverse == t].tolist()) for t in range(len(ids))]
     return refine_clusters(vectors[first], per_track, seen, params["merge"], params["attach"],
-                           params.get("rule", "below"))[inverse]
+                           params.get("rule", "below"), params.get("attach_rule", "mean"))[inverse]
 
 
 def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
@@ -105,7 +105,7 @@ def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
 
 
 GRID = {"selection": ["eom", "leaf"], "centre": ["none", "centre", "whiten"], "shrink": [1.0], "within": [None, 3.0], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2],
-        "merge": [None, 1.5, 1.0, 0.9, 0.8], "rule": ["below", "silhouette"], "attach": [None, 0.8, 1.0],
+        "merge": [None, 1.5, 1.0, 0.9, 0.8], "rule": ["below", "silhouette"], "attach": [None, 0.8, 1.0], "attach_rule": ["mean", "nearest"],
         "tracks": [False, True]}
 
 
@@ -115,6 +115,8 @@ def settings() -> list[dict]:
         params = dict(zip(GRID, values))
         if params["merge"] is None and params["rule"] != "below":
             continue  # the rule only matters when clusters merge
+        if params["attach"] is None and params["attach_rule"] != "mean":
+            continue  # nor the attach rule when nothing attaches
         out.append({**params, "shrink": params["shrink"] if params["centre"] == "whiten" else None})
     return out
 

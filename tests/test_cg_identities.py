@@ -332,3 +332,19 @@ def test_whitening_within_tracks_scales_down_what_varies_inside_a_track_and_sepa
     assert adjusted_rand_score(truth, cluster_tracks(x, tracks, 6).labels) < 0.5
     singles = whiten_within_tracks(x, np.arange(len(x)), 3.0)  # no track of two faces: nothing to learn from
     assert np.allclose(singles, x / np.linalg.norm(x, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_a_noise_track_joins_the_character_of_its_nearest_track_with_attach_rule_nearest():
+    """Character 0 seen in two looks (0 and 100 degrees), character 1 in one (60 degrees); a noise track at -10
+    degrees is on average closer to character 1 but next to character 0's first look: the mean rule gives it
+    to 1, the nearest rule to 0, and not when it shares a frame with that look."""
+    rng = np.random.default_rng(4)
+    angles = np.radians(np.concatenate([rng.normal(0, 2, 4), rng.normal(100, 2, 4), rng.normal(60, 2, 4), [-10]]))
+    x = np.stack([np.cos(angles), np.sin(angles), rng.normal(0, 0.01, len(angles))], axis=1)
+    labels = np.array([0] * 8 + [1] * 4 + [NOISE])
+    frames = [{k} for k in range(12)] + [{99}]
+    assert refine_clusters(x, labels, frames, None, 5.0, attach_rule="mean")[12] == 1
+    assert refine_clusters(x, labels, frames, None, 5.0, attach_rule="nearest")[12] == 0
+    beside_look = frames[:12] + [{0}]
+    assert refine_clusters(x, labels, beside_look, None, 5.0, attach_rule="nearest")[12] == 1
+    assert refine_clusters(x, labels, frames, None, 0.001, attach_rule="nearest")[12] == NOISE

@@ -196,7 +196,7 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
                             c.reduce_dimensions, c.cluster_selection_epsilon,
                             usable["frame_index"].to_numpy() if len(usable) else None, c.merge_below, c.attach_below,
-                            c.long_tracks, c.merge_rule)
+                            c.long_tracks, c.merge_rule, c.attach_rule)
     task.finish()
     names = name_clusters(emb, result)
     usable["track_id"], usable["cluster"], usable["probability"] = tracks, result.labels, result.probabilities
