@@ -113,8 +113,9 @@ class IdentitiesConfig(_Strict):
         1.0, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
                                "film's typical distance (never one on the same frame); null = off")
     attach_rule: Literal["mean", "nearest"] = Field(
-        "mean", description="mean: a noise track joins the cluster it is on average closest to; nearest: the cluster "
-                            "of its nearest track (a character seen in several looks is far from each on average)")
+        "nearest", description="mean: a noise track joins the cluster it is on average closest to; nearest: the "
+                               "cluster of its nearest track (a character seen in several looks is far from each on "
+                               "average); nearest measured best on the labelled clips (bench/cg_identities.py)")
     long_tracks: bool = Field(True, description="a noise track of at least min_cluster_size faces is a cluster of "
                                                 "its own (a face track is one identity)")
     mesh_weight: float = Field(0.0, ge=0, lt=1,
