@@ -99,6 +99,10 @@ class IdentitiesConfig(_Strict):
                             "embedding (centre), and scale its principal directions (whiten); none measured best "
                             "on the labelled clips (bench/cg_identities.py)")
     whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
+    track_whitening: float | None = Field(
+        3.0, gt=0, description="scale down the directions in which the faces of one track differ (a track is one "
+                               "character): the variance added to every direction, in mean variances; null = off; "
+                               "on measured best on the labelled clips (bench/cg_identities.py)")
     merge_below: float | None = Field(
         1.5, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
                                 "typical distance (never across faces on one frame); null = off")
@@ -108,6 +112,10 @@ class IdentitiesConfig(_Strict):
     attach_below: float | None = Field(
         1.0, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
                                "film's typical distance (never one on the same frame); null = off")
+    attach_rule: Literal["mean", "nearest"] = Field(
+        "nearest", description="mean: a noise track joins the cluster it is on average closest to; nearest: the "
+                               "cluster of its nearest track (a character seen in several looks is far from each on "
+                               "average); nearest measured best on the labelled clips (bench/cg_identities.py)")
     long_tracks: bool = Field(True, description="a noise track of at least min_cluster_size faces is a cluster of "
                                                 "its own (a face track is one identity)")
     mesh_weight: float = Field(0.0, ge=0, lt=1,

@@ -1,11 +1,11 @@
 """CG identity clustering on the labelled development set (bench/identity_devset.py): ARI and coverage (share
 of labelled faces not noise) of the clustering `identity_clusters` did before (track means of the raw
-embeddings, HDBSCAN) and of the film-level method (embeddings centred and whitened on the film, head colour,
-face-mesh geometry, long noise tracks as clusters of their own, over-split clusters merged and noise attached
-against the film's typical distance, never across one frame), on every labelled clip and on clips of one film
-joined (`COMBINED`). The setting is chosen on all cases by mean ARI over a grid; each case is also scored with
-the setting chosen on the cases that share no clip with it (leave one clip out), which is the held-out check:
-a setting that only suits one clip does not survive it.
+embeddings, HDBSCAN) and of the film-level method (embeddings centred and whitened on the film or whitened
+within its face tracks, head colour, face-mesh geometry, long noise tracks as clusters of their own,
+over-split clusters merged and noise attached against the film's typical distance, never across one frame),
+on every labelled clip and on clips of one film joined (`COMBINED`). The setting is chosen on all cases by
+mean ARI over a grid; each case is also scored with the setting chosen on the cases that share no clip with it
+(leave one clip out), which is the held-out check: a setting that only suits one clip does not survive it.
 
 Usage: python bench/cg_identities.py   (faces are extracted once and cached under /tmp)
 """
@@ -29,8 +29,8 @@ from identity_devset import CLIPS, REFERENCE, extract, head_colours, labels, mes
 
 MIN_CLUSTER_SIZE = 4
 FEW_SHOT_MIN = 0.2  # the identity page's FEW_SHOT_MIN: the faces it moves
-BEFORE = {"selection": "eom", "centre": "none", "shrink": None, "head": 0.0, "mesh": 0.0, "merge": None, "rule": "below", "attach": None,
-          "tracks": False}
+BEFORE = {"selection": "eom", "centre": "none", "shrink": None, "within": None, "head": 0.0, "mesh": 0.0, "merge": None,
+          "rule": "below", "attach": None, "attach_rule": "mean", "tracks": False}
 
 
 def clip_faces(clip) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -54,18 +54,20 @@ def _tracks(faces: dict) -> np.ndarray:
 
 
 def _base(faces: dict, centre: str, shrink: float | None, head: float, mesh: float = 0.0,
-          selection: str = "eom") -> tuple[np.ndarray, np.ndarray]:
+          selection: str = "eom", within: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Track vectors and HDBSCAN's face labels for one way of making the vectors (cached on `faces`)."""
-    from animproc.identity.cluster import cluster_tracks, whiten, with_head_colour
+    from animproc.identity.cluster import cluster_tracks, whiten, whiten_within_tracks, with_head_colour
     from animproc.identity.geometry import with_geometry
     from animproc.identity.tracks import clustering_vectors
 
-    key = ("base", centre, shrink, head, mesh, selection)
+    key = ("base", centre, shrink, head, mesh, selection, within)
     if key not in faces:
         tracks = _tracks(faces)
         emb = faces["embedding"]
         if centre != "none":
             emb = whiten(emb, shrink if centre == "whiten" else None)
+        if within is not None:
+            emb = whiten_within_tracks(emb, tracks, within)
         emb = with_geometry(emb, faces["geometry"], faces["presence"], mesh)
         emb = with_head_colour(emb, faces["head"], head)
         vectors = clustering_vectors(emb, tracks, [None] * len(emb), 0.0)
@@ -79,7 +81,7 @@ def cluster(faces: dict, params: dict) -> np.ndarray:
     from animproc.identity.cluster import own_clusters, refine_clusters
 
     vectors, labels = _base(faces, params["centre"], params["shrink"], params["head"], params.get("mesh", 0.0),
-                            params.get("selection", "eom"))
+                            params.get("selection", "eom"), params.get("within"))
     tracks = _tracks(faces)
     ids, first, inverse = np.unique(tracks, return_index=True, return_inverse=True)
     per_track = labels[first]
@@ -89,7 +91,7 @@ def cluster(faces: dict, params: dict) -> np.ndarray:
         return per_track[inverse]
     seen = [set(faces["frame"][inverse == t].tolist()) for t in range(len(ids))]
     return refine_clusters(vectors[first], per_track, seen, params["merge"], params["attach"],
-                           params.get("rule", "below"))[inverse]
+                           params.get("rule", "below"), params.get("attach_rule", "mean"))[inverse]
 
 
 def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
@@ -102,8 +104,8 @@ def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
     return identity_scores(predicted[labelled].tolist(), truth[labelled].tolist())
 
 
-GRID = {"selection": ["eom", "leaf"], "centre": ["none", "centre", "whiten"], "shrink": [1.0], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2],
-        "merge": [None, 1.5, 1.0, 0.9, 0.8], "rule": ["below", "silhouette"], "attach": [None, 0.8, 1.0],
+GRID = {"selection": ["eom", "leaf"], "centre": ["none", "centre", "whiten"], "shrink": [1.0], "within": [None, 3.0], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2],
+        "merge": [None, 1.5, 1.0, 0.9, 0.8], "rule": ["below", "silhouette"], "attach": [None, 0.8, 1.0], "attach_rule": ["mean", "nearest"],
         "tracks": [False, True]}
 
 
@@ -113,6 +115,8 @@ def settings() -> list[dict]:
         params = dict(zip(GRID, values))
         if params["merge"] is None and params["rule"] != "below":
             continue  # the rule only matters when clusters merge
+        if params["attach"] is None and params["attach_rule"] != "mean":
+            continue  # nor the attach rule when nothing attaches
         out.append({**params, "shrink": params["shrink"] if params["centre"] == "whiten" else None})
     return out
 

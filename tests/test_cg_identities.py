@@ -296,3 +296,55 @@ def test_crop_geometries_fit_the_mesh_to_every_stored_crop_and_name_a_missing_mo
     monkeypatch.setattr(mouth, "mesh_model_path", lambda: None)
     with pytest.raises(ModelError, match="face_landmark.tflite"):
         stages.crop_geometries(Products(), paths)
+
+
+def _lit_film(seed: int):
+    """Two characters, eight tracks of six faces; within every track the shot's light moves the embedding
+    along one shared direction three times as far as the characters differ (as a flickering fire or a
+    turning head does in CG)."""
+    rng = np.random.default_rng(seed)
+    style, who, light = np.linalg.qr(rng.normal(size=(64, 3)))[0].T
+    truth = np.repeat([0, 1], 24)
+    x = style + np.where(truth == 0, 0.1, -0.1)[:, None] * who + rng.normal(size=(48, 1)) * 0.3 * light
+    return x + rng.normal(size=(48, 64)) * 0.01, truth, np.arange(48) // 6
+
+
+def _same_character_auc(vectors: np.ndarray, truth: np.ndarray, tracks: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    v = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    i, j = np.triu_indices(len(v), 1)
+    across = tracks[i] != tracks[j]
+    return roc_auc_score((truth[i] == truth[j])[across], (v @ v.T)[i, j][across])
+
+
+def test_whitening_within_tracks_scales_down_what_varies_inside_a_track_and_separates_the_characters():
+    from sklearn.metrics import adjusted_rand_score
+
+    from animproc.identity.cluster import whiten_within_tracks
+
+    for seed in (0, 1):
+        x, truth, tracks = _lit_film(seed)
+        white = whiten_within_tracks(x, tracks, 3.0)
+        assert np.allclose(np.linalg.norm(white, axis=1), 1, atol=1e-5)
+        assert _same_character_auc(x, truth, tracks) < 0.7 < 0.9 < _same_character_auc(white, truth, tracks)
+        assert adjusted_rand_score(truth, cluster_tracks(white, tracks, 6).labels) == 1.0
+    assert adjusted_rand_score(truth, cluster_tracks(x, tracks, 6).labels) < 0.5
+    singles = whiten_within_tracks(x, np.arange(len(x)), 3.0)  # no track of two faces: nothing to learn from
+    assert np.allclose(singles, x / np.linalg.norm(x, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_a_noise_track_joins_the_character_of_its_nearest_track_with_attach_rule_nearest():
+    """Character 0 seen in two looks (0 and 100 degrees), character 1 in one (60 degrees); a noise track at -10
+    degrees is on average closer to character 1 but next to character 0's first look: the mean rule gives it
+    to 1, the nearest rule to 0, and not when it shares a frame with that look."""
+    rng = np.random.default_rng(4)
+    angles = np.radians(np.concatenate([rng.normal(0, 2, 4), rng.normal(100, 2, 4), rng.normal(60, 2, 4), [-10]]))
+    x = np.stack([np.cos(angles), np.sin(angles), rng.normal(0, 0.01, len(angles))], axis=1)
+    labels = np.array([0] * 8 + [1] * 4 + [NOISE])
+    frames = [{k} for k in range(12)] + [{99}]
+    assert refine_clusters(x, labels, frames, None, 5.0, attach_rule="mean")[12] == 1
+    assert refine_clusters(x, labels, frames, None, 5.0, attach_rule="nearest")[12] == 0
+    beside_look = frames[:12] + [{0}]
+    assert refine_clusters(x, labels, beside_look, None, 5.0, attach_rule="nearest")[12] == 1
+    assert refine_clusters(x, labels, frames, None, 0.001, attach_rule="nearest")[12] == NOISE

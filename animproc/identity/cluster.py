@@ -107,7 +107,7 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
                    method: str = "eom", reduce_to: int | None = 32, epsilon: float = 0.0,
                    frames: np.ndarray | None = None, merge_below: float | None = None,
                    attach_below: float | None = None, long_tracks: bool = False,
-                   merge_rule: str = "below") -> Clustering:
+                   merge_rule: str = "below", attach_rule: str = "mean") -> Clustering:
     """Cluster one point per track (its faces share a vector), then give every face its track's cluster.
     Repeating a track's vector once per face would make each long track a dense cluster of its own; the
     minimum cluster size, given in faces, becomes a size in tracks through the mean track length. A track
@@ -129,7 +129,8 @@ def cluster_tracks(vectors: np.ndarray, tracks: np.ndarray, min_cluster_size: in
         result.labels = labels
     if frames is not None and (merge_below is not None or attach_below is not None):
         seen = [set(np.asarray(frames)[inverse == t].tolist()) for t in range(len(ids))]
-        result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below, merge_rule)
+        result.labels = refine_clusters(vectors[first], result.labels, seen, merge_below, attach_below, merge_rule,
+                                        attach_rule)
     labels = result.labels[inverse]
     probabilities = result.probabilities[inverse] if len(result.probabilities) else np.zeros(len(tracks))
     return Clustering(labels, probabilities, *_medoids(vectors, labels), result.reduced_to)
@@ -161,6 +162,28 @@ def whiten(vectors: np.ndarray, shrink: float | None = 0.1) -> np.ndarray:
     keep = variance > 1e-9 * max(float(variance.max()), 1e-12)
     scale = 1 / np.sqrt(variance[keep] + shrink * variance[keep].mean())
     return _unit((centred @ vt[keep].T) * scale).astype(np.float32)
+
+
+def whiten_within_tracks(vectors: np.ndarray, tracks: np.ndarray, shrink: float = 3.0) -> np.ndarray:
+    """Within-class covariance normalisation with tracks as the classes, which need no labels: a track is one
+    character, so the directions in which the faces of one track differ (turn, expression, blur, a shot's
+    light moving) say nothing about who it is. They are scaled down: every principal direction of the
+    within-track scatter is divided by the root of its variance plus `shrink` times the mean variance (so
+    the directions no track varies in, often most of them on a short film, are not blown up), then rows are
+    L2-normalised. Not centred first: the film's mean face carries who is on screen as much as its style
+    (centring measured worse on every labelled clip, bench/cg_identities.py). Unchanged without a track of
+    two faces."""
+    x = _unit(np.asarray(vectors, np.float32)).astype(np.float64)
+    tracks = np.asarray(tracks)
+    groups = [x[tracks == t] for t in np.unique(tracks) if (tracks == t).sum() >= 2]
+    if not groups:
+        return x.astype(np.float32)
+    within = np.concatenate([g - g.mean(0) for g in groups])
+    variance, basis = np.linalg.eigh(within.T @ within / len(within))
+    variance = np.maximum(variance, 0)
+    if variance.mean() <= 1e-12:
+        return x.astype(np.float32)
+    return _unit((x @ basis) / np.sqrt(variance + shrink * variance.mean())).astype(np.float32)
 
 
 def with_head_colour(faces: np.ndarray, heads: np.ndarray | None, weight: float) -> np.ndarray:
@@ -255,12 +278,13 @@ def _merge_by_silhouette(distance: np.ndarray, labels: np.ndarray, frames: list[
 
 
 def refine_clusters(vectors: np.ndarray, labels: np.ndarray, frames: list[set[int]], merge_below: float | None,
-                    attach_below: float | None, merge_rule: str = "below") -> np.ndarray:
+                    attach_below: float | None, merge_rule: str = "below", attach_rule: str = "mean") -> np.ndarray:
     """HDBSCAN splits a CG character whose faces turn and change light into several dense groups and leaves
     its in-between faces as noise. Against the film's typical distance (the median cosine distance between
     any two of its points, `vectors` one per track): two clusters whose members are mutually closer (mean
     distance) than `merge_below` times it are merged, closest first, and a noise point joins the cluster it
-    is on average closer to than `attach_below` times it. Never across points seen on one frame (`frames`:
+    is on average closer to than `attach_below` times it (`attach_rule` "nearest": the cluster of its nearest
+    point, `_attach`). Never across points seen on one frame (`frames`:
     the frames of each point), which are two characters. With `merge_rule` "silhouette" the merges go on
     while two clusters remain and the partition along the way with the best silhouette is kept (`merge_below`
     then only bounds which pairs may merge): whether two groups are one character is judged by how they sit
@@ -279,19 +303,29 @@ def refine_clusters(vectors: np.ndarray, labels: np.ndarray, frames: list[set[in
             for labels, _ in _merge_path(distance, labels, frames, limit):
                 pass
     if attach_below is not None:
-        keys = sorted(set(labels.tolist()) - {NOISE})
-        new = labels.copy()
-        for i in np.nonzero(labels == NOISE)[0]:
-            options = []
-            for k in keys:
-                members = np.nonzero(labels == k)[0]
-                if not _co_occur(frames, members, np.array([i])):
-                    options.append((float(distance[i, members].mean()), k))
-            if options and min(options)[0] < attach_below * typical:
-                new[i] = min(options)[1]
-        labels = new
+        labels = _attach(distance, labels, frames, attach_below * typical, attach_rule)
     _, dense = np.unique(labels, return_inverse=True)
     return np.where(labels == NOISE, NOISE, dense - (NOISE in labels)).astype(int)
+
+
+def _attach(distance: np.ndarray, labels: np.ndarray, frames: list[set[int]], limit: float,
+            rule: str) -> np.ndarray:
+    """Every noise point joins a cluster none of whose points is on one of its frames, if closer than `limit`:
+    rule "mean", the cluster it is on average closest to; "nearest", the cluster of its nearest clustered
+    point. A character seen in several looks (masked and not, by firelight and by day) is a cluster whose mean
+    is far from each look; the nearest point measures the distance to the look the noise point shares."""
+    keys = sorted(set(labels.tolist()) - {NOISE})
+    new = labels.copy()
+    for i in np.nonzero(labels == NOISE)[0]:
+        options = []
+        for k in keys:
+            members = np.nonzero(labels == k)[0]
+            if not _co_occur(frames, members, np.array([i])):
+                d = distance[i, members]
+                options.append((float(d.min() if rule == "nearest" else d.mean()), k))
+        if options and min(options)[0] < limit:
+            new[i] = min(options)[1]
+    return new
 
 
 def assign_by_examples(vectors: np.ndarray, examples: dict[int, str]) -> tuple[list[str | None], np.ndarray]:

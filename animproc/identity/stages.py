@@ -13,7 +13,8 @@ import pandas as pd
 from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
 from animproc.errors import ModelError
-from animproc.identity.cluster import NOISE, Clustering, cluster_tracks, nearest_medoid, whiten
+from animproc.identity.cluster import (NOISE, Clustering, cluster_tracks, nearest_medoid, whiten,
+                                      whiten_within_tracks)
 from animproc.identity.faces import FaceRecord, face_record
 from animproc.identity.geometry import crop_geometry, with_geometry
 from animproc.identity.sheets import Sheet, cluster_name, pose_examples, pose_sheet
@@ -185,6 +186,8 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
     faces_for_clustering = emb
     if c.film_centering != "none" and len(usable):
         faces_for_clustering = whiten(emb, c.whiten_shrink if c.film_centering == "whiten" else None)
+    if c.track_whitening is not None and len(usable):
+        faces_for_clustering = whiten_within_tracks(faces_for_clustering, tracks, c.track_whitening)
     if c.mesh_weight > 0 and len(usable):
         geometry, presence = crop_geometries(products, usable["crop_path"])
         faces_for_clustering = with_geometry(faces_for_clustering, geometry, presence, c.mesh_weight)
@@ -193,7 +196,7 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
                             c.reduce_dimensions, c.cluster_selection_epsilon,
                             usable["frame_index"].to_numpy() if len(usable) else None, c.merge_below, c.attach_below,
-                            c.long_tracks, c.merge_rule)
+                            c.long_tracks, c.merge_rule, c.attach_rule)
     task.finish()
     names = name_clusters(emb, result)
     usable["track_id"], usable["cluster"], usable["probability"] = tracks, result.labels, result.probabilities
