@@ -175,6 +175,9 @@ class TemporalConfig(_Strict):
                                        "end of the shot in colours unlike the rest's (another shot's, through a "
                                        "missed transition) and scale the shot from its middle; off: it loses a "
                                        "check shot (README, issue 18)")
+    camera_window_s: float = Field(1.0, ge=0, le=10, description="pan and tilt rates also from the median over "
+                                   "the shot's windows this long of each window's rate, so a drift that turns back "
+                                   "still reads moving; 0: the shot's median alone (before issue 18)")
 
 
 class AudioConfig(_Strict):

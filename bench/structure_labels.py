@@ -11,7 +11,8 @@ clip and over each split, for the method before issue 18 and the current default
   another picture's colours, set aside; the shot scaled from its middle).
 - camera, before: sparse corners only (`static` at low confidence where too few are found), characters'
   boxes left out; after: the same, with phase correlation on the reduced frame where the corners fail and
-  the tracks' boxes (not only faces) left out, and `handheld` where no pair aligns but the pictures change.
+  the tracks' boxes (not only faces) left out, `handheld` where no pair aligns but the pictures change, and
+  pan and tilt rates also from the shot's one-second windows (`temporal.camera_window_s`).
 
 Each clip is scanned once (shots, the structure scan with faces, motion with tracks and BlazePose poses) and
 cached in bench/.cache; `--fresh` rescans, `--rescan` redoes only the structure scan.
@@ -87,7 +88,7 @@ def variant_config(variant: str):
     from animproc.config import FilmConfig, TemporalConfig
 
     if variant == "before":
-        return FilmConfig(temporal=TemporalConfig(faceless_scale="none", camera_fallback=False))
+        return FilmConfig(temporal=TemporalConfig(faceless_scale="none", camera_fallback=False, camera_window_s=0))
     if variant == "elsewhere":
         return FilmConfig(temporal=TemporalConfig(faces_from_elsewhere=True))
     return FilmConfig()

@@ -82,3 +82,39 @@ def test_sample_film_camera_movement_matches_its_ground_truth(sample_film):
     for shot in truth["shots"]:
         picked = [(i / truth["fps"], frames[i]) for i in sorted(frames) if shot["start_frame"] <= i <= shot["end_frame"]]
         assert shot_movement(picked).label == shot["camera"], shot
+
+
+def _drift_there_and_back(rate: float = 0.036, legs=(1.5, 0.8, 1.5), fps: float = 6.0):
+    """A camera drifting right at `rate` frame widths per second, resting, then drifting back as far (slowly
+    enough per pair not to read as shake)."""
+    world = _world(2)
+    frames, cx = [], 640.0
+    ends = np.cumsum(legs)
+    for k in range(int(ends[-1] * fps)):
+        t = k / fps
+        m = np.float32([[0.5, 0, W / 2 - 0.5 * cx], [0, 0.5, H / 2 - 0.5 * 360.0]])
+        frames.append((t, cv2.warpAffine(world, m, (W, H), borderMode=cv2.BORDER_REFLECT)))
+        cx += (1, 0, -1)[int(np.searchsorted(ends, t, side="right"))] * rate * W / 0.5 / fps
+    return frames
+
+
+def test_a_camera_drifting_one_way_and_back_is_moving_though_its_shot_median_is_still():
+    """The per-pair median over the shot cancels a drift that turns back (the Tears of Steel bridge's camera);
+    most one-second windows still move at the drift's rate, so the shot is a pan."""
+    frames = _drift_there_and_back()
+    assert shot_movement(frames, window_s=0).label == "static"
+    result = shot_movement(frames)
+    assert result.label.startswith("pan_"), result.evidence
+    assert abs(result.evidence["pan_rate"]) == pytest.approx(0.036, abs=0.006)
+
+
+def test_a_large_thing_passing_a_locked_camera_for_a_few_pairs_leaves_it_static():
+    """A passing object (or a flash) pulls a few pairs, so a few windows: most windows, like the median, stay
+    still."""
+    from animproc.temporal.camera import PairMotion, steady_rates
+
+    still = [PairMotion(1 / 6, 0.0005, -0.0005, 0.0, 0.0, 0.9, 0.001) for _ in range(10)]
+    passing = [PairMotion(1 / 6, 0.03, 0.02, 0.0, 0.0, 0.7, 0.001) for _ in range(4)]
+    pairs = still[:5] + passing + still[5:]
+    assert max(abs(r) for r in steady_rates(pairs, 1.0)) < 0.005
+    assert classify_movement(pairs).label == "static"

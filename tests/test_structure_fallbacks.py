@@ -278,3 +278,22 @@ def test_the_structure_scan_records_every_face_look_with_its_colours(tmp_path):
     assert [r for _, r, _ in looks[0]] == [0.0] * 3 and [round(r, 2) for _, r, _ in looks[1]] == [0.25] * 3
     assert found[1]["face_ratios"] == [r for _, r, _ in looks[1]]
     assert all(h.shape == (128,) and abs(h.sum() - 1) < 1e-6 for _, _, h in looks[0] + looks[1])
+
+
+def test_the_structure_scan_reads_a_drift_that_turns_back_as_moving_and_camera_window_0_as_before(tmp_path):
+    """`temporal.camera_window_s` reaches the scan: a camera drifting right, resting and drifting back reads as
+    a pan with the one-second windows, `static` on the shot's median alone (0)."""
+    from animproc.temporal.structure import scan_structure
+    from media_helpers import write_video
+
+    world = cv2.GaussianBlur(np.random.default_rng(2).integers(0, 255, (720, 1280)).astype(np.uint8), (0, 0), 2)
+    frames, cx, ends = [], 640.0, np.cumsum([1.5, 0.8, 1.5])
+    for k in range(int(ends[-1] * 24)):
+        m = np.float32([[0.5, 0, 160 - 0.5 * cx], [0, 0.5, 90 - 0.5 * 360.0]])
+        frames.append(cv2.cvtColor(cv2.warpAffine(world, m, (320, 180), borderMode=cv2.BORDER_REFLECT),
+                                   cv2.COLOR_GRAY2BGR))
+        cx += (1, 0, -1)[int(np.searchsorted(ends, k / 24, side="right"))] * 0.036 * 320 / 0.5 / 24
+    path = write_video(tmp_path / "drift.mp4", frames)
+    shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [len(frames) - 1]})
+    assert scan_structure(path, shots, 24.0, T)[0]["camera"].label.startswith("pan_")
+    assert scan_structure(path, shots, 24.0, TemporalConfig(camera_window_s=0))[0]["camera"].label == "static"

@@ -81,15 +81,37 @@ def phase_motion(prev_gray: np.ndarray, next_gray: np.ndarray, dt: float, mask: 
     return PairMotion(dt, float(dx) / w, float(dy) / h, 0.0, 0.0, strength, 0.0, "phase")
 
 
+def steady_rates(pairs: list[PairMotion], window_s: float) -> tuple[float, float]:
+    """How fast the picture moves (pan, tilt: widths, heights per second) for most of the shot whatever its
+    direction: the median over the shot's `window_s` windows (one from each pair on, at least three pairs) of
+    each window's median rate in magnitude, signed as most of the windows that reach it go. A camera drifting
+    one way and then back has a shot median near zero, yet moves all through the shot; a passing object or a
+    flash spoils a few windows, not most. Times are the kept pairs' gaps added up. (0, 0) without a window."""
+    if not window_s or len(pairs) < 3:
+        return 0.0, 0.0
+    t = np.cumsum([p.dt for p in pairs])
+    rates = np.array([[p.tx / p.dt, p.ty / p.dt] for p in pairs])
+    inside = [(t >= t0) & (t < t0 + window_s) for t0 in t]
+    windows = np.array([np.median(rates[k], axis=0) for k in inside if k.sum() >= 3])
+    if not len(windows):
+        return 0.0, 0.0
+    size = np.median(np.abs(windows), axis=0)
+    sign = np.where(np.sum(np.where(np.abs(windows) >= size, np.sign(windows), 0.0), axis=0) < 0, -1.0, 1.0)
+    return float(size[0] * sign[0]), float(size[1] * sign[1])
+
+
 def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate: float = 0.03,
                       roll_rate: float = 1.5, shake: float = 0.01, parallax: float = 0.004,
-                      picture_change: float | None = None, unaligned_change: float = 12.0) -> CameraMovement:
+                      picture_change: float | None = None, unaligned_change: float = 12.0,
+                      window_s: float = 1.0) -> CameraMovement:
     """Rates: pan/tilt in frame widths (heights) per second, zoom in log-scale per second, roll in degrees per
     second; shake is the per-pair translation's standard deviation around its mean, in frame widths.
     `picture_change`: the median grey-level change between the shot's sampled frames. Where no pair can be
     measured, a picture that still changes that much (`unaligned_change` or more) is not a locked camera: a
     static camera keeps its background aligned and measurable, so pictures that change without any camera
-    motion fitting them are fast action, shake or blur, `handheld` at low confidence."""
+    motion fitting them are fast action, shake or blur, `handheld` at low confidence. Pan and tilt rates are
+    the larger of the shot's median and its `steady_rates` over `window_s` windows (0: the median alone), unless
+    the camera shakes."""
     pairs = [p for p in pairs if p is not None and p.dt > 0 and p.inliers >= 0.5]
     if len(pairs) < 2:
         evidence = {"pairs": len(pairs), "note": "too few frame pairs to measure"}
@@ -106,6 +128,8 @@ def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate
     vr = float(np.median([p.rotation / p.dt for p in pairs]))
     steps = np.array([p.tx for p in pairs]) - vx * np.array([p.dt for p in pairs])
     jitter = float(np.median(np.abs(steps - np.median(steps))) * 1.4826)
+    if jitter < shake:  # a drift that turns back (a shaking camera's windows carry its shake: handheld below)
+        vx, vy = (v if abs(v) >= abs(w) else w for v, w in zip((vx, vy), steady_rates(pairs, window_s)))
     residual = float(np.median([p.residual for p in pairs]))
     evidence = {"pairs": len(pairs), "phase_pairs": sum(p.method == "phase" for p in pairs),
                 "pan_rate": round(vx, 4), "tilt_rate": round(vy, 4), "zoom_rate": round(vs, 4),
