@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from animproc.robust import scaled_mad
+
 NOISE = -1
 
 
@@ -88,7 +90,7 @@ def _reject_misfits(emb: np.ndarray, labels: np.ndarray, k: float = 4.0) -> np.n
         if med < min(0.5, 2 / np.sqrt(len(idx))):
             labels[idx] = NOISE
             continue
-        mad = float(np.median(np.abs(sims - med))) * 1.4826
+        mad = scaled_mad(sims, med)
         labels[idx[sims < med - k * max(mad, 0.01)]] = NOISE
     return labels
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from animproc.progress import NO_PROGRESS, Progress
+from animproc.robust import scaled_mad
 
 ON_BEAT = 0.1  # seconds
 EVENT_REACH = 0.5  # a visual event and a sound onset further apart than this are not matched
@@ -116,7 +117,7 @@ def _shot_spikes(m: np.ndarray) -> np.ndarray:
     if len(m) < SPIKE_MIN_FRAMES:
         return np.zeros(0, int)
     level = float(np.median(m))
-    spread = 1.4826 * float(np.median(np.abs(m - level)))
+    spread = scaled_mad(m, level)
     threshold = level + max(SPIKE_MADS * spread, (SPIKE_RATIO - 1) * level, SPIKE_MIN_RISE)
     before = np.concatenate([[-np.inf], m[:-1]])
     after = np.concatenate([m[1:], [-np.inf]])

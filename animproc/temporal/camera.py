@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from animproc.robust import scaled_mad
+
 
 @dataclass(frozen=True)
 class PairMotion:
@@ -127,7 +129,7 @@ def classify_movement(pairs: list[PairMotion], pan_rate: float = 0.03, zoom_rate
     vs = float(np.median([p.log_scale / p.dt for p in pairs]))
     vr = float(np.median([p.rotation / p.dt for p in pairs]))
     steps = np.array([p.tx for p in pairs]) - vx * np.array([p.dt for p in pairs])
-    jitter = float(np.median(np.abs(steps - np.median(steps))) * 1.4826)
+    jitter = scaled_mad(steps)
     if jitter < shake:  # a drift that turns back (a shaking camera's windows carry its shake: handheld below)
         vx, vy = (v if abs(v) >= abs(w) else w for v, w in zip((vx, vy), steady_rates(pairs, window_s)))
     residual = float(np.median([p.residual for p in pairs]))
