@@ -6,13 +6,14 @@ on the long side. The face resource's detector runs every DETECT_EVERY steps in 
 LOOK_EVERY in one without), each face is followed from step to step between (and across a missed
 detection), the faces are linked into tracks within the shot (Hungarian on box overlap), and the
 active-speaker model reads what it needs from each face and the frame before it at every step; a shot's tracks
-are scored when the shot ends and then dropped, so no film's frames or face crops pile up. The audio side (loudness of the vocals stem, the share of each step inside a
-diarized turn, MFCCs for models that hear) is read block by block into per-step arrays.
+are scored when the shot ends and then dropped, so no film's frames or face crops pile up. The audio side
+(loudness of the vocals stem, the share of each step inside a diarized turn, MFCCs for models that hear) is
+read block by block into per-step arrays.
 
 The embedded model's score: the mouth's activity (how much its opening varies, from the face mesh, or how
 much the lower face changes once the head's and the camera's motion are undone, whichever is larger),
-averaged over half a second, raised by its
-correlation with the loudness envelope at the best lag within +-0.2 s, and zero outside speech."""
+averaged over half a second, raised by its correlation with the loudness envelope at the best lag within
++-0.2 s, and zero outside speech."""
 from __future__ import annotations
 
 from collections import Counter
