@@ -20,11 +20,11 @@ GROUP = "multimodal"
 NO_AUDIO = "the film has no audio"
 
 
-@film_asset(code_version="2", group_name=GROUP, deps=["source_video", "shots", "audio", "vocals", "diarization",
+@film_asset(code_version="3", group_name=GROUP, deps=["source_video", "shots", "audio", "vocals", "diarization",
                                                       "motion"], kinds={"parquet"},
             description="Who speaks on screen: a speaking score for every face track every 0.1 s (mouth opening "
-                        "or lower-face motion against the vocals' loudness, or an ASD model), and per diarized "
-                        "turn the best track, its character, score and margin, or off_screen.")
+                        "or the motion-compensated lower-face change against the vocals' loudness, or an ASD "
+                        "model), and per diarized turn the best track, its character, score and margin, or off_screen.")
 def active_speakers(context: AssetExecutionContext, storage: StorageResource, active_speaker: ActiveSpeakerResource,
                     face_analyzer: FaceAnalyzerResource, film_config: FilmConfigResource):
     from animproc.multimodal.active_speaker import audio_steps

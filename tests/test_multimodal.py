@@ -26,8 +26,9 @@ def test_sample_truth_has_an_off_screen_turn_and_mouths_open_only_while_their_ch
             assert len(set(mouths)) >= 3
 
 
-def _two_faces_clip(path, seconds: float, talking: np.ndarray) -> None:
-    """Ava (left) and bo (right), head and shoulders; ava's mouth takes `talking[frame]` (0-3), bo's stays shut."""
+def _two_faces_clip(path, seconds: float, talking: np.ndarray, size: tuple[int, int] = (640, 360)) -> None:
+    """Ava (left) and bo (right), head and shoulders; ava's mouth takes `talking[frame]` (0-3), bo's stays shut
+    (drawn at 640x360, scaled to `size`)."""
     import cv2
 
     from animproc.sample.film import character_sprite
@@ -39,6 +40,7 @@ def _two_faces_clip(path, seconds: float, talking: np.ndarray) -> None:
             img, alpha, _ = character_sprite(name, mouth)
             head = cv2.resize(img[:260], (252, 156)), cv2.resize(alpha[:260], (252, 156))[..., None]
             frame[40:196, left:left + 252] = frame[40:196, left:left + 252] * (1 - head[1]) + head[0] * head[1]
+        frame = frame if size == (640, 360) else cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
         frames.append(np.clip(frame, 0, 255).astype(np.uint8)[..., ::-1].copy())
     write_video(path, frames, fps=FPS)
 
@@ -77,6 +79,119 @@ def test_the_face_whose_mouth_moves_with_the_voice_speaks_and_a_voice_no_mouth_f
     assert off["off_screen"] and pd.isna(off["best_track"])
     silent = scores[(scores["t"] < 0.4)]
     assert silent["score"].max() == 0.0  # no score outside speech
+
+
+def _walking_heads_in_a_pan(path, seconds: float, talking: np.ndarray) -> None:
+    """The sample's pan shot in small: a textured background panning 1.5 px a frame, ava and bo walking across
+    it (2.0 and 1.6 px a frame), faces 22 px tall; ava's mouth takes `talking[frame]`, bo's stays shut."""
+    import cv2
+
+    from animproc.sample.film import character_sprite
+
+    rng = np.random.default_rng(3)
+    world = cv2.GaussianBlur(rng.uniform(40, 220, (360, 1400, 3)).astype(np.float32), (0, 0), 6)
+    frames = []
+    for i in range(int(seconds * FPS)):
+        frame = cv2.warpAffine(world, np.float32([[1, 0, -1.5 * i], [0, 1, 0]]), (640, 360),
+                               borderMode=cv2.BORDER_REFLECT)
+        for name, x, mouth in (("ava", 120 + 2.0 * i, int(talking[i])), ("bo", 420 + 1.6 * i, 0)):
+            img, alpha, face = character_sprite(name, mouth)
+            k = 22 / (face[3] - face[1])
+            m = np.float32([[k, 0, x], [0, k, 150 - face[1] * k]])
+            a = cv2.warpAffine(alpha, m, (640, 360))[..., None]
+            frame = frame * (1 - a) + cv2.warpAffine(img, m, (640, 360)) * a
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8)[..., ::-1].copy())
+    write_video(path, frames, fps=FPS)
+
+
+def test_a_small_face_walking_through_a_pan_is_read_as_speaking_and_its_silent_neighbour_is_not(tmp_path):
+    from animproc.image.faces import CenterFaceDetector
+    from animproc.multimodal.active_speaker import (EmbeddedActiveSpeaker, StepAudio, find_active_speakers,
+                                                     speech_share)
+
+    t = np.arange(4 * FPS) / FPS
+    syllables = (np.sin(2 * np.pi * 4 * t) > -0.2) * (1 + 2 * (np.sin(2 * np.pi * 4 * t) > 0.5))
+    talking = np.where((t >= 0.5) & (t < 2.5), syllables, 0)
+    _walking_heads_in_a_pan(tmp_path / "pan.mp4", 4.0, talking)
+    loud = np.array([talking[min(round(k * 0.1 * FPS), len(talking) - 1)] / 3 for k in range(40)], np.float32)
+    segments = pd.DataFrame({"start": [0.5], "end": [2.5], "speaker": ["speaker_00"]})
+    audio = StepAudio(loud, speech_share(segments, 40), np.zeros((40, 10, 13), np.float32))
+    shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [95]})
+    scores, turns = find_active_speakers(tmp_path / "pan.mp4", FPS, 640, 360, shots, segments, audio,
+                                         CenterFaceDetector(0.3, 640), EmbeddedActiveSpeaker())
+    assert scores["track_id"].nunique() == 2  # each walker stays one track
+    ava = int(scores.loc[scores["x0"].idxmin(), "track_id"])
+    turn = turns.iloc[0]
+    # Without undoing the motion the lower face's change drowns in the walk and the pan (margin 0.13).
+    assert not turn["off_screen"] and turn["best_track"] == ava and turn["margin"] > 0.3
+
+
+def test_the_lower_face_change_follows_the_mouth_not_the_motion_of_the_head_or_the_camera():
+    import cv2
+
+    from animproc.multimodal.mouth import region_energy
+    from animproc.sample.film import character_sprite
+
+    rng = np.random.default_rng(5)
+    world = cv2.GaussianBlur(rng.uniform(40, 220, (200, 300, 3)).astype(np.float32), (0, 0), 4)
+
+    def frame(head_x: float, pan: float, mouth: int) -> tuple[np.ndarray, tuple]:
+        img, alpha, face = character_sprite("ava", mouth)
+        k = 20 / (face[3] - face[1])  # shrunk by area averaging like the sample's, then placed to the sub-pixel
+        size = (round(img.shape[1] * k), round(img.shape[0] * k))
+        img, alpha = (cv2.resize(v, size, interpolation=cv2.INTER_AREA) for v in (img, alpha))
+        m = np.float32([[1, 0, head_x], [0, 1, 60 - face[1] * k]])
+        a = cv2.warpAffine(alpha, m, (300, 200))[..., None]
+        back = cv2.warpAffine(world, np.float32([[1, 0, -pan], [0, 1, 0]]), (300, 200), borderMode=cv2.BORDER_REFLECT)
+        picture = np.clip(back * (1 - a) + cv2.warpAffine(img, m, (300, 200)) * a, 0, 255).astype(np.uint8)
+        return picture, (head_x + face[0] * k, 60.0, head_x + face[2] * k, 80.0)
+
+    before, _ = frame(100.0, 0.0, 0)
+    moved, box = frame(102.3, 1.4, 0)
+    spoken, _ = frame(102.3, 1.4, 3)
+    still = np.subtract(*region_energy(moved, before, box))
+    assert still < 0.5  # the head moved 2.3 px and the camera 1.4 px: once aligned, no more change below than above
+    naive = np.abs(moved.astype(np.float32) - before.astype(np.float32))
+    assert naive[int(box[1]):int(box[3]), int(box[0]):int(box[2])].mean() > 5  # the motion the alignment undid
+    assert np.subtract(*region_energy(spoken, before, box)) > still + 1.5  # the mouth opened
+
+
+class _CountingDetector:
+    """CenterFace that records the size of every picture it is given."""
+
+    def __init__(self):
+        from animproc.image.faces import CenterFaceDetector
+
+        self.detector, self.sizes = CenterFaceDetector(0.3, 1024), []
+
+    def __call__(self, image):
+        self.sizes.append(image.shape[:2])
+        return self.detector(image)
+
+
+def test_faces_are_detected_every_few_steps_and_followed_between_so_every_step_is_read(tmp_path, talking_clip):
+    from animproc.multimodal.active_speaker import (DETECT_EVERY, EmbeddedActiveSpeaker, StepAudio,
+                                                     find_active_speakers, speech_share)
+
+    path, segments, loud = talking_clip
+    audio = StepAudio(loud, speech_share(segments, 40), np.zeros((40, 10, 13), np.float32))
+    shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [95]})
+    detector = _CountingDetector()
+    scores, turns = find_active_speakers(path, FPS, 640, 360, shots, segments, audio, detector,
+                                         EmbeddedActiveSpeaker())
+    assert len(detector.sizes) <= 40 // DETECT_EVERY + 1
+    assert scores["track_id"].nunique() == 2 and (scores.groupby("track_id").size() >= 38).all()
+    # A 1280x720 copy is read at the detector's 1024 pixels; the boxes come back in the source's pixels.
+    big = tmp_path / "two_faces_720p.mp4"
+    t = np.arange(4 * FPS) / FPS
+    _two_faces_clip(big, 4.0, np.where((t >= 0.5) & (t < 2.5), 1 + 2 * (np.sin(2 * np.pi * 4 * t) > 0.5), 0),
+                    size=(1280, 720))
+    detector = _CountingDetector()
+    large, _ = find_active_speakers(big, FPS, 1280, 720, shots, segments, audio, detector, EmbeddedActiveSpeaker())
+    assert set(detector.sizes) == {(576, 1024)}
+    def boxes(table: pd.DataFrame) -> np.ndarray:  # each track's median box, left to right
+        return table.groupby("track_id")[["x0", "y0", "x1", "y1"]].median().sort_values("x0").to_numpy()
+    assert large["track_id"].nunique() == 2 and np.allclose(boxes(large), 2 * boxes(scores), atol=12)
 
 
 def test_lagged_correlation_finds_a_mouth_that_leads_the_voice_by_two_steps():

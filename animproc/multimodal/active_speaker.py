@@ -1,15 +1,19 @@
 """Who speaks on screen: a speaking score for every face track at every step (0.1 s), and per speech turn the
 track that speaks it, or `off_screen` when no face on screen does.
 
-One streaming decode pass: at each step the faces are found (the face resource's detector), linked into
-tracks within the shot (Hungarian on box overlap), and the active-speaker model reads what it needs from each
-face and the frame before it; a shot's tracks are scored when the shot ends and then dropped, so no film's
-frames or face crops pile up. The audio side (loudness of the vocals stem, the share of each step inside a
-diarized turn, MFCCs for models that hear) is read block by block into per-step arrays.
+One streaming decode pass (threaded): a frame is converted only where a step reads it, at most WORK_SIDE pixels
+on the long side. The face resource's detector runs every DETECT_EVERY steps in a shot with faces (every
+LOOK_EVERY in one without), each face is followed from step to step between (and across a missed
+detection), the faces are linked into tracks within the shot (Hungarian on box overlap), and the
+active-speaker model reads what it needs from each face and the frame before it at every step; a shot's tracks
+are scored when the shot ends and then dropped, so no film's frames or face crops pile up. The audio side
+(loudness of the vocals stem, the share of each step inside a diarized turn, MFCCs for models that hear) is
+read block by block into per-step arrays.
 
-The embedded model's score: the mouth's activity (how much its opening varies, from the face mesh, or
-lower-face motion energy where the mesh fits no face), averaged over half a second, raised by its
-correlation with the loudness envelope at the best lag within +-0.2 s, and zero outside speech."""
+The embedded model's score: the mouth's activity (how much its opening varies, from the face mesh, or how
+much the lower face changes once the head's and the camera's motion are undone, whichever is larger),
+averaged over half a second, raised by its correlation with the loudness envelope at the best lag within
++-0.2 s, and zero outside speech."""
 from __future__ import annotations
 
 from collections import Counter
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from scipy.ndimage import uniform_filter1d
@@ -33,8 +38,12 @@ MFCC_PER_STEP, N_MFCC = 10, 13
 MIN_FACE_PX = 12  # smaller faces show no mouth to read
 SPEAKING_FLOOR = 0.2  # a turn whose best track scores below this is spoken off screen
 MIN_COVERAGE = 0.3  # a track must be on screen for this share of a turn to be its speaker
-OPENING_REF, ENERGY_REF = 0.01, 1.5  # mouth activity 1.0: opening spread 1 % of the face height / lower-face energy
+OPENING_REF, ENERGY_REF = 0.01, 2.0  # mouth activity 1.0: opening spread 1 % of the face height / lower-face change
 MESH_PRESENCE = 0.1
+WORK_SIDE = 1024  # frames are read at most this many pixels on the long side (the face detector's own size)
+DETECT_EVERY, LOOK_EVERY = 3, 5  # steps between detections in a shot with faces / in one without any yet
+CARRY_STEPS = 4  # a face is followed at most this many steps past its last detection
+MIN_MATCH = 0.6  # the normalised correlation a followed face keeps with its last look
 SCORE_COLUMNS = ["track_id", "t", "score"]
 TURN_COLUMNS = ["turn_id", "start", "end", "speaker", "best_track", "character", "score", "margin", "off_screen"]
 
@@ -125,21 +134,24 @@ def lagged_correlation(x: np.ndarray, y: np.ndarray, half_window: int, max_lag: 
 
 
 def mouth_activity(visual: np.ndarray) -> np.ndarray:
-    """How much the mouth moves per step, 0 (still, open or shut) to about 1: the spread of the face mesh's
-    opening over the surrounding half second where the mesh fits the face for most of the track (its
-    presence score runs low on dark or bearded faces whose mouths it still follows, so the bar is low), else
-    lower-face motion energy above the track's own still level. Speech opens and closes the mouth; a mouth
-    held open is not speaking."""
+    """How much the mouth moves per step, 0 (still, open or shut) to about 1.5: the larger of two readings
+    that fail in different places. The spread of the face mesh's opening over the surrounding half second,
+    where the mesh fits the face for most of the track (its presence score runs low on dark or bearded faces
+    whose mouths it still follows, so the bar is low); on a small face that moves (a walk in a pan) its lips
+    stay a prior. And the lower face's change against the upper face's once the head's and the camera's
+    motion are undone (`mouth.region_energy`), above the track's own still level. Both read change, not
+    how far the mouth is open: speech opens and closes it, a mouth held open is not speaking."""
     opening, presence, lower, upper = visual[:, 0], visual[:, 1], visual[:, 2], visual[:, 3]
-    fitted = (presence >= MESH_PRESENCE) & np.isfinite(opening)
-    if fitted.mean() >= 0.5:
-        steps = np.arange(len(opening))
-        signal = np.interp(steps, steps[fitted], opening[fitted])
-        mean = uniform_filter1d(signal, 5, mode="nearest")
-        spread = np.sqrt(np.maximum(uniform_filter1d(signal * signal, 5, mode="nearest") - mean * mean, 0))
-        return np.clip(spread / OPENING_REF, 0, 1.5)
     signal = np.maximum(lower - upper, 0.0)
-    return np.clip((signal - np.percentile(signal, 10)) / ENERGY_REF, 0, 1.5)
+    energy = np.clip((signal - np.percentile(signal, 10)) / ENERGY_REF, 0, 1.5)
+    fitted = (presence >= MESH_PRESENCE) & np.isfinite(opening)
+    if fitted.mean() < 0.5:
+        return energy
+    steps = np.arange(len(opening))
+    series = np.interp(steps, steps[fitted], opening[fitted])
+    mean = uniform_filter1d(series, 5, mode="nearest")
+    spread = np.sqrt(np.maximum(uniform_filter1d(series * series, 5, mode="nearest") - mean * mean, 0))
+    return np.maximum(np.clip(spread / OPENING_REF, 0, 1.5), energy)
 
 
 class EmbeddedActiveSpeaker:
@@ -181,21 +193,25 @@ class ShotTracker:
         self.shot_id, self.next_id, self.min_iou, self.patience = shot_id, next_id, min_iou, patience
         self.tracks: list[FaceTrack] = []
 
-    def add(self, step: int, frame: int, faces: list[tuple[tuple, np.ndarray]]) -> None:
+    def add(self, step: int, frame: int, faces: list[tuple[tuple, np.ndarray]]) -> list[int]:
+        """Extends the live tracks with the step's faces (a new track for each face left over); the track id
+        each face went to."""
         live = [t for t in self.tracks if step - t.steps[-1] <= self.patience]
-        taken: set[int] = set()
+        taken: dict[int, int] = {}
         if live and faces:
             iou = np.array([[box_iou(np.array(t.boxes[-1]), np.array(box)) for box, _ in faces] for t in live])
             for i, j in zip(*linear_sum_assignment(-iou)):
                 if iou[i, j] >= self.min_iou:
                     self._extend(live[i], step, frame, *faces[j])
-                    taken.add(j)
+                    taken[j] = live[i].track_id
         for j, face in enumerate(faces):
             if j not in taken:
                 track = FaceTrack(self.next_id, self.shot_id)
                 self.next_id += 1
                 self.tracks.append(track)
                 self._extend(track, step, frame, *face)
+                taken[j] = track.track_id
+        return [taken[j] for j in range(len(faces))]
 
     @staticmethod
     def _extend(track: FaceTrack, step: int, frame: int, box: tuple, row: np.ndarray) -> None:
@@ -214,38 +230,115 @@ def shot_of_frame(shots: pd.DataFrame) -> Callable[[int], int | None]:
     return lookup
 
 
+def follow_face(before: np.ndarray, now: np.ndarray, box: tuple[float, float, float, float]) -> tuple | None:
+    """Where a face of the grey frame `before` lies in the grey frame `now`: the box shifted to the best
+    normalised correlation of its pixels within half a box around it, or None below MIN_MATCH (it turned,
+    left or was covered)."""
+    h, w = now.shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    rx, ry = (x1 - x0) // 2, (y1 - y0) // 2
+    sx0, sy0 = max(x0 - rx, 0), max(y0 - ry, 0)
+    search = now[sy0:min(y1 + ry, h), sx0:min(x1 + rx, w)]
+    template = before[y0:y1, x0:x1]
+    if search.shape[0] < template.shape[0] or search.shape[1] < template.shape[1] or template.std() < 1.0:
+        return None
+    res = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (mx, my) = cv2.minMaxLoc(res)
+    if best < MIN_MATCH:
+        return None
+    dx, dy = sx0 + mx - x0, sy0 + my - y0
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+def _overlaps(box: tuple, others: list[tuple], min_iou: float = 0.2) -> bool:
+    return any(box_iou(np.array(box), np.array(o)) >= min_iou for o in others)
+
+
+@dataclass
+class _ShotScan:
+    """A shot's faces between detections: each live track's last box (working pixels) and last detected step."""
+
+    tracker: ShotTracker
+    next_detection: int
+    boxes: dict[int, tuple] = field(default_factory=dict)
+    detected: dict[int, int] = field(default_factory=dict)
+    grey: np.ndarray | None = None
+    grey_step: int = -1
+
+
+def _step_faces(scan: _ShotScan, k: int, bgr: np.ndarray, grey: np.ndarray, detector, scale: float) -> list[tuple]:
+    """The step's face boxes in working pixels: the detector's when it is due (every DETECT_EVERY steps while
+    the shot has faces, every LOOK_EVERY while it has none), each live face followed from the step before
+    otherwise, and where the detector missed a face it confirmed within CARRY_STEPS steps."""
+    followed = {}
+    if scan.grey is not None and scan.grey_step == k - 1:
+        for track_id, box in scan.boxes.items():
+            if k - scan.detected[track_id] <= CARRY_STEPS:
+                moved = follow_face(scan.grey, grey, box)
+                if moved is not None:
+                    followed[track_id] = moved
+    if k < scan.next_detection:
+        return [(box, False) for box in followed.values()]
+    found = [f.box for f in detector(bgr) if f.height / scale >= MIN_FACE_PX]
+    scan.next_detection = k + (DETECT_EVERY if found else LOOK_EVERY)
+    missed = [box for box in followed.values() if not _overlaps(box, found)]
+    return [(box, True) for box in found] + [(box, False) for box in missed]
+
+
 def scan_face_tracks(video: str | Path, fps: float, n_steps: int, shots: pd.DataFrame, detector, model,
                      skip_frames: set[int] = frozenset(), step: float = STEP, progress: Progress = NO_PROGRESS):
     """Yields each shot's face tracks when the shot ends, with the model's visual rows, from one decode pass
-    (`progress` hears of the seconds of film decoded)."""
+    (`progress` hears of the seconds of film decoded). Frames are converted only where a step reads them (its
+    frame, and the one before where it has faces), at most WORK_SIDE pixels on the long side (the detector's
+    own working size); the tracks' boxes are in the source's pixels."""
     from animproc.media import open_media
     from animproc.video.decode import frame_to_bgr
 
     wanted = {int(round(k * step * fps)): k for k in range(n_steps)}
+    last_wanted = max(wanted, default=-1)
     shot_at = shot_of_frame(shots.sort_values("start_frame"))
-    tracker: ShotTracker | None = None
+    scan: _ShotScan | None = None
     next_id, previous = 0, None
     task = progress.task("active_speakers", round(n_steps * step, 1), "s of film")
     with open_media(Path(video)) as container:
-        for index, frame in enumerate(container.decode(container.streams.video[0])):
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
             task.update(min(index / fps, n_steps * step))
-            if index not in wanted and index + 1 not in wanted:
+            if index > last_wanted:
+                break
+            if index not in wanted:
+                previous = (index, frame)
                 continue
-            bgr = frame_to_bgr(frame)
-            if index in wanted and previous is not None and previous[0] == index - 1:
-                shot = shot_at(index)
-                if tracker is not None and tracker.shot_id != shot:
-                    yield tracker.tracks
-                    next_id, tracker = tracker.next_id, None
-                if shot is not None and index not in skip_frames:
-                    tracker = tracker or ShotTracker(shot, next_id)
-                    faces = [(f.box, model.visual(bgr, previous[1], f.box)) for f in detector(bgr)
-                             if f.height >= MIN_FACE_PX]
-                    tracker.add(wanted[index], index, faces)
-            previous = (index, bgr)
+            shot = shot_at(index)
+            if scan is not None and scan.tracker.shot_id != shot:
+                yield scan.tracker.tracks
+                next_id, scan = scan.tracker.next_id, None
+            if shot is None or index in skip_frames or previous is None or previous[0] != index - 1:
+                previous = (index, frame)
+                continue
+            k = wanted[index]
+            scan = scan or _ShotScan(ShotTracker(shot, next_id), next_detection=k)
+            bgr = frame_to_bgr(frame, WORK_SIDE)
+            scale = max(bgr.shape[:2]) / max(frame.width, frame.height)
+            grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+            faces = _step_faces(scan, k, bgr, grey, detector, scale)
+            # At a shot's first frame the frame before shows another shot: no change to read.
+            before = None if not faces else bgr if shot_at(index - 1) != shot else frame_to_bgr(previous[1], WORK_SIDE)
+            rows = [(tuple(v / scale for v in box), model.visual(bgr, before, box)) for box, _ in faces]
+            ids = scan.tracker.add(k, index, rows)
+            scan.boxes = {track_id: box for track_id, (box, _) in zip(ids, faces)}
+            for track_id, (_, detected) in zip(ids, faces):
+                if detected or track_id not in scan.detected:
+                    scan.detected[track_id] = k
+            scan.grey, scan.grey_step = grey, k
+            previous = (index, frame)
     task.finish()
-    if tracker is not None:
-        yield tracker.tracks
+    if scan is not None:
+        yield scan.tracker.tracks
 
 
 def motion_labels(track: FaceTrack, motion_tracks: pd.DataFrame | None, width: int, height: int,

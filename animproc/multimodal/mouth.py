@@ -1,7 +1,8 @@
 """What the embedded active-speaker backend reads from a face: how far the mouth is open (MediaPipe's
 468-point face mesh, the `face_landmark.tflite` the mediapipe wheel ships, run with LiteRT), and, for faces the
-mesh does not fit (stylised or tiny ones), the motion energy of the lower third of the face box against the
-upper part, which moves with the head but not with the mouth."""
+mesh does not follow (stylised, tiny or moving ones), the change of the lower third of the face against its
+upper half once the face of the frame before is aligned onto it: the head's and the camera's motion move both,
+the mouth only the lower."""
 from __future__ import annotations
 
 import importlib.util
@@ -78,19 +79,66 @@ class FaceMesh:
         return float(np.linalg.norm(points[UPPER_LIP, :2] - points[LOWER_LIP, :2]) / height), presence
 
 
+ENERGY_FACE_PX = 48  # the face is read at this height: small faces upscaled, large ones downscaled
+SEARCH = 0.4  # how far (face heights) the face may move between two frames and still be aligned
+
+
+def _face_patch(image: np.ndarray, box: tuple[float, float, float, float], k: float, pad: int,
+                shape: tuple[int, int]) -> np.ndarray:
+    """The box scaled by k with `pad` pixels around it, from a BGR or grey frame (edges replicated), in grey
+    levels: upscaled by exact interpolation, downscaled by area averaging (interpolating would alias)."""
+    if k >= 1:
+        m = np.float32([[k, 0, pad - box[0] * k], [0, k, pad - box[1] * k]])
+        patch = cv2.warpAffine(image, m, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    else:
+        h, w = image.shape[:2]
+        x0, y0 = int(np.floor(box[0] - pad / k)), int(np.floor(box[1] - pad / k))
+        x1, y1 = x0 + int(np.ceil(shape[1] / k)), y0 + int(np.ceil(shape[0] / k))
+        xs, ys = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)
+        xe, ye = max(min(x1, w), xs + 1), max(min(y1, h), ys + 1)
+        region = cv2.copyMakeBorder(image[ys:ye, xs:xe], max(ys - y0, 0), max(y1 - ye, 0), max(xs - x0, 0),
+                                    max(x1 - xe, 0), cv2.BORDER_REPLICATE)
+        patch = cv2.resize(region, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
+
+
+def _subpixel(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
+    """The minimum of a squared-difference map refined by a parabola through its neighbours."""
+    dx = dy = 0.0
+    if 0 < x < res.shape[1] - 1:
+        left, mid, right = res[y, x - 1], res[y, x], res[y, x + 1]
+        den = left - 2 * mid + right
+        dx = 0.5 * (left - right) / den if den > 0 else 0.0
+    if 0 < y < res.shape[0] - 1:
+        up, mid, down = res[y - 1, x], res[y, x], res[y + 1, x]
+        den = up - 2 * mid + down
+        dy = 0.5 * (up - down) / den if den > 0 else 0.0
+    return x + dx, y + dy
+
+
 def region_energy(frame: np.ndarray, previous: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
-    """Mean absolute grey-level change since the frame before in the lower third of the face box and in its
-    upper half (the head moving moves both; the mouth only the lower)."""
-    h, w = frame.shape[:2]
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    x0, x1, y0, y1 = max(0, x0), min(w, x1), max(0, y0), min(h, y1)
+    """Mean absolute grey-level change since the frame before in the lower third of the face and in its upper
+    half, after the face of the frame before is aligned onto this one: the head's own motion and the camera's
+    (a pan, a walk) move the whole face, so the upper face (eyes, brows, hair: no mouth) is matched in the frame
+    before to sub-pixel precision and that shift is undone; what still changes below is the mouth. Both read at
+    ENERGY_FACE_PX face height over the middle 60 % of the face's width (no background at its sides)."""
+    x0, y0, x1, y1 = box
     if x1 - x0 < 2 or y1 - y0 < 3:
         return 0.0, 0.0
-    now = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    before = cv2.cvtColor(previous[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    diff = np.abs(now - before)
-    rows = diff.shape[0]
-    return float(diff[2 * rows // 3:].mean()), float(diff[:rows // 2].mean())
+    k = ENERGY_FACE_PX / (y1 - y0)
+    fw, fh = max(int(round((x1 - x0) * k)), 4), ENERGY_FACE_PX
+    pad = int(SEARCH * fh)
+    shape = (fh + 2 * pad, fw + 2 * pad)
+    now, before = (_face_patch(image, box, k, pad, shape) for image in (frame, previous))
+    left, right = pad + int(0.2 * fw), pad + max(int(0.8 * fw), int(0.2 * fw) + 1)
+    res = cv2.matchTemplate(before, now[pad:pad + int(0.6 * fh), left:right], cv2.TM_SQDIFF)
+    _, _, (mx, my), _ = cv2.minMaxLoc(res)
+    sx, sy = _subpixel(res, mx, my)
+    shift = np.float32([[1, 0, sx - left], [0, 1, sy - pad]])
+    aligned = cv2.warpAffine(before, shift, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    diff = np.abs(now - aligned)[pad:pad + fh, left:right]
+    return float(diff[2 * fh // 3:].mean()), float(diff[:fh // 2].mean())
 
 
 def mouth_features(mesh: FaceMesh | None, frame: np.ndarray, previous: np.ndarray,

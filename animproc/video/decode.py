@@ -140,9 +140,16 @@ def display_rotation(frame: av.VideoFrame) -> int:
     return (-int(round(getattr(frame, "rotation", 0) or 0))) % 360
 
 
-def frame_to_bgr(frame: av.VideoFrame) -> np.ndarray:
-    """Full-resolution BGR (OpenCV's order), turned upright."""
-    bgr = frame.to_ndarray(format="bgr24")
+def frame_to_bgr(frame: av.VideoFrame, max_side: int | None = None) -> np.ndarray:
+    """Full-resolution BGR (OpenCV's order), turned upright; with `max_side`, scaled down (area-averaged, in
+    the one conversion from YUV) so that its long side is at most that."""
+    long_side = max(frame.width, frame.height)
+    if max_side and long_side > max_side:
+        s = max_side / long_side
+        bgr = frame.to_ndarray(width=round(frame.width * s), height=round(frame.height * s), format="bgr24",
+                               interpolation="AREA")
+    else:
+        bgr = frame.to_ndarray(format="bgr24")
     turns = display_rotation(frame) // 90
     return np.ascontiguousarray(np.rot90(bgr, k=-turns)) if turns else bgr
 
