@@ -95,11 +95,13 @@ def detect_faces(images, kept: pd.DataFrame, analyzer, config: FilmConfig, out: 
     stored = stored or {}
     rows = []
     task = progress.task("faces", total, "frames")
+    by_frame = {int(f): g for f, g in kept.groupby("frame_index")} if len(kept) else {}
     for index, time_s, shot_id, image in images:
-        inst = kept[kept["frame_index"] == index]
-        masks = [(r.instance_id, decode_rle({"size": [r.mask_height, r.mask_width], "counts": r.mask_rle}))
-                 for r in inst.itertuples()]
         found = stored[index] if index in stored else analyzer.detector(image)
+        inst = by_frame.get(index) if found else None
+        masks = [] if inst is None else [
+            (r.instance_id, decode_rle({"size": [r.mask_height, r.mask_width], "counts": r.mask_rle}))
+            for r in inst.itertuples()]
         for k, (f, excluded) in enumerate(frame_faces(image, found, analyzer, config)):
             face_id = f"{index:07d}_f{k:02d}"
             rows.append({"face_id": face_id, "film": out.film, "frame_index": int(index), "time": float(time_s),

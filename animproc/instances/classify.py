@@ -41,7 +41,7 @@ def predict_category(mask: np.ndarray, faces: list[Face], content: tuple[int, in
     x0, y0, x1, y1 = content
     cw, ch = max(1, x1 - x0), max(1, y1 - y0)
     x, y, w, h = bbox_of(mask)
-    area_frac = float(mask.sum()) / (cw * ch)
+    area_frac = float(np.count_nonzero(mask)) / (cw * ch)
     edge = 2
     touches = sum([x <= x0 + edge, y <= y0 + edge, x + w >= x1 - edge, y + h >= y1 - edge])
     face = _face_inside(mask, faces)

@@ -43,14 +43,16 @@ def extract_instances(image_bgr: np.ndarray, proposals: list[Proposal], faces, m
     content = content_box(image_bgr)
     fg = None
     out: list[Instance] = []
-    for p in sorted(proposals, key=lambda p: -int(p.mask.sum())):
-        area = int(p.mask.sum())
+    sized = sorted(((int(np.count_nonzero(p.mask)), p) for p in proposals), key=lambda a: -a[0])
+    for area, p in sized:
         if area < min_area:
             continue
         if fg is None:
             fg = _foreground_at_frame_size(image_bgr)
-        distinct = float(fg[p.mask].mean())
-        out.append(Instance(len(out), p.mask, soft_alpha(p.mask, alpha_threshold), bbox_of(p.mask), area, p.score,
+        box = bbox_of(p.mask)
+        x, y, w, h = box
+        distinct = float(fg[y:y + h, x:x + w][p.mask[y:y + h, x:x + w]].mean())
+        out.append(Instance(len(out), p.mask, soft_alpha(p.mask, alpha_threshold), box, area, p.score,
                             p.source, predict_category(p.mask, faces, content, distinct)))
     return out
 

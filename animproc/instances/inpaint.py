@@ -128,14 +128,20 @@ def occlusion_ratio(own: np.ndarray, occluded: np.ndarray) -> float:
     return hidden / max(1, hidden + int(own.sum()))
 
 
-def align_to(reference_bgr: np.ndarray, neighbour_bgr: np.ndarray, background: np.ndarray) -> np.ndarray | None:
+def _orb_features(gray: np.ndarray, mask: np.ndarray | None = None):
+    return cv2.ORB_create(1500).detectAndCompute(gray, mask)
+
+
+def align_to(reference_bgr: np.ndarray, neighbour_bgr: np.ndarray, background: np.ndarray,
+             reference_features=None) -> np.ndarray | None:
     """The neighbour warped onto the reference by a RANSAC homography fitted on ORB features of the
-    background (instances masked out); None when the fit is not trustworthy."""
-    orb = cv2.ORB_create(1500)
-    g1 = cv2.cvtColor(reference_bgr, cv2.COLOR_BGR2GRAY)
-    g2 = cv2.cvtColor(neighbour_bgr, cv2.COLOR_BGR2GRAY)
-    k1, d1 = orb.detectAndCompute(g1, background.astype(np.uint8) * 255)
-    k2, d2 = orb.detectAndCompute(g2, None)
+    background (instances masked out); None when the fit is not trustworthy. `reference_features`: the
+    reference's ORB keypoints and descriptors on that background when the caller has them already."""
+    if reference_features is None:
+        reference_features = _orb_features(cv2.cvtColor(reference_bgr, cv2.COLOR_BGR2GRAY),
+                                           background.astype(np.uint8) * 255)
+    k1, d1 = reference_features
+    k2, d2 = _orb_features(cv2.cvtColor(neighbour_bgr, cv2.COLOR_BGR2GRAY))
     if d1 is None or d2 is None or len(k1) < 12 or len(k2) < 12:
         return None
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d2, d1)
@@ -153,27 +159,32 @@ def align_to(reference_bgr: np.ndarray, neighbour_bgr: np.ndarray, background: n
 def temporal_fill(image_bgr: np.ndarray, hole: np.ndarray, occluder: np.ndarray, neighbours: list[np.ndarray],
                   background: np.ndarray, min_change: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
     """Fill `hole` from aligned neighbours where the pixel no longer looks like this frame's occluder (the
-    occluder moved away); the median over usable neighbours. Returns (image, mask of pixels still unfilled)."""
+    occluder moved away); the mean over usable neighbours. Returns (image, mask of pixels still unfilled).
+    The votes are kept over the hole's box only (neighbours at frame size, stacked, were hundreds of MB at 1080p)."""
+    out, remaining = image_bgr.copy(), hole.copy()
+    ys, xs = np.nonzero(hole)
+    if not len(ys):
+        return out, remaining
+    box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    here, wanted = image_bgr[box].astype(np.int16), hole[box] & occluder[box]
+    reference = _orb_features(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY), background.astype(np.uint8) * 255)
     votes = []
     for nb in neighbours:
-        warped = align_to(image_bgr, nb, background)
+        warped = align_to(image_bgr, nb, background, reference)
         if warped is None:
             continue
-        change = np.abs(warped.astype(np.int16) - image_bgr.astype(np.int16)).sum(-1)
-        usable = hole & occluder & (change > min_change) & (warped.sum(-1) > 0)
-        votes.append((warped, usable))
-    out = image_bgr.copy()
-    remaining = hole.copy()
+        warped = warped[box]
+        change = np.abs(warped.astype(np.int16) - here).sum(-1)
+        votes.append((warped, wanted & (change > min_change) & (warped.sum(-1) > 0)))
     if not votes:
         return out, remaining
     stack = np.stack([w for w, _ in votes]).astype(np.float32)
     use = np.stack([u for _, u in votes])
     counted = use.sum(0)
     filled = counted > 0
-    weights = use[..., None].astype(np.float32)
-    mean = (stack * weights).sum(0) / np.maximum(counted[..., None], 1)
-    out[filled] = mean[filled].astype(np.uint8)
-    remaining &= ~filled
+    mean = (stack * use[..., None].astype(np.float32)).sum(0) / np.maximum(counted[..., None], 1)
+    out[box][filled] = mean[filled].astype(np.uint8)
+    remaining[box] &= ~filled
     return out, remaining
 
 

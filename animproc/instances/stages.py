@@ -118,31 +118,38 @@ def stream_fill(video, wanted: dict[int, list[int]], fill_frame) -> None:
 
 class OcclusionPlan:
     """Which kept instances are occluded above the threshold, by which other instances of their frame, and the
-    neighbour frames each of their frames is filled from."""
+    neighbour frames each of their frames is filled from. Masks are decoded one frame at a time (`frame_masks`)
+    and dropped after it: a film's frame-size masks held together were most of the step's memory at 1080p."""
 
     def __init__(self, kept: pd.DataFrame, everything: pd.DataFrame, shots: pd.DataFrame, threshold: float,
                  window: int):
         occluders = everything[everything["category"] != "background"]
-        self.masks = {r.instance_id: mask_of(r) for r in occluders.itertuples()}
+        self.rows = {r.instance_id: r for r in occluders.itertuples()}
         for r in kept.itertuples():
-            self.masks.setdefault(r.instance_id, mask_of(r))
+            self.rows.setdefault(r.instance_id, r)
         self.by_frame = defaultdict(list)
         for r in occluders.itertuples():
             self.by_frame[r.frame_index].append(r.instance_id)
         self.ratios, self.needs, self.regions = {}, defaultdict(list), {}
-        for r in kept.itertuples():
-            region = occluded_region(self.masks[r.instance_id], self.others(r.frame_index, r.instance_id))
-            self.ratios[r.instance_id] = occlusion_ratio(self.masks[r.instance_id], region)
-            if self.ratios[r.instance_id] > threshold:
-                self.needs[r.frame_index].append(r)
-                self.regions[r.instance_id] = region
+        for f, rows in kept.groupby("frame_index", sort=False):
+            masks = self.frame_masks(f, rows["instance_id"])
+            for r in rows.itertuples():
+                region = occluded_region(masks[r.instance_id], self.others(masks, f, r.instance_id))
+                self.ratios[r.instance_id] = occlusion_ratio(masks[r.instance_id], region)
+                if self.ratios[r.instance_id] > threshold:
+                    self.needs[r.frame_index].append(r)
+                    self.regions[r.instance_id] = region
         shots = shots.set_index("shot_id")
         self.wanted = {f: neighbour_indices(f, int(shots.loc[rows[0].shot_id, "start_frame"]),
                                             int(shots.loc[rows[0].shot_id, "end_frame"]), window)
                        for f, rows in self.needs.items()}
 
-    def others(self, frame_index: int, instance_id: str) -> list[np.ndarray]:
-        return [self.masks[o] for o in self.by_frame[frame_index] if o != instance_id]
+    def frame_masks(self, frame_index: int, also=()) -> dict[str, np.ndarray]:
+        """The frame-size masks of the frame's occluders and of the instances `also` names."""
+        return {i: mask_of(self.rows[i]) for i in dict.fromkeys([*self.by_frame[frame_index], *also])}
+
+    def others(self, masks: dict[str, np.ndarray], frame_index: int, instance_id: str) -> list[np.ndarray]:
+        return [masks[o] for o in self.by_frame[frame_index] if o != instance_id]
 
 
 def _filled_cutout(res, box: tuple[int, int, int, int], alpha_threshold: float) -> np.ndarray:
@@ -165,9 +172,10 @@ def inpaint_instances(kept: pd.DataFrame, plan: OcclusionPlan, products: FilmPro
 
     def fill_frame(f: int, neighbours: list[np.ndarray]) -> None:
         image = read_image(products.resolve(plan.needs[f][0].frame_path))
+        masks = plan.frame_masks(f, [r.instance_id for r in plan.needs[f]])
         for r in plan.needs[f]:
-            own = plan.masks[r.instance_id]
-            res = fill_occlusion(image, own, plan.others(f, r.instance_id), neighbours, painter,
+            own = masks[r.instance_id]
+            res = fill_occlusion(image, own, plan.others(masks, f, r.instance_id), neighbours, painter,
                                  c.occlusion_threshold, prompt, plan.regions[r.instance_id])
             box = (int(r.bbox_x), int(r.bbox_y), int(r.bbox_w), int(r.bbox_h))
             out.blob(f"cutouts/{r.instance_id}.png", _png(_filled_cutout(res, box, c.alpha_threshold)))
