@@ -8,8 +8,11 @@ from pathlib import Path
 import av
 import pytest
 
+from animproc_dagster.cli.interrupts import restore_interrupts
 from dagster_helpers import run_cli
 from media_helpers import mux_tone, textured, write_video
+
+restore_interrupts()  # a suite started in the background (`make test &`) runs jobs in-process: see the module
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = ROOT.parent / "shared" / "media"

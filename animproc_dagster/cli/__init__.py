@@ -106,7 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
+    from animproc_dagster.cli.interrupts import restore_interrupts
+
     warnings.filterwarnings("ignore", module="dagster")
+    restore_interrupts()
     args = build_parser().parse_args(argv)
     from animproc.errors import AnimprocError
 
