@@ -237,7 +237,6 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     step = max(1, int(round(fps / config.motion_fps)))
     face_step = max(1, int(round(fps * face_every_s)))
     acc: dict[int, ShotAccumulator] = {int(s): ShotAccumulator(int(s)) for s in ids}
-    faces: dict[int, list[float]] = {int(s): [] for s in ids}
     looks: dict[int, list[tuple[int, float, np.ndarray]]] = {int(s): [] for s in ids}
     samples, face_due = Cadence(step), {}
     foreground = foreground or {}
@@ -266,8 +265,6 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                     found = detect_faces(bgr)
                     tallest = max(f.height for f in found) / bgr.shape[0] if found else 0.0
                     looks[a.shot_id].append((index, tallest, _hist(bgr)))
-                    if found:
-                        faces[a.shot_id].append(tallest)
                     if sample:  # the sampled picture from the same conversion
                         small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
                 if not sample:
@@ -293,7 +290,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
         change = float(np.median(a.changes)) if a.changes and config.camera_fallback else None
         movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None], picture_change=change,
                                                      window_s=config.camera_window_s)
-        out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": faces[sid],
+        out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": [r for _, r, _ in looks[sid] if r > 0],
                     "face_looks": looks[sid],
                     "detail": float(np.percentile(a.detail, 75)) if a.detail else 0.0}
     return out
@@ -379,7 +376,7 @@ def group_acts(nodes: list[dict], scene_hists: list[np.ndarray | None], loudness
     for i in range(1, n):
         a, b = nodes[i - 1], nodes[i]
         ha, hb = scene_hists[i - 1], scene_hists[i]
-        palette = 1 - float(np.minimum(ha / ha.sum(), hb / hb.sum()).sum()) if ha is not None and hb is not None else 0.0
+        palette = 1 - hist_similarity(ha, hb) if ha is not None and hb is not None else 0.0
         asl = lambda x: x["duration_s"] / max(len(x["shots"]), 1)  # noqa: E731
         pace = abs(float(np.log((asl(b) + 1e-3) / (asl(a) + 1e-3))))
         loud = abs(loudness[i] - loudness[i - 1]) / 10 if loudness else 0.0
