@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from animproc.errors import ConfigError, ModelError
+from animproc.image.masks import bbox_of
 from animproc.models import Inpainter
 
 
@@ -162,10 +163,10 @@ def temporal_fill(image_bgr: np.ndarray, hole: np.ndarray, occluder: np.ndarray,
     occluder moved away); the mean over usable neighbours. Returns (image, mask of pixels still unfilled).
     The votes are kept over the hole's box only (neighbours at frame size, stacked, were hundreds of MB at 1080p)."""
     out, remaining = image_bgr.copy(), hole.copy()
-    ys, xs = np.nonzero(hole)
-    if not len(ys):
+    x, y, w, h = bbox_of(hole)
+    if not w:
         return out, remaining
-    box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    box = np.s_[y:y + h, x:x + w]
     here, wanted = image_bgr[box].astype(np.int16), hole[box] & occluder[box]
     reference = _orb_features(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY), background.astype(np.uint8) * 255)
     votes = []
