@@ -6,11 +6,14 @@ Prints per asset: seconds inside the step, real-time factor (step seconds / film
 step (user + system of the step's own process where `animproc run` gives each step one, as with two or more
 workers; else what the run's process tree used while the step ran; unlike seconds, barely changed by other work
 on the machine), peak resident memory (PSS) of the run's process tree while the step ran and how much the step
-added to it; then the 2x / 1x ratio per asset, the time outside any step (imports, planning, Dagster start-up:
+added to it; then the 2x / 1x ratio per asset (seconds and CPU seconds) and each asset's CPU seconds split, by
+the line through the two runs, into a fixed part (imports, model loading: whatever the film's length) and a rate
+per film second (the per-film work), the time outside any step (imports, planning, Dagster start-up:
 reported apart from the per-film work), PyAV's decode-only time of the same film (the floor of the visual side),
 the whole run's real-time factor and its CPU seconds (every process of the run, exited ones included: the bench reaps them as their subreaper).
 
-Usage: python bench/film.py [--minutes 10] [--height 1080] [--only-1x] [--gpu-slots N]
+Usage: python bench/film.py [--minutes 10] [--height 1080] [--only-1x] [--gpu-slots N] [--json F]
+       python bench/film.py --table-from F   (the table of a saved run)
 (The run takes `animproc run`'s default, one step after another in its own process; ANIMPROC_WORKERS=2 or auto
 measures steps side by side in step processes.)
 """
@@ -307,18 +310,28 @@ def _union_seconds(spans: list[tuple[float, float]]) -> float:
     return total
 
 
+def fixed_and_rate(cpu_1x: float, seconds_1x: float, cpu_2x: float, seconds_2x: float) -> tuple[float, float]:
+    """CPU seconds as `fixed + rate x film seconds`, the line through the two runs: `fixed` is what a step costs
+    whatever the film's length (imports, model loading, start-up), `rate` the per-film work, CPU s per film s."""
+    rate = (cpu_2x - cpu_1x) / (seconds_2x - seconds_1x)
+    return cpu_1x - rate * seconds_1x, rate
+
+
 def _table(one: dict, two: dict | None, decode: float) -> str:
     film = one["film_seconds"]
     lines = [f"film: {film:.0f} s; decode-only (PyAV, all frames): {decode:.1f} s = {decode / film:.3f}x real time",
              "", "| asset | seconds | real-time factor | CPU seconds | peak PSS (MB) | PSS added (MB) |"
-             + (" 2x seconds | 2x / 1x | 2x peak PSS (MB) |" if two else ""),
-             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if two else "")]
+             + (" 2x seconds | 2x / 1x | 2x CPU seconds | 2x / 1x CPU | fixed CPU s | CPU s per film s |"
+                " 2x peak PSS (MB) |" if two else ""),
+             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: | ---: | ---: | ---: | ---: |" if two else "")]
     for step, r in one["assets"].items():
         line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['cpu']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
                 f"{r['rss_rise'] / 2**20:.0f} |")
         if two:
-            t = two["assets"].get(step, {"seconds": float("nan"), "peak_rss": 0})
-            line += f" {t['seconds']:.1f} | {t['seconds'] / max(r['seconds'], 1e-9):.2f} | {t['peak_rss'] / 2**20:.0f} |"
+            t = two["assets"].get(step, {"seconds": float("nan"), "cpu": float("nan"), "peak_rss": 0})
+            fixed, rate = fixed_and_rate(r["cpu"], film, t["cpu"], two["film_seconds"])
+            line += (f" {t['seconds']:.1f} | {t['seconds'] / max(r['seconds'], 1e-9):.2f} | {t['cpu']:.1f} | "
+                     f"{t['cpu'] / max(r['cpu'], 1e-9):.2f} | {fixed:.1f} | {rate:.3f} | {t['peak_rss'] / 2**20:.0f} |")
         lines.append(line)
     inside = sum(r["seconds"] for r in one["assets"].values())
     lines += ["", f"steps: {inside:.0f} s = {inside / film:.2f}x real time, of which {one['steps_in_parallel']:.0f} s "
@@ -330,8 +343,14 @@ def _table(one: dict, two: dict | None, decode: float) -> str:
               f"second; on {os.cpu_count()} cores kept busy that is at least {one['cpu'] / film / os.cpu_count():.2f}x "
               f"real time, {one['cpu'] / film / os.cpu_count() * 90:.0f} minutes for 90 minutes"]
     if two:
-        lines.append(f"2x film: whole run {two['wall']:.0f} s ({two['wall'] / one['wall']:.2f} x the 1x run), "
-                     f"peak PSS {two['peak_rss'] / 2**20:.0f} MB")
+        fixed, rate = fixed_and_rate(one["cpu"], film, two["cpu"], two["film_seconds"])
+        wall_fixed, wall_rate = fixed_and_rate(one["wall"], film, two["wall"], two["film_seconds"])
+        lines += [f"2x film: whole run {two['wall']:.0f} s ({two['wall'] / one['wall']:.2f} x the 1x run), "
+                  f"{two['cpu']:.0f} CPU s ({two['cpu'] / one['cpu']:.2f} x), peak PSS {two['peak_rss'] / 2**20:.0f} MB",
+                  f"line through both runs: {fixed:.0f} CPU s fixed (imports, model loading, start-up: whatever the "
+                  f"length) + {rate:.2f} CPU s per film second; wall {wall_fixed:.0f} s + {wall_rate:.2f} x the film; "
+                  f"a 90-minute film: {(fixed + rate * 5400) / 60:.0f} CPU-minutes, {(wall_fixed + wall_rate * 5400) / 60:.0f} "
+                  f"minutes of wall at this run's rate"]
     return "\n".join(lines)
 
 
@@ -343,7 +362,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the measurements here")
     ap.add_argument("--gpu-slots", type=int, help="slots of the instance's `gpu` pool (dagster.yaml: 1); on a "
                                                   "machine without a GPU the GPU steps run their CPU defaults")
+    ap.add_argument("--table-from", type=Path, help="print the table of measurements an earlier --json wrote")
     args = ap.parse_args()
+    if args.table_from:
+        saved = json.loads(args.table_from.read_text())
+        print(_table(saved["1x"], saved["2x"], saved["decode_seconds"]))
+        return
     film = build_film(args.minutes, args.height)
     decode = decode_seconds(film)
     one = run_film(film, args.gpu_slots)
