@@ -4,7 +4,7 @@ products are the same file for file. The core is what the asset runs between loa
 publishing: faces detected on each kept frame, the frames' GrabCuts, categories, cutouts and overlays encoded
 and written (`segment_frames`), the tables written.
 
-    .venv/bin/python bench/instances_cores.py FILE [--start 20 --seconds 40] [--threads 1,2] [--repeat 1]
+    .venv/bin/python bench/instances_cores.py FILE [--start 20 --seconds 40] [--threads 1,2] [--repeat 1] [--frames N]
 
 The kept frames come from the pipeline itself: `--start/--seconds` remux that excerpt of FILE (as
 bench/temporal_cpu.py does), and `animproc run --select frames_processed` makes them once, in a data root
@@ -58,8 +58,8 @@ def digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def measure(data: Path, threads: int) -> dict:
-    """One run of the core with `threads` segmenting threads, in this process."""
+def measure(data: Path, threads: int, limit: int | None = None) -> dict:
+    """One run of the core with `threads` segmenting threads (on the first `limit` kept frames), in this process."""
     from animproc.catalogue import FilmProducts
     from animproc.config import FilmConfig
     from animproc.image.preview import read_image
@@ -71,7 +71,7 @@ def measure(data: Path, threads: int) -> dict:
     config = FilmConfig()
     products = FilmProducts(Storage(data), FILM)
     frames = products.table("frames_processed")
-    frames = frames[frames["kept"]]
+    frames = frames[frames["kept"]].head(limit)
     detector = FaceAnalyzerResource().model(config).detector
     segment = EmbeddedSegmenter(threads=threads)
     first = read_image(products.resolve(frames["path"].iloc[0]))
@@ -100,11 +100,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts, measured in turn")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the thread counts")
+    parser.add_argument("--frames", type=int, help="only the first N kept frames (shorter runs, interleaved)")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # one measurement (a child process)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.data, args.measure)))
+        print(json.dumps(measure(args.data, args.measure, args.frames)))
         return
     if args.file is None:
         parser.error("FILE is needed")
@@ -112,7 +113,8 @@ def main() -> None:
     rows = []
     for _ in range(args.repeat):
         for n in (int(v) for v in args.threads.split(",")):
-            child = subprocess.run([sys.executable, __file__, "--measure", str(n), "--data", str(data)],
+            limit = ["--frames", str(args.frames)] if args.frames else []
+            child = subprocess.run([sys.executable, __file__, "--measure", str(n), "--data", str(data), *limit],
                                    check=True, capture_output=True, text=True, cwd=ROOT,
                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
             rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
