@@ -9,7 +9,10 @@ Speed: frames and instances per second of the default embedded segmenter on CPU 
 categories, cutouts) over those frames, and the process's peak RSS. On a CUDA machine also the SAM2 backend
 (random-weight SAM2.1 tiny built from the package config; speed only: random weights say nothing of quality).
 
-Usage: python bench/instances.py [--threads N]
+Usage: python bench/instances.py [--threads N] [--segment-threads N]
+
+`--segment-threads N` cuts N frames at once (as the `instances` step does with ANIMPROC_SEGMENTER_THREADS;
+faces are detected one frame at a time): the figures must not change, the speed is then wall-clock speed.
 """
 from __future__ import annotations
 
@@ -52,16 +55,21 @@ def evaluate(name: str, segmenter, frames, detector) -> dict:
     from animproc.image.boxes import box_iou
     from animproc.instances.extract import extract_instances
     from animproc.instances.segment import content_box
+    from animproc.threads import ordered_map
 
     matched_char = matched_any = total = 0
     char_preds = char_hits = 0
     best_ious = []
     started = time.perf_counter()
     n_instances = 0
-    for _, image, boxes in frames:
+
+    def cut(job):
+        image, faces = job
         x0, y0, x1, y1 = content_box(image)
-        faces = detector(image)
-        found = extract_instances(image, segmenter(image, faces), faces, int(0.02 * (x1 - x0) * (y1 - y0)), 0.15)
+        return extract_instances(image, segmenter(image, faces), faces, int(0.02 * (x1 - x0) * (y1 - y0)), 0.15)
+
+    detected = ((image, detector(image)) for _, image, _ in frames)
+    for (_, _, boxes), found in zip(frames, ordered_map(cut, detected, segmenter.threads)):
         n_instances += len(found)
         pred = [((i.box[0], i.box[1], i.box[0] + i.box[2], i.box[1] + i.box[3]), i.prediction.category) for i in found]
         for b in boxes:
@@ -118,6 +126,7 @@ def sam2_gpu(frames) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=0, help="OpenCV threads (0: OpenCV's default)")
+    parser.add_argument("--segment-threads", type=int, default=1, help="frames segmented at once (default 1)")
     args = parser.parse_args()
     import cv2
 
@@ -129,12 +138,15 @@ def main() -> None:
     frames = load_frames()
     detector = FaceAnalyzerResource().model().detector  # ANIMPROC_FACE_ANALYZER picks it, as in the assets
     detector(frames[0][1])  # load the face model before timing
-    rows = [evaluate("embedded: faces only", EmbeddedSegmenter(use_foreground=False), frames, detector),
-            evaluate("embedded: foreground regions only", EmbeddedSegmenter(use_faces=False), frames, detector),
-            evaluate("embedded: both (default)", EmbeddedSegmenter(), frames, detector)]
+    n = args.segment_threads
+    rows = [evaluate("embedded: faces only", EmbeddedSegmenter(use_foreground=False, threads=n), frames, detector),
+            evaluate("embedded: foreground regions only", EmbeddedSegmenter(use_faces=False, threads=n), frames,
+                     detector),
+            evaluate("embedded: both (default)", EmbeddedSegmenter(threads=n), frames, detector)]
     rows.append(sam2_gpu(frames))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"frames": len(frames), "peak_rss_mib": round(peak), "results": rows}, indent=1))
+    print(json.dumps({"frames": len(frames), "segment_threads": n, "peak_rss_mib": round(peak), "results": rows},
+                     indent=1))
 
 
 if __name__ == "__main__":

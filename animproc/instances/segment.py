@@ -65,18 +65,21 @@ class EmbeddedSegmenter:
     distinctness) seed GrabCut for characters whose face is hidden, turned away or not human. Works at
     `max_side` pixels and returns masks at frame size. Two GrabCut iterations: on bench/instances.py's reference
     frames four gave the same masks' figures at 1.45x the time (the seeds already fix most pixels); one lost
-    mean IoU on the faces-only variant."""
+    mean IoU on the faces-only variant. A call keeps no state, so `threads` frames may be cut at once
+    (`segment_frames` does): OpenCV releases the GIL, and its RNG, seeded at each call, is per thread."""
 
     name = "embedded"
     licence = "no learned weights (GrabCut, OpenCV Apache-2.0)"
 
     def __init__(self, max_side: int = 512, min_area_fraction: float = 0.01, iterations: int = 2,
-                 use_faces: bool = True, use_foreground: bool = True):
+                 use_faces: bool = True, use_foreground: bool = True, threads: int = 1):
         self.max_side, self.min_area_fraction, self.iterations = max_side, min_area_fraction, iterations
-        self.use_faces, self.use_foreground = use_faces, use_foreground
+        self.use_faces, self.use_foreground, self.threads = use_faces, use_foreground, threads
 
     def __call__(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Proposal]:
-        cv2.setRNGSeed(0)  # k-means and GrabCut draw from OpenCV's global RNG: same frame, same instances
+        # k-means and GrabCut draw from OpenCV's RNG (one per thread): seeded here, a frame gives the same
+        # instances whatever ran before it on this thread, and frames cut on several threads do not interleave
+        cv2.setRNGSeed(0)
         H, W = image_bgr.shape[:2]
         cx0, cy0, cx1, cy1 = content_box(image_bgr)
         crop = image_bgr[cy0:cy1, cx0:cx1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -19,6 +20,7 @@ from animproc.instances.filtering import apply_instance_review
 from animproc.instances.inpaint import Inpainter, fill_occlusion, occluded_region, occlusion_ratio
 from animproc.progress import NO_PROGRESS, Progress
 from animproc.review.labels import Review
+from animproc.threads import ordered_map
 from animproc.video.decode import read_frames
 
 COLUMNS = ["instance_id", "film", "frame_index", "time", "shot_id", "frame_path", "cutout_path", "overlay_path",
@@ -35,35 +37,67 @@ def mask_of(row) -> np.ndarray:
     return decode_rle({"size": [row.mask_height, row.mask_width], "counts": row.mask_rle})
 
 
+@dataclass
+class FrameCut:
+    """One kept frame segmented, its images already encoded (what is held while earlier frames finish is
+    bytes, not frame-size masks)."""
+
+    records: list[dict]
+    overlay: bytes
+    cutouts: list[bytes]
+    seconds: float
+
+
+def cut_frame(image: np.ndarray, faces: list, segment, config: FilmConfig) -> FrameCut:
+    """The frame's instances (`segment` seeded by `faces`), their records, cutouts and the frame's overlay."""
+    t = time.perf_counter()
+    found = extract_instances(image, segment(image, faces), faces, config.instances.min_area,
+                              config.instances.alpha_threshold)
+    seconds = time.perf_counter() - t
+    return FrameCut([inst.record() for inst in found], encode_image(frame_overlay(image, found)),
+                    [_png(inst.rgba(image)) for inst in found], seconds)
+
+
 def segment_frames(frames: pd.DataFrame, products: FilmProducts, out: ProductWriter, segment, detect_faces,
                    config: FilmConfig, progress: Progress = NO_PROGRESS
                    ) -> tuple[pd.DataFrame, list[int], float, pd.DataFrame]:
     """Every instance in the kept `frames`: cutouts and one overlay per frame written to `out`. Returns the
-    table, the instance count per frame, the seconds spent detecting and segmenting, and the faces found on
-    every frame (`face_detections`: the `faces` step reuses them instead of detecting again)."""
+    table, the instance count per frame, the seconds spent detecting and segmenting (summed over frames), and
+    the faces found on every frame (`face_detections`: the `faces` step reuses them instead of detecting
+    again). Faces are detected here, one frame at a time (the detector's network is one object); the frames
+    are cut on `segment.threads` threads where the segmenter has them (`EmbeddedSegmenter`: its GrabCuts),
+    a few frames ahead, and written in frame order, so the products do not depend on the thread count."""
     rows: list[dict] = []
     detections: list[dict] = []
     detector = detector_key(detect_faces)
     per_frame: list[int] = []
     seconds = 0.0
-    task = progress.task("segment", len(frames), "frames")
-    for k, frame in enumerate(frames.itertuples()):
+
+    def detected(frame):
+        nonlocal seconds
         image = read_image(products.resolve(frame.path))
         t = time.perf_counter()
         faces = detect_faces(image)
-        detections.append({"frame_index": int(frame.frame_index), "detector": detector, "faces": faces_json(faces)})
-        found = extract_instances(image, segment(image, faces), faces, config.instances.min_area,
-                                  config.instances.alpha_threshold)
         seconds += time.perf_counter() - t
+        detections.append({"frame_index": int(frame.frame_index), "detector": detector, "faces": faces_json(faces)})
+        return frame, image, faces
+
+    def cut(job) -> tuple:
+        frame, image, faces = job
+        return frame, cut_frame(image, faces, segment, config)
+
+    task = progress.task("segment", len(frames), "frames")
+    jobs = map(detected, frames.itertuples())
+    for k, (frame, done) in enumerate(ordered_map(cut, jobs, getattr(segment, "threads", 1))):
+        seconds += done.seconds
         stem = PurePosixPath(frame.path).stem
-        overlay = out.blob(f"overlays/{stem}.jpg", encode_image(frame_overlay(image, found)))
-        for inst in found:
-            iid = f"{stem}_{inst.index:02d}"
+        overlay = out.blob(f"overlays/{stem}.jpg", done.overlay)
+        for record, png in zip(done.records, done.cutouts):
+            iid = f"{stem}_{record['instance_index']:02d}"
             rows.append({"instance_id": iid, "film": out.film, "frame_index": int(frame.frame_index),
                          "time": float(frame.time), "shot_id": int(frame.shot_id), "frame_path": frame.path,
-                         "cutout_path": out.blob(f"cutouts/{iid}.png", _png(inst.rgba(image))),
-                         "overlay_path": overlay, **inst.record()})
-        per_frame.append(len(found))
+                         "cutout_path": out.blob(f"cutouts/{iid}.png", png), "overlay_path": overlay, **record})
+        per_frame.append(len(done.records))
         task.update(k + 1)
     task.finish()
     return (pd.DataFrame(rows, columns=COLUMNS), per_frame, seconds,

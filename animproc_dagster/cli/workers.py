@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from animproc.errors import AnimprocError
+from animproc.threads import usable_cores
 
 WORKERS_ENV = "ANIMPROC_WORKERS"
 PRELOAD = ["animproc_dagster.forkserver"]
@@ -14,15 +15,6 @@ PRELOAD = ["animproc_dagster.forkserver"]
 
 class WorkersError(AnimprocError):
     pass
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask, which a container or `taskset` narrows), not the
-    machine's count."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # no affinity on this platform
-        return max(1, os.cpu_count() or 1)
 
 
 def worker_count(requested: int | str | None = None) -> int:
