@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 from animproc.errors import ConfigError
 
@@ -99,11 +99,11 @@ class IdentitiesConfig(_Strict):
                             "embedding (centre), and scale its principal directions (whiten); none measured best "
                             "on the labelled clips (bench/cg_identities.py)")
     whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
-    track_whitening: float | Literal["auto"] | None = Field(
-        "auto", gt=0, description="scale down the directions in which the faces of one track differ (a track is one "
-                                  "character): the variance added to every direction, in mean variances; auto = "
-                                  "the film's own Ledoit-Wolf shrinkage of its within-track scatter; null = off; "
-                                  "auto measured best on the labelled clips (bench/cg_identities.py)")
+    track_whitening: PositiveFloat | Literal["auto"] | None = Field(
+        "auto", description="scale down the directions in which the faces of one track differ (a track is one "
+                            "character): the variance added to every direction, in mean variances; auto = the "
+                            "film's own Ledoit-Wolf shrinkage of its within-track scatter; null = off; auto "
+                            "measured best on the labelled clips (bench/cg_identities.py)")
     merge_below: float | None = Field(
         1.5, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
                                 "typical distance (never across faces on one frame); null = off")

@@ -399,3 +399,17 @@ def test_a_single_face_just_beyond_the_typical_distance_attaches_by_the_spread_a
     plain = refine_clusters(x, labels, frames, None, below, attach_rule="nearest")
     assert single[8] == single[0] != NOISE
     assert long[8] == NOISE and plain[8] == NOISE
+
+
+def test_track_whitening_is_auto_by_default_and_takes_a_positive_strength_or_null_but_nothing_else():
+    import pytest
+    from pydantic import ValidationError
+
+    from animproc.config import IdentitiesConfig
+
+    assert IdentitiesConfig().track_whitening == "auto" == IdentitiesConfig(track_whitening="auto").track_whitening
+    assert IdentitiesConfig(track_whitening=3).track_whitening == 3.0
+    assert IdentitiesConfig(track_whitening=None).track_whitening is None
+    for bad in (0, -1, "strong"):
+        with pytest.raises(ValidationError):
+            IdentitiesConfig(track_whitening=bad)
