@@ -4,8 +4,9 @@ embeddings, HDBSCAN) and of the film-level method (embeddings centred and whiten
 within its face tracks, head colour, face-mesh geometry, long noise tracks as clusters of their own,
 over-split clusters merged and noise attached against the film's typical distance, never across one frame),
 on every labelled clip and on clips of one film joined (`COMBINED`). The setting is chosen on all cases by
-mean ARI over a grid; each case is also scored with the setting chosen on the cases that share no clip with it
-(leave one clip out), which is the held-out check: a setting that only suits one clip does not survive it.
+mean ARI over a grid of the choices the method leaves free (`GRID`); each case is also scored with the setting
+chosen on the cases that share no clip with it (leave one clip out), which is the held-out check: a setting
+that only suits one clip does not survive it.
 
 Usage: python bench/cg_identities.py   (faces are extracted once and cached under /tmp)
 """

@@ -199,7 +199,7 @@ def _within_track_residuals(x: np.ndarray, tracks: np.ndarray) -> np.ndarray | N
 def within_track_shrink(residuals: np.ndarray) -> float:
     """How far the film's within-track scatter is trusted, from the film itself: the Ledoit-Wolf shrinkage
     intensity a of the scatter towards its mean variance (the intensity that minimises the expected error of
-    the estimate, computed from the residuals alone: few faces in many dimensions give a near 1), as the
+    the estimate, computed from the residuals alone: few faces in many dimensions give a larger a), as the
     variance added to every direction, a / (1 - a) mean variances. On the labelled clips a runs from 0.10 (the
     battle, 134 residuals) to 0.51 (the snow fight, 17), where a constant 3 (a = 0.75) was tuned before."""
     from sklearn.covariance import ledoit_wolf_shrinkage
