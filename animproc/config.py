@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 from animproc.errors import ConfigError
 
@@ -99,10 +99,11 @@ class IdentitiesConfig(_Strict):
                             "embedding (centre), and scale its principal directions (whiten); none measured best "
                             "on the labelled clips (bench/cg_identities.py)")
     whiten_shrink: float = Field(1.0, gt=0, description="whiten: variance added to every direction, in mean variances")
-    track_whitening: float | None = Field(
-        3.0, gt=0, description="scale down the directions in which the faces of one track differ (a track is one "
-                               "character): the variance added to every direction, in mean variances; null = off; "
-                               "on measured best on the labelled clips (bench/cg_identities.py)")
+    track_whitening: PositiveFloat | Literal["auto"] | None = Field(
+        "auto", description="scale down the directions in which the faces of one track differ (a track is one "
+                            "character): the variance added to every direction, in mean variances; auto = the "
+                            "film's own Ledoit-Wolf shrinkage of its within-track scatter; null = off; auto "
+                            "measured best on the labelled clips (bench/cg_identities.py)")
     merge_below: float | None = Field(
         1.5, gt=0, description="merge clusters whose members are mutually closer than this times the film's "
                                 "typical distance (never across faces on one frame); null = off")
@@ -111,7 +112,8 @@ class IdentitiesConfig(_Strict):
                                   "closest first and the partition with the best silhouette is kept")
     attach_below: float | None = Field(
         1.0, gt=0, description="a noise track joins the cluster it is on average closer to than this times the "
-                               "film's typical distance (never one on the same frame); null = off")
+                               "film's typical distance, plus the film's within-track spread over its face count "
+                               "(never one on the same frame); null = off")
     attach_rule: Literal["mean", "nearest"] = Field(
         "nearest", description="mean: a noise track joins the cluster it is on average closest to; nearest: the "
                                "cluster of its nearest track (a character seen in several looks is far from each on "

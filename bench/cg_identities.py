@@ -4,8 +4,9 @@ embeddings, HDBSCAN) and of the film-level method (embeddings centred and whiten
 within its face tracks, head colour, face-mesh geometry, long noise tracks as clusters of their own,
 over-split clusters merged and noise attached against the film's typical distance, never across one frame),
 on every labelled clip and on clips of one film joined (`COMBINED`). The setting is chosen on all cases by
-mean ARI over a grid; each case is also scored with the setting chosen on the cases that share no clip with it
-(leave one clip out), which is the held-out check: a setting that only suits one clip does not survive it.
+mean ARI over a grid of the choices the method leaves free (`GRID`); each case is also scored with the setting
+chosen on the cases that share no clip with it (leave one clip out), which is the held-out check: a setting
+that only suits one clip does not survive it.
 
 Usage: python bench/cg_identities.py   (faces are extracted once and cached under /tmp)
 """
@@ -54,9 +55,11 @@ def _tracks(faces: dict) -> np.ndarray:
 
 
 def _base(faces: dict, centre: str, shrink: float | None, head: float, mesh: float = 0.0,
-          selection: str = "eom", within: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Track vectors and HDBSCAN's face labels for one way of making the vectors (cached on `faces`)."""
-    from animproc.identity.cluster import cluster_tracks, whiten, whiten_within_tracks, with_head_colour
+          selection: str = "eom", within: float | str | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Track vectors, HDBSCAN's face labels and the face vectors' within-track spread for one way of making
+    the vectors (cached on `faces`). `within` "auto": whitening within tracks with the film's own shrinkage."""
+    from animproc.identity.cluster import (cluster_tracks, whiten, whiten_within_tracks, with_head_colour,
+                                           within_track_spread)
     from animproc.identity.geometry import with_geometry
     from animproc.identity.tracks import clustering_vectors
 
@@ -67,11 +70,12 @@ def _base(faces: dict, centre: str, shrink: float | None, head: float, mesh: flo
         if centre != "none":
             emb = whiten(emb, shrink if centre == "whiten" else None)
         if within is not None:
-            emb = whiten_within_tracks(emb, tracks, within)
+            emb = whiten_within_tracks(emb, tracks, None if within == "auto" else within)
         emb = with_geometry(emb, faces["geometry"], faces["presence"], mesh)
         emb = with_head_colour(emb, faces["head"], head)
         vectors = clustering_vectors(emb, tracks, [None] * len(emb), 0.0)
-        faces[key] = (vectors, cluster_tracks(vectors, tracks, MIN_CLUSTER_SIZE, method=selection).labels)
+        faces[key] = (vectors, cluster_tracks(vectors, tracks, MIN_CLUSTER_SIZE, method=selection).labels,
+                      within_track_spread(emb, tracks))
     return faces[key]
 
 
@@ -80,7 +84,7 @@ def cluster(faces: dict, params: dict) -> np.ndarray:
     split here so that each way of making the vectors is clustered once)."""
     from animproc.identity.cluster import own_clusters, refine_clusters
 
-    vectors, labels = _base(faces, params["centre"], params["shrink"], params["head"], params.get("mesh", 0.0),
+    vectors, labels, spread = _base(faces, params["centre"], params["shrink"], params["head"], params.get("mesh", 0.0),
                             params.get("selection", "eom"), params.get("within"))
     tracks = _tracks(faces)
     ids, first, inverse = np.unique(tracks, return_index=True, return_inverse=True)
@@ -91,7 +95,8 @@ def cluster(faces: dict, params: dict) -> np.ndarray:
         return per_track[inverse]
     seen = [set(faces["frame"][inverse == t].tolist()) for t in range(len(ids))]
     return refine_clusters(vectors[first], per_track, seen, params["merge"], params["attach"],
-                           params.get("rule", "below"), params.get("attach_rule", "mean"))[inverse]
+                           params.get("rule", "below"), params.get("attach_rule", "mean"), np.bincount(inverse),
+                           spread)[inverse]
 
 
 def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
@@ -104,8 +109,12 @@ def scores(faces: dict, truth: np.ndarray, params: dict) -> dict:
     return identity_scores(predicted[labelled].tolist(), truth[labelled].tolist())
 
 
-GRID = {"selection": ["eom", "leaf"], "centre": ["none", "centre", "whiten"], "shrink": [1.0], "within": [None, 3.0], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2],
-        "merge": [None, 1.5, 1.0, 0.9, 0.8], "rule": ["below", "silhouette"], "attach": [None, 0.8, 1.0], "attach_rule": ["mean", "nearest"],
+# Only choices the method leaves free: the strength of whitening within tracks is the film's own ("auto",
+# `within_track_shrink`); a noise track attaches to the cluster of its nearest track (a merged cluster may hold
+# a character's several looks, whose mean is far from each) when closer than the film's typical distance plus
+# its few-face allowance (attach 1.0, `refine_clusters`); the merge works on HDBSCAN's finest clusters (leaf).
+GRID = {"selection": ["eom", "leaf"], "centre": ["none", "centre", "whiten"], "shrink": [1.0], "within": [None, "auto"], "head": [0.0, 0.2, 0.4], "mesh": [0.0, 0.1, 0.2],
+        "merge": [None, 1.5, 1.0, 0.9, 0.8], "rule": ["below", "silhouette"], "attach": [None, 1.0], "attach_rule": ["nearest"],
         "tracks": [False, True]}
 
 
@@ -115,8 +124,10 @@ def settings() -> list[dict]:
         params = dict(zip(GRID, values))
         if params["merge"] is None and params["rule"] != "below":
             continue  # the rule only matters when clusters merge
-        if params["attach"] is None and params["attach_rule"] != "mean":
+        if params["attach"] is None and params["attach_rule"] != GRID["attach_rule"][0]:
             continue  # nor the attach rule when nothing attaches
+        if params["merge"] is not None and params["selection"] != "leaf":
+            continue  # the merge joins what HDBSCAN's finest selection split; eom is the choice without it
         out.append({**params, "shrink": params["shrink"] if params["centre"] == "whiten" else None})
     return out
 

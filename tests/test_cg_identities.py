@@ -348,3 +348,68 @@ def test_a_noise_track_joins_the_character_of_its_nearest_track_with_attach_rule
     beside_look = frames[:12] + [{0}]
     assert refine_clusters(x, labels, beside_look, None, 5.0, attach_rule="nearest")[12] == 1
     assert refine_clusters(x, labels, frames, None, 0.001, attach_rule="nearest")[12] == NOISE
+
+
+def test_whitening_within_tracks_takes_its_strength_from_the_film_and_still_separates_the_characters():
+    """Ledoit-Wolf: few within-track residuals in many dimensions are trusted less (more shrinkage) than many
+    drawn from the same unequal variances."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from animproc.identity.cluster import whiten_within_tracks, within_track_shrink
+
+    residuals = np.random.default_rng(7).normal(size=(2000, 64)) * np.linspace(0.1, 3, 64)
+    few, many = within_track_shrink(residuals[:12]), within_track_shrink(residuals)
+    assert few > 1.0 > 0.1 > many > 0
+    for seed in (0, 1):
+        x, truth, tracks = _lit_film(seed)
+        auto = whiten_within_tracks(x, tracks)
+        assert _same_character_auc(auto, truth, tracks) > 0.9
+        assert adjusted_rand_score(truth, cluster_tracks(auto, tracks, 6).labels) == 1.0
+
+
+def test_within_track_spread_is_the_mean_distance_of_a_face_to_the_rest_of_its_track():
+    from animproc.identity.cluster import within_track_spread
+
+    def pair(half_angle: float) -> np.ndarray:
+        a = np.radians([-half_angle, half_angle])
+        return np.stack([np.cos(a), np.sin(a), np.zeros(2)], axis=1)
+
+    x = np.vstack([pair(5), pair(20), [[0, 0, 1.0]]])
+    expected = np.mean([1 - np.cos(np.radians(10))] * 2 + [1 - np.cos(np.radians(40))] * 2)
+    assert abs(within_track_spread(x, np.array([0, 0, 1, 1, 2])) - expected) < 1e-6
+    assert within_track_spread(x, np.arange(5)) == 0.0
+
+
+def test_a_single_face_just_beyond_the_typical_distance_attaches_by_the_spread_a_long_track_does_not():
+    """A single face is noisier than a track's mean by the film's within-track spread: a noise point of one face
+    a little beyond the bound joins its nearest track's cluster, the same point as a 40-face track's mean does
+    not, and without the spread neither does."""
+    angles = np.radians([0, 2, 4, 6, 90, 92, 94, 96, -40])
+    x = np.stack([np.cos(angles), np.sin(angles), np.zeros(len(angles))], axis=1)
+    labels = np.array([0] * 4 + [1] * 4 + [NOISE])
+    frames = [{k} for k in range(9)]
+    distance = 1 - x @ x.T
+    typical = float(np.median(distance[np.triu_indices(9, 1)]))
+    gap = float(distance[8, 0])  # the noise point's distance to its nearest track
+    below = 0.95 * gap / typical
+    spread = 0.1 * gap
+    single = refine_clusters(x, labels, frames, None, below, attach_rule="nearest", faces=np.ones(9), spread=spread)
+    long = refine_clusters(x, labels, frames, None, below, attach_rule="nearest",
+                           faces=np.array([1] * 8 + [40]), spread=spread)
+    plain = refine_clusters(x, labels, frames, None, below, attach_rule="nearest")
+    assert single[8] == single[0] != NOISE
+    assert long[8] == NOISE and plain[8] == NOISE
+
+
+def test_track_whitening_is_auto_by_default_and_takes_a_positive_strength_or_null_but_nothing_else():
+    import pytest
+    from pydantic import ValidationError
+
+    from animproc.config import IdentitiesConfig
+
+    assert IdentitiesConfig().track_whitening == "auto" == IdentitiesConfig(track_whitening="auto").track_whitening
+    assert IdentitiesConfig(track_whitening=3).track_whitening == 3.0
+    assert IdentitiesConfig(track_whitening=None).track_whitening is None
+    for bad in (0, -1, "strong"):
+        with pytest.raises(ValidationError):
+            IdentitiesConfig(track_whitening=bad)

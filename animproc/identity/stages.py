@@ -14,7 +14,7 @@ from animproc.catalogue import FilmProducts, ProductWriter
 from animproc.config import FilmConfig
 from animproc.errors import ModelError
 from animproc.identity.cluster import (NOISE, Clustering, cluster_tracks, nearest_medoid, whiten,
-                                      whiten_within_tracks)
+                                      whiten_within_tracks, within_track_spread)
 from animproc.identity.faces import FaceRecord, face_record
 from animproc.identity.geometry import crop_geometry, with_geometry
 from animproc.identity.sheets import Sheet, cluster_name, pose_examples, pose_sheet
@@ -189,16 +189,18 @@ def cluster_identities(faces: pd.DataFrame, kept: pd.DataFrame, products: FilmPr
     if c.film_centering != "none" and len(usable):
         faces_for_clustering = whiten(emb, c.whiten_shrink if c.film_centering == "whiten" else None)
     if c.track_whitening is not None and len(usable):
-        faces_for_clustering = whiten_within_tracks(faces_for_clustering, tracks, c.track_whitening)
+        faces_for_clustering = whiten_within_tracks(faces_for_clustering, tracks,
+                                                    None if c.track_whitening == "auto" else c.track_whitening)
     if c.mesh_weight > 0 and len(usable):
         geometry, presence = crop_geometries(products, usable["crop_path"])
         faces_for_clustering = with_geometry(faces_for_clustering, geometry, presence, c.mesh_weight)
+    spread = within_track_spread(faces_for_clustering, tracks) if len(usable) else 0.0
     vectors = clustering_vectors(faces_for_clustering, tracks, bodies, c.body_weight) if len(usable) else emb
     task = progress.task("cluster", len(np.unique(tracks)), "tracks")
     result = cluster_tracks(vectors, tracks, c.min_cluster_size, c.min_samples, c.selection_method,
                             c.reduce_dimensions, c.cluster_selection_epsilon,
                             usable["frame_index"].to_numpy() if len(usable) else None, c.merge_below, c.attach_below,
-                            c.long_tracks, c.merge_rule, c.attach_rule)
+                            c.long_tracks, c.merge_rule, c.attach_rule, spread)
     task.finish()
     names = name_clusters(emb, result)
     usable["track_id"], usable["cluster"], usable["probability"] = tracks, result.labels, result.probabilities
