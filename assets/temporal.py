@@ -40,6 +40,7 @@ def _counts(table, column: str) -> MetadataValue:
                         "global motion with the tracked characters left out (phase correlation where too few "
                         "corners are tracked); shot scale from the largest face (the faces asset's when it exists), "
                         "else the tallest reviewed instance, else the motion asset's poses and face tracks, else "
+                        "poses confirmed on the person mask of most faceless looks, else "
                         "card (no_subject) or view (extreme_long); each with a confidence and its evidence. Scenes "
                         "(colour, fades, characters), acts (with the audio's loudness), pacing, a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,

@@ -31,12 +31,6 @@ def test_mask_extent_measures_the_person_rows_and_ignores_stray_pixels():
     assert mask_extent(np.zeros((100, 200))).height == 0.0
 
 
-def test_a_person_mask_over_half_the_picture_on_one_look_is_close_up():
-    scale, _, evidence = person_scale([_look(0.0), _look(0.6), _look(0.1)], T)
-    assert scale == "close_up" and evidence["person_mask_area"] == 0.6
-    assert person_scale([_look(0.25)] * 3, T) is None  # the largest a view measured
-
-
 def test_a_pose_confirmed_on_most_faceless_looks_scales_the_shot_and_on_one_look_does_not():
     hips = _figure(0.05, 1.8)  # cut at the hips
     scale, confidence, evidence = person_scale([_look(0.2, hips), _look(0.05, hips), _look(0.0)], T)
@@ -44,6 +38,7 @@ def test_a_pose_confirmed_on_most_faceless_looks_scales_the_shot_and_on_one_look
     assert person_scale([_look(0.2, hips), _look(0.2), _look(0.2)], T) is None
     assert person_scale([_look(0.2, hips)], T) is None  # one look is never enough
     assert person_scale([], T) is None
+    assert person_scale([_look(0.63)] * 3, T) is None  # a mask alone, however large, is no person
 
 
 def _found(looks: list[SubjectLook]) -> dict:
@@ -61,9 +56,10 @@ class _NothingReviewed:
 def test_a_faceless_shot_with_a_person_mask_is_not_a_view_unless_person_mask_is_off():
     shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 24], "end_frame": [23, 47],
                           "start_time": [0.0, 1.0], "end_time": [0.99, 1.99]})
-    found = {0: _found([_look(0.7), _look(0.0), _look(0.0)]), 1: _found([_look(0.01)] * 3)}
+    hips = _figure(0.05, 1.8)
+    found = {0: _found([_look(0.3, hips), _look(0.2, hips), _look(0.0)]), 1: _found([_look(0.6)] * 3)}
     table = structure_rows("f", shots, found, _NothingReviewed(), 360.0, [], FilmConfig(), {})
-    assert list(table["scale"]) == ["close_up", "extreme_long"]
+    assert list(table["scale"]) == ["medium", "extreme_long"]
     assert json.loads(table["scale_evidence"][0])["from"] == "person_mask"
     off = FilmConfig(temporal=TemporalConfig(person_mask=False))
     assert list(structure_rows("f", shots, found, _NothingReviewed(), 360.0, [], off, {})["scale"]) == [

@@ -161,25 +161,21 @@ def faces_from_elsewhere(looks: list[tuple], similarity: float) -> tuple[int, in
 
 
 def person_scale(looks: list, config: TemporalConfig) -> tuple[str, float, dict] | None:
-    """A shot with no face, track or pose of its own, from what the person mask saw on its faceless looks
-    (`SubjectLook`s, see animproc.temporal.subject_mask): a person mask over `person_close_area` of the picture
-    on any look is a body part at the lens (a hand, a shoulder: `close_up`; a whole figure fills far less:
-    about a tenth of a 16:9 picture at full height); a pose confirmed on the mask's box on at least
-    `person_pose_share` of the looks (two at least) is a person, scaled by where the frame cuts it
-    (`pose_scale`). None otherwise: a view's foreground may take a person's shape on a look, rarely on most."""
-    if not looks:
-        return None
-    largest = max(look.extent.area for look in looks)
-    if largest >= config.person_close_area:
-        return "close_up", 0.4, {"person_mask_area": round(largest, 4), "looks": len(looks)}
+    """A shot with no face, track or pose of its own, from what its faceless looks found (`SubjectLook`s, see
+    animproc.temporal.subject_mask): where a pose is confirmed on the person mask's box on at least
+    `person_pose_share` of the looks (two at least), a person is there, scaled by where the frame cuts it
+    (`pose_scale`). None otherwise: a view's foreground (a tower, dunes, a river) can take a person's shape
+    on a look, but the pose model seldom finds a body in it on most looks. The mask's area alone is no scale:
+    views reach 0.63 of the picture (the trailer's dunes), a hand at the lens 0.54."""
     posed = [(k, look.pose) for k, look in enumerate(looks) if look.pose is not None]
     if len(posed) < max(2, config.person_pose_share * len(looks)):
         return None
     by_pose = pose_scale(posed, config)
     if by_pose is None:
         return None
-    return by_pose[0], round(by_pose[1] * 0.8, 3), {**by_pose[2], "person_mask_area": round(largest, 4),
-                                                   "looks": len(looks), "posed_looks": len(posed)}
+    return by_pose[0], round(by_pose[1] * 0.8, 3), {
+        **by_pose[2], "person_mask_area": round(max(look.extent.area for look in looks), 4), "looks": len(looks),
+        "posed_looks": len(posed)}
 
 
 def view_scale(detail: float, config: TemporalConfig) -> tuple[str, float, dict]:
