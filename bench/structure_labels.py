@@ -6,9 +6,9 @@ clip and over each split, for the method before issue 18 and the current default
 - scale, before: faces only (what `shot_structure` gave when only it was materialised: every faceless shot
   `no_subject`; a shot shorter than the face interval looked at once); after: faces (at least three looks a
   shot), a tracked figure's pose where it is cut closer than the face, else the figures of the motion tracks
-  and their poses, else a card or a view.
+  and their poses, else poses confirmed on the person masks of most faceless looks, else a card or a view.
 - scale, no_mask: after, without `temporal.person_mask` (a shot with no face, track or pose is a card or a
-  view); after uses it: the selfie person mask and a pose on its box, on the shot's faceless looks.
+  view).
 - scale, elsewhere: after, with `temporal.faces_from_elsewhere` (a shot's only face, seen at one end with
   another picture's colours, set aside; the shot scaled from its middle).
 - camera, before: sparse corners only (`static` at low confidence where too few are found), characters'

