@@ -180,6 +180,10 @@ class TemporalConfig(_Strict):
     camera_window_s: float = Field(1.0, ge=0, le=10, description="pan and tilt rates also from the median over "
                                    "the shot's windows this long of each window's rate, so a drift that turns back "
                                    "still reads moving; 0: the shot's median alone (before issue 18)")
+    person_mask: bool = Field(True, description="a shot with no face, track or pose is scaled from the poses "
+                              "confirmed on its faceless looks' person masks before it is called a view")
+    person_pose_share: float = Field(0.5, gt=0, le=1, description="share of the faceless looks (two at least) "
+                                     "on which a pose must confirm the mask for the shot to be scaled by it")
 
 
 class AudioConfig(_Strict):

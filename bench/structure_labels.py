@@ -6,7 +6,9 @@ clip and over each split, for the method before issue 18 and the current default
 - scale, before: faces only (what `shot_structure` gave when only it was materialised: every faceless shot
   `no_subject`; a shot shorter than the face interval looked at once); after: faces (at least three looks a
   shot), a tracked figure's pose where it is cut closer than the face, else the figures of the motion tracks
-  and their poses, else a card or a view.
+  and their poses, else poses confirmed on the person masks of most faceless looks, else a card or a view.
+- scale, no_mask: after, without `temporal.person_mask` (a shot with no face, track or pose is a card or a
+  view).
 - scale, elsewhere: after, with `temporal.faces_from_elsewhere` (a shot's only face, seen at one end with
   another picture's colours, set aside; the shot scaled from its middle).
 - camera, before: sparse corners only (`static` at low confidence where too few are found), characters'
@@ -40,6 +42,7 @@ def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
     from animproc.temporal.pose import BlazePoseEstimator
     from animproc.temporal.stages import motion_tables, track_boxes
     from animproc.temporal.structure import scan_structure
+    from animproc.temporal.subject_mask import faceless_subjects
     from animproc.video.probe import probe_media
     from animproc.video.scan import FrameWriter, scan_film
     from animproc.video.shots import dissolve_ranges
@@ -52,11 +55,12 @@ def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
             return out
         shots, transitions, motion, probe = out["shots"], out["transitions"], out["motion"], out["probe"]
         foreground = {f: [b for _, b in boxes] for f, boxes in track_boxes(motion["tracks"]).items()}
-        detector = FaceAnalyzerResource().model().detector
+        detector, subjects = FaceAnalyzerResource().model().detector, faceless_subjects()
         out["found"] = {variant: scan_structure(str(SHARED / clip), shots, probe["fps"],
                                                 variant_config(variant).temporal, detector, foreground=foreground,
                                                 dissolves=dissolve_ranges(transitions),
-                                                min_face_looks=face_looks(variant))
+                                                min_face_looks=face_looks(variant),
+                                                find_subjects=subjects if variant == "after" else None)
                         for variant in ("before", "after")}
         cached.write_bytes(pickle.dumps(out))
         return out
@@ -69,8 +73,10 @@ def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
     motion = motion_tables("bench", scan_motion(path, shots, probe.fps, config.temporal, DisFlow(), None, detector,
                                                 BlazePoseEstimator(), dissolves=dissolves), "dis")
     foreground = {f: [b for _, b in boxes] for f, boxes in track_boxes(motion["tracks"]).items()}
+    subjects = faceless_subjects()
     found = {variant: scan_structure(path, shots, probe.fps, variant_config(variant).temporal, detector,
-                                     foreground=foreground, dissolves=dissolves, min_face_looks=face_looks(variant))
+                                     foreground=foreground, dissolves=dissolves, min_face_looks=face_looks(variant),
+                                     find_subjects=subjects if variant == "after" else None)
              for variant in ("before", "after")}
     out = {"shots": shots, "transitions": transitions, "found": found, "motion": motion,
            "probe": {"width": probe.width, "height": probe.height, "fps": probe.fps}}
@@ -91,10 +97,13 @@ def variant_config(variant: str):
         return FilmConfig(temporal=TemporalConfig(faceless_scale="none", camera_fallback=False, camera_window_s=0))
     if variant == "elsewhere":
         return FilmConfig(temporal=TemporalConfig(faces_from_elsewhere=True))
+    if variant == "no_mask":
+        return FilmConfig(temporal=TemporalConfig(person_mask=False))
     return FilmConfig()
 
 
-VARIANTS = ("before", "after", "elsewhere")  # elsewhere: the default with `temporal.faces_from_elsewhere`
+VARIANTS = ("before", "no_mask", "after", "elsewhere")  # elsewhere: the default with `temporal.faces_from_elsewhere`;
+# no_mask: the default without `temporal.person_mask` (faceless, figureless shots straight to card or view)
 
 
 def rows_for(scanned: dict, variant: str):

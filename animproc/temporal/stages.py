@@ -14,8 +14,8 @@ from animproc.config import FilmConfig
 from animproc.image.boxes import centre_inside
 from animproc.temporal.effects import CATEGORIES
 from animproc.temporal.structure import (closer_figure, face_ratios, faces_from_elsewhere, figure_scale, group_acts,
-                                         group_scenes, narrative_graph, pacing, pose_scale, scene_loudness, shot_scale,
-                                         view_scale)
+                                         group_scenes, narrative_graph, pacing, person_scale, pose_scale,
+                                         scene_loudness, shot_scale, view_scale)
 from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.video.shots import dissolve_ranges, shot_position
 
@@ -208,6 +208,9 @@ def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, c
     if track_boxes_:
         label, confidence, evidence = figure_scale(list(track_boxes_.values()), t)
         return label, round(confidence * 0.8, 3), {**evidence, "from": "tracks"}
+    by_person = person_scale(found.get("subject_looks", []), t) if t.person_mask else None
+    if by_person:
+        return by_person[0], by_person[1], {**by_person[2], "from": "person_mask"}
     return view_scale(found.get("detail", 0.0), t)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 import av
 import cv2
@@ -159,6 +160,24 @@ def faces_from_elsewhere(looks: list[tuple], similarity: float) -> tuple[int, in
     return int(rest[0][0]), int(rest[-1][0])
 
 
+def person_scale(looks: list, config: TemporalConfig) -> tuple[str, float, dict] | None:
+    """A shot with no face, track or pose of its own, from what its faceless looks found (`SubjectLook`s, see
+    animproc.temporal.subject_mask): where a pose is confirmed on the person mask's box on at least
+    `person_pose_share` of the looks (two at least), a person is there, scaled by where the frame cuts it
+    (`pose_scale`). None otherwise: a view's foreground (a tower, dunes, a river) can take a person's shape
+    on a look, but the pose model seldom finds a body in it on most looks. The mask's area alone is no scale:
+    views reach 0.63 of the picture (the trailer's dunes), a hand at the lens 0.54."""
+    posed = [(k, look.pose) for k, look in enumerate(looks) if look.pose is not None]
+    if len(posed) < max(2, config.person_pose_share * len(looks)):
+        return None
+    by_pose = pose_scale(posed, config)
+    if by_pose is None:
+        return None
+    return by_pose[0], round(by_pose[1] * 0.8, 3), {
+        **by_pose[2], "person_mask_area": round(max(look.extent.area for look in looks), 4), "looks": len(looks),
+        "posed_looks": len(posed)}
+
+
 def view_scale(detail: float, config: TemporalConfig) -> tuple[str, float, dict]:
     """A shot with no face and no figure: a card (black, titles: `no_subject`) when its pictures are flat, else
     a view of a place with nobody in it, `extreme_long`."""
@@ -224,20 +243,23 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                    detect_faces: FaceDetector | None = None, face_every_s: float = 2.0,
                    foreground: dict[int, list[np.ndarray]] | None = None,
                    dissolves: list[tuple[int, int]] | None = None, min_face_looks: int = 3,
+                   find_subjects: Callable[[np.ndarray], object] | None = None,
                    progress: Progress = NO_PROGRESS) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios (`face_looks`: every look's frame
     index, its largest face's ratio (0 where none was found) and its colour histogram), from one decode pass at
     `analysis_width` (faces, when `detect_faces` is given, are looked for every `face_every_s` and at least
     `min_face_looks` times a shot, not inside `dissolves`, where the other shot's faces show through). `foreground`:
     character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
-    tracks; the nearest within a sampling step is left out of the camera's corners. `progress` hears of the
-    decoded frames."""
+    tracks; the nearest within a sampling step is left out of the camera's corners. `find_subjects` (e.g.
+    `subject_mask.FacelessSubjects`) is run on each face look that finds no face (`subject_looks`). `progress`
+    hears of the decoded frames."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     ends = shots["end_frame"].to_numpy()
     step = max(1, int(round(fps / config.motion_fps)))
     face_step = max(1, int(round(fps * face_every_s)))
     acc: dict[int, ShotAccumulator] = {int(s): ShotAccumulator(int(s)) for s in ids}
     looks: dict[int, list[tuple[int, float, np.ndarray]]] = {int(s): [] for s in ids}
+    subjects: dict[int, list] = {int(s): [] for s in ids}
     samples, face_due = Cadence(step), {}
     foreground = foreground or {}
     fg_frames = np.array(sorted(foreground), dtype=np.int64)
@@ -265,6 +287,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                     found = detect_faces(bgr)
                     tallest = max(f.height for f in found) / bgr.shape[0] if found else 0.0
                     looks[a.shot_id].append((index, tallest, _hist(bgr)))
+                    if not found and find_subjects is not None:
+                        subjects[a.shot_id].append(find_subjects(bgr))
                     if sample:  # the sampled picture from the same conversion
                         small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
                 if not sample:
@@ -291,7 +315,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
         movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None], picture_change=change,
                                                      window_s=config.camera_window_s)
         out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": [r for _, r, _ in looks[sid] if r > 0],
-                    "face_looks": looks[sid],
+                    "face_looks": looks[sid], "subject_looks": subjects[sid],
                     "detail": float(np.percentile(a.detail, 75)) if a.detail else 0.0}
     return out
 
