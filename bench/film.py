@@ -2,7 +2,8 @@
 runs it (`animproc film add` + `animproc run` with `review: auto`, in a fresh data root), then the same film
 at twice the length.
 
-Prints per asset: seconds inside the step, real-time factor (step seconds / film seconds), CPU seconds of the
+Prints per asset: seconds inside the step, what it processed (its materialisations' counts: frames, faces, seconds of
+audio), real-time factor (step seconds / film seconds), CPU seconds of the
 step (user + system of the step's own process where `animproc run` gives each step one, as with two or more
 workers; else what the run's process tree used while the step ran; unlike seconds, barely changed by other work
 on the machine), peak resident memory (PSS) of the run's process tree while the step ran and how much the step
@@ -228,6 +229,27 @@ def _steps(home: Path) -> list[tuple[str, float, float, int | None]]:
     return sorted(out, key=lambda s: s[1])
 
 
+def _processed(home: Path) -> dict[str, str]:
+    """Per step, what it read or made as its materialisations' metadata counts it (whole numbers and durations,
+    e.g. `frames=226`, `duration_s=605.5`), from the instance's event log; where a step ran in both jobs, the
+    later run's."""
+    os.environ["DAGSTER_HOME"] = str(home)
+    from dagster import DagsterEventType, DagsterInstance
+
+    out: dict[str, dict[str, str]] = {}
+    with DagsterInstance.get() as instance:
+        for record in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp):
+            for rec in instance.all_logs(record.dagster_run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+                ev = rec.dagster_event
+                mat = ev.event_specific_data.materialization
+                counts = [f"{k}={v.value}" for k, v in mat.metadata.items()
+                          if (isinstance(v.value, int) and not isinstance(v.value, bool))
+                          or (isinstance(v.value, float) and k.endswith(("duration_s", "speech_seconds")))]
+                out.setdefault(ev.step_key, {})[mat.asset_key.to_user_string()] = ", ".join(counts[:4])
+    return {step: "; ".join(f"{asset}: {c}" if len(assets) > 1 else c for asset, c in assets.items())
+            for step, assets in out.items()}
+
+
 def _become_subreaper() -> None:
     """Processes of the run orphaned before they end (the forkserver of the step processes outlives
     `animproc run` for a moment) are re-parented to this process, so their CPU time is counted when reaped."""
@@ -296,6 +318,7 @@ def run_film(path: Path, gpu_slots: int | None = None) -> dict:
     inside = sum(r["seconds"] for r in rows.values())
     busy = _union_seconds([(start, end) for _, start, end, _ in steps])
     return {"film_seconds": _duration(path), "wall": wall, "outside_steps": wall - busy, "assets": rows,
+            "processed": _processed(home),
             "steps_in_parallel": inside - busy, "cpu": cpu,
             "peak_rss": max((r for _, r, _ in rss.samples), default=0), "work": str(work)}
 
@@ -322,8 +345,10 @@ def _table(one: dict, two: dict | None, decode: float) -> str:
     lines = [f"film: {film:.0f} s; decode-only (PyAV, all frames): {decode:.1f} s = {decode / film:.3f}x real time",
              "", "| asset | seconds | real-time factor | CPU seconds | peak PSS (MB) | PSS added (MB) |"
              + (" 2x seconds | 2x / 1x | 2x CPU seconds | 2x / 1x CPU | fixed CPU s | CPU s per film s |"
-                " 2x peak PSS (MB) |" if two else ""),
-             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: | ---: | ---: | ---: | ---: |" if two else "")]
+                " 2x peak PSS (MB) |" if two else "") + " processed (its metadata) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: | ---: | ---: | ---: | ---: |" if two else "")
+             + " --- |"]
+    processed = one.get("processed", {})
     for step, r in one["assets"].items():
         line = (f"| {step} | {r['seconds']:.1f} | {r['seconds'] / film:.3f} | {r['cpu']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
                 f"{r['rss_rise'] / 2**20:.0f} |")
@@ -332,7 +357,7 @@ def _table(one: dict, two: dict | None, decode: float) -> str:
             fixed, rate = fixed_and_rate(r["cpu"], film, t["cpu"], two["film_seconds"])
             line += (f" {t['seconds']:.1f} | {t['seconds'] / max(r['seconds'], 1e-9):.2f} | {t['cpu']:.1f} | "
                      f"{t['cpu'] / max(r['cpu'], 1e-9):.2f} | {fixed:.1f} | {rate:.3f} | {t['peak_rss'] / 2**20:.0f} |")
-        lines.append(line)
+        lines.append(line + f" {processed.get(step, '')} |")
     inside = sum(r["seconds"] for r in one["assets"].values())
     lines += ["", f"steps: {inside:.0f} s = {inside / film:.2f}x real time, of which {one['steps_in_parallel']:.0f} s "
               f"beside other steps; outside any step (imports, planning, start-up): {one['outside_steps']:.0f} s; "
@@ -366,6 +391,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.table_from:
         saved = json.loads(args.table_from.read_text())
+        for run in (saved["1x"], saved["2x"]):
+            if run and "processed" not in run and (Path(run["work"]) / "home").exists():
+                run["processed"] = _processed(Path(run["work"]) / "home")
         print(_table(saved["1x"], saved["2x"], saved["decode_seconds"]))
         return
     film = build_film(args.minutes, args.height)
