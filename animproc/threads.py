@@ -29,15 +29,21 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def core_count(text: str) -> int | None:
+    """`auto` is the usable cores, a whole number of at least 1 is itself; None for anything else (the caller
+    refuses it, naming its setting)."""
+    if text == "auto":
+        return usable_cores()
+    return int(text) if text.isdigit() and int(text) >= 1 else None
+
+
 def thread_count(value: int | str | None, source: str = "threads") -> int:
     """`auto` (or nothing) is the usable cores; otherwise a whole number of at least 1. A bad value is refused,
     naming `source` (the setting it came from)."""
-    text = "auto" if value is None else str(value).strip()
-    if text == "auto":
-        return usable_cores()
-    if not text.isdigit() or int(text) < 1:
+    count = core_count("auto" if value is None else str(value).strip())
+    if count is None:
         raise ThreadsError(f"{source}: expected 'auto' or a whole number of at least 1, got {value!r}")
-    return int(text)
+    return count
 
 
 def ordered_map(work: Callable[[T], R], items: Iterable[T], threads: int, window: int | None = None) -> Iterator[R]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from animproc_dagster.cli.workers import WORKERS_ENV, WorkersError, multiprocess_config, usable_cores, worker_count
+from animproc.threads import usable_cores
+from animproc_dagster.cli.workers import WORKERS_ENV, WorkersError, multiprocess_config, worker_count
 
 ROOT = Path(__file__).resolve().parents[1]
 

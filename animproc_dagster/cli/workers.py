@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from animproc.errors import AnimprocError
-from animproc.threads import usable_cores
+from animproc.threads import core_count
 
 WORKERS_ENV = "ANIMPROC_WORKERS"
 PRELOAD = ["animproc_dagster.forkserver"]
@@ -27,11 +27,10 @@ def worker_count(requested: int | str | None = None) -> int:
         source, value = WORKERS_ENV, os.environ[WORKERS_ENV].strip()
     else:
         return 1
-    if value == "auto":
-        return usable_cores()
-    if not value.isdigit() or int(value) < 1:
+    count = core_count(value)
+    if count is None:
         raise WorkersError(f"{source}={value!r}: the number of steps run at once must be a whole number >= 1")
-    return int(value)
+    return count
 
 
 def film_job(name: str):
