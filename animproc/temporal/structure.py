@@ -314,7 +314,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
         change = float(np.median(a.changes)) if a.changes and config.camera_fallback else None
         movement: CameraMovement = classify_movement([p for p in a.pairs if p is not None], picture_change=change,
                                                      window_s=config.camera_window_s)
-        out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None, "face_ratios": [r for _, r, _ in looks[sid] if r > 0],
+        out[sid] = {"camera": movement, "hist": a.hist / a.frames if a.frames else None,
+                    "face_ratios": [r for _, r, _ in looks[sid] if r > 0],
                     "face_looks": looks[sid], "subject_looks": subjects[sid],
                     "detail": float(np.percentile(a.detail, 75)) if a.detail else 0.0}
     return out
