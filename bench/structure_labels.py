@@ -125,6 +125,9 @@ class _NothingReviewed:
     def largest_figures(self, frame_height: float) -> dict:
         return {}
 
+    def unconfirmed(self) -> set:
+        return set()
+
 
 def main() -> None:
     from animproc.temporal.evaluate import coarse_labels, structure_scores

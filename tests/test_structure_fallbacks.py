@@ -11,7 +11,7 @@ import pytest
 from animproc.config import FilmConfig, TemporalConfig
 from animproc.temporal.camera import CameraMovement, classify_movement, pair_motion, phase_motion
 from animproc.temporal.pose import COCO_KEYPOINTS
-from animproc.temporal.stages import structure_rows
+from animproc.temporal.stages import motion_figures, structure_rows
 from animproc.temporal.structure import picture_detail, pose_frame_scale, pose_scale
 
 T = TemporalConfig()
@@ -66,6 +66,9 @@ class _Reviewed:
     def largest_figures(self, frame_height):
         return {}
 
+    def unconfirmed(self) -> set:
+        return set()
+
 
 def _found(detail: float) -> dict:
     return {"camera": CameraMovement("static", 0.9, {}), "hist": None, "face_ratios": [], "detail": detail}
@@ -96,6 +99,40 @@ def test_faceless_shots_take_their_scale_from_poses_then_track_boxes_then_card_o
     assert list(table["scale"]) == ["medium", "long", "no_subject", "extreme_long"]
     evidence = [json.loads(e) for e in table["scale_evidence"]]
     assert evidence[0]["from"] == "pose" and evidence[1]["from"] == "tracks" and evidence[2]["picture_detail"] == 0.05
+
+
+def _instances_known(decided_by: str):
+    """The reviewed products of a film whose one faceless instance (shot 0, cut by the frame's bottom) and its
+    track were kept by `decided_by`."""
+    from animproc.temporal.stages import KnownCharacters
+
+    known = KnownCharacters.__new__(KnownCharacters)
+    known.faces = known.index = known.clusters = None
+    known.instances = pd.DataFrame({"instance_id": ["i0"], "shot_id": [0], "frame_index": [8], "bbox_y": [90.0],
+                                    "bbox_h": [270.0], "decided_by": [decided_by]})
+    return known
+
+
+def test_a_faceless_instance_scales_its_shot_only_where_a_person_kept_it():
+    """`review: auto` keeps what the instance classifier predicted: on a faceless region (a river bank, a
+    credits block) that is a guess, so the shot reads as it does without the review (a view); an instance a
+    person kept is a figure, and its box (cut by the frame) makes the shot `medium`."""
+    tracks = pd.DataFrame({"shot_id": [0], "track_id": ["0-0"], "source": ["instance"],
+                           "path": [json.dumps([[f, 0.3, 0.625, 0.5, 0.75] for f in (4, 8, 12)])],
+                           "instance_ids": [json.dumps(["i0"])]})
+    for decided_by, scale in (("auto", "extreme_long"), ("prediction", "extreme_long"), ("person", "medium")):
+        known = _instances_known(decided_by)
+        table = structure_rows("f", _shots(1), {0: _found(0.6)}, known, 360.0, [], FilmConfig(), {"tracks": tracks})
+        assert list(table["scale"]) == [scale], decided_by
+    auto = _instances_known("auto")
+    assert motion_figures({"tracks": tracks}, auto.unconfirmed())[1] == {}
+    assert motion_figures({"tracks": tracks})[1][0][8] == (0.25, 1.0)
+    poses = pd.DataFrame({"shot_id": [0], "track_id": ["0-0"], "frame_index": [8], "layout": "blazepose33",
+                          "keypoints": "[]", "coco17": [json.dumps(_figure(0.05, 1.8).tolist())]})
+    assert motion_figures({"tracks": tracks, "poses": poses}, auto.unconfirmed()) == ({}, {})
+    table = structure_rows("f", _shots(1), {0: _found(0.6)}, auto, 360.0, [], FilmConfig(),
+                           {"tracks": tracks, "poses": poses})
+    assert list(table["scale"]) == ["extreme_long"]
 
 
 def test_faceless_scale_none_keeps_every_faceless_shot_without_a_reviewed_figure_no_subject():

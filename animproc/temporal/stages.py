@@ -105,13 +105,23 @@ class KnownCharacters:
                     out.setdefault(int(shot_id), set()).add(names[instance_id])
         return out
 
+    def unconfirmed(self) -> set[str]:
+        """The reviewed instances that no person kept: `review: auto`, or left pending, so only the instance
+        classifier's prediction says they are characters. On a faceless region that prediction is a guess
+        from its shape (a river bank, a rock, a credits block pass it), so their boxes are no figure to scale a
+        shot by; a person's keep is. Products without `decided_by` count as kept by a person."""
+        if self.instances is None or "decided_by" not in self.instances:
+            return set()
+        return set(self.instances.loc[self.instances["decided_by"] != "person", "instance_id"].astype(str))
+
     def largest_figures(self, frame_height: float) -> dict[int, list[tuple[float, float]]]:
-        """Per shot: (top, bottom) of the tallest reviewed character instance on each of its frames, as shares
-        of the picture height."""
+        """Per shot: (top, bottom) of the tallest character instance a person kept (`unconfirmed`) on each of
+        its frames, as shares of the picture height."""
         out: dict[int, list[tuple[float, float]]] = {}
         if self.instances is None or not len(self.instances):
             return out
-        for (shot_id, _), g in self.instances.groupby(["shot_id", "frame_index"]):
+        confirmed = self.instances[~self.instances["instance_id"].astype(str).isin(self.unconfirmed())]
+        for (shot_id, _), g in confirmed.groupby(["shot_id", "frame_index"]):
             r = g.loc[g["bbox_h"].idxmax()]
             out.setdefault(int(shot_id), []).append((float(r.bbox_y) / frame_height,
                                                      float(r.bbox_y + r.bbox_h) / frame_height))
@@ -151,22 +161,37 @@ def known_detections(products: FilmProducts, width: int, height: int) -> tuple[d
     return KnownCharacters(products).detections(width, height)
 
 
-def motion_figures(motion: dict[str, pd.DataFrame] | None) -> tuple[dict, dict]:
-    """From the motion product's tables: per shot the (frame, COCO-17 keypoints) of its poses (on any track),
-    and by sampled frame the (top, bottom) of its tallest face or instance track's box, as shares of the
-    picture height."""
+def guessed_tracks(tracks: pd.DataFrame | None, unconfirmed: set[str] | None) -> set[str]:
+    """The instance tracks all of whose instances are `unconfirmed` (see `KnownCharacters.unconfirmed`)."""
+    if tracks is None or not unconfirmed or not {"source", "instance_ids", "track_id"} <= set(tracks.columns):
+        return set()
+    return {str(t) for t, src, ids in zip(tracks["track_id"], tracks["source"], tracks["instance_ids"])
+            if src == "instance" and set(json.loads(ids)) <= unconfirmed}
+
+
+def motion_figures(motion: dict[str, pd.DataFrame] | None, unconfirmed: set[str] | None = None
+                   ) -> tuple[dict, dict]:
+    """From the motion product's tables: per shot the (frame, COCO-17 keypoints) of its poses, and by sampled
+    frame the (top, bottom) of its tallest face or instance track's box, as shares of the picture height.
+    An instance track that no person confirmed (`guessed_tracks`) gives neither: BlazePose asked on a region
+    the classifier guessed to be a character (a tower, a rock) can return a body, and its box is no figure."""
     poses: dict[int, list] = {}
     boxes: dict[int, list] = {}
     if not motion:
         return poses, boxes
+    tracks = motion.get("tracks")
+    guessed = guessed_tracks(tracks, unconfirmed)
     table = motion.get("poses")
     if table is not None and len(table):
+        if guessed and "track_id" in table:
+            table = table[~table["track_id"].astype(str).isin(guessed)]
         column = "coco17" if "coco17" in table else "keypoints"  # a motion product from before the BlazePose default
         for shot_id, frame, points in zip(table["shot_id"], table["frame_index"], table[column]):
             poses.setdefault(int(shot_id), []).append((int(frame), np.array(json.loads(points), np.float64)))
-    tracks = motion.get("tracks")
     if tracks is not None and "source" in tracks:  # a moving region is not a figure: its box is where the flow
         tracks = tracks[tracks["source"] != "motion"]  # differs (animated titles, a passing wing), not a body
+    if tracks is not None and guessed:
+        tracks = tracks[~tracks["track_id"].astype(str).isin(guessed)]
     if tracks is not None and len(tracks):
         for shot_id, g in tracks.groupby("shot_id"):
             tallest: dict[int, tuple[float, float]] = {}
@@ -176,6 +201,33 @@ def motion_figures(motion: dict[str, pd.DataFrame] | None) -> tuple[dict, dict]:
                         tallest[f] = (float(box[1]), float(box[3]))
             boxes[int(shot_id)] = tallest
     return poses, boxes
+    table = motion.get("poses")
+    if table is not None and len(table):
+        column = "coco17" if "coco17" in table else "keypoints"  # a motion product from before the BlazePose default
+        for shot_id, frame, points in zip(table["shot_id"], table["frame_index"], table[column]):
+            poses.setdefault(int(shot_id), []).append((int(frame), np.array(json.loads(points), np.float64)))
+    tracks = motion.get("tracks")
+    if tracks is not None and "source" in tracks:  # a moving region is not a figure: its box is where the flow
+        tracks = tracks[tracks["source"] != "motion"]  # differs (animated titles, a passing wing), not a body
+        if unconfirmed and "instance_ids" in tracks:
+            guessed = [src == "instance" and set(json.loads(ids)) <= unconfirmed
+                       for src, ids in zip(tracks["source"], tracks["instance_ids"])]
+            tracks = tracks[~np.array(guessed, dtype=bool)]
+    if tracks is not None and len(tracks):
+        for shot_id, g in tracks.groupby("shot_id"):
+            tallest: dict[int, tuple[float, float]] = {}
+            for path in g["path"]:
+                for f, box in path_boxes(path):
+                    if f not in tallest or box[3] - box[1] > tallest[f][1] - tallest[f][0]:
+                        tallest[f] = (float(box[1]), float(box[3]))
+            boxes[int(shot_id)] = tallest
+    return poses, boxes
+
+
+def faceless_shots(shots: pd.DataFrame, faces: pd.DataFrame, dissolves: list | None = None) -> set[int]:
+    """The shots a faces table (the faces product) shows no face in, frames inside `dissolves` left out as the
+    scale reads them: there the structure scan looks for a person without a face (`scan_structure`)."""
+    return {int(s) for s in shots["shot_id"]} - set(face_ratios(faces, 1.0, dissolves))
 
 
 def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, config: FilmConfig
@@ -217,14 +269,15 @@ def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, c
 def structure_rows(film: str, shots: pd.DataFrame, found: dict, known: KnownCharacters, frame_height: float,
                    dissolves: list, config: FilmConfig, motion: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per shot: camera movement, and scale from the largest face (the faces product's boxes when it
-    exists: it looked more often and at full resolution), else the tallest reviewed instance, else the motion
-    product's figures (poses, track boxes; `motion`: its tables), else card or view."""
+    exists: it looked more often and at full resolution), else the tallest instance a person kept, else the
+    motion product's figures (poses, track boxes; `motion`: its tables; not those on instances no person kept),
+    else card or view."""
     if known.faces is not None:
         for shot_id, ratios in face_ratios(known.faces, frame_height, dissolves).items():
             if shot_id in found:  # the scan's own looks no longer describe these faces
                 found[shot_id]["face_ratios"], found[shot_id]["face_looks"] = ratios, []
     figures = known.largest_figures(frame_height)
-    poses, boxes = motion_figures(motion)
+    poses, boxes = motion_figures(motion, known.unconfirmed())
     rows = []
     for s in shots.itertuples():
         sid = int(s.shot_id)
