@@ -35,12 +35,13 @@ def _counts(table, column: str) -> MetadataValue:
     return MetadataValue.json(dict(Counter(table[column])) if len(table) else {})
 
 
-@film_asset(code_version="3", group_name=GROUP, deps=["shots", "source_video", "motion", "audio"], optional=REVIEWED, kinds={"parquet", "json"},
+@film_asset(code_version="4", group_name=GROUP, deps=["shots", "source_video", "motion", "audio"], optional=REVIEWED, kinds={"parquet", "json"},
             description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from "
                         "global motion with the tracked characters left out (phase correlation where too few "
                         "corners are tracked); shot scale from the largest face (the faces asset's when it exists), "
                         "else the tallest reviewed instance, else the motion asset's poses and face tracks, else "
-                        "poses confirmed on the person mask of most faceless looks, else "
+                        "poses confirmed on the person mask of most faceless looks, else a hand as long as a "
+                        "close framing's face on most faceless looks, else "
                         "card (no_subject) or view (extreme_long); each with a confidence and its evidence. Scenes "
                         "(colour, fades, characters), acts (with the audio's loudness), pacing, a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
