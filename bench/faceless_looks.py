@@ -12,8 +12,11 @@ bench/structure_labels.py (its cache: run that first), two measurements of issue
   and each shot with a face (labelled or not) read by `closer_figure` with those poses added to the motion tracks'
   (`face_looks`), with the poses the faceless looks of shots with a face already have (`faceless_looks`), and
   both; the cost per look.
+- letterbox: the black bars of each clip (rows whose brightest pixel stays under 24 on every 8th frame), and the
+  scale with the motion poses' cut by the frame read against the picture inside the bars (`cut`), and with the
+  face ratios over the picture's height inside them too (`cut+faces`).
 
-    .venv/bin/python bench/faceless_looks.py [--hands] [--closer] [--every 6] [--cache DIR]"""
+    .venv/bin/python bench/faceless_looks.py [--hands] [--closer] [--letterbox] [--every 6] [--cache DIR]"""
 from __future__ import annotations
 
 import argparse
@@ -154,18 +157,60 @@ def closer(labels: dict, cache: Path) -> None:
           f"the mask holds 2% of the picture)")
 
 
+def letterbox(labels: dict, cache: Path) -> None:
+    import copy
+
+    from animproc.config import FilmConfig
+    from animproc.temporal.evaluate import coarse_labels, structure_scores
+    from animproc.temporal.stages import structure_rows
+
+    print("\nletterbox: faces and the frame's cut against the picture inside black bars")
+    for clip, spec in labels.items():
+        brightest = np.max([bgr.max(axis=(1, 2)) for _, bgr in look_frames(clip, None, 8)], axis=0)
+        bar = brightest < 24
+        top, bottom = int(np.argmax(~bar)) / len(bar), 1 - int(np.argmax(~bar[::-1])) / len(bar)
+        scanned = sl.scan_clip(clip, False, cache=cache)
+        default = sl.rows_for(scanned, "after")
+        cells = [f"default {_right(structure_scores(coarse_labels(default), spec['shots']))}"]
+        for mode in ("cut", "cut+faces"):
+            motion, found = copy.deepcopy(scanned["motion"]), copy.deepcopy(scanned["found"]["after"])
+            points = [np.array(json.loads(v)) for v in motion["poses"]["coco17"]]
+            for pts in points:
+                pts[:, 1] = (pts[:, 1] - top) / (bottom - top)
+            motion["poses"]["coco17"] = [json.dumps(pts.tolist()) for pts in points]
+            if mode == "cut+faces":
+                for f in found.values():
+                    f["face_ratios"] = [r / (bottom - top) for r in f["face_ratios"]]
+            table = structure_rows("bench", scanned["shots"], found, sl._NothingReviewed(),
+                                   float(scanned["probe"]["height"]), [], FilmConfig(), motion)
+            changed = [f"{int(a.start_frame)}: {a.scale} -> {b.scale}" for (_, a), (_, b) in
+                       zip(default.iterrows(), table.iterrows()) if a.scale != b.scale]
+            cells.append(f"{mode} {_right(structure_scores(coarse_labels(table), spec['shots']))}"
+                         + (f" ({', '.join(changed)})" if changed else ""))
+        print(f"  {spec['split']:<6}{clip.split('/')[0]:<18}bars {top:.3f} / {1 - bottom:.3f}: {'; '.join(cells)}")
+
+
+def _right(scores: dict) -> str:
+    s = scores["scale"]
+    return f"{round(s['accuracy'] * s['shots'])}/{s['shots']}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hands", action="store_true")
     parser.add_argument("--closer", action="store_true")
+    parser.add_argument("--letterbox", action="store_true")
     parser.add_argument("--every", type=int, default=6, help="the frames sampled for hands (0: none)")
     parser.add_argument("--cache", type=Path, default=sl.CACHE)
     args = parser.parse_args()
     labels = json.loads(sl.LABELS.read_text())["clips"]
-    if args.hands or not args.closer:
+    every = not (args.hands or args.closer or args.letterbox)
+    if args.hands or every:
         hands(labels, args.cache, args.every)
-    if args.closer or not args.hands:
+    if args.closer or every:
         closer(labels, args.cache)
+    if args.letterbox or every:
+        letterbox(labels, args.cache)
 
 
 if __name__ == "__main__":
