@@ -184,6 +184,14 @@ class TemporalConfig(_Strict):
                               "confirmed on its faceless looks' person masks before it is called a view")
     person_pose_share: float = Field(0.5, gt=0, le=1, description="share of the faceless looks (two at least) "
                                      "on which a pose must confirm the mask for the shot to be scaled by it")
+    faceless_hands: bool = Field(True, description="a shot with no face, track or pose (on the mask) whose "
+                                 "faceless looks show a hand (MediaPipe's palm detector, confirmed by its hand "
+                                 "landmark model) on `person_pose_share` of them, two at least, as long as a "
+                                 "close framing's face is tall (`medium_close_up` and up; wrist to fingertip is "
+                                 "about a face's height) is scaled by it on the face bands before it is called a "
+                                 "view")
+    hand_presence: float = Field(0.5, gt=0, lt=1, description="the hand landmark model's presence flag from which "
+                                 "a palm counts as a hand (MediaPipe's own threshold)")
 
 
 class AudioConfig(_Strict):

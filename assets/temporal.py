@@ -39,8 +39,9 @@ def _counts(table, column: str) -> MetadataValue:
             description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from "
                         "global motion with the tracked characters left out (phase correlation where too few "
                         "corners are tracked); shot scale from the largest face (the faces asset's when it exists), "
-                        "else the tallest instance a person kept in the review, else the motion asset's poses and face tracks, else "
-                        "poses confirmed on the person mask of most faceless looks, else "
+                        "else the tallest instance a person kept in the review, else the motion asset's poses and "
+                        "face tracks, else poses confirmed on the person mask of most faceless looks, else a hand "
+                        "as long as a close framing's face on most faceless looks, else "
                         "card (no_subject) or view (extreme_long); each with a confidence and its evidence. Scenes "
                         "(colour, fades, characters), acts (with the audio's loudness), pacing, a scene graph.")
 def shot_structure(context: AssetExecutionContext, storage: StorageResource, film_config: FilmConfigResource,
@@ -51,7 +52,7 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource, fil
         fps = fps_of(products.json("source_video", "probe"))
         faces = products.optional_table("faces")
         detector = None if faces is not None else face_analyzer.model(config).detector
-        subjects = faceless_subjects() if config.temporal.person_mask else None
+        subjects = faceless_subjects(hands=config.temporal.faceless_hands) if config.temporal.person_mask else None
         dissolves = dissolve_ranges(products.table("shots", "transitions"))
         foreground = {f: [box for _, box in boxes] for f, boxes in  # without motion: nothing left out
                       track_boxes(products.optional_table("motion", "tracks")).items()}

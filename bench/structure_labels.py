@@ -7,8 +7,10 @@ clip and over each split, for the method before issue 18 and the current default
   `no_subject`; a shot shorter than the face interval looked at once); after: faces (at least three looks a
   shot), a tracked figure's pose where it is cut closer than the face, else the figures of the motion tracks
   and their poses, else poses confirmed on the person masks of most faceless looks, else a card or a view.
-- scale, no_mask: after, without `temporal.person_mask` (a shot with no face, track or pose is a card or a
-  view).
+- scale, no_mask: after, without `temporal.person_mask` and `temporal.faceless_hands` (a shot with no face,
+  track or pose is a card or a view).
+- scale, no_hands: after, without `temporal.faceless_hands` (the hands the palm detector and hand landmarks
+  find on the faceless looks of a shot with no face, track or pose are not used).
 - scale, elsewhere: after, with `temporal.faces_from_elsewhere` (a shot's only face, seen at one end with
   another picture's colours, set aside; the shot scaled from its middle).
 - camera, before: sparse corners only (`static` at low confidence where too few are found), characters'
@@ -17,9 +19,9 @@ clip and over each split, for the method before issue 18 and the current default
   pan and tilt rates also from the shot's one-second windows (`temporal.camera_window_s`).
 
 Each clip is scanned once (shots, the structure scan with faces, motion with tracks and BlazePose poses) and
-cached in bench/.cache; `--fresh` rescans, `--rescan` redoes only the structure scan.
+cached in bench/.cache (`--cache DIR` elsewhere); `--fresh` rescans, `--rescan` redoes only the structure scan.
 
-    .venv/bin/python bench/structure_labels.py [--fresh | --rescan]"""
+    .venv/bin/python bench/structure_labels.py [--fresh | --rescan] [--cache DIR]"""
 from __future__ import annotations
 
 import argparse
@@ -34,7 +36,7 @@ LABELS = ROOT / "bench" / "reference" / "shot_structure_labels.json"
 CACHE = ROOT / "bench" / ".cache" / "structure_labels"
 
 
-def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
+def scan_clip(clip: str, fresh: bool, rescan: bool = False, cache: Path = CACHE) -> dict:
     """Shots, transitions, the structure scan (both camera methods) and the motion product's tables."""
     from animproc.config import FilmConfig
     from animproc.temporal.flow import DisFlow
@@ -48,7 +50,7 @@ def scan_clip(clip: str, fresh: bool, rescan: bool = False) -> dict:
     from animproc.video.shots import dissolve_ranges
     from resources.face_analyzer import FaceAnalyzerResource
 
-    cached = CACHE / (clip.replace("/", "_") + ".pkl")
+    cached = cache / (clip.replace("/", "_") + ".pkl")
     if cached.exists() and not fresh:
         out = pickle.loads(cached.read_bytes())
         if not rescan:
@@ -98,12 +100,15 @@ def variant_config(variant: str):
     if variant == "elsewhere":
         return FilmConfig(temporal=TemporalConfig(faces_from_elsewhere=True))
     if variant == "no_mask":
-        return FilmConfig(temporal=TemporalConfig(person_mask=False))
+        return FilmConfig(temporal=TemporalConfig(person_mask=False, faceless_hands=False))
+    if variant == "no_hands":
+        return FilmConfig(temporal=TemporalConfig(faceless_hands=False))
     return FilmConfig()
 
 
-VARIANTS = ("before", "no_mask", "after", "elsewhere")  # elsewhere: the default with `temporal.faces_from_elsewhere`;
-# no_mask: the default without `temporal.person_mask` (faceless, figureless shots straight to card or view)
+VARIANTS = ("before", "no_mask", "no_hands", "after", "elsewhere")  # elsewhere: the default with
+# `temporal.faces_from_elsewhere`; no_mask: the default without `temporal.person_mask` and `temporal.faceless_hands`
+# (faceless, figureless shots straight to card or view); no_hands: without `temporal.faceless_hands` alone
 
 
 def rows_for(scanned: dict, variant: str):
@@ -136,6 +141,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="scan every clip again")
     parser.add_argument("--rescan", action="store_true",
                         help="keep the cached shots and motion, redo the structure scan")
+    parser.add_argument("--cache", type=Path, default=CACHE, help=f"the scans' cache folder (default {CACHE})")
     args = parser.parse_args()
     labels = json.loads(LABELS.read_text())["clips"]
     totals: dict = {}
@@ -143,7 +149,7 @@ def main() -> None:
     for clip, spec in labels.items():
         if not (SHARED / clip).exists():
             sys.exit(f"benchmark input missing: {SHARED / clip}")
-        scanned = scan_clip(clip, args.fresh, args.rescan)
+        scanned = scan_clip(clip, args.fresh, args.rescan, args.cache)
         for variant in VARIANTS:
             detected = coarse_labels(rows_for(scanned, variant))
             scores = structure_scores(detected, spec["shots"])

@@ -127,19 +127,21 @@ def ssd_anchors(size: int = DETECTOR_SIZE, strides: tuple[int, ...] = (8, 16, 32
 
 
 def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
-                      min_score: float = DETECTOR_MIN_SCORE) -> list[tuple[float, np.ndarray, np.ndarray]]:
-    """(score, box cx, cy, w, h, keypoints [4, 2]) in fractions of the detector input, best first, for anchors
-    scoring at least `min_score`: MediaPipe's TensorsToDetections for this model (x before y, offsets over
-    the input size added to the anchor centre, sigmoid of the clipped logit). Overlapping detections are
-    merged by score-weighted averaging (its weighted non-maximum suppression, threshold 0.3)."""
+                      min_score: float = DETECTOR_MIN_SCORE, size: int = DETECTOR_SIZE, keypoints: int = 4
+                      ) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(score, box cx, cy, w, h, keypoints [`keypoints`, 2]) in fractions of the detector input (`size` px),
+    best first, for anchors scoring at least `min_score`: MediaPipe's TensorsToDetections for its BlazePose
+    and palm detectors (x before y, offsets over the input size added to the anchor centre, sigmoid of the
+    clipped logit). Overlapping detections are merged by score-weighted averaging (its weighted non-maximum
+    suppression, threshold 0.3)."""
     scores = 1 / (1 + np.exp(-np.clip(raw_scores.reshape(-1).astype(np.float64), -100, 100)))
     keep = np.flatnonzero(scores >= min_score)
     if not len(keep):
         return []
-    raw = raw_boxes.reshape(len(anchors), -1)[keep] / DETECTOR_SIZE
+    raw = raw_boxes.reshape(len(anchors), -1)[keep] / size
     anchor = anchors[keep]
     boxes = np.hstack([raw[:, :2] + anchor, raw[:, 2:4]])
-    points = raw[:, 4:12].reshape(-1, 4, 2) + anchor[:, None]
+    points = raw[:, 4:4 + 2 * keypoints].reshape(-1, keypoints, 2) + anchor[:, None]
     return _weighted_nms(scores[keep], boxes, points)
 
 

@@ -14,7 +14,8 @@ from animproc.config import FilmConfig
 from animproc.image.boxes import centre_inside
 from animproc.temporal.effects import CATEGORIES
 from animproc.temporal.structure import (closer_figure, face_ratios, faces_from_elsewhere, figure_scale, group_acts,
-                                         group_scenes, narrative_graph, pacing, person_scale, pose_scale,
+                                         group_scenes, hand_scale, narrative_graph, pacing, person_scale,
+                                         pose_scale,
                                          scene_loudness, shot_scale, view_scale)
 from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.video.shots import dissolve_ranges, shot_position
@@ -234,10 +235,11 @@ def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, c
                   ) -> tuple[str, float, dict]:
     """A shot's scale from the best evidence it has: the largest face (unless a tracked figure's pose is cut
     closer, `closer_figure`); else the tallest reviewed instance;
-    else (unless `temporal.faceless_scale` is `none`) its tracked figures' poses, their boxes (by frame), and for
-    a shot with no figure at all, whether it is a card or a view. With `temporal.faces_from_elsewhere`, a face
-    that `faces_from_elsewhere` finds to be another shot's is set aside, and the shot is scaled from the
-    evidence between its faceless looks."""
+    else (unless `temporal.faceless_scale` is `none`) its tracked figures' poses, their boxes (by frame), for
+    a shot with no figure at all the poses confirmed on its faceless looks' person masks (`person_scale`), then
+    the hands they show (`hand_scale`), and else whether it is a card or a view. With
+    `temporal.faces_from_elsewhere`, a face that `faces_from_elsewhere` finds to be another shot's is set aside,
+    and the shot is scaled from the evidence between its faceless looks."""
     t = config.temporal
     middle = faces_from_elsewhere(found.get("face_looks", []), t.scene_similarity) if t.faces_from_elsewhere else None
     if middle is not None:
@@ -263,6 +265,9 @@ def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, c
     by_person = person_scale(found.get("subject_looks", []), t) if t.person_mask else None
     if by_person:
         return by_person[0], by_person[1], {**by_person[2], "from": "person_mask"}
+    by_hand = hand_scale(found.get("subject_looks", []), t) if t.faceless_hands else None
+    if by_hand:
+        return by_hand[0], by_hand[1], {**by_hand[2], "from": "hands"}
     return view_scale(found.get("detail", 0.0), t)
 
 

