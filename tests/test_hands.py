@@ -14,6 +14,7 @@ from animproc.temporal.hands import PALM_SIZE, Hand, HandFinder, hand_crop, hand
 from animproc.temporal.stages import structure_rows
 from animproc.temporal.structure import hand_scale
 from animproc.temporal.subject_mask import FacelessSubjects, SubjectExtent, SubjectLook
+from test_structure_fallbacks import _Reviewed as _NothingReviewed
 
 T = TemporalConfig()
 
@@ -37,13 +38,6 @@ def test_a_hand_filling_most_faceless_looks_is_a_close_subject_and_one_look_or_a
     assert hand_scale([_look(_hand(0.3))] * 3, T)[0] == "medium_close_up"
     assert hand_scale([], T) is None
     assert hand_scale([SubjectLook(SubjectExtent(0.5, 0.1, 1.0), None)] * 3, T) is None  # looks without hands
-
-
-class _NothingReviewed:
-    faces = None
-
-    def largest_figures(self, frame_height):
-        return {}
 
 
 def test_a_faceless_shot_showing_a_hand_is_close_unless_faceless_hands_is_off():

@@ -14,6 +14,7 @@ from animproc.temporal.structure import person_scale
 from animproc.temporal.subject_mask import (MASK_HEIGHT, MASK_WIDTH, FacelessSubjects, PersonSegmenter,
                                             SubjectExtent, SubjectLook, mask_extent)
 from test_structure_fallbacks import _figure
+from test_structure_fallbacks import _Reviewed as _NothingReviewed
 
 T = TemporalConfig()
 
@@ -44,16 +45,6 @@ def test_a_pose_confirmed_on_most_faceless_looks_scales_the_shot_and_on_one_look
 def _found(looks: list[SubjectLook]) -> dict:
     return {"camera": CameraMovement("static", 0.9, {}), "hist": None, "face_ratios": [], "detail": 0.6,
             "subject_looks": looks}
-
-
-class _NothingReviewed:
-    faces = None
-
-    def largest_figures(self, frame_height):
-        return {}
-
-    def unconfirmed(self) -> set:
-        return set()
 
 
 def test_a_faceless_shot_with_a_person_mask_is_not_a_view_unless_person_mask_is_off():
