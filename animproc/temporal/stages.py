@@ -202,27 +202,6 @@ def motion_figures(motion: dict[str, pd.DataFrame] | None, unconfirmed: set[str]
                         tallest[f] = (float(box[1]), float(box[3]))
             boxes[int(shot_id)] = tallest
     return poses, boxes
-    table = motion.get("poses")
-    if table is not None and len(table):
-        column = "coco17" if "coco17" in table else "keypoints"  # a motion product from before the BlazePose default
-        for shot_id, frame, points in zip(table["shot_id"], table["frame_index"], table[column]):
-            poses.setdefault(int(shot_id), []).append((int(frame), np.array(json.loads(points), np.float64)))
-    tracks = motion.get("tracks")
-    if tracks is not None and "source" in tracks:  # a moving region is not a figure: its box is where the flow
-        tracks = tracks[tracks["source"] != "motion"]  # differs (animated titles, a passing wing), not a body
-        if unconfirmed and "instance_ids" in tracks:
-            guessed = [src == "instance" and set(json.loads(ids)) <= unconfirmed
-                       for src, ids in zip(tracks["source"], tracks["instance_ids"])]
-            tracks = tracks[~np.array(guessed, dtype=bool)]
-    if tracks is not None and len(tracks):
-        for shot_id, g in tracks.groupby("shot_id"):
-            tallest: dict[int, tuple[float, float]] = {}
-            for path in g["path"]:
-                for f, box in path_boxes(path):
-                    if f not in tallest or box[3] - box[1] > tallest[f][1] - tallest[f][0]:
-                        tallest[f] = (float(box[1]), float(box[3]))
-            boxes[int(shot_id)] = tallest
-    return poses, boxes
 
 
 def faceless_shots(shots: pd.DataFrame, faces: pd.DataFrame, dissolves: list | None = None) -> set[int]:
