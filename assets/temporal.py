@@ -12,8 +12,8 @@ from animproc.image.plots import action_timeline, structure_timeline
 from animproc.image.preview import contact_sheet, encode_image, markdown_image, markdown_table
 from animproc.temporal.effects import catalogue, scan_effects, transformation_scores
 from animproc.temporal.motion import scan_motion
-from animproc.temporal.stages import (effect_tables, faceless_shots, film_structure, fps_of, known_detections,
-                                      motion_tables, shot_of, track_boxes)
+from animproc.temporal.stages import (effect_tables, film_structure, fps_of, known_detections, motion_tables,
+                                      shot_of, track_boxes)
 from animproc.temporal.structure import scan_structure
 from animproc.temporal.subject_mask import faceless_subjects
 from animproc.temporal.zero_shot import confirm_events
@@ -38,7 +38,8 @@ def _counts(table, column: str) -> MetadataValue:
 @film_asset(code_version="4", group_name=GROUP, deps=["shots", "source_video", "motion", "audio"], optional=REVIEWED, kinds={"parquet", "json"},
             description="Per shot: camera movement (static, pan, tilt, zoom / dolly, roll, handheld, complex) from "
                         "global motion with the tracked characters left out (phase correlation where too few "
-                        "corners are tracked); shot scale from the largest face (the faces asset's when it exists), "
+                        "corners are tracked); shot scale from the largest face (the faces asset's when it sees "
+                        "the shot's faces on two frames or more, else the scan's own looks), "
                         "else the tallest instance a person kept in the review, else the motion asset's poses and "
                         "face tracks, else poses confirmed on the person mask of most faceless looks, else a hand "
                         "as long as a close framing's face on most faceless looks, else "
@@ -50,17 +51,14 @@ def shot_structure(context: AssetExecutionContext, storage: StorageResource, fil
         config, products = step.config, step.products
         shots = products.table("shots", "shots")
         fps = fps_of(products.json("source_video", "probe"))
-        faces = products.optional_table("faces")
-        detector = None if faces is not None else face_analyzer.model(config).detector
+        detector = face_analyzer.model(config).detector
         subjects = faceless_subjects(hands=config.temporal.faceless_hands) if config.temporal.person_mask else None
         dissolves = dissolve_ranges(products.table("shots", "transitions"))
         foreground = {f: [box for _, box in boxes] for f, boxes in  # without motion: nothing left out
                       track_boxes(products.optional_table("motion", "tracks")).items()}
         with step.storage.local_copy(products.source_media()) as local:
             found = scan_structure(local, shots, fps, config.temporal, detector, foreground=foreground,
-                                   dissolves=dissolves, find_subjects=subjects,
-                                   faceless_shots=faceless_shots(shots, faces, dissolves) if faces is not None
-                                   else None, progress=step.progress)
+                                   dissolves=dissolves, find_subjects=subjects, progress=step.progress)
         table, graph, stats, duration = film_structure(products, shots, found, config)
         with products.publish("shot_structure") as out:
             out.table("shot_structure", table)

@@ -135,6 +135,28 @@ def test_a_faceless_instance_scales_its_shot_only_where_a_person_kept_it():
     assert list(table["scale"]) == ["extreme_long"]
 
 
+def test_a_face_the_faces_product_sees_on_one_frame_only_does_not_override_the_scans_own_looks():
+    """Shot 0: one product face on one frame, no face on the scan's looks: a lone detection (rocks, a tower):
+    the shot reads as faceless, its face track gives no figure either. Shot 1: the same lone face, but the
+    scan's looks see a face: their ratios decide. Shot 2: product faces on two frames decide over the scan's."""
+    from animproc.temporal.stages import KnownCharacters
+
+    known = KnownCharacters.__new__(KnownCharacters)
+    known.instances = known.index = known.clusters = None
+    known.faces = pd.DataFrame({"frame_index": [8, 32, 56, 60], "shot_id": [0, 1, 2, 2],
+                                "y0": [100.0, 100.0, 100.0, 100.0], "y1": [130.0, 130.0, 250.0, 250.0]})
+    found = {k: _found(0.6) for k in range(3)}
+    found[1]["face_ratios"] = [0.12, 0.12, 0.12]
+    found[2]["face_ratios"] = [0.12]
+    track = pd.DataFrame({"shot_id": [0], "track_id": ["0-0"], "source": ["face"], "instance_ids": ["[]"],
+                          "path": [json.dumps([[f, 0.5, 0.6, 0.3, 0.8] for f in (4, 8, 12)])]})
+    table = structure_rows("f", _shots(3), found, known, 360.0, [], FilmConfig(), {"tracks": track})
+    assert list(table["scale"]) == ["extreme_long", "medium_long", "close_up"]
+    assert json.loads(table["scale_evidence"][1])["frames_with_face"] == 3
+    assert motion_figures({"tracks": track}, lone_shots={0}) == ({}, {})
+    assert motion_figures({"tracks": track})[1][0]
+
+
 def test_faceless_scale_none_keeps_every_faceless_shot_without_a_reviewed_figure_no_subject():
     config = FilmConfig(temporal=TemporalConfig(faceless_scale="none"))
     found = {0: _found(0.6), 1: _found(0.6), 2: _found(0.05), 3: _found(0.6)}

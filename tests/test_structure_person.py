@@ -112,28 +112,6 @@ def test_the_structure_scan_asks_for_a_person_only_on_the_looks_that_find_no_fac
     assert all(b.mean() < 100 for b in asked)
 
 
-def test_with_the_faces_product_the_scan_looks_for_a_person_in_the_shots_it_shows_no_face_in(tmp_path):
-    from animproc.temporal.stages import faceless_shots
-    from animproc.temporal.structure import scan_structure
-    from media_helpers import write_video
-
-    frames = [np.full((180, 320, 3), 40, np.uint8)] * 24 + [np.full((180, 320, 3), 240, np.uint8)] * 24
-    path = write_video(tmp_path / "two.mp4", frames)
-    shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 24], "end_frame": [23, 47]})
-    faces = pd.DataFrame({"frame_index": [30, 40], "shot_id": [1, 1], "y0": [10.0, 12.0], "y1": [60.0, 64.0]})
-    assert faceless_shots(shots, faces) == {0}
-    assert faceless_shots(shots, faces, dissolves=[(25, 45)]) == {0, 1}
-
-    asked = []
-    found = scan_structure(path, shots, 24.0, T, None, find_subjects=lambda bgr: asked.append(bgr) or _look(0.3),
-                           faceless_shots=faceless_shots(shots, faces))
-    assert len(found[0]["subject_looks"]) == 3 and found[1]["subject_looks"] == []
-    assert all(b.mean() < 100 for b in asked)
-    assert found[0]["face_looks"] == [] and found[0]["face_ratios"] == []
-    without = scan_structure(path, shots, 24.0, T, None, find_subjects=lambda bgr: _look(0.3))
-    assert without[0]["subject_looks"] == [] and without[1]["subject_looks"] == []
-
-
 def test_the_embedded_person_segmenter_finds_nobody_in_a_flat_picture_and_names_a_missing_model(tmp_path):
     segmenter = PersonSegmenter()
     mask = segmenter(np.full((360, 640, 3), 128, np.uint8))

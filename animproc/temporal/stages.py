@@ -162,26 +162,33 @@ def known_detections(products: FilmProducts, width: int, height: int) -> tuple[d
     return KnownCharacters(products).detections(width, height)
 
 
-def guessed_tracks(tracks: pd.DataFrame | None, unconfirmed: set[str] | None) -> set[str]:
-    """The instance tracks all of whose instances are `unconfirmed` (see `KnownCharacters.unconfirmed`)."""
-    if tracks is None or not unconfirmed or not {"source", "instance_ids", "track_id"} <= set(tracks.columns):
+def guessed_tracks(tracks: pd.DataFrame | None, unconfirmed: set[str] | None, lone_shots: set[int] | None = None
+                   ) -> set[str]:
+    """The tracks that hold instances, all of them `unconfirmed` (see `KnownCharacters.unconfirmed`; a moving
+    region's track joins the instances it meets), and the face tracks of the shots whose only face is a
+    `lone_face`: a track built on a guess is that guess."""
+    if tracks is None or not {"source", "instance_ids", "track_id", "shot_id"} <= set(tracks.columns):
         return set()
-    return {str(t) for t, src, ids in zip(tracks["track_id"], tracks["source"], tracks["instance_ids"])
-            if src == "instance" and set(json.loads(ids)) <= unconfirmed}
+    unconfirmed, lone_shots = unconfirmed or set(), lone_shots or set()
+    return {str(t) for t, src, ids, shot in zip(tracks["track_id"], tracks["source"], tracks["instance_ids"],
+                                                tracks["shot_id"])
+            if (unconfirmed and json.loads(ids) and set(json.loads(ids)) <= unconfirmed)
+            or (src == "face" and int(shot) in lone_shots)}
 
 
-def motion_figures(motion: dict[str, pd.DataFrame] | None, unconfirmed: set[str] | None = None
-                   ) -> tuple[dict, dict]:
+def motion_figures(motion: dict[str, pd.DataFrame] | None, unconfirmed: set[str] | None = None,
+                   lone_shots: set[int] | None = None) -> tuple[dict, dict]:
     """From the motion product's tables: per shot the (frame, COCO-17 keypoints) of its poses, and by sampled
     frame the (top, bottom) of its tallest face or instance track's box, as shares of the picture height.
-    An instance track that no person confirmed (`guessed_tracks`) gives neither: BlazePose asked on a region
-    the classifier guessed to be a character (a tower, a rock) can return a body, and its box is no figure."""
+    A track built on a guess (`guessed_tracks`: on instances no person confirmed, or on a lone face) gives
+    neither: BlazePose asked on a region the classifier took for a character (a tower, a rock) can return a
+    body, and its box is no figure."""
     poses: dict[int, list] = {}
     boxes: dict[int, list] = {}
     if not motion:
         return poses, boxes
     tracks = motion.get("tracks")
-    guessed = guessed_tracks(tracks, unconfirmed)
+    guessed = guessed_tracks(tracks, unconfirmed, lone_shots)
     table = motion.get("poses")
     if table is not None and len(table):
         if guessed and "track_id" in table:
@@ -202,12 +209,6 @@ def motion_figures(motion: dict[str, pd.DataFrame] | None, unconfirmed: set[str]
                         tallest[f] = (float(box[1]), float(box[3]))
             boxes[int(shot_id)] = tallest
     return poses, boxes
-
-
-def faceless_shots(shots: pd.DataFrame, faces: pd.DataFrame, dissolves: list | None = None) -> set[int]:
-    """The shots a faces table (the faces product) shows no face in, frames inside `dissolves` left out as the
-    scale reads them: there the structure scan looks for a person without a face (`scan_structure`)."""
-    return {int(s) for s in shots["shot_id"]} - set(face_ratios(faces, 1.0, dissolves))
 
 
 def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, config: FilmConfig
@@ -250,18 +251,34 @@ def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, c
     return view_scale(found.get("detail", 0.0), t)
 
 
+def lone_face(product_ratios: list[float]) -> bool:
+    """Whether the faces product shows a shot's face on one frame only. The product runs the detector at full
+    size on every kept frame at a low threshold, for recall; on rocks, a tower or smoke that finds a lone face
+    now and then (scores 0.37 to 0.55 on the labelled clips, where true blurred faces also score 0.31), and one
+    such face would decide the shot's scale over every faceless cue. The scan's own looks (three a shot at
+    least) then decide instead, and where they find no face, the product's face tracks in the shot are no
+    figure either."""
+    return len(product_ratios) < 2
+
+
 def structure_rows(film: str, shots: pd.DataFrame, found: dict, known: KnownCharacters, frame_height: float,
                    dissolves: list, config: FilmConfig, motion: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per shot: camera movement, and scale from the largest face (the faces product's boxes when it
-    exists: it looked more often and at full resolution), else the tallest instance a person kept, else the
+    exists: it looked more often and at full resolution; the scan's own looks where it sees a `lone_face`), else the tallest instance a person kept, else the
     motion product's figures (poses, track boxes; `motion`: its tables; not those on instances no person kept),
     else card or view."""
+    lone = set()
     if known.faces is not None:
         for shot_id, ratios in face_ratios(known.faces, frame_height, dissolves).items():
-            if shot_id in found:  # the scan's own looks no longer describe these faces
+            if shot_id not in found:
+                continue
+            if lone_face(ratios):
+                if not found[shot_id]["face_ratios"]:
+                    lone.add(shot_id)
+            else:
                 found[shot_id]["face_ratios"], found[shot_id]["face_looks"] = ratios, []
     figures = known.largest_figures(frame_height)
-    poses, boxes = motion_figures(motion, known.unconfirmed())
+    poses, boxes = motion_figures(motion, known.unconfirmed(), lone)
     rows = []
     for s in shots.itertuples():
         sid = int(s.shot_id)

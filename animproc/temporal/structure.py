@@ -265,7 +265,6 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                    foreground: dict[int, list[np.ndarray]] | None = None,
                    dissolves: list[tuple[int, int]] | None = None, min_face_looks: int = 3,
                    find_subjects: Callable[[np.ndarray], object] | None = None,
-                   faceless_shots: set[int] | None = None,
                    progress: Progress = NO_PROGRESS) -> dict[int, dict]:
     """Per shot id: camera movement, colour histogram and face-height ratios (`face_looks`: every look's frame
     index, its largest face's ratio (0 where none was found) and its colour histogram), from one decode pass at
@@ -273,10 +272,8 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     `min_face_looks` times a shot, not inside `dissolves`, where the other shot's faces show through). `foreground`:
     character boxes (x0, y0, x1, y1 as fractions of the picture) by frame index, e.g. from the motion asset's
     tracks; the nearest within a sampling step is left out of the camera's corners. `find_subjects` (e.g.
-    `subject_mask.FacelessSubjects`) is run on each face look that finds no face (`subject_looks`). Without
-    `detect_faces`, the faces are known from elsewhere (the faces product): `faceless_shots`, the shots it
-    shows no face in, are then looked at on the same cadence by `find_subjects` alone, so the scale of a
-    faceless shot does not depend on which products exist. `progress` hears of the decoded frames."""
+    `subject_mask.FacelessSubjects`) is run on each face look that finds no face (`subject_looks`). `progress`
+    hears of the decoded frames."""
     starts, ids = shots["start_frame"].to_numpy(), shots["shot_id"].to_numpy()
     ends = shots["end_frame"].to_numpy()
     step = max(1, int(round(fps / config.motion_fps)))
@@ -285,7 +282,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
     looks: dict[int, list[tuple[int, float, np.ndarray]]] = {int(s): [] for s in ids}
     subjects: dict[int, list] = {int(s): [] for s in ids}
     samples, face_due = Cadence(step), {}
-    foreground, faceless = foreground or {}, faceless_shots or set()
+    foreground = foreground or {}
     fg_frames = np.array(sorted(foreground), dtype=np.int64)
     task = progress.task("structure", int(ends.max()) + 1 if len(ends) else None, "frames")
     with open_media(path) as container:
@@ -296,8 +293,7 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
             for index, frame in analysis_frames(container, fps):
                 task.update(index + 1)
                 k = shot_position(starts, index)
-                looking = detect_faces is not None or (find_subjects is not None and int(ids[k]) in faceless)
-                face_frame = looking and not in_ranges(dissolves or [], index) and face_due.setdefault(
+                face_frame = detect_faces is not None and not in_ranges(dissolves or [], index) and face_due.setdefault(
                     k, face_cadence(starts[k], ends[k], face_step, min_face_looks)).due(index)
                 sample = samples.due(index)
                 if not sample and not face_frame:
@@ -309,10 +305,9 @@ def scan_structure(path, shots: pd.DataFrame, fps: float, config: TemporalConfig
                 if face_frame:  # faces at 1.5x the analysis width: about 10 px faces (long shots) still show
                     face_width = min(cc.width, 3 * width // 2 // 2 * 2)
                     bgr = reduced_bgr(frame, face_width, reduced_height(cc.width, cc.height, face_width))
-                    found = detect_faces(bgr) if detect_faces is not None else []
-                    if detect_faces is not None:
-                        tallest = max(f.height for f in found) / bgr.shape[0] if found else 0.0
-                        looks[a.shot_id].append((index, tallest, _hist(bgr)))
+                    found = detect_faces(bgr)
+                    tallest = max(f.height for f in found) / bgr.shape[0] if found else 0.0
+                    looks[a.shot_id].append((index, tallest, _hist(bgr)))
                     if not found and find_subjects is not None:
                         subjects[a.shot_id].append(find_subjects(bgr))
                     if sample:  # the sampled picture from the same conversion
