@@ -80,7 +80,7 @@ def test_the_palm_detection_is_decoded_with_seven_keypoints_and_mapped_out_of_th
     boxes[0, k, 4 + 2 * 2 + 1] = -0.04 * PALM_SIZE  # the middle finger's base above the wrist: fingers up
     scores = np.full((1, len(finder.anchors), 1), -10, np.float32)
     scores[0, k] = 5.0
-    monkeypatch.setattr(pose, "_run", lambda interpreter, x: [boxes, scores])
+    monkeypatch.setattr(pose, "run_tflite", lambda interpreter, x: [boxes, scores])
     picture = np.zeros((180, 320, 3), np.uint8)  # letterboxed: 70 rows of border above it in the 320 square
     (score, box, points), = finder.palms(picture[..., ::-1])
     cx, cy = centre[0] * 320, centre[1] * 320 - 70

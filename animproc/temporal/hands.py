@@ -66,7 +66,7 @@ class HandFinder:
 
     def palms(self, rgb: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
         """(score, box x0, y0, x1, y1 in pixels, 7 keypoints in pixels) per palm, best first."""
-        from animproc.temporal.pose import _run, decode_detections
+        from animproc.temporal.pose import decode_detections, run_tflite
 
         h, w = rgb.shape[:2]
         side = max(h, w)
@@ -74,7 +74,7 @@ class HandFinder:
         oy, ox = (side - h) // 2, (side - w) // 2
         square[oy:oy + h, ox:ox + w] = rgb
         x = cv2.resize(square, (PALM_SIZE, PALM_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)[None] / 255.0
-        raw_boxes, raw_scores = _run(self.palm, x)
+        raw_boxes, raw_scores = run_tflite(self.palm, x)
         out = []
         offset = np.array([ox, oy], np.float64)
         for score, (cx, cy, bw, bh), points in decode_detections(raw_boxes, raw_scores, self.anchors, self.min_score,
@@ -86,13 +86,13 @@ class HandFinder:
 
     def landmarks(self, rgb: np.ndarray, box: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, float]:
         """(21, 2) hand landmarks in image pixels and the hand-presence flag, on the crop of one palm."""
-        from animproc.temporal.pose import _run, square_roi_warp
+        from animproc.temporal.pose import run_tflite, square_roi_warp
 
         centre, side, rotation = hand_crop(box, points)
         warp = square_roi_warp(centre, side, rotation, HAND_SIZE)
         crop = cv2.warpAffine(rgb, warp, (HAND_SIZE, HAND_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
-        outputs = _run(self.landmark, crop.astype(np.float32)[None] / 255.0)
+        outputs = run_tflite(self.landmark, crop.astype(np.float32)[None] / 255.0)
         raw = outputs[0].reshape(21, 3)[:, :2]
         presence = float(outputs[1].reshape(()))
         xy = np.hstack([raw, np.ones((21, 1))]) @ cv2.invertAffineTransform(warp).T

@@ -238,7 +238,7 @@ class BlazePoseEstimator:
         crop = cv2.warpAffine(rgb, warp, (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         x = crop.astype(np.float32)[None] / 127.5 - 1.0
-        raw_boxes, raw_scores = _run(self.detector, x)
+        raw_boxes, raw_scores = run_tflite(self.detector, x)
         to_image = cv2.invertAffineTransform(warp)
         x0, y0, x1, y1 = box
         for _, _, points in decode_detections(raw_boxes, raw_scores, self.anchors):
@@ -253,7 +253,7 @@ class BlazePoseEstimator:
         warp = square_roi_warp(centre, side, rotation, LANDMARK_SIZE)
         crop = cv2.warpAffine(rgb, warp, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
-        outputs = _run(self.landmark, crop.astype(np.float32)[None] / 255.0)
+        outputs = run_tflite(self.landmark, crop.astype(np.float32)[None] / 255.0)
         raw = next(o for o in outputs if o.size == 195).reshape(39, 5)[:33]
         presence = float(next(o for o in outputs if o.size == 1).reshape(()))
         xy = np.hstack([raw[:, :2], np.ones((33, 1))]) @ cv2.invertAffineTransform(warp).T
@@ -296,7 +296,7 @@ def tflite_interpreter(path: Path, input_shape: list[int], threads: int):
     return interpreter
 
 
-def _run(interpreter, x: np.ndarray) -> list[np.ndarray]:
+def run_tflite(interpreter, x: np.ndarray) -> list[np.ndarray]:
     """The outputs in the model's declared order (Identity, Identity_1, ...)."""
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     interpreter.invoke()
