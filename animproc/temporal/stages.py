@@ -15,8 +15,7 @@ from animproc.image.boxes import centre_inside
 from animproc.temporal.effects import CATEGORIES
 from animproc.temporal.structure import (closer_figure, face_ratios, faces_from_elsewhere, figure_scale, group_acts,
                                          group_scenes, hand_scale, narrative_graph, pacing, person_scale,
-                                         pose_scale,
-                                         scene_loudness, shot_scale, view_scale)
+                                         pose_scale, scene_loudness, shot_scale, view_scale)
 from animproc.temporal.tracks import Detection, face_detection, path_boxes
 from animproc.video.shots import dissolve_ranges, shot_position
 
@@ -214,7 +213,7 @@ def motion_figures(motion: dict[str, pd.DataFrame] | None, unconfirmed: set[str]
 def subject_scale(found: dict, figures: list, poses: list, track_boxes_: dict, config: FilmConfig
                   ) -> tuple[str, float, dict]:
     """A shot's scale from the best evidence it has: the largest face (unless a tracked figure's pose is cut
-    closer, `closer_figure`); else the tallest reviewed instance;
+    closer, `closer_figure`); else the tallest instance a person kept;
     else (unless `temporal.faceless_scale` is `none`) its tracked figures' poses, their boxes (by frame), for
     a shot with no figure at all the poses confirmed on its faceless looks' person masks (`person_scale`), then
     the hands they show (`hand_scale`), and else whether it is a card or a view. With
@@ -264,9 +263,10 @@ def lone_face(product_ratios: list[float]) -> bool:
 def structure_rows(film: str, shots: pd.DataFrame, found: dict, known: KnownCharacters, frame_height: float,
                    dissolves: list, config: FilmConfig, motion: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per shot: camera movement, and scale from the largest face (the faces product's boxes when it
-    exists: it looked more often and at full resolution; the scan's own looks where it sees a `lone_face`), else the tallest instance a person kept, else the
-    motion product's figures (poses, track boxes; `motion`: its tables; not those on instances no person kept),
-    else card or view."""
+    exists: it looked more often and at full resolution; the scan's own looks where it sees a `lone_face`),
+    else the tallest instance a person kept, else the motion product's figures (poses, track boxes; `motion`:
+    its tables; not those on guesses, `guessed_tracks`), else the faceless looks' person or hands, else card or
+    view."""
     lone = set()
     if known.faces is not None:
         for shot_id, ratios in face_ratios(known.faces, frame_height, dissolves).items():
