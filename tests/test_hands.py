@@ -3,18 +3,18 @@ seen on most faceless looks and as long as a close framing's face is tall makes 
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import animproc.temporal.pose as pose
 from animproc.config import FilmConfig, TemporalConfig
 from animproc.errors import ModelError
-from animproc.temporal.camera import CameraMovement
 from animproc.temporal.hands import PALM_SIZE, Hand, HandFinder, hand_crop, hand_length
 from animproc.temporal.stages import structure_rows
 from animproc.temporal.structure import hand_scale
 from animproc.temporal.subject_mask import FacelessSubjects, SubjectExtent, SubjectLook
 from test_structure_fallbacks import _Reviewed as _NothingReviewed
+from test_structure_fallbacks import _shots
+from test_structure_person import _found
 
 T = TemporalConfig()
 
@@ -41,12 +41,9 @@ def test_a_hand_filling_most_faceless_looks_is_a_close_subject_and_one_look_or_a
 
 
 def test_a_faceless_shot_showing_a_hand_is_close_unless_faceless_hands_is_off():
-    shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 24], "end_frame": [23, 47],
-                          "start_time": [0.0, 1.0], "end_time": [0.99, 1.99]})
-    found = {sid: {"camera": CameraMovement("static", 0.9, {}), "hist": None, "face_ratios": [], "detail": 0.6,
-                   "subject_looks": looks}
-             for sid, looks in ((0, [_look(_hand(1.0), area=0.5), _look(_hand(0.8)), _look(_hand(1.1))]),
-                                (1, [_look(area=0.6)] * 3))}
+    shots = _shots(2)
+    found = {0: _found([_look(_hand(1.0), area=0.5), _look(_hand(0.8)), _look(_hand(1.1))]),
+             1: _found([_look(area=0.6)] * 3)}
     table = structure_rows("f", shots, found, _NothingReviewed(), 360.0, [], FilmConfig(), {})
     assert list(table["scale"]) == ["extreme_close_up", "extreme_long"]
     assert json.loads(table["scale_evidence"][0])["from"] == "hands"

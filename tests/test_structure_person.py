@@ -13,7 +13,7 @@ from animproc.temporal.stages import structure_rows
 from animproc.temporal.structure import person_scale
 from animproc.temporal.subject_mask import (MASK_HEIGHT, MASK_WIDTH, FacelessSubjects, PersonSegmenter,
                                             SubjectExtent, SubjectLook, mask_extent)
-from test_structure_fallbacks import _figure
+from test_structure_fallbacks import _figure, _shots
 from test_structure_fallbacks import _Reviewed as _NothingReviewed
 
 T = TemporalConfig()
@@ -48,8 +48,7 @@ def _found(looks: list[SubjectLook]) -> dict:
 
 
 def test_a_faceless_shot_with_a_person_mask_is_not_a_view_unless_person_mask_is_off():
-    shots = pd.DataFrame({"shot_id": [0, 1], "start_frame": [0, 24], "end_frame": [23, 47],
-                          "start_time": [0.0, 1.0], "end_time": [0.99, 1.99]})
+    shots = _shots(2)
     hips = _figure(0.05, 1.8)
     found = {0: _found([_look(0.3, hips), _look(0.2, hips), _look(0.0)]), 1: _found([_look(0.6)] * 3)}
     table = structure_rows("f", shots, found, _NothingReviewed(), 360.0, [], FilmConfig(), {})
