@@ -169,10 +169,13 @@ def guessed_tracks(tracks: pd.DataFrame | None, unconfirmed: set[str] | None, lo
     if tracks is None or not {"source", "instance_ids", "track_id", "shot_id"} <= set(tracks.columns):
         return set()
     unconfirmed, lone_shots = unconfirmed or set(), lone_shots or set()
-    return {str(t) for t, src, ids, shot in zip(tracks["track_id"], tracks["source"], tracks["instance_ids"],
-                                                tracks["shot_id"])
-            if (unconfirmed and json.loads(ids) and set(json.loads(ids)) <= unconfirmed)
-            or (src == "face" and int(shot) in lone_shots)}
+    out = set()
+    for track_id, source, ids, shot_id in zip(tracks["track_id"], tracks["source"], tracks["instance_ids"],
+                                              tracks["shot_id"]):
+        held = set(json.loads(ids))
+        if (held and held <= unconfirmed) or (source == "face" and int(shot_id) in lone_shots):
+            out.add(str(track_id))
+    return out
 
 
 def motion_figures(motion: dict[str, pd.DataFrame] | None, unconfirmed: set[str] | None = None,

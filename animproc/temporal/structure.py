@@ -188,7 +188,7 @@ def hand_scale(looks: list, config: TemporalConfig) -> tuple[str, float, dict] |
     palm detector (a llama's and a bird's at 0.08 to 0.16 of the picture height, README, issue 18), and one
     look is not enough either. None otherwise."""
     lengths = [max(h.length for h in hands) for hands in
-               ([h for h in getattr(look, "hands", ()) if h.presence >= config.hand_presence] for look in looks)
+               ([h for h in look.hands if h.presence >= config.hand_presence] for look in looks)
                if hands]
     if not lengths or len(lengths) < max(2, config.person_pose_share * len(looks)):
         return None
