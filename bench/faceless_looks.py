@@ -54,12 +54,13 @@ def look_frames(clip: str, indices: set[int] | None, every: int = 0):
 
 def labelled_shots(scanned: dict, spec: dict) -> dict[int, str]:
     """Detected shot id -> the scale label of the reference shot it overlaps most."""
+    from animproc.temporal.evaluate import most_overlapping
+
     shots, out = scanned["shots"], {}
     for ref in spec["shots"]:
-        if "scale" in ref:
-            a, b = ref["start_frame"], ref["end_frame"]
-            overlap = (shots["end_frame"].clip(upper=b) - shots["start_frame"].clip(lower=a) + 1).clip(lower=0)
-            out[int(shots.loc[overlap.idxmax()].shot_id)] = ref["scale"]
+        best = most_overlapping(shots, ref["start_frame"], ref["end_frame"]) if "scale" in ref else None
+        if best is not None:
+            out[int(shots.loc[best].shot_id)] = ref["scale"]
     return out
 
 

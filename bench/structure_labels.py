@@ -134,6 +134,18 @@ class _NothingReviewed:
         return set()
 
 
+def tally(scores: dict, totals: dict, key: tuple) -> list[str]:
+    """The "right/shots" cells of `structure_scores`' scale and camera, added to `totals` under (*key, attr)."""
+    cells = []
+    for attr in ("scale", "camera"):
+        s = scores.get(attr)
+        right, n = (round(s["accuracy"] * s["shots"]), s["shots"]) if s else (0, 0)
+        t = totals.setdefault((*key, attr), [0, 0])
+        t[0], t[1] = t[0] + right, t[1] + n
+        cells.append(f"{right}/{n}")
+    return cells
+
+
 def main() -> None:
     from animproc.temporal.evaluate import coarse_labels, structure_scores
 
@@ -153,14 +165,7 @@ def main() -> None:
         for variant in VARIANTS:
             detected = coarse_labels(rows_for(scanned, variant))
             scores = structure_scores(detected, spec["shots"])
-            cells = []
-            for attr in ("scale", "camera"):
-                s = scores.get(attr)
-                right = round(s["accuracy"] * s["shots"]) if s else 0
-                n = s["shots"] if s else 0
-                t = totals.setdefault((spec["split"], variant, attr), [0, 0])
-                t[0], t[1] = t[0] + right, t[1] + n
-                cells.append(f"{right}/{n}")
+            cells = tally(scores, totals, (spec["split"], variant))
             print(f"{clip.split('/')[-1]:<42}{spec['split']:>6}{variant:>10}{cells[0]:>10}{cells[1]:>10}")
             if variant == "after":
                 for attr in ("scale", "camera"):

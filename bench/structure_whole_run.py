@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "media"
-LABELS = ROOT / "bench" / "reference" / "shot_structure_labels.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from structure_labels import LABELS, ROOT, SHARED, tally  # noqa: E402
+
 SELECT = "characters,motion,shot_structure"
 
 
@@ -86,27 +86,17 @@ def main() -> None:
         wall = run_clip(clip, args.work, "shot_structure" if args.restructure else SELECT, not args.restructure)
         table = structure_table(clip, args.work)
         scores = structure_scores(coarse_labels(table), spec["shots"])
-        cells = []
-        for attr in ("scale", "camera"):
-            s = scores.get(attr)
-            right, n = (round(s["accuracy"] * s["shots"]), s["shots"]) if s else (0, 0)
-            t = totals.setdefault((spec["split"], attr), [0, 0])
-            t[0], t[1] = t[0] + right, t[1] + n
-            cells.append(f"{right}/{n}")
+        cells = tally(scores, totals, (spec["split"],))
         sources = Counter(json.loads(e).get("from", "face" if "face_height_ratio" in json.loads(e) else "other")
                           for e in table["scale_evidence"])
         print(f"{film_name(clip):<34}{spec['split']:>6}{cells[0]:>8}{cells[1]:>8}{wall:>8.0f}  {dict(sources)}")
         if "scale" in scores:
             print(f"    scale confusion: {scores['scale']['confusion']}")
     print()
-    pooled = {attr: [0, 0] for attr in ("scale", "camera")}
     for split in ("dev", "check"):
         s, c = totals.get((split, "scale"), [0, 0]), totals.get((split, "camera"), [0, 0])
-        for attr, v in (("scale", s), ("camera", c)):
-            pooled[attr][0] += v[0]
-            pooled[attr][1] += v[1]
         print(f"{'all ' + split + ' clips':<34}{split:>6}{f'{s[0]}/{s[1]}':>8}{f'{c[0]}/{c[1]}':>8}")
-    s, c = pooled["scale"], pooled["camera"]
+    s, c = ([sum(v[i] for k, v in totals.items() if k[1] == attr) for i in (0, 1)] for attr in ("scale", "camera"))
     print(f"{'pooled':<34}{'':>6}{f'{s[0]}/{s[1]}':>8}{f'{c[0]}/{c[1]}':>8}")
 
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 import pandas as pd
 
 
+def most_overlapping(detected: pd.DataFrame, start: int, end: int):
+    """The index of the detected shot that overlaps frames [start, end] most, or None where none does."""
+    overlap = (detected["end_frame"].clip(upper=end) - detected["start_frame"].clip(lower=start) + 1).clip(lower=0)
+    return overlap.idxmax() if len(overlap) and overlap.max() > 0 else None
+
+
 def structure_scores(detected: pd.DataFrame, reference: list[dict], attributes=("scale", "camera")) -> dict:
     """Each reference shot is compared with the detected shot that overlaps it most (in frames); per attribute:
     accuracy over the reference shots that carry it, and the confusion table (reference rows, detected
     columns)."""
     pairs = []
     for ref in reference:
-        a, b = int(ref["start_frame"]), int(ref["end_frame"])
-        overlap = (detected["end_frame"].clip(upper=b) - detected["start_frame"].clip(lower=a) + 1).clip(lower=0)
-        if overlap.max() <= 0:
-            continue
-        pairs.append((ref, detected.loc[overlap.idxmax()]))
+        best = most_overlapping(detected, int(ref["start_frame"]), int(ref["end_frame"]))
+        if best is not None:
+            pairs.append((ref, detected.loc[best]))
     out = {"reference_shots": len(reference), "matched": len(pairs)}
     for attr in attributes:
         rows = [(r[attr], d[attr]) for r, d in pairs if attr in r and attr in d]
