@@ -189,7 +189,7 @@ class TemporalConfig(_Strict):
                                  "landmark model) on `person_pose_share` of them, two at least, as long as a "
                                  "close framing's face is tall (`medium_close_up` and up; wrist to fingertip is "
                                  "about a face's height) is scaled by it on the face bands before it is called a "
-                                 "view")
+                                 "view; the hands are looked for by the person finder, so only with `person_mask`")
     hand_presence: float = Field(0.5, gt=0, lt=1, description="the hand landmark model's presence flag from which "
                                  "a palm counts as a hand (MediaPipe's own threshold)")
 

@@ -356,3 +356,18 @@ def test_the_structure_scan_reads_a_drift_that_turns_back_as_moving_and_camera_w
     shots = pd.DataFrame({"shot_id": [0], "start_frame": [0], "end_frame": [len(frames) - 1]})
     assert scan_structure(path, shots, 24.0, T)[0]["camera"].label.startswith("pan_")
     assert scan_structure(path, shots, 24.0, TemporalConfig(camera_window_s=0))[0]["camera"].label == "static"
+
+
+def test_a_labelled_shot_is_scored_against_the_detected_shot_overlapping_it_most():
+    from animproc.temporal.evaluate import most_overlapping, structure_scores
+
+    detected = pd.DataFrame({"start_frame": [0, 30, 60], "end_frame": [29, 59, 89],
+                             "scale": ["close", "long", "medium"], "camera": ["static", "moving", "static"]})
+    assert most_overlapping(detected, 25, 50) == 1 and most_overlapping(detected, 100, 120) is None
+    reference = [{"start_frame": 25, "end_frame": 50, "scale": "long"},
+                 {"start_frame": 55, "end_frame": 89, "scale": "close", "camera": "static"},
+                 {"start_frame": 100, "end_frame": 120, "scale": "long"}]
+    scores = structure_scores(detected, reference)
+    assert scores["matched"] == 2 and scores["scale"] == {"accuracy": 0.5, "shots": 2,
+                                                           "confusion": {"close": {"medium": 1}, "long": {"long": 1}}}
+    assert scores["camera"]["accuracy"] == 1.0 and scores["camera"]["shots"] == 1
